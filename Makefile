@@ -1,0 +1,46 @@
+# milestones: the two set-up commands are `make run` and `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+BIN_RELEASE := .build/release/milestones
+SCRATCH ?= $(shell mktemp -d /tmp/milestones-run.XXXXXX 2>/dev/null || echo /tmp/milestones-run)
+APT_PACKAGES := libssl-dev libsqlite3-dev sqlite3 openssl python3
+
+.PHONY: deps build release run test bench bench-quick clean lint
+
+## deps: install the system packages the build and tests need (only those missing)
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@python3 -c "import cryptography" 2>/dev/null || python3 -m pip install -q cryptography
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+## run: build, then make a ledger from the bundled fixture in a scratch folder and show it
+run: release
+	@bash scripts/run-demo.sh "$(BIN_RELEASE)" "$(SCRATCH)"
+
+## test: the whole suite (unit, end-to-end, independent Python checks)
+test: deps
+	$(SWIFT) build
+	$(SWIFT) test
+
+## bench: 1M-event ledger; figures as ratios against baselines measured in the same run
+bench: release
+	@bash bench/run.sh "$(BIN_RELEASE)" 1000000
+
+bench-quick: release
+	@bash bench/run.sh "$(BIN_RELEASE)" 100000
+
+lint:
+	$(SWIFT) format lint --recursive Sources Tests
+
+clean:
+	rm -rf .build

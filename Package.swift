@@ -1,0 +1,42 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "milestones",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "milestones", targets: ["milestones"]),
+        .library(name: "MilestoneLedger", targets: ["MilestoneLedger"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Headers and inline shims for the system OpenSSL (libssl-dev).
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // RFC 8785 canonical JSON, restricted as ledger-format.md says: value, reader, writer.
+        .target(name: "CanonicalJSON"),
+        // Event types, validation and the domain rules (phase, target state) as pure functions.
+        .target(name: "MilestoneModel", dependencies: ["CanonicalJSON"]),
+        // Records, hash chain, the log file, verify, Merkle proofs, checkpoints, keys.
+        .target(name: "MilestoneLedger", dependencies: ["CanonicalJSON", "MilestoneModel", "COpenSSL"]),
+        // The command tree, output formats, exit codes.
+        .target(
+            name: "MilestonesCLI",
+            dependencies: [
+                "CanonicalJSON", "MilestoneModel", "MilestoneLedger",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "milestones", dependencies: ["MilestonesCLI"]),
+        .testTarget(
+            name: "MilestonesTests",
+            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestonesCLI"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

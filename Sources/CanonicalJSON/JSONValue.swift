@@ -1,0 +1,132 @@
+/// A JSON value in the restricted model of the ledger format: integers only
+/// (within ±(2^53 − 1)), strings that are valid Unicode, objects with unique keys.
+///
+/// Objects keep their members sorted by key (byte order of the UTF-8 key), so
+/// writing a value is writing its members in order: see ``JSONWriter``.
+public enum JSONValue: Equatable, Hashable, Sendable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case string(String)
+    case array([JSONValue])
+    case object(JSONObject)
+
+    /// The largest magnitude an integer may have: 2^53 − 1.
+    public static let maxInteger: Int64 = 9_007_199_254_740_991
+
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+    public var intValue: Int64? {
+        if case .int(let i) = self { return i }
+        return nil
+    }
+    public var objectValue: JSONObject? {
+        if case .object(let o) = self { return o }
+        return nil
+    }
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+
+    /// A short name of the value's kind, for error messages.
+    public var kindName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .int: "an integer"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}
+
+/// A JSON object whose members are kept sorted by key and unique.
+public struct JSONObject: Equatable, Hashable, Sendable {
+    public struct Member: Equatable, Hashable, Sendable {
+        public var key: String
+        public var value: JSONValue
+        public init(key: String, value: JSONValue) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// Members in ascending key order; keys are unique.
+    public private(set) var members: [Member]
+
+    public init() { members = [] }
+
+    /// Builds an object from members already in strictly ascending key order
+    /// (the reader checks that before calling this).
+    init(sortedUniqueMembers: [Member]) { members = sortedUniqueMembers }
+
+    /// Builds an object; a later duplicate key replaces an earlier one.
+    public init(_ pairs: KeyValuePairs<String, JSONValue>) {
+        members = []
+        for (k, v) in pairs { self[k] = v }
+    }
+
+    public init(dictionary: [String: JSONValue]) {
+        members = dictionary.map { Member(key: $0.key, value: $0.value) }
+            .sorted { JSONObject.keyLess($0.key, $1.key) }
+    }
+
+    public var count: Int { members.count }
+    public var isEmpty: Bool { members.isEmpty }
+    public var keys: [String] { members.map(\.key) }
+
+    /// Key order of the canonical form: by UTF-8 bytes (for ASCII keys, as
+    /// Python's `sort_keys` and RFC 8785 agree).
+    @inlinable
+    public static func keyLess(_ a: String, _ b: String) -> Bool {
+        a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
+    private func index(of key: String) -> (found: Bool, at: Int) {
+        var lo = 0
+        var hi = members.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            let k = members[mid].key
+            if k == key { return (true, mid) }
+            if JSONObject.keyLess(k, key) { lo = mid + 1 } else { hi = mid }
+        }
+        return (false, lo)
+    }
+
+    /// The value for `key`; setting `nil` removes the member.
+    public subscript(key: String) -> JSONValue? {
+        get {
+            let (found, i) = index(of: key)
+            if found { return members[i].value }
+            return nil
+        }
+        set {
+            let (found, i) = index(of: key)
+            switch (found, newValue) {
+            case (true, .some(let v)): members[i].value = v
+            case (true, .none): members.remove(at: i)
+            case (false, .some(let v)): members.insert(Member(key: key, value: v), at: i)
+            case (false, .none): break
+            }
+        }
+    }
+}
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        var o = JSONObject()
+        for (k, v) in elements { o[k] = v }
+        self = .object(o)
+    }
+}

@@ -1,0 +1,73 @@
+import CanonicalJSON
+import MilestoneModel
+
+/// The head of a chain: what the next record chains onto.
+public struct ChainHead: Sendable, Equatable {
+    public var seq: Int
+    public var sha256: Digest
+    public var recordedAt: Timestamp
+    /// The byte length of the ledger up to and including this record's LF.
+    public var length: Int
+
+    public init(seq: Int, sha256: Digest, recordedAt: Timestamp, length: Int) {
+        self.seq = seq
+        self.sha256 = sha256
+        self.recordedAt = recordedAt
+        self.length = length
+    }
+
+    /// Before record 1.
+    public static let genesis = ChainHead(seq: 0, sha256: .zero, recordedAt: Timestamp(seconds: .min), length: 0)
+}
+
+/// One line of the ledger (ledger-format.md, "Records").
+public enum RecordLine {
+    /// `,"sha256":"` + 64 hex + `"}`: the fixed tail every record line ends with.
+    public static let shaTailLength = 77
+    static let shaTailPrefix: [UInt8] = Array(#","sha256":""#.utf8)
+
+    /// Writes the record line (with its LF) for `event` after `head`, and
+    /// returns its hash.
+    ///
+    /// The bytes hashed are the canonical record without `sha256`; since the
+    /// members are sorted and `sha256` sorts last, the line is those bytes with
+    /// `,"sha256":"…"` inserted before the closing brace.
+    @discardableResult
+    public static func append(event: JSONObject, seq: Int, prev: Digest, recordedAt: Timestamp,
+                              to out: inout [UInt8], hasher: inout SHA256) -> Digest {
+        let start = out.count
+        out.append(contentsOf: #"{"event":"#.utf8)
+        JSONWriter.append(.object(event), to: &out)
+        out.append(contentsOf: #","prev":""#.utf8)
+        out.append(contentsOf: prev.hexBytes)
+        out.append(contentsOf: #"","recorded_at":""#.utf8)
+        out.append(contentsOf: recordedAt.description.utf8)
+        out.append(contentsOf: #"","seq":"#.utf8)
+        JSONWriter.appendInteger(Int64(seq), to: &out)
+        out.append(UInt8(ascii: "}"))
+        let digest = out.withUnsafeBytes { buf in
+            hasher.update(UnsafeRawBufferPointer(rebasing: buf[start...]))
+            return hasher.finalize()
+        }
+        out.removeLast()
+        out.append(contentsOf: shaTailPrefix)
+        out.append(contentsOf: digest.hexBytes)
+        out.append(contentsOf: #""}"#.utf8)
+        out.append(0x0A)
+        return digest
+    }
+
+    /// Recomputes the hash of a line (without its LF) from the line alone,
+    /// or `nil` when the line does not end in the fixed `sha256` tail.
+    /// Returns (claimed, computed).
+    public static func hashes(of line: UnsafeRawBufferPointer, hasher: inout SHA256) -> (claimed: Digest, computed: Digest)? {
+        let n = line.count
+        guard n > shaTailLength + 1, line[n - 1] == UInt8(ascii: "}"), line[n - 2] == UInt8(ascii: "\"") else { return nil }
+        let tailStart = n - shaTailLength
+        for (i, c) in shaTailPrefix.enumerated() where line[tailStart + i] != c { return nil }
+        guard let claimed = Digest(hex: UnsafeRawBufferPointer(rebasing: line[(tailStart + 11)..<(n - 2)])) else { return nil }
+        hasher.update(UnsafeRawBufferPointer(rebasing: line[..<tailStart]))
+        hasher.update(UInt8(ascii: "}"))
+        return (claimed, hasher.finalize())
+    }
+}

@@ -1,0 +1,212 @@
+internal import COpenSSL
+
+/// A SHA-256 digest (32 bytes).
+public struct Digest: Hashable, Sendable, CustomStringConvertible {
+    public var bytes: [UInt8]
+
+    public init(bytes: [UInt8]) {
+        precondition(bytes.count == 32)
+        self.bytes = bytes
+    }
+
+    /// Parses 64 lowercase hex digits.
+    public init?(hex: some Collection<UInt8>) {
+        guard hex.count == 64 else { return nil }
+        var out = [UInt8](repeating: 0, count: 32)
+        var i = 0
+        var high: UInt8 = 0
+        for c in hex {
+            let v: UInt8
+            switch c {
+            case 0x30...0x39: v = c - 0x30
+            case 0x61...0x66: v = c - 0x61 + 10
+            default: return nil
+            }
+            if i & 1 == 0 { high = v } else { out[i >> 1] = high << 4 | v }
+            i += 1
+        }
+        bytes = out
+    }
+
+    public init?(hex: String) { self.init(hex: Array(hex.utf8)) }
+
+    public static let zero = Digest(bytes: [UInt8](repeating: 0, count: 32))
+
+    public var hex: String { String(decoding: hexBytes, as: UTF8.self) }
+
+    public var hexBytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for b in bytes {
+            out.append(hexDigits[Int(b >> 4)])
+            out.append(hexDigits[Int(b & 0xF)])
+        }
+        return out
+    }
+
+    public var base64: String { Base64.encode(bytes) }
+
+    /// The first 8 bytes as an integer (a compact content fingerprint).
+    public var prefix64: UInt64 { bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
+
+    public var description: String { hex }
+}
+
+let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+/// Why the system OpenSSL failed: the function and OpenSSL's own error text.
+public struct CryptoError: Error, CustomStringConvertible, Sendable {
+    public var function: String
+    public var detail: String
+    public var description: String { "openssl: \(function) failed\(detail.isEmpty ? "" : ": " + detail)" }
+
+    static func last(_ function: String) -> CryptoError {
+        let code = ERR_get_error()
+        var detail = ""
+        if code != 0 {
+            var buf = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(code, &buf, buf.count)
+            detail = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        ERR_clear_error()
+        return CryptoError(function: function, detail: detail)
+    }
+}
+
+/// SHA-256 through the system OpenSSL's EVP interface, streaming or one-shot.
+///
+///     var h = SHA256()
+///     h.update([0x61, 0x62, 0x63])
+///     let d = h.finalize()   // ba7816bf…
+///
+/// One hasher reuses its EVP context across `finalize` calls, which matters
+/// when hashing a million short records.
+public struct SHA256: ~Copyable {
+    private let ctx: OpaquePointer
+
+    /// The algorithm, fetched once (OpenSSL 3 would otherwise look it up on every init).
+    nonisolated(unsafe) private static let md: OpaquePointer = {
+        guard let md = EVP_MD_fetch(nil, "SHA256", nil) else {
+            fatalError("\(CryptoError.last("EVP_MD_fetch(SHA256)"))")
+        }
+        return md
+    }()
+
+    public init() {
+        guard let c = EVP_MD_CTX_new() else { fatalError("\(CryptoError.last("EVP_MD_CTX_new"))") }
+        ctx = c
+        reset()
+    }
+
+    deinit { EVP_MD_CTX_free(ctx) }
+
+    private func reset() {
+        guard EVP_DigestInit_ex2(ctx, SHA256.md, nil) == 1 else {
+            fatalError("\(CryptoError.last("EVP_DigestInit_ex2"))")
+        }
+    }
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        guard EVP_DigestUpdate(ctx, bytes.baseAddress, bytes.count) == 1 else {
+            fatalError("\(CryptoError.last("EVP_DigestUpdate"))")
+        }
+    }
+
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    public mutating func update(_ byte: UInt8) {
+        withUnsafeBytes(of: byte) { update($0) }
+    }
+
+    /// Returns the digest of everything added since the last `finalize`, and
+    /// starts over.
+    public mutating func finalize() -> Digest {
+        var out = [UInt8](repeating: 0, count: 32)
+        var len: UInt32 = 0
+        guard EVP_DigestFinal_ex(ctx, &out, &len) == 1, len == 32 else {
+            fatalError("\(CryptoError.last("EVP_DigestFinal_ex"))")
+        }
+        reset()
+        return Digest(bytes: out)
+    }
+
+    public static func hash(_ bytes: [UInt8]) -> Digest {
+        var h = SHA256()
+        h.update(bytes)
+        return h.finalize()
+    }
+
+    public static func hash(_ bytes: UnsafeRawBufferPointer) -> Digest {
+        var h = SHA256()
+        h.update(bytes)
+        return h.finalize()
+    }
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as checkpoints and proofs use.
+public enum Base64 {
+    static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var i = 0
+        while i + 3 <= bytes.count {
+            let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            out += [alphabet[Int(v >> 18)], alphabet[Int(v >> 12 & 63)], alphabet[Int(v >> 6 & 63)], alphabet[Int(v & 63)]]
+            i += 3
+        }
+        let rest = bytes.count - i
+        if rest == 1 {
+            let v = UInt32(bytes[i]) << 16
+            out += [alphabet[Int(v >> 18)], alphabet[Int(v >> 12 & 63)], 0x3D, 0x3D]
+        } else if rest == 2 {
+            let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+            out += [alphabet[Int(v >> 18)], alphabet[Int(v >> 12 & 63)], alphabet[Int(v >> 6 & 63)], 0x3D]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Strict decoding: standard alphabet, padding required, no whitespace,
+    /// and the unused bits of the last group zero (so every value has exactly
+    /// one encoding, and a changed character never decodes to the same bytes).
+    public static func decode(_ text: String) -> [UInt8]? {
+        let u = Array(text.utf8)
+        guard u.count % 4 == 0 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(u.count / 4 * 3)
+        func value(_ c: UInt8) -> UInt32? {
+            switch c {
+            case 0x41...0x5A: UInt32(c - 0x41)
+            case 0x61...0x7A: UInt32(c - 0x61 + 26)
+            case 0x30...0x39: UInt32(c - 0x30 + 52)
+            case 0x2B: 62
+            case 0x2F: 63
+            default: nil
+            }
+        }
+        var i = 0
+        while i < u.count {
+            let last = i + 4 == u.count
+            let pad = last ? (u[i + 3] == 0x3D ? (u[i + 2] == 0x3D ? 2 : 1) : 0) : 0
+            guard let a = value(u[i]), let b = value(u[i + 1]) else { return nil }
+            var v = a << 18 | b << 12
+            if pad < 2 {
+                guard let c = value(u[i + 2]) else { return nil }
+                v |= c << 6
+            }
+            if pad < 1 {
+                guard let d = value(u[i + 3]) else { return nil }
+                v |= d
+            }
+            out.append(UInt8(v >> 16))
+            if pad < 2 { out.append(UInt8(v >> 8 & 0xFF)) } else if v & 0xFFFF != 0 { return nil }
+            if pad < 1 { out.append(UInt8(v & 0xFF)) } else if v & 0xFF != 0 { return nil }
+            i += 4
+        }
+        return out
+    }
+}

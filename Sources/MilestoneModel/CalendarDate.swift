@@ -1,0 +1,129 @@
+/// A proleptic Gregorian calendar date, `YYYY-MM-DD`, years 0001 to 9999.
+public struct CalendarDate: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// Days since 1970-01-01 (negative before).
+    public let days: Int32
+
+    public init(days: Int32) { self.days = days }
+
+    public init?(year: Int, month: Int, day: Int) {
+        guard (1...9999).contains(year), (1...12).contains(month),
+              day >= 1, day <= CalendarDate.daysIn(month: month, year: year)
+        else { return nil }
+        days = Int32(CalendarDate.daysFromCivil(year, month, day))
+    }
+
+    /// Parses exactly `YYYY-MM-DD` naming a real date.
+    public init?(_ text: String) {
+        let u = Array(text.utf8)
+        guard u.count == 10, u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-") else { return nil }
+        func num(_ r: Range<Int>) -> Int? {
+            var v = 0
+            for i in r {
+                guard u[i] >= 0x30 && u[i] <= 0x39 else { return nil }
+                v = v * 10 + Int(u[i] - 0x30)
+            }
+            return v
+        }
+        guard let y = num(0..<4), let m = num(5..<7), let d = num(8..<10) else { return nil }
+        self.init(year: y, month: m, day: d)
+    }
+
+    public static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
+
+    public static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: isLeap(year) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    // Howard Hinnant's days_from_civil / civil_from_days.
+    static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146097 + doe - 719468
+    }
+
+    public var components: (year: Int, month: Int, day: Int) {
+        let z = Int(days) + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (m <= 2 ? y + 1 : y, m, d)
+    }
+
+    public var description: String {
+        let (y, m, d) = components
+        return pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2)
+    }
+
+    public static func < (a: CalendarDate, b: CalendarDate) -> Bool { a.days < b.days }
+
+    public func adding(days n: Int) -> CalendarDate { CalendarDate(days: days + Int32(n)) }
+
+    /// Adds calendar months, clamping the day to the end of the month.
+    public func adding(months n: Int) -> CalendarDate {
+        let (y, m, d) = components
+        let total = y * 12 + (m - 1) + n
+        let ny = total / 12
+        let nm = total % 12 + 1
+        return CalendarDate(year: ny, month: nm, day: min(d, CalendarDate.daysIn(month: nm, year: ny)))
+            ?? self
+    }
+}
+
+@inline(__always)
+func pad(_ v: Int, _ width: Int) -> String {
+    let s = String(v)
+    return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+}
+
+/// A UTC instant at second precision, written `YYYY-MM-DDTHH:MM:SSZ` (the
+/// `recorded_at` of a record: transaction time).
+public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// Seconds since 1970-01-01T00:00:00Z.
+    public let seconds: Int64
+
+    public init(seconds: Int64) { self.seconds = seconds }
+
+    /// Parses exactly the 20-character form.
+    public init?(_ text: String) {
+        let u = Array(text.utf8)
+        guard u.count == 20, u[10] == UInt8(ascii: "T"), u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":"),
+              u[19] == UInt8(ascii: "Z"),
+              let date = CalendarDate(String(decoding: u[0..<10], as: UTF8.self))
+        else { return nil }
+        func num(_ i: Int) -> Int? {
+            guard u[i] >= 0x30 && u[i] <= 0x39 && u[i + 1] >= 0x30 && u[i + 1] <= 0x39 else { return nil }
+            return Int(u[i] - 0x30) * 10 + Int(u[i + 1] - 0x30)
+        }
+        guard let h = num(11), let m = num(14), let s = num(17), h < 24, m < 60, s < 60 else { return nil }
+        seconds = Int64(date.days) * 86400 + Int64(h * 3600 + m * 60 + s)
+    }
+
+    public var date: CalendarDate {
+        CalendarDate(days: Int32((seconds >= 0 ? seconds : seconds - 86399) / 86400))
+    }
+
+    public var description: String {
+        let d = date
+        let rem = Int(seconds - Int64(d.days) * 86400)
+        return d.description + "T" + pad(rem / 3600, 2) + ":" + pad(rem / 60 % 60, 2) + ":" + pad(rem % 60, 2) + "Z"
+    }
+
+    /// The last second of a day: what `--known-at DATE` means.
+    public static func endOfDay(_ d: CalendarDate) -> Timestamp {
+        Timestamp(seconds: Int64(d.days) * 86400 + 86399)
+    }
+
+    public static func < (a: Timestamp, b: Timestamp) -> Bool { a.seconds < b.seconds }
+}

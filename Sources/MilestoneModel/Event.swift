@@ -1,0 +1,113 @@
+import CanonicalJSON
+
+/// The event types of events.md.
+public enum EventType: String, CaseIterable, Sendable, Codable {
+    case ledgerCreated = "ledger.created"
+    case programAnnounced = "program.announced"
+    case investmentCommitted = "investment.committed"
+    case facilityAnnounced = "facility.announced"
+    case siteSecured = "site.secured"
+    case constructionStarted = "construction.started"
+    case constructionCompleted = "construction.completed"
+    case productionStarted = "production.started"
+    case productionVolume = "production.volume"
+    case productionMilestone = "production.milestone"
+    case facilityPaused = "facility.paused"
+    case facilityResumed = "facility.resumed"
+    case facilityCancelled = "facility.cancelled"
+    case targetSet = "target.set"
+    case targetRevised = "target.revised"
+    case eventCorrected = "event.corrected"
+    case eventRetracted = "event.retracted"
+
+    /// What the subject of an event of this type must be.
+    public enum SubjectRule: Sendable {
+        case none, newProgram, newFacility, programOrFacility, facility, sameAsReferenced
+    }
+
+    public var subjectRule: SubjectRule {
+        switch self {
+        case .ledgerCreated: .none
+        case .programAnnounced: .newProgram
+        case .facilityAnnounced: .newFacility
+        case .investmentCommitted, .targetSet, .targetRevised: .programOrFacility
+        case .eventCorrected, .eventRetracted: .sameAsReferenced
+        default: .facility
+        }
+    }
+
+    /// Types a correction or retraction may name (events.md, referential rules).
+    public var isDomain: Bool {
+        switch self {
+        case .ledgerCreated, .eventCorrected, .eventRetracted: false
+        default: true
+        }
+    }
+}
+
+/// How much of an event's `date` the sources support.
+public enum DatePrecision: String, CaseIterable, Sendable, Codable {
+    case day, month, quarter, year
+
+    /// Whether `date` is the first day of its period, as events.md requires.
+    public func admits(_ date: CalendarDate) -> Bool {
+        let (_, m, d) = date.components
+        switch self {
+        case .day: return true
+        case .month: return d == 1
+        case .quarter: return d == 1 && (m - 1) % 3 == 0
+        case .year: return d == 1 && m == 1
+        }
+    }
+}
+
+/// An event that passed the form checks of events.md, in its normalised
+/// form: explicit `precision` and amount `qualifier` (the defaults written
+/// out, so a reader of the ledger needs no default rules).
+public struct Event: Sendable, Equatable {
+    /// The normalised event object, as it is written into the record.
+    public private(set) var object: JSONObject
+    public let type: EventType
+    /// `nil` only for an input event that has not been given one yet.
+    public private(set) var id: String?
+    /// `nil` only for `ledger.created`.
+    public let subject: String?
+    public let date: CalendarDate
+    public let precision: DatePrecision
+
+    init(object: JSONObject, type: EventType, id: String?, subject: String?, date: CalendarDate, precision: DatePrecision) {
+        self.object = object
+        self.type = type
+        self.id = id
+        self.subject = subject
+        self.date = date
+        self.precision = precision
+    }
+
+    /// Gives an id to an event that has none.
+    public mutating func assign(id: String) {
+        precondition(self.id == nil && EventForm.isID(id))
+        self.id = id
+        object["id"] = .string(id)
+    }
+
+    public subscript(field: String) -> JSONValue? { object[field] }
+
+    /// The id named by `corrects` or `retracts`.
+    public var reference: String? {
+        (object["corrects"] ?? object["retracts"])?.stringValue
+    }
+}
+
+/// A rejected event: the field (a path such as `sources[0].url`) and why.
+public struct EventError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var field: String
+    public var message: String
+
+    public init(field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { field.isEmpty ? message : "\(field): \(message)" }
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import CanonicalJSON
+import MilestoneLedger
+import MilestoneModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a ledger with its ledger.created record.",
+        discussion: """
+            Refuses to touch an existing file (exit 73). The origin names the ledger in
+            checkpoints: a URL-like string without spaces.
+
+            Example:
+              milestones init --name example.org/ai-factories --ledger ai.jsonl
+            """
+    )
+
+    @OptionGroup var location: LedgerLocation
+    @Option(help: ArgumentHelp("The ledger's origin, e.g. example.org/ai-factories.", valueName: "origin"))
+    var name: String
+
+    func run() throws {
+        try reportingErrors {
+            let head = try LedgerInit.create(path: location.path, name: name)
+            print("created \(location.path): record 1 ledger.created, head \(head.hex)")
+        }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the whole ledger: canonical lines, hash chain, seq, time, events, references.",
+        discussion: """
+            Streams the file and reports the first failure with its seq (or line), byte
+            offset and reason; exit 1 when anything is wrong, including an empty file and a
+            torn tail.
+
+            Examples:
+              milestones verify
+              milestones verify --format json
+            """
+    )
+
+    @OptionGroup var location: LedgerLocation
+    @Option(help: "Output: text or json.") var format: OutputFormat = .text
+
+    func run() throws {
+        try reportingErrors {
+            let file = try LedgerFile.open(location.path, writable: false)
+            let progress = isTerminal(2) ? ProgressLine(label: "verifying") : nil
+            do {
+                let ledger = try LedgerReader.verify(file, progress: progress.map { p in { p.update($0, of: $1) } })
+                progress?.done()
+                switch format {
+                case .json:
+                    print(jsonLine(["ok": true, "records": .int(Int64(ledger.records)), "head": .string(ledger.head.sha256.hex), "error": .null]))
+                case .text:
+                    print("ok: \(ledger.records) records, head \(ledger.head.sha256.hex)")
+                }
+            } catch LedgerError.notIntact(let f, let path) {
+                progress?.done()
+                if format == .json {
+                    let error: JSONValue = [
+                        "seq": f.seq.map { .int(Int64($0)) } ?? .null, "line": .int(Int64(f.line)),
+                        "offset": .int(Int64(f.offset)), "reason": .string(f.reason),
+                    ]
+                    let good = goodPrefix(file, before: f.offset)
+                    print(jsonLine(["ok": false, "records": .int(Int64(good?.seq ?? 0)),
+                                    "head": good.map { .string($0.sha256.hex) } ?? .null, "error": error]))
+                }
+                printError("milestones: \(path): \(f.isTornTail ? "" : "not intact: ")\(f)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    /// The head of the intact records before a failure (they verified already).
+    func goodPrefix(_ file: LedgerFile, before offset: Int) -> ChainHead? {
+        guard offset > 0 else { return nil }
+        return try? LedgerReader.verify(file, upTo: offset).head
+    }
+}
+
+struct Repair: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove a torn tail (an incomplete or hash-failing last line), and nothing else.",
+        discussion: """
+            A crash in the middle of an append can leave a last line without its LF or
+            failing its hash; appends refuse to run until it is removed. Any other damage is
+            refused (exit 1): repair never removes a complete, valid record.
+
+            Example:
+              milestones repair --torn-tail
+            """
+    )
+
+    @OptionGroup var location: LedgerLocation
+    @OptionGroup var waitOption: WaitOption
+    @Flag(name: .customLong("torn-tail"), help: "Remove a torn tail (required: the only repair there is).")
+    var tornTail = false
+
+    func validate() throws {
+        guard tornTail else { throw ValidationError("say what to repair: --torn-tail is the only repair") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let r = try LedgerRepair.tornTail(ledger: location.path, wait: waitOption.wait)
+            if r.removedBytes == 0 {
+                print("no torn tail: \(r.records) records intact, nothing removed")
+            } else {
+                print("removed a torn tail of \(r.removedBytes) bytes; \(r.records) records intact")
+            }
+        }
+    }
+}
+
+/// A progress line on stderr, for a terminal only.
+final class ProgressLine {
+    let label: String
+    var last = -1
+    init(label: String) { self.label = label }
+    func update(_ done: Int, of total: Int) {
+        guard total > 0 else { return }
+        let pct = Int(Double(done) / Double(total) * 100)
+        if pct != last {
+            last = pct
+            writeStderr("\r\(label): \(pct)%")
+        }
+    }
+    func done() { if last >= 0 { writeStderr("\r\u{1B}[K") } }
+}

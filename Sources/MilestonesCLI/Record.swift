@@ -1,0 +1,206 @@
+import ArgumentParser
+import Foundation
+import CanonicalJSON
+import MilestoneLedger
+import MilestoneModel
+
+struct Record: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Append events: a JSON Lines batch (--file), or one event given by options.",
+        discussion: """
+            Every event is validated (events.md) before anything is written; if one is
+            invalid, nothing is written and every problem is listed as FILE:LINE: FIELD:
+            REASON (exit 65). An event whose id is already recorded with the same content
+            is skipped (idempotent retry); with other content it is rejected. Events
+            without an id get ev-<first 20 hex digits of the SHA-256 of their canonical
+            JSON>, so retrying an id-less batch is a no-op too.
+
+            Examples:
+              milestones record --file events.jsonl
+              cat events.jsonl | milestones record --file -
+              milestones record --type facility.announced --subject foxconn-houston \\
+                  --date 2025-04-14 --name "Foxconn supercomputer plant, Houston" \\
+                  --operator Foxconn --kind assembly --city Houston --region TX --country US \\
+                  --program nvidia-us-ai-infrastructure --source "NVIDIA,https://nvidianews.nvidia.com/"
+              milestones record --type target.set --subject foxconn-houston --date 2025-04-14 \\
+                  --milestone production.volume --due-earliest 2026-04-14 --due-latest 2026-07-14 \\
+                  --source NVIDIA
+              milestones record --type event.corrected --subject wistron-texas --date 2025-08-21 \\
+                  --corrects wistron-texas-announced --changes '{"location":{"city":"Fort Worth","country":"US"}}' \\
+                  --reason "the plant is in Fort Worth" --source "Dallas Business Journal"
+            """
+    )
+
+    @OptionGroup var location: LedgerLocation
+    @OptionGroup var waitOption: WaitOption
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("A JSON Lines file of events; - reads stdin.", valueName: "file"))
+    var file: String?
+    @Option(help: "Output: text or json.") var format: OutputFormat = .text
+    @Flag(name: .shortAndLong, help: "Print nothing on success.") var quiet = false
+
+    // One event by options.
+    @Option(help: "Event type, e.g. construction.started.") var type: String?
+    @Option(help: "The program or facility slug.") var subject: String?
+    @Option(help: "When it happened: YYYY-MM-DD.") var date: String?
+    @Option(help: "day (default), month, quarter or year.") var precision: String?
+    @Option(help: ArgumentHelp("A source: PUBLISHER or PUBLISHER,URL (repeatable).", valueName: "publisher[,url]"))
+    var source: [String] = []
+    @Option(help: "The event's id (default: derived from its content).") var id: String?
+    @Option(help: "Free text, at most 2,000 characters.") var summary: String?
+    @Option(help: "Program or facility name.") var name: String?
+    @Option(help: "Program sponsor (org).") var sponsor: String?
+    @Option(name: .customLong("operator"), help: "Facility operator (org).") var operatorName: String?
+    @Option(help: "Facility kind: fab, packaging, assembly, datacenter, other.") var kind: String?
+    @Option(help: "Location city.") var city: String?
+    @Option(help: "Location region.") var region: String?
+    @Option(help: "Location country (ISO 3166-1 alpha-2).") var country: String?
+    @Option(help: "The program a facility belongs to (slug).") var program: String?
+    @Option(help: "A partner org (repeatable).") var partner: [String] = []
+    @Option(name: .customLong("area-sqft"), help: "Area in square feet.") var areaSqft: Int64?
+    @Option(help: "Amount in whole currency units, e.g. 500000000000.") var amount: Int64?
+    @Option(help: "Amount currency (ISO 4217).") var currency: String = "USD"
+    @Option(help: "Amount qualifier: exact, about, up_to, at_least.") var qualifier: String?
+    @Option(help: "Program horizon date.") var horizon: String?
+    @Option(help: "Product.") var product: String?
+    @Option(help: "Target milestone, or a production milestone's text.") var milestone: String?
+    @Option(help: "Quantity (production.milestone).") var quantity: Int64?
+    @Option(help: "Reason (pause, cancel, revision, correction, retraction).") var reason: String?
+    @Option(name: .customLong("due-earliest"), help: "Target due: earliest date.") var dueEarliest: String?
+    @Option(name: .customLong("due-latest"), help: "Target due: latest date.") var dueLatest: String?
+    @Option(help: "The id of the event a correction corrects.") var corrects: String?
+    @Option(help: "The id of the event a retraction retracts.") var retracts: String?
+    @Option(help: "A correction's changes, as a JSON object.") var changes: String?
+
+    var givesEventOptions: Bool {
+        type != nil || subject != nil || date != nil || !source.isEmpty
+    }
+
+    func validate() throws {
+        if file != nil && givesEventOptions {
+            throw ValidationError("give either --file or an event by options (--type, --subject, …), not both")
+        }
+        if file == nil && !givesEventOptions {
+            throw ValidationError("nothing to record: give --file FILE (- for stdin) or an event with --type, --subject, --date and --source")
+        }
+    }
+
+    /// The event the options describe; the validator reports what is missing or wrong.
+    func eventFromOptions() throws -> JSONValue {
+        var o = JSONObject()
+        func set(_ key: String, _ v: String?) { if let v { o[key] = .string(v) } }
+        set("type", type)
+        set("subject", subject)
+        set("date", date)
+        set("precision", precision)
+        set("id", id)
+        set("summary", summary)
+        set("name", name)
+        set("sponsor", sponsor)
+        set("operator", operatorName)
+        set("kind", kind)
+        set("program", program)
+        set("horizon", horizon)
+        set("product", product)
+        set("milestone", milestone)
+        set("reason", reason)
+        set("corrects", corrects)
+        set("retracts", retracts)
+        if !source.isEmpty {
+            o["sources"] = .array(source.map { s in
+                var src = JSONObject()
+                if let r = s.range(of: ",https://") ?? s.range(of: ",http://") {
+                    src["publisher"] = .string(String(s[..<r.lowerBound]))
+                    src["url"] = .string(String(s[s.index(after: r.lowerBound)...]))
+                } else {
+                    src["publisher"] = .string(s)
+                }
+                return .object(src)
+            })
+        }
+        if city != nil || region != nil || country != nil {
+            var loc = JSONObject()
+            if let city { loc["city"] = .string(city) }
+            if let region { loc["region"] = .string(region) }
+            if let country { loc["country"] = .string(country) }
+            o["location"] = .object(loc)
+        }
+        if !partner.isEmpty { o["partners"] = .array(partner.map { .string($0) }) }
+        if let areaSqft { o["area_sqft"] = .int(areaSqft) }
+        if let quantity { o["quantity"] = .int(quantity) }
+        if let amount {
+            var a = JSONObject()
+            a["value"] = .int(amount)
+            a["currency"] = .string(currency)
+            if let qualifier { a["qualifier"] = .string(qualifier) }
+            o["amount"] = .object(a)
+        }
+        if dueEarliest != nil || dueLatest != nil {
+            var d = JSONObject()
+            if let dueEarliest { d["earliest"] = .string(dueEarliest) }
+            if let dueLatest { d["latest"] = .string(dueLatest) }
+            o["due"] = .object(d)
+        }
+        if let changes {
+            do {
+                o["changes"] = try JSONReader.parse(changes)
+            } catch {
+                throw InputError(problems: ["--changes: not JSON: \(error)"])
+            }
+        }
+        return .object(o)
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let batch = try AppendBatch(ledger: location.path, wait: waitOption.wait)
+            if let file {
+                let input = try InputLines.open(file)
+                try input.forEach({ lineNo, bytes in
+                    let place = "\(input.name):\(lineNo)"
+                    if lineNo == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+                        batch.reject("\(place): starts with a UTF-8 byte order mark; save the file as UTF-8 without BOM")
+                        return
+                    }
+                    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }  // blank line
+                    do {
+                        batch.add(try JSONReader.parse(bytes), place: place)
+                    } catch let e as JSONError {
+                        batch.reject("\(place): not JSON: \(e.message) at column \(e.offset + 1)")
+                    }
+                }, tooLong: { lineNo in
+                    batch.reject("\(input.name):\(lineNo): line longer than \(LedgerReader.maxLineLength) bytes")
+                })
+            } else {
+                batch.add(try eventFromOptions(), place: "record")
+            }
+            let outcomes = try batch.commit()
+            report(outcomes)
+        }
+    }
+
+    func report(_ outcomes: [RecordOutcome]) {
+        if quiet { return }
+        let appended = outcomes.filter { $0.status == .appended }.count
+        switch format {
+        case .json:
+            let events: [JSONValue] = outcomes.map { o in
+                ["place": .string(o.place), "id": .string(o.id), "seq": o.seq.map { .int(Int64($0)) } ?? .null,
+                 "status": .string(o.status.rawValue)]
+            }
+            print(jsonLine(["appended": .int(Int64(appended)), "already_recorded": .int(Int64(outcomes.count - appended)),
+                            "events": .array(events)]))
+        case .text:
+            let shown = 20
+            for o in outcomes.prefix(shown) {
+                if let seq = o.seq {
+                    print("appended seq \(seq) id \(o.id)")
+                } else {
+                    print("already recorded: id \(o.id) (\(o.place)), skipped")
+                }
+            }
+            if outcomes.count > shown { print("… \(outcomes.count - shown) more") }
+            print("\(appended) appended, \(outcomes.count - appended) already recorded")
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import MilestoneLedger
+
+/// `milestones`: the root of the command tree (cli.md).
+public struct Milestones: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "milestones",
+        abstract: "An event-sourced, tamper-evident ledger of industrial megaproject milestones.",
+        discussion: """
+            Every fact is an immutable, sourced event in an append-only, SHA-256 hash-chained
+            JSON Lines file. The ledger is --ledger PATH, else $MILESTONES_LEDGER, else
+            milestones.jsonl in the current folder.
+
+            Examples:
+              milestones init --name example.org/ai-factories
+              milestones record --file events.jsonl
+              milestones record --type construction.started --subject foxconn-houston \\
+                  --date 2025-06-01 --source "Reuters,https://www.reuters.com/x"
+              milestones verify
+
+            Exit codes: 0 ok, 1 not intact, 64 usage, 65 invalid input (nothing written),
+            66 no such ledger or input, 73 init on an existing file, 74 I/O error,
+            75 locked by another writer.
+            """,
+        subcommands: [Init.self, Record.self, Verify.self, Repair.self]
+    )
+
+    public init() {}
+
+    /// Runs the command line; the executable's `main`.
+    public static func runMain() {
+        FileSystemCalls.installFaultFromEnvironment()
+        ignoreFileSizeSignal()
+        main()
+    }
+}

@@ -1,0 +1,3 @@
+import MilestonesCLI
+
+Milestones.runMain()
