@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(name: "milestones", dependencies: ["MilestonesCLI"]),
         .testTarget(
             name: "MilestonesTests",
-            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestonesCLI"]
+            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestonesCLI", "milestones"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -14,8 +14,8 @@ public struct VerifyFailure: Error, Equatable, Sendable, CustomStringConvertible
     public var isTornTail: Bool
 
     public var description: String {
-        let place = seq.map { "seq \($0)" } ?? "line \(line)"
-        return "\(place) (line \(line), byte \(offset)): \(reason)"
+        let place = seq.map { "seq \($0) (line \(line), byte \(offset))" } ?? "line \(line) (byte \(offset))"
+        return "\(place): \(reason)"
     }
 }
 

@@ -16,7 +16,10 @@ does not clearly allow is rejected.
   independent_check.py inclusion PROOF.json FILE
   independent_check.py consistency PROOF.json FILE
       verify a `prove` output with RFC 9162 §2.1.3.2 / §2.1.4.2 and check its
-      roots against the tree computed from FILE.
+      roots against the tree computed from FILE.  `root`, `inclusion` and
+      `consistency` treat FILE only as LF-terminated leaves (run `ledger` for
+      the record checks).  Consistency needs 0 < from_size < size, as in
+      RFC 9162; from_size == size is rejected.
   independent_check.py checkpoint CHECKPOINT VKEY [LEDGER]
       verify the Ed25519 signed note (C2SP signed-note / tlog-checkpoint) and,
       with LEDGER, that the ledger is valid and holds the checkpointed tree.
@@ -301,7 +304,7 @@ def file_leaf_hashes(path):
     return [leaf_hash(raw) for _, raw in split_lines(read(path))]
 
 
-def size_arg(value, what):
+def int_member(value, what):
     if type(value) is not int:
         raise Fail(f"{what} is not an integer")
     return value
@@ -339,7 +342,7 @@ def cmd_root(path, n=None):
 
 def cmd_inclusion(proof_path, path):
     proof, hashes = load_proof(proof_path, "inclusion", {"kind", "seq", "size", "root", "hashes"})
-    seq, size = size_arg(proof["seq"], "seq"), size_arg(proof["size"], "size")
+    seq, size = int_member(proof["seq"], "seq"), int_member(proof["size"], "size")
     root = b64_hash(proof["root"], "root")
     leaves = file_leaf_hashes(path)
     if not 1 <= seq <= size:
@@ -355,7 +358,7 @@ def cmd_inclusion(proof_path, path):
 def cmd_consistency(proof_path, path):
     proof, hashes = load_proof(proof_path, "consistency",
                                {"kind", "from_size", "size", "from_root", "root", "hashes"})
-    first, second = size_arg(proof["from_size"], "from_size"), size_arg(proof["size"], "size")
+    first, second = int_member(proof["from_size"], "from_size"), int_member(proof["size"], "size")
     first_root = b64_hash(proof["from_root"], "from_root")
     root = b64_hash(proof["root"], "root")
     leaves = file_leaf_hashes(path)

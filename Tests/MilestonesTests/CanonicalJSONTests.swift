@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+@testable import CanonicalJSON
+
+struct CanonicalCases: Decodable {
+    struct Accept: Decodable, Sendable, CustomTestStringConvertible {
+        var input: String
+        var canonical: String
+        var testDescription: String { String(input.prefix(40)) }
+    }
+    struct Reject: Decodable, Sendable, CustomTestStringConvertible {
+        var input: String?
+        var input_hex: String?
+        var code: String
+        var bytes: [UInt8] {
+            if let h = input_hex {
+                let u = Array(h.utf8)
+                return stride(from: 0, to: u.count, by: 2).map { UInt8(String(decoding: u[$0..<$0 + 2], as: UTF8.self), radix: 16)! }
+            }
+            return Array(input!.utf8)
+        }
+        var testDescription: String { input.map { String($0.prefix(40)) } ?? "hex \(input_hex!)" }
+    }
+    var accept: [Accept]
+    var reject: [Reject]
+    var not_canonical: [String]
+
+    static let all: CanonicalCases = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: Paths.fixture("canonical-json.json")))
+        return try! JSONDecoder().decode(CanonicalCases.self, from: data)
+    }()
+}
+
+func code(_ c: JSONError.Code) -> String { "\(c)" }
+
+@Suite struct CanonicalJSONTests {
+    @Test("input is written in its exact canonical bytes", arguments: CanonicalCases.all.accept)
+    func accepts(_ c: CanonicalCases.Accept) throws {
+        let v = try JSONReader.parse(c.input)
+        #expect(JSONWriter.string(v) == c.canonical)
+        // The canonical text is accepted as a record line and reads back to the same value.
+        #expect(try JSONReader.parse(c.canonical, mode: .canonical) == v)
+    }
+
+    @Test("invalid input is rejected with the right reason, in both modes", arguments: CanonicalCases.all.reject)
+    func rejects(_ c: CanonicalCases.Reject) {
+        for mode in [JSONReader.Mode.input, .canonical] {
+            do {
+                _ = try JSONReader.parse(c.bytes, mode: mode)
+                Issue.record("accepted \(c.testDescription) in \(mode) mode")
+            } catch {
+                // In canonical mode a whitespace or ordering complaint may come first.
+                if mode == .input { #expect(code(error.code) == c.code, "\(error)") }
+            }
+        }
+    }
+
+    @Test("valid input that is not canonical is refused as a record line", arguments: CanonicalCases.all.not_canonical)
+    func notCanonical(_ text: String) throws {
+        _ = try JSONReader.parse(text)
+        #expect(throws: JSONError.self) { try JSONReader.parse(text, mode: .canonical) }
+    }
+
+    @Test("Python's json.dumps(sort_keys, ensure_ascii=False, compact) writes the same bytes")
+    func agreesWithPython() throws {
+        let cases = CanonicalCases.all.accept
+        let script = """
+            import json, sys
+            for line in sys.stdin.read().split("\\n")[:-1]:
+                v = json.loads(json.loads(line))
+                print(json.dumps(json.dumps(v, ensure_ascii=False, separators=(",", ":"), sort_keys=True), ensure_ascii=False))
+            """
+        let input = cases.map { JSONWriter.string(.string($0.input)) + "\n" }.joined()
+        let r = run("/usr/bin/env", ["python3", "-c", script], stdin: Data(input.utf8))
+        #expect(r.code == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(lines.count == cases.count)
+        for (c, line) in zip(cases, lines) {
+            let python = try JSONReader.parse(String(line)).stringValue!
+            #expect(python == c.canonical, "python wrote \(python) for \(c.input)")
+        }
+    }
+
+    @Test("encode → decode → encode is the identity, for random values")
+    func roundTrip() throws {
+        var rng = SplitMix64(seed: 0x5EED)
+        for _ in 0..<2000 {
+            let v = randomValue(&rng, depth: 0)
+            let bytes = JSONWriter.bytes(v)
+            let back = try JSONReader.parse(bytes, mode: .canonical)
+            #expect(back == v)
+            #expect(JSONWriter.bytes(back) == bytes)
+        }
+    }
+
+    @Test func objectKeepsMembersSortedAndUnique() {
+        var o = JSONObject()
+        o["b"] = 1
+        o["a"] = 2
+        o["b"] = 3
+        o["c"] = .null
+        #expect(o.keys == ["a", "b", "c"])
+        #expect(o["b"] == .int(3))
+        #expect(o["c"] == .null)
+        #expect(o["d"] == nil)
+        o["a"] = nil
+        #expect(o.keys == ["b", "c"])
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so failures reproduce.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func randomString(_ rng: inout SplitMix64) -> String {
+    let pool: [Unicode.Scalar] = ["a", "z", "\"", "\\", "/", "\u{0}", "\u{8}", "\u{9}", "\u{A}", "\u{1F}", "\u{7F}", "é", "—", "日", "😀", "\u{2028}", " "]
+    let n = Int.random(in: 0...12, using: &rng)
+    var s = String.UnicodeScalarView()
+    for _ in 0..<n { s.append(pool.randomElement(using: &rng)!) }
+    return String(s)
+}
+
+func randomValue(_ rng: inout SplitMix64, depth: Int) -> JSONValue {
+    switch Int.random(in: 0..<(depth > 3 ? 4 : 6), using: &rng) {
+    case 0: return .null
+    case 1: return .bool(Bool.random(using: &rng))
+    case 2: return .int(Int64.random(in: -JSONValue.maxInteger...JSONValue.maxInteger, using: &rng))
+    case 3: return .string(randomString(&rng))
+    case 4: return .array((0..<Int.random(in: 0...4, using: &rng)).map { _ in randomValue(&rng, depth: depth + 1) })
+    default:
+        var o = JSONObject()
+        for _ in 0..<Int.random(in: 0...5, using: &rng) { o[randomString(&rng)] = randomValue(&rng, depth: depth + 1) }
+        return .object(o)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+@testable import MilestoneLedger
+
+struct SHA256Vector: Decodable, Sendable, CustomTestStringConvertible {
+    var message: String?
+    var repeat_: String?
+    var count: Int?
+    var digest: String
+    enum CodingKeys: String, CodingKey { case message, repeat_ = "repeat", count, digest }
+    var input: [UInt8] {
+        if let r = repeat_, let c = count { return Array(repeating: Array(r.utf8), count: c).flatMap { $0 } }
+        return Array((message ?? "").utf8)
+    }
+    var testDescription: String { message.map { String($0.prefix(20)) } ?? "\(count ?? 0) × \(repeat_ ?? "")" }
+}
+
+func loadSHA256Vectors() -> [SHA256Vector] {
+    struct File: Decodable { var vectors: [SHA256Vector] }
+    let data = try! Data(contentsOf: URL(fileURLWithPath: Paths.fixture("vectors/sha256.json")))
+    return try! JSONDecoder().decode(File.self, from: data).vectors
+}
+
+@Suite struct SHA256Tests {
+    @Test("FIPS 180 known answers, one-shot", arguments: loadSHA256Vectors())
+    func oneShot(_ v: SHA256Vector) {
+        #expect(SHA256.hash(v.input).hex == v.digest)
+    }
+
+    @Test("FIPS 180 known answers, streamed in uneven pieces, with the context reused", arguments: loadSHA256Vectors())
+    func streamed(_ v: SHA256Vector) {
+        var h = SHA256()
+        _ = h.finalize()  // reuse after a finalize must start over
+        let input = v.input
+        var i = 0
+        var step = 1
+        while i < input.count {
+            let end = min(input.count, i + step)
+            h.update(Array(input[i..<end]))
+            i = end
+            step = step * 3 + 1
+        }
+        #expect(h.finalize().hex == v.digest)
+    }
+
+    @Test func vectorsArePresent() {
+        #expect(loadSHA256Vectors().count >= 4)
+    }
+
+    @Test func hexAndBase64() {
+        let d = SHA256.hash(Array("abc".utf8))
+        #expect(Digest(hex: d.hex) == d)
+        #expect(Digest(hex: d.hex.uppercased()) == nil)
+        #expect(Base64.decode(d.base64) == d.bytes)
+        #expect(Base64.encode([]) == "")
+        #expect(Base64.encode([0xFF]) == "/w==")
+        #expect(Base64.decode("/w==") == [0xFF])
+        #expect(Base64.decode("/x==") == nil)  // non-zero unused bits
+        #expect(Base64.decode("/w=") == nil)
+        #expect(Base64.decode("/w") == nil)
+    }
+}

@@ -1,0 +1,390 @@
+import Foundation
+import Testing
+
+struct TamperCase: Decodable, Sendable, CustomTestStringConvertible {
+    var file: String
+    var line: Int
+    var seq: Int?
+    var reason: String
+    var torn_tail: Bool
+    var independent_check_fails: Bool
+    var testDescription: String { file }
+
+    static let all: [TamperCase] = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: Paths.fixture("tampered/manifest.json")))
+        return try! JSONDecoder().decode([TamperCase].self, from: data)
+    }()
+}
+
+@Suite("verify: tampered ledgers, torn tails, the independent check")
+struct VerifyTests {
+    @Test("the CLI's ledger passes the independent Python check, hash for hash")
+    func independentCheck() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let ours = cli(["verify", "--format", "json", "--ledger", ledger])
+        #expect(ours.code == 0)
+        let report = try #require(parseJSON(ours.stdout) as? [String: Any])
+        let py = pythonCheck(["ledger", ledger])
+        #expect(py.code == 0, "\(py.stdout)\(py.stderr)")
+        #expect(py.stdout == "ok \(report["records"]!) \(report["head"]!)\n")
+        #expect(report["records"] as? Int == 28)
+    }
+
+    @Test("the committed base ledger still verifies (the tampered fixtures are made from it)")
+    func baseVerifies() {
+        let r = cli(["verify", "--ledger", Paths.fixture("tampered/base.jsonl")])
+        #expect(r.code == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("ok: 28 records"))
+    }
+
+    @Test("each tampered ledger fails at the exact line and seq, for the right reason", arguments: TamperCase.all)
+    func tampered(_ c: TamperCase) throws {
+        let path = Paths.fixture("tampered/\(c.file)")
+        let r = cli(["verify", "--format", "json", "--ledger", path])
+        #expect(r.code == 1)
+        let report = try #require(parseJSON(r.stdout) as? [String: Any], "stdout: \(r.stdout)")
+        #expect(report["ok"] as? Bool == false)
+        let error = try #require(report["error"] as? [String: Any])
+        #expect(error["line"] as? Int == c.line)
+        #expect(error["seq"] as? Int == c.seq)
+        let reason = try #require(error["reason"] as? String)
+        #expect(reason.contains(c.reason), "\(reason)")
+        #expect(reason.hasPrefix("torn tail") == c.torn_tail)
+        #expect(error["offset"] as? Int == lineOffset(path, line: c.line))
+        // One line on stderr, naming the place.
+        #expect(r.stderr.split(separator: "\n").count == 1)
+        #expect(r.stderr.contains("line \(c.line)"))
+        if c.independent_check_fails {
+            let py = pythonCheck(["ledger", path])
+            #expect(py.code == 1, "the independent check accepted \(c.file)")
+        }
+    }
+
+    func lineOffset(_ path: String, line: Int) -> Int {
+        let data = bytes(path)
+        var n = 1
+        var offset = 0
+        for (i, b) in data.enumerated() where n < line && b == 0x0A {
+            n += 1
+            offset = i + 1
+        }
+        return offset
+    }
+
+    @Test("every single-byte change to a record is caught")
+    func everyByte() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let original = bytes(ledger)
+        // Line 2 (a record in the middle) and the last line; every byte, one change each.
+        let lines = original.split(separator: 0x0A, omittingEmptySubsequences: false)
+        let start2 = lines[0].count + 1
+        let targets = Array(start2..<(start2 + lines[1].count + 1))
+        let tampered = dir.file("t.jsonl")
+        var survivors: [Int] = []
+        for (k, i) in targets.enumerated() where k % 7 == 0 || i == targets.last {
+            var copy = original
+            copy[i] = copy[i] == 0x41 ? 0x42 : 0x41
+            try copy.write(to: URL(fileURLWithPath: tampered))
+            if cli(["verify", "--ledger", tampered]).code != 1 { survivors.append(i) }
+        }
+        #expect(survivors.isEmpty, "byte changes not caught at offsets \(survivors)")
+    }
+}
+
+@Suite("init, record, repair: end to end")
+struct RecordTests {
+    @Test func initRefusesAnExistingFile() {
+        let dir = TempDir()
+        let ledger = dir.file("l.jsonl")
+        #expect(cli(["init", "--name", "example.org/x", "--ledger", ledger]).code == 0)
+        let before = bytes(ledger)
+        let again = cli(["init", "--name", "example.org/y", "--ledger", ledger])
+        #expect(again.code == 73)
+        #expect(again.stderr.contains("already exists"))
+        #expect(bytes(ledger) == before)
+        #expect(cli(["init", "--name", "has space", "--ledger", dir.file("m.jsonl")]).code == 65)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("m.jsonl")))
+    }
+
+    @Test func missingLedgerAndInput() {
+        let dir = TempDir()
+        let r = cli(["verify", "--ledger", dir.file("none.jsonl")])
+        #expect(r.code == 66)
+        #expect(r.stderr.contains("no such ledger"))
+        let ledger = fixtureLedger(in: dir)
+        let m = cli(["record", "--ledger", ledger, "--file", dir.file("none.jsonl")])
+        #expect(m.code == 66)
+    }
+
+    @Test func usageErrors() {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        #expect(cli(["record", "--ledger", ledger]).code == 64)
+        #expect(cli(["record", "--ledger", ledger, "--file", "x", "--type", "site.secured"]).code == 64)
+        #expect(cli(["repair", "--ledger", ledger]).code == 64)
+        #expect(cli(["verify", "--ledger", ledger, "--format", "yaml"]).code == 64)
+        #expect(cli(["frobnicate"]).code == 64)
+        #expect(cli(["record", "--ledger", ledger, "--wait", "-1", "--file", "x"]).code == 64)
+    }
+
+    @Test func helpHasExamples() {
+        for command in ["init", "record", "verify", "repair"] {
+            let r = cli([command, "--help"])
+            #expect(r.code == 0)
+            #expect(r.stdout.contains("Example"), "\(command) --help has no examples")
+        }
+    }
+
+    @Test("one event by options, then the same again is a no-op")
+    func recordByOptions() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let args = ["record", "--ledger", ledger, "--type", "construction.started", "--subject", "foxconn-houston",
+                    "--date", "2025-09-01", "--precision", "month", "--source", "Reuters, Inc.,https://www.reuters.com/x",
+                    "--format", "json"]
+        let r = cli(args)
+        #expect(r.code == 0, "\(r.stderr)")
+        let out = try #require(parseJSON(r.stdout) as? [String: Any])
+        #expect(out["appended"] as? Int == 1)
+        let event = try #require((out["events"] as? [[String: Any]])?.first)
+        #expect(event["seq"] as? Int == 29)
+        let id = try #require(event["id"] as? String)
+        #expect(id.hasPrefix("ev-") && id.count == 23)
+        let last = String(decoding: bytes(ledger), as: UTF8.self).split(separator: "\n").last!
+        #expect(last.contains(#""sources":[{"publisher":"Reuters, Inc.","url":"https://www.reuters.com/x"}]"#))
+        #expect(last.contains(#""precision":"month""#))
+        let before = bytes(ledger)
+        let again = cli(args)
+        #expect(again.code == 0)
+        #expect((parseJSON(again.stdout) as? [String: Any])?["already_recorded"] as? Int == 1)
+        #expect(bytes(ledger) == before)
+        let bad = cli(["record", "--ledger", ledger, "--type", "construction.started", "--subject", "foxconn-houston",
+                       "--date", "2025-02-30", "--source", "Reuters"])
+        #expect(bad.code == 65)
+        #expect(bad.stderr.hasPrefix(#"record: date: "2025-02-30" is not a calendar date"#))
+    }
+
+    @Test("re-recording the whole fixture batch is a no-op; ids without content change are idempotent")
+    func idempotentBatch() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let before = bytes(ledger)
+        let r = cli(["record", "--ledger", ledger, "--file", Paths.fixture("nvidia-ai-factories.jsonl")])
+        #expect(r.code == 0)
+        #expect(r.stdout.contains("0 appended, 27 already recorded"))
+        #expect(bytes(ledger) == before)
+        // An id-less event gets a content-derived id, so its retry is a no-op too.
+        let input = dir.write("one.jsonl", #"{"type":"production.started","date":"2026-02-01","precision":"month","subject":"foxconn-houston","sources":[{"publisher":"Reuters"}]}"# + "\n")
+        #expect(cli(["record", "--ledger", ledger, "--file", input]).stdout.contains("1 appended"))
+        let after = bytes(ledger)
+        #expect(cli(["record", "--ledger", ledger, "--file", input]).stdout.contains("0 appended, 1 already recorded"))
+        #expect(bytes(ledger) == after)
+    }
+
+    @Test("a batch is validated whole: one bad line, nothing written, every problem listed with line and field")
+    func allOrNothing() {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let before = bytes(ledger)
+        let good = #"{"type":"construction.started","date":"2025-09-01","subject":"foxconn-houston","sources":[{"publisher":"Reuters"}]}"#
+        let input = dir.write("events.jsonl", [good, #"{"type":"site.secured","date":"2025-02-30","subject":"foxconn-houston","sources":[{"publisher":"x"}]}"#, "", "{not json", good.replacingOccurrences(of: "2025-09-01", with: "2025-09-02")].joined(separator: "\n") + "\n")
+        let r = cli(["record", "--ledger", ledger, "--file", input])
+        #expect(r.code == 65)
+        let lines = r.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.first == "\(input):2: date: \"2025-02-30\" is not a calendar date (YYYY-MM-DD)")
+        #expect(lines.contains { $0.hasPrefix("\(input):4: not JSON") })
+        #expect(lines.last == "milestones: nothing was written")
+        #expect(bytes(ledger) == before)
+    }
+
+    @Test("input encodings: BOM refused, CRLF accepted, stdin works")
+    func encodings() {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let good = #"{"type":"construction.started","date":"2025-09-01","subject":"foxconn-houston","sources":[{"publisher":"Reuters"}]}"#
+        let bom = dir.write("bom.jsonl", "\u{FEFF}" + good + "\n")
+        let r = cli(["record", "--ledger", ledger, "--file", bom])
+        #expect(r.code == 65)
+        #expect(r.stderr.contains("byte order mark"))
+        let crlf = dir.write("crlf.jsonl", good + "\r\n")
+        #expect(cli(["record", "--ledger", ledger, "--file", crlf]).code == 0)
+        let s = cli(["record", "--ledger", ledger, "--file", "-", "--quiet"], stdin: good.replacingOccurrences(of: "09-01", with: "09-03") + "\n")
+        #expect(s.code == 0, "\(s.stderr)")
+        #expect(s.stdout.isEmpty)
+        #expect(cli(["verify", "--ledger", ledger]).stdout.hasPrefix("ok: 30 records"))
+    }
+
+    @Test("torn tail: detected by verify, refused by record, removed by repair and nothing else")
+    func tornTail() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let intact = bytes(ledger)
+        let torn = intact + Data(#"{"event":{"date":"2025-"#.utf8)
+        try torn.write(to: URL(fileURLWithPath: ledger))
+        let v = cli(["verify", "--ledger", ledger])
+        #expect(v.code == 1)
+        #expect(v.stderr.contains("torn tail") && v.stderr.contains("repair --torn-tail"))
+        let r = cli(["record", "--ledger", ledger, "--type", "construction.started", "--subject", "foxconn-houston", "--date", "2025-09-01", "--source", "x"])
+        #expect(r.code == 1)
+        #expect(r.stderr.contains("repair --torn-tail"))
+        #expect(bytes(ledger) == torn)
+        let fix = cli(["repair", "--torn-tail", "--ledger", ledger])
+        #expect(fix.code == 0)
+        #expect(fix.stdout.contains("removed a torn tail of \(torn.count - intact.count) bytes"))
+        #expect(bytes(ledger) == intact)
+        #expect(cli(["repair", "--torn-tail", "--ledger", ledger]).stdout.contains("nothing removed"))
+        #expect(bytes(ledger) == intact)
+        // Damage in the middle is not a torn tail: refused, file untouched.
+        let middle = Paths.fixture("tampered/2-sha256.jsonl")
+        let copy = dir.file("mid.jsonl")
+        try bytes(middle).write(to: URL(fileURLWithPath: copy))
+        let refused = cli(["repair", "--torn-tail", "--ledger", copy])
+        #expect(refused.code == 1)
+        #expect(bytes(copy) == bytes(middle))
+        // A complete last line failing its hash is a torn tail too.
+        let badHash = dir.file("bad-hash.jsonl")
+        try bytes(Paths.fixture("tampered/torn-bad-hash.jsonl")).write(to: URL(fileURLWithPath: badHash))
+        #expect(cli(["repair", "--torn-tail", "--ledger", badHash]).code == 0)
+        #expect(cli(["verify", "--ledger", badHash]).stdout.hasPrefix("ok: 27 records"))
+    }
+
+    @Test("4 concurrent writer processes: nothing lost, nothing doubled, the chain unbroken")
+    func concurrentWriters() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let writers = 4
+        let perWriter = 25
+        var fileList: [String] = []
+        for w in 0..<writers {
+            var text = ""
+            for i in 0..<perWriter {
+                text += #"{"id":"w\#(w)-e\#(i)","type":"production.milestone","milestone":"lot \#(i)","date":"2026-01-01","subject":"foxconn-houston","sources":[{"publisher":"writer \#(w)"}]}"# + "\n"
+            }
+            fileList.append(dir.write("w\(w).jsonl", text))
+        }
+        let files = fileList
+        // Each writer records its events in batches of 5, interleaved with the others.
+        let group = DispatchGroup()
+        let codes = Codes()
+        for w in 0..<writers {
+            group.enter()
+            DispatchQueue.global().async {
+                let lines = String(decoding: bytes(files[w]), as: UTF8.self).split(separator: "\n")
+                for chunk in stride(from: 0, to: lines.count, by: 5) {
+                    let part = dir.write("w\(w)-\(chunk).jsonl", lines[chunk..<min(chunk + 5, lines.count)].joined(separator: "\n") + "\n")
+                    codes.add(cli(["record", "--quiet", "--wait", "60", "--ledger", ledger, "--file", part]).code)
+                }
+                group.leave()
+            }
+        }
+        group.wait()
+        #expect(codes.all.allSatisfy { $0 == 0 }, "exit codes \(codes.all)")
+        let v = cli(["verify", "--format", "json", "--ledger", ledger])
+        #expect(v.code == 0, "\(v.stderr)")
+        #expect((parseJSON(v.stdout) as? [String: Any])?["records"] as? Int == 28 + writers * perWriter)
+        let text = String(decoding: bytes(ledger), as: UTF8.self)
+        for w in 0..<writers {
+            for i in 0..<perWriter {
+                #expect(text.components(separatedBy: #""id":"w\#(w)-e\#(i)""#).count == 2)
+            }
+        }
+        #expect(pythonCheck(["ledger", ledger]).code == 0)
+    }
+
+    @Test("a lock held elsewhere: exit 75 after --wait, nothing written")
+    func lockTimeout() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let before = bytes(ledger)
+        // flock(1) holds the lock in another process for 3 s.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = [ledger, "sleep", "3"]
+        try holder.run()
+        Thread.sleep(forTimeInterval: 0.3)
+        let r = cli(["record", "--wait", "0.5", "--ledger", ledger, "--type", "construction.started", "--subject", "foxconn-houston", "--date", "2025-09-01", "--source", "x"])
+        holder.waitUntilExit()
+        #expect(r.code == 75)
+        #expect(r.stderr.contains("locked by another writer"))
+        #expect(bytes(ledger) == before)
+    }
+
+    @Test("recorded_at never goes backwards, even when the clock does")
+    func clockBackwards() {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let r = cli(["record", "--ledger", ledger, "--type", "construction.started", "--subject", "foxconn-houston", "--date", "2025-09-01", "--source", "x"],
+                    env: ["MILESTONES_NOW": "2020-01-01T00:00:00Z"])
+        #expect(r.code == 0)
+        let last = String(decoding: bytes(ledger), as: UTF8.self).split(separator: "\n").last!
+        #expect(last.contains(#""recorded_at":"2026-01-01T00:00:00Z""#))
+        #expect(cli(["verify", "--ledger", ledger]).code == 0)
+    }
+}
+
+final class Codes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var codes: [Int32] = []
+    func add(_ c: Int32) { lock.lock(); codes.append(c); lock.unlock() }
+    var all: [Int32] { lock.lock(); defer { lock.unlock() }; return codes }
+}
+
+struct RejectionCase: Decodable, Sendable, CustomTestStringConvertible {
+    var rule: String
+    var events: [AnyJSON]
+    var line: Int
+    var field: String
+    var contains: String
+    var testDescription: String { rule }
+
+    static let all: [RejectionCase] = {
+        struct File: Decodable { var cases: [RejectionCase] }
+        let data = try! Data(contentsOf: URL(fileURLWithPath: Paths.fixture("rejections.json")))
+        return try! JSONDecoder().decode(File.self, from: data).cases
+    }()
+}
+
+/// Raw JSON kept as its text, to be written back out unchanged.
+struct AnyJSON: Decodable, Sendable {
+    var text: String
+    init(from decoder: Decoder) throws {
+        let v = try decoder.singleValueContainer().decode(JSONAny.self)
+        text = String(decoding: try JSONSerialization.data(withJSONObject: v.value, options: [.fragmentsAllowed, .sortedKeys]), as: UTF8.self)
+    }
+}
+
+struct JSONAny: Decodable, @unchecked Sendable {
+    var value: Any
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { value = NSNull() } else if let b = try? c.decode(Bool.self) { value = b } else if let i = try? c.decode(Int64.self) { value = i } else if let s = try? c.decode(String.self) { value = s } else if let a = try? c.decode([JSONAny].self) { value = a.map(\.value) } else { value = try c.decode([String: JSONAny].self).mapValues(\.value) }
+    }
+}
+
+@Suite("events.md: every rejection rule")
+struct RejectionTests {
+    static let shared: (dir: TempDir, ledger: String, createdID: String) = {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let first = String(decoding: bytes(ledger), as: UTF8.self).split(separator: "\n")[0]
+        let id = first.components(separatedBy: #""id":""#)[1].prefix { $0 != "\"" }
+        return (dir, ledger, String(id))
+    }()
+
+    @Test("rejected with exit 65, the place named, the ledger byte-identical", arguments: RejectionCase.all)
+    func rejected(_ c: RejectionCase) throws {
+        let (dir, ledger, created) = RejectionTests.shared
+        let before = bytes(ledger)
+        let name = "case-\(abs(c.rule.hashValue)).jsonl"
+        let input = dir.write(name, c.events.map { $0.text.replacingOccurrences(of: "$CREATED", with: created) }.joined(separator: "\n") + "\n")
+        let r = cli(["record", "--ledger", ledger, "--file", input])
+        #expect(r.code == 65)
+        let first = r.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        let prefix = c.field.isEmpty ? "\(input):\(c.line): " : "\(input):\(c.line): \(c.field): "
+        #expect(first.hasPrefix(prefix), "\(first)")
+        #expect(first.contains(c.contains), "\(first)")
+        #expect(bytes(ledger) == before)
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+
+/// Paths and helpers shared by the tests: the package root, fixtures, the
+/// built binary, throwaway folders, and running the CLI as a user would.
+enum Paths {
+    static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func fixture(_ name: String) -> String { root.appendingPathComponent("fixtures/\(name)").path }
+    static let pythonCheck = root.appendingPathComponent("Tests/python/independent_check.py").path
+
+    /// The `milestones` binary `swift build` put beside the test bundle.
+    static let binary: String = {
+        let fm = FileManager.default
+        var dir = Bundle.main.bundleURL
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("milestones").path
+            if fm.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        for config in ["debug", "release"] {
+            let candidate = root.appendingPathComponent(".build/\(config)/milestones").path
+            if fm.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return root.appendingPathComponent(".build/debug/milestones").path
+    }()
+}
+
+/// A folder that is removed when the test ends.
+final class TempDir: @unchecked Sendable {
+    let url: URL
+    var path: String { url.path }
+
+    init() {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("milestones-test-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    func file(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    func write(_ name: String, _ text: String) -> String {
+        let p = file(name)
+        try! Data(text.utf8).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+}
+
+struct Run {
+    var code: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Fixed clock for reproducible ledgers.
+let fixedNow = "2026-01-01T00:00:00Z"
+
+/// Runs an executable and waits for it.
+@discardableResult
+func run(_ executable: String, _ args: [String], stdin: Data? = nil, env: [String: String] = [:], cwd: String? = nil) -> Run {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
+    var environment = ProcessInfo.processInfo.environment
+    environment["MILESTONES_LEDGER"] = nil
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    let out = Pipe()
+    let err = Pipe()
+    let inPipe = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = inPipe
+    try! p.run()
+    // Read both pipes concurrently so a chatty child never blocks.
+    nonisolated(unsafe) var outData = Data()
+    nonisolated(unsafe) var errData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    group.enter()
+    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    if let stdin { inPipe.fileHandleForWriting.write(stdin) }
+    try? inPipe.fileHandleForWriting.close()
+    p.waitUntilExit()
+    group.wait()
+    return Run(code: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+               stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Runs the built `milestones` binary.
+@discardableResult
+func cli(_ args: [String], stdin: String? = nil, env: [String: String] = [:], cwd: String? = nil) -> Run {
+    var e = ["MILESTONES_NOW": fixedNow]
+    for (k, v) in env { e[k] = v }
+    return run(Paths.binary, args, stdin: stdin.map { Data($0.utf8) }, env: e, cwd: cwd)
+}
+
+/// Runs the independent Python checker (written from the spec alone).
+func pythonCheck(_ args: [String]) -> Run {
+    run("/usr/bin/env", ["python3", Paths.pythonCheck] + args)
+}
+
+/// A new ledger holding the bundled NVIDIA fixture.
+func fixtureLedger(in dir: TempDir, name: String = "ai.jsonl") -> String {
+    let ledger = dir.file(name)
+    let i = cli(["init", "--name", "example.org/nvidia-ai-factories", "--ledger", ledger])
+    precondition(i.code == 0, i.stderr)
+    let r = cli(["record", "--quiet", "--ledger", ledger, "--file", Paths.fixture("nvidia-ai-factories.jsonl")])
+    precondition(r.code == 0, r.stderr)
+    return ledger
+}
+
+func bytes(_ path: String) -> Data { (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data() }
+
+func parseJSON(_ text: String) -> Any? {
+    try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+}
