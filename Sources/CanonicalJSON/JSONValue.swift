@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A JSON value in the restricted model of the ledger format: integers only
 /// (within ±(2^53 − 1)), strings that are valid Unicode, objects with unique keys.
 ///
@@ -64,6 +70,13 @@ public struct JSONObject: Equatable, Hashable, Sendable {
     /// (the reader checks that before calling this).
     init(sortedUniqueMembers: [Member]) { members = sortedUniqueMembers }
 
+    /// Builds an object from members the caller keeps in strictly ascending
+    /// key order (checked in debug builds).
+    public init(sortedMembers: [Member]) {
+        assert(zip(sortedMembers, sortedMembers.dropFirst()).allSatisfy { JSONObject.keyLess($0.key, $1.key) })
+        members = sortedMembers
+    }
+
     /// Builds an object; a later duplicate key replaces an earlier one.
     public init(_ pairs: KeyValuePairs<String, JSONValue>) {
         members = []
@@ -81,12 +94,29 @@ public struct JSONObject: Equatable, Hashable, Sendable {
 
     /// Key order of the canonical form: by UTF-8 bytes (for ASCII keys, as
     /// Python's `sort_keys` and RFC 8785 agree).
-    @inlinable
     public static func keyLess(_ a: String, _ b: String) -> Bool {
-        a.utf8.lexicographicallyPrecedes(b.utf8)
+        var a = a
+        var b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let n = Swift.min(x.count, y.count)
+                if n > 0 {
+                    let c = memcmp(x.baseAddress!, y.baseAddress!, n)
+                    if c != 0 { return c < 0 }
+                }
+                return x.count < y.count
+            }
+        }
     }
 
     private func index(of key: String) -> (found: Bool, at: Int) {
+        // Event objects are small: a linear scan with == beats a binary search.
+        if members.count <= 12 {
+            for (i, m) in members.enumerated() {
+                if m.key == key { return (true, i) }
+            }
+            if members.isEmpty || !JSONObject.keyLess(key, members[members.count - 1].key) { return (false, members.count) }
+        }
         var lo = 0
         var hi = members.count
         while lo < hi {

@@ -10,25 +10,30 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses 64 lowercase hex digits.
-    public init?(hex: some Collection<UInt8>) {
+    public init?(hex: UnsafeRawBufferPointer) {
         guard hex.count == 64 else { return nil }
         var out = [UInt8](repeating: 0, count: 32)
-        var i = 0
-        var high: UInt8 = 0
-        for c in hex {
-            let v: UInt8
-            switch c {
-            case 0x30...0x39: v = c - 0x30
-            case 0x61...0x66: v = c - 0x61 + 10
-            default: return nil
-            }
-            if i & 1 == 0 { high = v } else { out[i >> 1] = high << 4 | v }
-            i += 1
+        for i in 0..<32 {
+            guard let h = Digest.nibble(hex[2 * i]), let l = Digest.nibble(hex[2 * i + 1]) else { return nil }
+            out[i] = h << 4 | l
         }
         bytes = out
     }
 
-    public init?(hex: String) { self.init(hex: Array(hex.utf8)) }
+    @inline(__always)
+    static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x61...0x66: c - 0x61 + 10
+        default: nil
+        }
+    }
+
+    public init?(hex: String) {
+        var h = hex
+        guard let d = h.withUTF8({ Digest(hex: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = d
+    }
 
     public static let zero = Digest(bytes: [UInt8](repeating: 0, count: 32))
 

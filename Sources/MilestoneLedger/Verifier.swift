@@ -63,7 +63,10 @@ public struct RecordVerifier: ~Copyable {
         } catch {
             throw fail("not canonical JSON: \(error.message) at byte \(offset + error.offset)")
         }
-        guard case .object(let record) = value, record.keys == ["event", "prev", "recorded_at", "seq", "sha256"] else {
+        guard case .object(let record) = value, record.count == 5, record.members[0].key == "event",
+              record.members[1].key == "prev", record.members[2].key == "recorded_at", record.members[3].key == "seq",
+              record.members[4].key == "sha256"
+        else {
             throw fail("not a record: expected exactly the members event, prev, recorded_at, seq, sha256")
         }
         guard case .int(let seq64) = record["seq"]!, seq64 >= 1 else { throw fail("seq: must be a positive integer") }

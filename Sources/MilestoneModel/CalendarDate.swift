@@ -14,7 +14,12 @@ public struct CalendarDate: Comparable, Hashable, Sendable, CustomStringConverti
 
     /// Parses exactly `YYYY-MM-DD` naming a real date.
     public init?(_ text: String) {
-        let u = Array(text.utf8)
+        var t = text
+        guard let (y, m, d) = t.withUTF8({ CalendarDate.fields($0) }) else { return nil }
+        self.init(year: y, month: m, day: d)
+    }
+
+    static func fields(_ u: UnsafeBufferPointer<UInt8>) -> (Int, Int, Int)? {
         guard u.count == 10, u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-") else { return nil }
         func num(_ r: Range<Int>) -> Int? {
             var v = 0
@@ -25,7 +30,7 @@ public struct CalendarDate: Comparable, Hashable, Sendable, CustomStringConverti
             return v
         }
         guard let y = num(0..<4), let m = num(5..<7), let d = num(8..<10) else { return nil }
-        self.init(year: y, month: m, day: d)
+        return (y, m, d)
     }
 
     public static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
@@ -97,17 +102,21 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
 
     /// Parses exactly the 20-character form.
     public init?(_ text: String) {
-        let u = Array(text.utf8)
-        guard u.count == 20, u[10] == UInt8(ascii: "T"), u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":"),
-              u[19] == UInt8(ascii: "Z"),
-              let date = CalendarDate(String(decoding: u[0..<10], as: UTF8.self))
-        else { return nil }
-        func num(_ i: Int) -> Int? {
-            guard u[i] >= 0x30 && u[i] <= 0x39 && u[i + 1] >= 0x30 && u[i + 1] <= 0x39 else { return nil }
-            return Int(u[i] - 0x30) * 10 + Int(u[i + 1] - 0x30)
-        }
-        guard let h = num(11), let m = num(14), let s = num(17), h < 24, m < 60, s < 60 else { return nil }
-        seconds = Int64(date.days) * 86400 + Int64(h * 3600 + m * 60 + s)
+        var t = text
+        guard let s = t.withUTF8({ u -> Int64? in
+            guard u.count == 20, u[10] == UInt8(ascii: "T"), u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":"),
+                  u[19] == UInt8(ascii: "Z"),
+                  let (y, mo, d) = CalendarDate.fields(UnsafeBufferPointer(rebasing: u[0..<10])),
+                  let date = CalendarDate(year: y, month: mo, day: d)
+            else { return nil }
+            func num(_ i: Int) -> Int? {
+                guard u[i] >= 0x30 && u[i] <= 0x39 && u[i + 1] >= 0x30 && u[i + 1] <= 0x39 else { return nil }
+                return Int(u[i] - 0x30) * 10 + Int(u[i + 1] - 0x30)
+            }
+            guard let h = num(11), let m = num(14), let s = num(17), h < 24, m < 60, s < 60 else { return nil }
+            return Int64(date.days) * 86400 + Int64(h * 3600 + m * 60 + s)
+        }) else { return nil }
+        seconds = s
     }
 
     public var date: CalendarDate {

@@ -20,6 +20,29 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
     case eventCorrected = "event.corrected"
     case eventRetracted = "event.retracted"
 
+    /// The position of the type in `allCases`, for table lookups without hashing.
+    public var ordinal: Int {
+        switch self {
+        case .ledgerCreated: 0
+        case .programAnnounced: 1
+        case .investmentCommitted: 2
+        case .facilityAnnounced: 3
+        case .siteSecured: 4
+        case .constructionStarted: 5
+        case .constructionCompleted: 6
+        case .productionStarted: 7
+        case .productionVolume: 8
+        case .productionMilestone: 9
+        case .facilityPaused: 10
+        case .facilityResumed: 11
+        case .facilityCancelled: 12
+        case .targetSet: 13
+        case .targetRevised: 14
+        case .eventCorrected: 15
+        case .eventRetracted: 16
+        }
+    }
+
     /// What the subject of an event of this type must be.
     public enum SubjectRule: Sendable {
         case none, newProgram, newFacility, programOrFacility, facility, sameAsReferenced

@@ -25,6 +25,10 @@ public enum EventForm {
         .siteSecured, .constructionStarted, .constructionCompleted, .productionStarted, .productionVolume,
     ]
 
+    static let precisionNames = DatePrecision.allCases.map(\.rawValue)
+    static let targetMilestoneNames = targetMilestones.map(\.rawValue)
+    static let qualifiers = ["exact", "about", "up_to", "at_least"]
+
     static let common: [Field] = [
         Field(name: "type", kind: .typeName, required: true),
         Field(name: "id", kind: .eventID, required: false),
@@ -63,16 +67,14 @@ public enum EventForm {
         r("type", .typeName), o("id", .eventID), r("name", .origin), r("format", .format), r("date", .date),
     ]
 
-    static let fieldTables: [EventType: [Field]] = {
-        var t: [EventType: [Field]] = [:]
-        for type in EventType.allCases {
-            t[type] = type == .ledgerCreated ? ledgerCreatedFields : common + extra(type)
-        }
-        return t
-    }()
+    /// Per type (by ordinal), its fields sorted by name: validation walks
+    /// them side by side with the input's sorted members.
+    static let fieldTables: [[Field]] = EventType.allCases.map { type in
+        (type == .ledgerCreated ? ledgerCreatedFields : common + extra(type)).sorted { JSONObject.keyLess($0.name, $1.name) }
+    }
 
-    /// Every field of `type`, common ones included.
-    static func fields(_ type: EventType) -> [Field] { fieldTables[type]! }
+    /// Every field of `type`, common ones included, sorted by name.
+    static func fields(_ type: EventType) -> [Field] { fieldTables[type.ordinal] }
 
     /// The names of the fields an event of `type` may have.
     public static func fieldNames(of type: EventType) -> [String] { fields(type).map(\.name) }
@@ -95,20 +97,29 @@ public enum EventForm {
             throw EventError(field: "type", "unknown event type \(quoted(typeName))\(hint)")
         }
         let table = fields(type)
-        for m in input.members where !table.contains(where: { $0.name == m.key }) {
-            let hint = suggestion(for: m.key, among: table.map(\.name))
-            throw EventError(field: m.key, "not a field of \(type.rawValue)\(hint)")
-        }
-        var out = JSONObject()
+        var members: [JSONObject.Member] = []
+        members.reserveCapacity(input.count + 1)
+        var i = 0  // into input.members; both sorted by key
         for f in table {
-            guard let v = input[f.name] else {
-                if f.required { throw EventError(field: f.name, "missing (required for \(type.rawValue))") }
-                continue
+            while i < input.members.count, JSONObject.keyLess(input.members[i].key, f.name) {
+                throw unknownField(input.members[i].key, type: type, table: table)
             }
-            out[f.name] = try check(v, f.kind, path: f.name)
+            if i < input.members.count, input.members[i].key == f.name {
+                members.append(JSONObject.Member(key: f.name, value: try check(input.members[i].value, f.kind, path: f.name)))
+                i += 1
+            } else if f.name == "precision", type != .ledgerCreated {
+                members.append(JSONObject.Member(key: "precision", value: "day"))
+            } else if f.required {
+                throw EventError(field: f.name, "missing (required for \(type.rawValue))")
+            }
         }
-        if type != .ledgerCreated, out["precision"] == nil { out["precision"] = "day" }
+        if i < input.members.count { throw unknownField(input.members[i].key, type: type, table: table) }
+        let out = JSONObject(sortedMembers: members)
         return try event(from: out, type: type)
+    }
+
+    static func unknownField(_ key: String, type: EventType, table: [Field]) -> EventError {
+        EventError(field: key, "not a field of \(type.rawValue)\(suggestion(for: key, among: table.map(\.name)))")
     }
 
     /// Builds the typed view of an already normalised object, checking the
@@ -160,148 +171,155 @@ public enum EventForm {
 
     // MARK: - Values
 
-    static func check(_ v: JSONValue, _ kind: Kind, path: String) throws(EventError) -> JSONValue {
+    static func check(_ v: JSONValue, _ kind: Kind, path: @autoclosure () -> String) throws(EventError) -> JSONValue {
         switch kind {
         case .typeName:
             return v
         case .text, .org:
-            return .string(try text(v, path: path, multiline: false))
+            return .string(try text(v, path: path(), multiline: false))
         case .multilineText:
-            return .string(try text(v, path: path, multiline: true))
+            return .string(try text(v, path: path(), multiline: true))
         case .origin:
-            let s = try text(v, path: path, multiline: false)
+            let s = try text(v, path: path(), multiline: false)
             guard s.unicodeScalars.count <= 255, !s.unicodeScalars.contains(where: { $0.properties.isWhitespace }) else {
-                throw EventError(field: path, "must be at most 255 characters with no spaces (it is the checkpoint origin line)")
+                throw EventError(field: path(), "must be at most 255 characters with no spaces (it is the checkpoint origin line)")
             }
             return v
         case .format:
-            guard v == .int(1) else { throw EventError(field: path, "must be 1 (the only ledger format)") }
+            guard v == .int(1) else { throw EventError(field: path(), "must be 1 (the only ledger format)") }
             return v
         case .slug:
-            let s = try string(v, path: path)
-            guard isSlug(s) else { throw EventError(field: path, "\(quoted(s)) is not a slug ([a-z0-9][a-z0-9-]{0,63})") }
+            let s = try string(v, path: path())
+            guard isSlug(s) else { throw EventError(field: path(), "\(quoted(s)) is not a slug ([a-z0-9][a-z0-9-]{0,63})") }
             return v
         case .eventID:
-            let s = try string(v, path: path)
-            guard isID(s) else { throw EventError(field: path, "\(quoted(s)) is not an id ([A-Za-z0-9][A-Za-z0-9._:-]{0,127})") }
+            let s = try string(v, path: path())
+            guard isID(s) else { throw EventError(field: path(), "\(quoted(s)) is not an id ([A-Za-z0-9][A-Za-z0-9._:-]{0,127})") }
             return v
         case .date:
-            let s = try string(v, path: path)
-            guard CalendarDate(s) != nil else { throw EventError(field: path, "\(quoted(s)) is not a calendar date (YYYY-MM-DD)") }
+            let s = try string(v, path: path())
+            guard CalendarDate(s) != nil else { throw EventError(field: path(), "\(quoted(s)) is not a calendar date (YYYY-MM-DD)") }
             return v
         case .precision:
-            return try oneOf(v, DatePrecision.allCases.map(\.rawValue), path: path)
+            return try oneOf(v, precisionNames, path: path())
         case .facilityKind:
-            return try oneOf(v, facilityKinds, path: path)
+            return try oneOf(v, facilityKinds, path: path())
         case .targetMilestone:
-            return try oneOf(v, targetMilestones.map(\.rawValue), path: path)
+            return try oneOf(v, targetMilestoneNames, path: path())
         case .nonNegativeInteger:
-            guard case .int(let i) = v else { throw EventError(field: path, "must be an integer, not \(v.kindName)") }
-            guard i >= 0 else { throw EventError(field: path, "must not be negative") }
+            guard case .int(let i) = v else { throw EventError(field: path(), "must be an integer, not \(v.kindName)") }
+            guard i >= 0 else { throw EventError(field: path(), "must not be negative") }
             return v
         case .orgs:
-            guard case .array(let a) = v else { throw EventError(field: path, "must be an array of names, not \(v.kindName)") }
+            guard case .array(let a) = v else { throw EventError(field: path(), "must be an array of names, not \(v.kindName)") }
             var out: [JSONValue] = []
-            for (i, x) in a.enumerated() { out.append(.string(try text(x, path: "\(path)[\(i)]", multiline: false))) }
+            for (i, x) in a.enumerated() { out.append(.string(try text(x, path: "\(path())[\(i)]", multiline: false))) }
             return .array(out)
         case .amount:
-            let o = try object(v, path: path, allowed: ["value", "currency", "qualifier"])
-            guard let value = o["value"] else { throw EventError(field: "\(path).value", "missing (required)") }
+            let o = try object(v, path: path(), allowed: ["value", "currency", "qualifier"])
+            guard let value = o["value"] else { throw EventError(field: "\(path()).value", "missing (required)") }
             guard case .int(let n) = value, n >= 0 else {
-                throw EventError(field: "\(path).value", "must be a whole number of currency units ≥ 0")
+                throw EventError(field: "\(path()).value", "must be a whole number of currency units ≥ 0")
             }
-            guard let c = o["currency"] else { throw EventError(field: "\(path).currency", "missing (required)") }
-            let code = try string(c, path: "\(path).currency")
+            guard let c = o["currency"] else { throw EventError(field: "\(path()).currency", "missing (required)") }
+            let code = try string(c, path: "\(path()).currency")
             guard Codes.currencies.contains(code) else {
-                throw EventError(field: "\(path).currency", "\(quoted(code)) is not an ISO 4217 currency code")
+                throw EventError(field: "\(path()).currency", "\(quoted(code)) is not an ISO 4217 currency code")
             }
             var out = o
-            out["qualifier"] = try oneOf(o["qualifier"] ?? "exact", ["exact", "about", "up_to", "at_least"], path: "\(path).qualifier")
+            out["qualifier"] = try oneOf(o["qualifier"] ?? "exact", qualifiers, path: "\(path()).qualifier")
             return .object(out)
         case .location:
-            let o = try object(v, path: path, allowed: ["city", "region", "country"])
-            guard let c = o["country"] else { throw EventError(field: "\(path).country", "missing (required)") }
-            let code = try string(c, path: "\(path).country")
+            let o = try object(v, path: path(), allowed: ["city", "region", "country"])
+            guard let c = o["country"] else { throw EventError(field: "\(path()).country", "missing (required)") }
+            let code = try string(c, path: "\(path()).country")
             guard Codes.countries.contains(code) else {
-                throw EventError(field: "\(path).country", "\(quoted(code)) is not an ISO 3166-1 alpha-2 country code")
+                throw EventError(field: "\(path()).country", "\(quoted(code)) is not an ISO 3166-1 alpha-2 country code")
             }
             for k in ["city", "region"] {
-                if let x = o[k] { _ = try text(x, path: "\(path).\(k)", multiline: false) }
+                if let x = o[k] { _ = try text(x, path: "\(path()).\(k)", multiline: false) }
             }
             return v
         case .due:
-            let o = try object(v, path: path, allowed: ["earliest", "latest"])
+            let o = try object(v, path: path(), allowed: ["earliest", "latest"])
             var dates: [CalendarDate] = []
             for k in ["earliest", "latest"] {
-                guard let x = o[k] else { throw EventError(field: "\(path).\(k)", "missing (required)") }
-                _ = try check(x, .date, path: "\(path).\(k)")
+                guard let x = o[k] else { throw EventError(field: "\(path()).\(k)", "missing (required)") }
+                _ = try check(x, .date, path: "\(path()).\(k)")
                 dates.append(CalendarDate(x.stringValue!)!)
             }
             guard dates[0] <= dates[1] else {
-                throw EventError(field: "\(path).earliest", "\(dates[0]) is after latest \(dates[1])")
+                throw EventError(field: "\(path()).earliest", "\(dates[0]) is after latest \(dates[1])")
             }
             return v
         case .sources:
-            guard case .array(let a) = v else { throw EventError(field: path, "must be an array of sources, not \(v.kindName)") }
-            guard !a.isEmpty else { throw EventError(field: path, "must name at least one source") }
+            guard case .array(let a) = v else { throw EventError(field: path(), "must be an array of sources, not \(v.kindName)") }
+            guard !a.isEmpty else { throw EventError(field: path(), "must name at least one source") }
             for (i, s) in a.enumerated() {
-                let p = "\(path)[\(i)]"
-                let o = try object(s, path: p, allowed: ["publisher", "url", "published", "title"])
-                guard let pub = o["publisher"] else { throw EventError(field: "\(p).publisher", "missing (required)") }
-                _ = try text(pub, path: "\(p).publisher", multiline: false)
+                func p() -> String { "\(path())[\(i)]" }
+                let o = try object(s, path: p(), allowed: ["publisher", "url", "published", "title"])
+                guard let pub = o["publisher"] else { throw EventError(field: "\(p()).publisher", "missing (required)") }
+                _ = try text(pub, path: "\(p()).publisher", multiline: false)
                 if let u = o["url"] {
-                    let s = try string(u, path: "\(p).url")
-                    guard isHTTPURL(s) else { throw EventError(field: "\(p).url", "\(quoted(s)) is not an http(s) URL") }
+                    let s = try string(u, path: "\(p()).url")
+                    guard isHTTPURL(s) else { throw EventError(field: "\(p()).url", "\(quoted(s)) is not an http(s) URL") }
                 }
-                if let d = o["published"] { _ = try check(d, .date, path: "\(p).published") }
-                if let t = o["title"] { _ = try text(t, path: "\(p).title", multiline: false) }
+                if let d = o["published"] { _ = try check(d, .date, path: "\(p()).published") }
+                if let t = o["title"] { _ = try text(t, path: "\(p()).title", multiline: false) }
             }
             return v
         case .changes:
             // Checked against the corrected event's type by ReferenceIndex;
             // `amount` is an amount in every type, so it is normalised here.
-            guard case .object(var o) = v else { throw EventError(field: path, "must be an object of replacement values, not \(v.kindName)") }
-            if let a = o["amount"], a != .null { o["amount"] = try check(a, .amount, path: "\(path).amount") }
+            guard case .object(var o) = v else { throw EventError(field: path(), "must be an object of replacement values, not \(v.kindName)") }
+            if let a = o["amount"], a != .null { o["amount"] = try check(a, .amount, path: "\(path()).amount") }
             return .object(o)
         }
     }
 
-    static func string(_ v: JSONValue, path: String) throws(EventError) -> String {
-        guard case .string(let s) = v else { throw EventError(field: path, "must be a string, not \(v.kindName)") }
+    static func string(_ v: JSONValue, path: @autoclosure () -> String) throws(EventError) -> String {
+        guard case .string(let s) = v else { throw EventError(field: path(), "must be a string, not \(v.kindName)") }
         return s
     }
 
-    static func text(_ v: JSONValue, path: String, multiline: Bool) throws(EventError) -> String {
-        let s = try string(v, path: path)
+    static func text(_ v: JSONValue, path: @autoclosure () -> String, multiline: Bool) throws(EventError) -> String {
+        let s = try string(v, path: path())
+        // One pass over the UTF-8 bytes: count characters (scalars), find
+        // control characters (C0, DEL, and C1 as C2 80–C2 9F), and see
+        // whether anything but ASCII blanks is there.
         var count = 0
         var blank = true
-        for u in s.unicodeScalars {
-            count += 1
-            let c = u.value
-            if c < 0x20 || (c >= 0x7F && c < 0xA0) {
-                if !(multiline && (c == 0x0A || c == 0x09)) {
-                    throw EventError(field: path, "contains a control character (U+\(hex4(c)))")
-                }
+        var previous: UInt8 = 0
+        var bad: UInt32?
+        for c in s.utf8 {
+            if c & 0xC0 != 0x80 { count += 1 }
+            if c < 0x20 || c == 0x7F {
+                if !(multiline && (c == 0x0A || c == 0x09)) { bad = bad ?? UInt32(c) }
+            } else if previous == 0xC2 && c >= 0x80 && c < 0xA0 {
+                bad = bad ?? UInt32(c)
             }
-            if !u.properties.isWhitespace { blank = false }
+            if c != 0x20 && c != 0x09 && c != 0x0A && c != 0x0D { blank = false }
+            previous = c
         }
-        if blank { throw EventError(field: path, "must not be empty") }
-        if count > maxTextLength { throw EventError(field: path, "is \(count) characters long; at most \(maxTextLength)") }
+        if let bad { throw EventError(field: path(), "contains a control character (U+\(hex4(bad)))") }
+        if blank { throw EventError(field: path(), "must not be empty") }
+        if count > maxTextLength { throw EventError(field: path(), "is \(count) characters long; at most \(maxTextLength)") }
         return s
     }
 
-    static func oneOf(_ v: JSONValue, _ allowed: [String], path: String) throws(EventError) -> JSONValue {
-        let s = try string(v, path: path)
+    static func oneOf(_ v: JSONValue, _ allowed: [String], path: @autoclosure () -> String) throws(EventError) -> JSONValue {
+        let s = try string(v, path: path())
         guard allowed.contains(s) else {
-            throw EventError(field: path, "\(quoted(s)) is not one of \(allowed.joined(separator: ", "))\(suggestion(for: s, among: allowed))")
+            throw EventError(field: path(), "\(quoted(s)) is not one of \(allowed.joined(separator: ", "))\(suggestion(for: s, among: allowed))")
         }
         return v
     }
 
-    static func object(_ v: JSONValue, path: String, allowed: [String]) throws(EventError) -> JSONObject {
-        guard case .object(let o) = v else { throw EventError(field: path, "must be an object, not \(v.kindName)") }
-        for k in o.keys where !allowed.contains(k) {
-            throw EventError(field: "\(path).\(k)", "not a field here (allowed: \(allowed.joined(separator: ", ")))\(suggestion(for: k, among: allowed))")
+    static func object(_ v: JSONValue, path: @autoclosure () -> String, allowed: [String]) throws(EventError) -> JSONObject {
+        guard case .object(let o) = v else { throw EventError(field: path(), "must be an object, not \(v.kindName)") }
+        for m in o.members where !allowed.contains(m.key) {
+            let k = m.key
+            throw EventError(field: "\(path()).\(k)", "not a field here (allowed: \(allowed.joined(separator: ", ")))\(suggestion(for: k, among: allowed))")
         }
         return o
     }
@@ -333,15 +351,37 @@ public enum EventForm {
 
     /// `http://` or `https://`, a host, and no spaces or control characters.
     public static func isHTTPURL(_ s: String) -> Bool {
-        let lower = s.lowercased()
-        let rest: Substring
-        if lower.hasPrefix("https://") { rest = s.dropFirst(8) } else if lower.hasPrefix("http://") { rest = s.dropFirst(7) } else { return false }
-        guard s.unicodeScalars.count <= maxTextLength else { return false }
-        guard !s.unicodeScalars.contains(where: { $0.value <= 0x20 || ($0.value >= 0x7F && $0.value < 0xA0) || $0.properties.isWhitespace }) else {
+        var text = s
+        let (ok, ascii) = text.withUTF8 { u -> (Bool, Bool) in
+            func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+            var i = 0
+            for c in "http".utf8 {
+                guard i < u.count, lower(u[i]) == c else { return (false, true) }
+                i += 1
+            }
+            if i < u.count, lower(u[i]) == UInt8(ascii: "s") { i += 1 }
+            for c in "://".utf8 {
+                guard i < u.count, u[i] == c else { return (false, true) }
+                i += 1
+            }
+            // A host: at least one byte before the first / ? #, not starting with : or @.
+            guard i < u.count, u[i] != UInt8(ascii: "/"), u[i] != UInt8(ascii: "?"), u[i] != UInt8(ascii: "#"),
+                  u[i] != UInt8(ascii: ":"), u[i] != UInt8(ascii: "@")
+            else { return (false, true) }
+            var count = 0
+            var ascii = true
+            for c in u {
+                if c & 0xC0 != 0x80 { count += 1 }
+                if c <= 0x20 || c == 0x7F { return (false, true) }
+                if c >= 0x80 { ascii = false }
+            }
+            return (count <= maxTextLength, ascii)
+        }
+        guard ok else { return false }
+        if !ascii, s.unicodeScalars.contains(where: { ($0.value >= 0x80 && $0.value < 0xA0) || $0.properties.isWhitespace }) {
             return false
         }
-        let host = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        return !host.isEmpty && !host.hasPrefix(":") && !host.hasPrefix("@")
+        return true
     }
 
     /// An org's slug: lowercased, runs of non-alphanumerics folded to `-`.
