@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CanonicalJSON
+import Dispatch
 import MilestoneModel
 
 public enum LedgerReader {
@@ -25,14 +26,39 @@ public enum LedgerReader {
             file.unlock()
         }
         var verifier = RecordVerifier(rememberContent: rememberContent)
+        // Lines are inspected on every core (hash, canonical form, event form),
+        // then accepted in order on this thread (chain, ids, references).
+        let workers = size > 1 << 20 ? max(1, min(8, activeProcessorCount())) : 1
+        let inspectors = UncheckedSendable((0..<workers).map { _ in verifier.makeInspector() })
+        var results: [InspectedLine?] = []
         do {
-            try file.forEachLine(
-                upTo: size,
-                { line, offset, isFinal in try verifier.check(line: line, offset: offset, isFinal: isFinal) },
-                unterminated: { offset, length in throw verifier.unterminated(offset: offset, length: length) },
-                tooLong: { offset in throw verifier.lineTooLong(offset: offset) },
-                progress: progress.map { p in { p($0, size) } }
-            )
+            try file.forEachChunk(upTo: size, { chunk, spans in
+                results = [InspectedLine?](repeating: nil, count: spans.count)
+                let lineBase = verifier.linesSeen
+                results.withUnsafeMutableBufferPointer { out in
+                    let slots = UncheckedSendable(out)
+                    let input = UncheckedSendable(chunk)
+                    let perWorker = (spans.count + workers - 1) / workers
+                    concurrentPerform(workers) { w in
+                        let lo = w * perWorker
+                        let hi = min(spans.count, lo + perWorker)
+                        guard lo < hi else { return }
+                        for i in lo..<hi where spans[i].kind == .complete {
+                            let s = spans[i]
+                            slots.value[i] = inspectors.value[w].inspect(
+                                line: UnsafeRawBufferPointer(rebasing: input.value[s.start..<(s.start + s.length)]),
+                                offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1)
+                        }
+                    }
+                }
+                for (i, s) in spans.enumerated() {
+                    switch s.kind {
+                    case .complete: try verifier.accept(results[i]!)
+                    case .tooLong: throw verifier.lineTooLong(offset: s.offset)
+                    case .unterminated: throw verifier.unterminated(offset: s.offset, length: s.length)
+                    }
+                }
+            }, progress: progress.map { p in { p($0, size) } })
             return try verifier.finish()
         } catch let f as VerifyFailure {
             throw LedgerError.notIntact(f, path: file.path)
@@ -60,16 +86,16 @@ public enum LedgerInit {
         o["name"] = .string(name)
         o["format"] = 1
         o["date"] = .string(now.date.description)
-        var event: Event
         do {
-            event = try EventForm.validate(.object(o))
+            _ = try EventForm.validate(.object(o))
         } catch {
-            throw InputError(problems: ["init: \(error)"])
+            throw InputError(problems: ["init: --\(error)"])
         }
-        event.assign(id: EventIDs.derived(for: event.object))
+        o["id"] = .string(EventIDs.derived(for: o))
         var bytes: [UInt8] = []
         var hasher = SHA256()
-        let digest = RecordLine.append(event: event.object, seq: 1, prev: .zero, recordedAt: now, to: &bytes, hasher: &hasher)
+        let digest = RecordLine.append(event: JSONWriter.bytes(.object(o)), seq: 1, prev: .zero, recordedAt: now,
+                                       to: &bytes, hasher: &hasher)
         try LedgerFile.create(path, bytes: bytes)
         return digest
     }
@@ -123,6 +149,7 @@ public final class AppendBatch {
     let recordedAt: Timestamp
     var bytes: [UInt8] = []
     var hasher = SHA256()
+    let tape = JSONTape()
     public private(set) var outcomes: [RecordOutcome] = []
     public private(set) var problems: [String] = []
     /// Problems beyond ``maxProblems``, counted but not listed.
@@ -147,21 +174,49 @@ public final class AppendBatch {
         if problems.count < AppendBatch.maxProblems { problems.append(problem) } else { moreProblems += 1 }
     }
 
+    /// Parses, validates and (if it is new) adds one input line (JSON text) to the batch.
+    public func add(line: UnsafeRawBufferPointer, place: String) {
+        do {
+            try tape.parse(line)
+        } catch {
+            reject("\(place): not JSON: \(error.message) at column \(error.offset + 1)")
+            return
+        }
+        add(tape.root, place: place)
+    }
+
     /// Validates one input event and, if it is new, adds its record to the batch.
     public func add(_ value: JSONValue, place: String) {
         do {
-            var event = try EventForm.validate(value)
+            try tape.parse(JSONWriter.bytes(value))
+        } catch {
+            reject("\(place): \(error)")
+            return
+        }
+        add(tape.root, place: place)
+    }
+
+    func add(_ input: JSONView, place: String) {
+        do {
+            var event = try EventForm.validate(input)
             if event.type == .ledgerCreated {
                 throw EventError(field: "type", "ledger.created is written by `milestones init` only")
             }
-            if event.id == nil { event.assign(id: EventIDs.derived(for: event.object)) }
-            if try index.check(event, allowRepeat: true) == .sameContent {
+            var object = EventForm.normalized(input.value.objectValue!)
+            if event.id == nil {
+                let id = EventIDs.derived(for: object)
+                event.id = id
+                object["id"] = .string(id)
+            }
+            let eventBytes = JSONWriter.bytes(.object(object))
+            let content = eventBytes.withUnsafeBytes { RecordLine.contentDigest($0, seed: index.seed) }
+            if try index.check(event, content: content) == .sameContent {
                 outcomes.append(RecordOutcome(place: place, id: event.id!, seq: nil, status: .alreadyRecorded))
                 return
             }
-            index.add(event, rememberContent: true)
+            index.add(event, content: content)
             head.seq += 1
-            head.sha256 = RecordLine.append(event: event.object, seq: head.seq, prev: head.sha256,
+            head.sha256 = RecordLine.append(event: eventBytes, seq: head.seq, prev: head.sha256,
                                             recordedAt: recordedAt, to: &bytes, hasher: &hasher)
             outcomes.append(RecordOutcome(place: place, id: event.id!, seq: head.seq, status: .appended))
         } catch {
@@ -205,5 +260,23 @@ public enum LedgerRepair {
             try file.truncate(to: failure.offset)
             return Result(removedBytes: size - failure.offset, records: state.records)
         }
+    }
+}
+
+/// A value handed to parallel workers that write disjoint parts of it.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}
+
+func activeProcessorCount() -> Int {
+    Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+}
+
+func concurrentPerform(_ n: Int, _ body: @Sendable (Int) -> Void) {
+    if n == 1 {
+        body(0)
+    } else {
+        DispatchQueue.concurrentPerform(iterations: n, execute: body)
     }
 }

@@ -168,16 +168,28 @@ public final class LedgerFile {
         return out
     }
 
-    /// Calls `body` with every line of the first `length` bytes, in order:
-    /// (line without LF, its offset, whether it is the final line). A last
-    /// piece without LF is passed to `unterminated`. Lines longer than
-    /// ``LedgerReader/maxLineLength`` go to `tooLong` instead of `body`.
-    /// Memory stays bounded by the chunk size, whatever the file holds.
-    public func forEachLine(
+    /// One line of a chunk read by ``forEachChunk(upTo:_:progress:)``.
+    public struct LineSpan: Sendable {
+        public enum Kind: Sendable { case complete, tooLong, unterminated }
+        public var kind: Kind
+        /// Where the line starts in the chunk (complete lines only).
+        public var start: Int
+        /// Its length without the LF.
+        public var length: Int
+        /// Its byte offset in the file.
+        public var offset: Int
+        /// Nothing follows this line's LF.
+        public var isFinal: Bool
+    }
+
+    /// Reads the first `length` bytes in chunks of whole lines and calls
+    /// `body` with each chunk and its lines, in order. A line longer than
+    /// ``LedgerReader/maxLineLength`` comes as `.tooLong` without its bytes; a
+    /// last piece without LF as `.unterminated`. Memory stays bounded by the
+    /// chunk size, whatever the file holds.
+    public func forEachChunk(
         upTo length: Int,
-        _ body: (UnsafeRawBufferPointer, Int, Bool) throws -> Void,
-        unterminated: (_ offset: Int, _ length: Int) throws -> Void,
-        tooLong: (_ offset: Int) throws -> Void,
+        _ body: (UnsafeRawBufferPointer, [LineSpan]) throws -> Void,
         progress: ((Int) -> Void)? = nil
     ) throws {
         let chunk = 8 << 20
@@ -187,6 +199,7 @@ public final class LedgerFile {
         var readTo = 0  // file offset read so far
         var skipping = false  // inside an over-long line
         var skipStart = 0
+        var spans: [LineSpan] = []
         while true {
             let want = min(buf.count - filled, length - readTo)
             if want > 0 {
@@ -201,29 +214,42 @@ public final class LedgerFile {
             }
             let atEnd = readTo == length
             var start = 0
-            try buf.withUnsafeBytes { raw in
+            spans.removeAll(keepingCapacity: true)
+            buf.withUnsafeBytes { raw in
                 let p = raw.baseAddress!
                 while start < filled {
                     guard let hit = memchr(p + start, 0x0A, filled - start) else { break }
                     let end = p.distance(to: UnsafeRawPointer(hit))
                     if skipping {
                         skipping = false
-                        try tooLong(skipStart)
+                        spans.append(LineSpan(kind: .tooLong, start: 0, length: 0, offset: skipStart, isFinal: false))
                     } else if end - start > LedgerReader.maxLineLength {
-                        try tooLong(base + start)
+                        spans.append(LineSpan(kind: .tooLong, start: 0, length: 0, offset: base + start, isFinal: false))
                     } else {
-                        try body(UnsafeRawBufferPointer(start: p + start, count: end - start), base + start, base + end + 1 == length)
+                        spans.append(LineSpan(kind: .complete, start: start, length: end - start, offset: base + start,
+                                              isFinal: base + end + 1 == length))
                     }
                     start = end + 1
                 }
             }
-            progress?(base + start)
             // Keep the unfinished line; drop what an over-long line has used.
             let rest = filled - start
             if !skipping, rest > LedgerReader.maxLineLength {
                 skipping = true
                 skipStart = base + start
             }
+            if atEnd {
+                if skipping {
+                    spans.append(LineSpan(kind: .unterminated, start: 0, length: length - skipStart, offset: skipStart, isFinal: true))
+                } else if rest > 0 {
+                    spans.append(LineSpan(kind: .unterminated, start: 0, length: rest, offset: base + start, isFinal: true))
+                }
+            }
+            if !spans.isEmpty {
+                try buf.withUnsafeBytes { try body($0, spans) }
+            }
+            progress?(base + start)
+            if atEnd { return }
             if skipping {
                 base += filled
                 filled = 0
@@ -235,10 +261,6 @@ public final class LedgerFile {
                 }
                 base += start
                 filled = rest
-            }
-            if atEnd {
-                if skipping { try unterminated(skipStart, length - skipStart) } else if filled > 0 { try unterminated(base, filled) }
-                return
             }
         }
     }

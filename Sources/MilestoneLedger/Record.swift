@@ -26,18 +26,18 @@ public enum RecordLine {
     public static let shaTailLength = 77
     static let shaTailPrefix: [UInt8] = Array(#","sha256":""#.utf8)
 
-    /// Writes the record line (with its LF) for `event` after `head`, and
-    /// returns its hash.
+    /// Writes the record line (with its LF) for `event` (its canonical bytes)
+    /// after `prev`, and returns its hash.
     ///
     /// The bytes hashed are the canonical record without `sha256`; since the
     /// members are sorted and `sha256` sorts last, the line is those bytes with
     /// `,"sha256":"…"` inserted before the closing brace.
     @discardableResult
-    public static func append(event: JSONObject, seq: Int, prev: Digest, recordedAt: Timestamp,
+    public static func append(event: [UInt8], seq: Int, prev: Digest, recordedAt: Timestamp,
                               to out: inout [UInt8], hasher: inout SHA256) -> Digest {
         let start = out.count
         out.append(contentsOf: #"{"event":"#.utf8)
-        JSONWriter.append(.object(event), to: &out)
+        out.append(contentsOf: event)
         out.append(contentsOf: #","prev":""#.utf8)
         out.append(contentsOf: prev.hexBytes)
         out.append(contentsOf: #"","recorded_at":""#.utf8)
@@ -55,6 +55,14 @@ public enum RecordLine {
         out.append(contentsOf: #""}"#.utf8)
         out.append(0x0A)
         return digest
+    }
+
+    /// A keyed 64-bit digest of an event's canonical bytes, for telling an
+    /// idempotent retry from a clash within one process.
+    public static func contentDigest(_ bytes: UnsafeRawBufferPointer, seed: Hasher) -> UInt64 {
+        var h = seed
+        h.combine(bytes: bytes)
+        return UInt64(bitPattern: Int64(h.finalize()))
     }
 
     /// Recomputes the hash of a line (without its LF) from the line alone,

@@ -1,23 +1,45 @@
 internal import COpenSSL
 
-/// A SHA-256 digest (32 bytes).
+/// A SHA-256 digest (32 bytes), held inline (no allocation).
 public struct Digest: Hashable, Sendable, CustomStringConvertible {
-    public var bytes: [UInt8]
+    var w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64  // big-endian words
 
     public init(bytes: [UInt8]) {
         precondition(bytes.count == 32)
-        self.bytes = bytes
+        func word(_ i: Int) -> UInt64 { bytes[i..<i + 8].reduce(0) { $0 << 8 | UInt64($1) } }
+        w0 = word(0)
+        w1 = word(8)
+        w2 = word(16)
+        w3 = word(24)
+    }
+
+    public var bytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(32)
+        for w in [w0, w1, w2, w3] {
+            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: w >> UInt64(shift))) }
+        }
+        return out
     }
 
     /// Parses 64 lowercase hex digits.
     public init?(hex: UnsafeRawBufferPointer) {
         guard hex.count == 64 else { return nil }
-        var out = [UInt8](repeating: 0, count: 32)
-        for i in 0..<32 {
-            guard let h = Digest.nibble(hex[2 * i]), let l = Digest.nibble(hex[2 * i + 1]) else { return nil }
-            out[i] = h << 4 | l
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        for k in 0..<4 {
+            var w: UInt64 = 0
+            for i in (k * 16)..<(k * 16 + 16) {
+                guard let v = Digest.nibble(hex[i]) else { return nil }
+                w = w << 4 | UInt64(v)
+            }
+            switch k {
+            case 0: words.0 = w
+            case 1: words.1 = w
+            case 2: words.2 = w
+            default: words.3 = w
+            }
         }
-        bytes = out
+        (w0, w1, w2, w3) = words
     }
 
     @inline(__always)
@@ -35,16 +57,22 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
         self = d
     }
 
-    public static let zero = Digest(bytes: [UInt8](repeating: 0, count: 32))
+    init(w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64) {
+        self.w0 = w0
+        self.w1 = w1
+        self.w2 = w2
+        self.w3 = w3
+    }
+
+    public static let zero = Digest(w0: 0, w1: 0, w2: 0, w3: 0)
 
     public var hex: String { String(decoding: hexBytes, as: UTF8.self) }
 
     public var hexBytes: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(64)
-        for b in bytes {
-            out.append(hexDigits[Int(b >> 4)])
-            out.append(hexDigits[Int(b & 0xF)])
+        for w in [w0, w1, w2, w3] {
+            for shift in stride(from: 60, through: 0, by: -4) { out.append(hexDigits[Int(w >> UInt64(shift) & 0xF)]) }
         }
         return out
     }
@@ -52,7 +80,7 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
     public var base64: String { Base64.encode(bytes) }
 
     /// The first 8 bytes as an integer (a compact content fingerprint).
-    public var prefix64: UInt64 { bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
+    public var prefix64: UInt64 { w0 }
 
     public var description: String { hex }
 }
@@ -129,13 +157,14 @@ public struct SHA256: ~Copyable {
     /// Returns the digest of everything added since the last `finalize`, and
     /// starts over.
     public mutating func finalize() -> Digest {
-        var out = [UInt8](repeating: 0, count: 32)
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         var len: UInt32 = 0
-        guard EVP_DigestFinal_ex(ctx, &out, &len) == 1, len == 32 else {
+        let ok = withUnsafeMutableBytes(of: &words) { EVP_DigestFinal_ex(ctx, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), &len) }
+        guard ok == 1, len == 32 else {
             fatalError("\(CryptoError.last("EVP_DigestFinal_ex"))")
         }
         reset()
-        return Digest(bytes: out)
+        return Digest(w0: words.0.bigEndian, w1: words.1.bigEndian, w2: words.2.bigEndian, w3: words.3.bigEndian)
     }
 
     public static func hash(_ bytes: [UInt8]) -> Digest {

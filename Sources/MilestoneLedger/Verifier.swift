@@ -29,14 +29,37 @@ public struct VerifiedLedger: Sendable {
     public var records: Int { head.seq }
 }
 
-/// Checks records one line at a time, in order, remembering only what the
-/// checks need (the chain head and the ``ReferenceIndex``).
+/// What one line says, as far as it can be known from the line alone: the
+/// part of verification that lines do independently (and so in parallel).
+public struct InspectedLine: Sendable {
+    public struct Record: Sendable {
+        var seq: Int
+        var prev: Digest
+        var sha256: Digest
+        var recordedAt: Timestamp
+        var isCreated: Bool
+        var event: Event
+        var origin: String?
+        var content: UInt64?
+    }
+    var line: Int
+    var offset: Int
+    var length: Int
+    var result: Result<Record, VerifyFailure>
+}
+
+/// Checks records in order, remembering only what the checks need (the chain
+/// head and the ``ReferenceIndex``). Each line is first inspected on its own
+/// (``inspect(line:offset:isFinal:lineNumber:)``: canonical form, hash, event
+/// form), then accepted in order (``accept(_:)``: chain, seq, time, ids and
+/// references).
 public struct RecordVerifier: ~Copyable {
     public private(set) var head = ChainHead.genesis
     public private(set) var index = ReferenceIndex()
     public private(set) var origin: String?
-    private var hasher = SHA256()
     private var lineNumber = 0
+    /// Lines accepted or reported so far.
+    public var linesSeen: Int { lineNumber }
     /// Remember event contents so that an idempotent retry can be told from a clash.
     private let rememberContent: Bool
 
@@ -44,69 +67,110 @@ public struct RecordVerifier: ~Copyable {
         self.rememberContent = rememberContent
     }
 
-    /// Checks the next line (without its LF) starting at byte `offset`.
-    /// `isFinal`: nothing follows this line's LF (so a hash failure is a torn tail).
-    public mutating func check(line: UnsafeRawBufferPointer, offset: Int, isFinal: Bool) throws(VerifyFailure) {
+    /// What a worker needs to inspect lines: its own hasher and tape.
+    public final class Inspector {
+        var hasher = SHA256()
+        let tape = JSONTape()
+        let rememberContent: Bool
+        let seed: Hasher
+
+        init(rememberContent: Bool, seed: Hasher) {
+            self.rememberContent = rememberContent
+            self.seed = seed
+        }
+
+        /// Checks what a line (without its LF, at byte `offset`) can show alone.
+        /// `isFinal`: nothing follows this line's LF (so a hash failure is a torn tail).
+        public func inspect(line: UnsafeRawBufferPointer, offset: Int, isFinal: Bool, lineNumber lineNo: Int) -> InspectedLine {
+            func fail(_ reason: String, seq: Int? = nil, torn: Bool = false) -> InspectedLine {
+                InspectedLine(line: lineNo, offset: offset, length: line.count,
+                              result: .failure(VerifyFailure(seq: seq, line: lineNo, offset: offset, reason: reason, isTornTail: torn)))
+            }
+            let hashes = RecordLine.hashes(of: line, hasher: &hasher)
+            if isFinal, hashes == nil || hashes!.claimed != hashes!.computed {
+                return fail("torn tail: the last line fails its hash (\(line.count + 1) bytes from byte \(offset)); `milestones repair --torn-tail` removes it", torn: true)
+            }
+            // 1. well-formed UTF-8 JSON, byte for byte canonical.
+            do {
+                try tape.parse(line, mode: .canonical)
+            } catch {
+                return fail("not canonical JSON: \(error.message) at byte \(offset + error.offset)")
+            }
+            let record = tape.root
+            guard record.kind == .object, record.count == 5, let eventView = record["event"], let prevView = record["prev"],
+                  let timeView = record["recorded_at"], let seqView = record["seq"], record["sha256"] != nil
+            else {
+                return fail("not a record: expected exactly the members event, prev, recorded_at, seq, sha256")
+            }
+            guard let seq64 = seqView.int, seq64 >= 1 else { return fail("seq: must be a positive integer") }
+            let seq = Int(seq64)
+            // 2. sha256 (prev is checked in order).
+            guard let hashes else { return fail("sha256: not 64 lowercase hex digits", seq: seq) }
+            guard hashes.claimed == hashes.computed else {
+                return fail("sha256: the record hashes to \(hashes.computed.hex), not \(hashes.claimed.hex)", seq: seq)
+            }
+            guard let prev = prevView.withUTF8({ Digest(hex: UnsafeRawBufferPointer($0)) }) ?? nil else {
+                return fail("prev: not 64 lowercase hex digits", seq: seq)
+            }
+            // 4. recorded_at is well-formed (its order is checked in order).
+            guard let recordedAt = timeView.withUTF8({ Timestamp(utf8: $0) }) ?? nil else {
+                return fail("recorded_at: not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ", seq: seq)
+            }
+            // 6. the event's form.
+            guard eventView.kind == .object else { return fail("event: must be an object", seq: seq) }
+            let isCreated = eventView["type"]?.equals("ledger.created") ?? false
+            let event: Event
+            do {
+                event = try EventForm.validate(eventView)
+                guard event.id != nil else { throw EventError(field: "id", "missing: a recorded event always has its id") }
+            } catch {
+                return fail("event: \(error)", seq: seq)
+            }
+            let content = rememberContent
+                ? RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: line[eventView.byteRange!]), seed: seed) : nil
+            return InspectedLine(line: lineNo, offset: offset, length: line.count, result: .success(InspectedLine.Record(
+                seq: seq, prev: prev, sha256: hashes.claimed, recordedAt: recordedAt, isCreated: isCreated, event: event,
+                origin: isCreated ? eventView["name"]?.string : nil, content: content)))
+        }
+    }
+
+    public func makeInspector() -> Inspector { Inspector(rememberContent: rememberContent, seed: index.seed) }
+
+    /// The checks that depend on the records before: 2 (prev), 3, 4 (order), 5, 6 (ids, references).
+    public mutating func accept(_ inspected: InspectedLine) throws(VerifyFailure) {
+        lineNumber = inspected.line
+        let r: InspectedLine.Record
+        switch inspected.result {
+        case .failure(let f): throw f
+        case .success(let record): r = record
+        }
+        func fail(_ reason: String) -> VerifyFailure {
+            VerifyFailure(seq: r.seq, line: inspected.line, offset: inspected.offset, reason: reason, isTornTail: false)
+        }
+        guard r.prev == head.sha256 else {
+            throw fail("prev: \(r.prev.hex) is not the previous record's sha256 \(head.sha256.hex)")
+        }
+        guard r.seq == head.seq + 1 else { throw fail("seq: \(r.seq) follows \(head.seq); expected \(head.seq + 1)") }
+        guard r.recordedAt >= head.recordedAt else {
+            throw fail("recorded_at: \(r.recordedAt) is earlier than the previous record's \(head.recordedAt)")
+        }
+        if r.seq == 1, !r.isCreated { throw fail("record 1 must hold the ledger.created event") }
+        if r.seq != 1, r.isCreated { throw fail("ledger.created may only be record 1") }
+        do {
+            _ = try index.check(r.event)
+        } catch {
+            throw fail("event: \(error)")
+        }
+        index.add(r.event, content: r.content)
+        if r.isCreated { origin = r.origin }
+        head = ChainHead(seq: r.seq, sha256: r.sha256, recordedAt: r.recordedAt, length: inspected.offset + inspected.length + 1)
+    }
+
+    /// A line too long to be a record.
+    public mutating func lineTooLong(offset: Int) -> VerifyFailure {
         lineNumber += 1
-        let lineNo = lineNumber
-        func fail(_ reason: String, seq: Int? = nil, torn: Bool = false) -> VerifyFailure {
-            VerifyFailure(seq: seq, line: lineNo, offset: offset, reason: reason, isTornTail: torn)
-        }
-        let hashes = RecordLine.hashes(of: line, hasher: &hasher)
-        if isFinal, hashes == nil || hashes!.claimed != hashes!.computed {
-            throw fail("torn tail: the last line fails its hash (\(line.count + 1) bytes from byte \(offset)); `milestones repair --torn-tail` removes it", torn: true)
-        }
-        // 1. well-formed UTF-8 JSON, byte for byte canonical.
-        let value: JSONValue
-        do {
-            value = try JSONReader.parse(line.assumingMemoryBound(to: UInt8.self), mode: .canonical)
-        } catch {
-            throw fail("not canonical JSON: \(error.message) at byte \(offset + error.offset)")
-        }
-        guard case .object(let record) = value, record.count == 5, record.members[0].key == "event",
-              record.members[1].key == "prev", record.members[2].key == "recorded_at", record.members[3].key == "seq",
-              record.members[4].key == "sha256"
-        else {
-            throw fail("not a record: expected exactly the members event, prev, recorded_at, seq, sha256")
-        }
-        guard case .int(let seq64) = record["seq"]!, seq64 >= 1 else { throw fail("seq: must be a positive integer") }
-        let seq = Int(seq64)
-        // 2. sha256 and prev.
-        guard let hashes else { throw fail("sha256: not 64 lowercase hex digits", seq: seq) }
-        guard hashes.claimed == hashes.computed else {
-            throw fail("sha256: the record hashes to \(hashes.computed.hex), not \(hashes.claimed.hex)", seq: seq)
-        }
-        guard let prevHex = record["prev"]!.stringValue, let prev = Digest(hex: prevHex) else {
-            throw fail("prev: not 64 lowercase hex digits", seq: seq)
-        }
-        guard prev == head.sha256 else {
-            throw fail("prev: \(prev.hex) is not the previous record's sha256 \(head.sha256.hex)", seq: seq)
-        }
-        // 3. seq.
-        guard seq == head.seq + 1 else { throw fail("seq: \(seq) follows \(head.seq); expected \(head.seq + 1)", seq: seq) }
-        // 4. recorded_at.
-        guard let ts = record["recorded_at"]!.stringValue, let recordedAt = Timestamp(ts) else {
-            throw fail("recorded_at: not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ", seq: seq)
-        }
-        guard recordedAt >= head.recordedAt else {
-            throw fail("recorded_at: \(recordedAt) is earlier than the previous record's \(head.recordedAt)", seq: seq)
-        }
-        // 5. ledger.created first and only there; 6. the event itself.
-        guard case .object(let eventObject) = record["event"]! else { throw fail("event: must be an object", seq: seq) }
-        let isCreated = eventObject["type"] == .string(EventType.ledgerCreated.rawValue)
-        if seq == 1, !isCreated { throw fail("record 1 must hold the ledger.created event", seq: seq) }
-        if seq != 1, isCreated { throw fail("ledger.created may only be record 1", seq: seq) }
-        let event: Event
-        do {
-            event = try EventForm.validate(.object(eventObject))
-            guard event.id != nil else { throw EventError(field: "id", "missing: a recorded event always has its id") }
-            _ = try index.check(event)
-        } catch {
-            throw fail("event: \(error)", seq: seq)
-        }
-        index.add(event, rememberContent: rememberContent)
-        if isCreated { origin = event["name"]?.stringValue }
-        head = ChainHead(seq: seq, sha256: hashes.claimed, recordedAt: recordedAt, length: offset + line.count + 1)
+        return VerifyFailure(seq: nil, line: lineNumber, offset: offset,
+                             reason: "line longer than \(LedgerReader.maxLineLength) bytes", isTornTail: false)
     }
 
     /// A line at the end of the file with no LF.
@@ -115,11 +179,6 @@ public struct RecordVerifier: ~Copyable {
         return VerifyFailure(seq: nil, line: lineNumber, offset: offset,
                              reason: "torn tail: \(length) bytes from byte \(offset) without a final LF; `milestones repair --torn-tail` removes them",
                              isTornTail: true)
-    }
-
-    public func lineTooLong(offset: Int) -> VerifyFailure {
-        VerifyFailure(seq: nil, line: lineNumber + 1, offset: offset,
-                      reason: "line longer than \(LedgerReader.maxLineLength) bytes", isTornTail: false)
     }
 
     /// The result once every line has passed.

@@ -19,6 +19,12 @@ public struct CalendarDate: Comparable, Hashable, Sendable, CustomStringConverti
         self.init(year: y, month: m, day: d)
     }
 
+    /// Parses exactly `YYYY-MM-DD` from UTF-8 bytes.
+    public init?(utf8 u: UnsafeBufferPointer<UInt8>) {
+        guard let (y, m, d) = CalendarDate.fields(u) else { return nil }
+        self.init(year: y, month: m, day: d)
+    }
+
     static func fields(_ u: UnsafeBufferPointer<UInt8>) -> (Int, Int, Int)? {
         guard u.count == 10, u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-") else { return nil }
         func num(_ r: Range<Int>) -> Int? {
@@ -103,7 +109,18 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
     /// Parses exactly the 20-character form.
     public init?(_ text: String) {
         var t = text
-        guard let s = t.withUTF8({ u -> Int64? in
+        guard let s = t.withUTF8({ Timestamp.seconds(utf8: $0) }) else { return nil }
+        seconds = s
+    }
+
+    /// Parses exactly the 20-character form from UTF-8 bytes.
+    public init?(utf8: UnsafeBufferPointer<UInt8>) {
+        guard let s = Timestamp.seconds(utf8: utf8) else { return nil }
+        seconds = s
+    }
+
+    static func seconds(utf8 u: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard let s = { () -> Int64? in
             guard u.count == 20, u[10] == UInt8(ascii: "T"), u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":"),
                   u[19] == UInt8(ascii: "Z"),
                   let (y, mo, d) = CalendarDate.fields(UnsafeBufferPointer(rebasing: u[0..<10])),
@@ -115,8 +132,8 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
             }
             guard let h = num(11), let m = num(14), let s = num(17), h < 24, m < 60, s < 60 else { return nil }
             return Int64(date.days) * 86400 + Int64(h * 3600 + m * 60 + s)
-        }) else { return nil }
-        seconds = s
+        }() else { return nil }
+        return s
     }
 
     public var date: CalendarDate {

@@ -84,41 +84,36 @@ public enum DatePrecision: String, CaseIterable, Sendable, Codable {
     }
 }
 
-/// An event that passed the form checks of events.md, in its normalised
-/// form: explicit `precision` and amount `qualifier` (the defaults written
-/// out, so a reader of the ledger needs no default rules).
+/// What the rules need to know of an event that passed the form checks of
+/// events.md: its type, id, subject, valid time, and the names it refers to.
 public struct Event: Sendable, Equatable {
-    /// The normalised event object, as it is written into the record.
-    public private(set) var object: JSONObject
     public let type: EventType
     /// `nil` only for an input event that has not been given one yet.
-    public private(set) var id: String?
+    public var id: String?
     /// `nil` only for `ledger.created`.
     public let subject: String?
     public let date: CalendarDate
     public let precision: DatePrecision
+    /// The id named by `corrects` or `retracts`.
+    public let reference: String?
+    /// A target's milestone (`target.set`, `target.revised`).
+    public let milestone: String?
+    /// A facility's `program`.
+    public let program: String?
+    /// A correction's `changes`.
+    public let changes: JSONObject?
 
-    init(object: JSONObject, type: EventType, id: String?, subject: String?, date: CalendarDate, precision: DatePrecision) {
-        self.object = object
+    public init(type: EventType, id: String?, subject: String?, date: CalendarDate, precision: DatePrecision,
+                reference: String? = nil, milestone: String? = nil, program: String? = nil, changes: JSONObject? = nil) {
         self.type = type
         self.id = id
         self.subject = subject
         self.date = date
         self.precision = precision
-    }
-
-    /// Gives an id to an event that has none.
-    public mutating func assign(id: String) {
-        precondition(self.id == nil && EventForm.isID(id))
-        self.id = id
-        object["id"] = .string(id)
-    }
-
-    public subscript(field: String) -> JSONValue? { object[field] }
-
-    /// The id named by `corrects` or `retracts`.
-    public var reference: String? {
-        (object["corrects"] ?? object["retracts"])?.stringValue
+        self.reference = reference
+        self.milestone = milestone
+        self.program = program
+        self.changes = changes
     }
 }
 

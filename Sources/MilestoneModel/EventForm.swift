@@ -16,6 +16,13 @@ public enum EventForm {
         let name: String
         let kind: Kind
         let required: Bool
+        let utf8: [UInt8]
+        init(name: String, kind: Kind, required: Bool) {
+            self.name = name
+            self.kind = kind
+            self.required = required
+            utf8 = Array(name.utf8)
+        }
     }
 
     static let maxTextLength = 2000
@@ -81,15 +88,19 @@ public enum EventForm {
 
     // MARK: - Validation
 
-    /// Checks an input event against events.md's forms and returns it normalised.
+    /// Checks an event against events.md's forms, reading the parsed text
+    /// directly (no tree is built), and returns what the referential rules
+    /// and the read side need to know about it.
     ///
-    ///     let e = try EventForm.validate(try JSONReader.parse(line))
-    public static func validate(_ value: JSONValue) throws(EventError) -> Event {
-        guard case .object(let input) = value else {
-            throw EventError(field: "", "an event must be a JSON object, not \(value.kindName)")
+    ///     let tape = JSONTape()
+    ///     try tape.parse(line)
+    ///     let event = try EventForm.validate(tape.root)
+    public static func validate(_ input: JSONView) throws(EventError) -> Event {
+        guard input.kind == .object else {
+            throw EventError(field: "", "an event must be a JSON object, not \(input.kindName)")
         }
         guard let typeValue = input["type"] else { throw EventError(field: "type", "missing (required)") }
-        guard let typeName = typeValue.stringValue else {
+        guard let typeName = typeValue.string else {
             throw EventError(field: "type", "must be a string, not \(typeValue.kindName)")
         }
         guard let type = EventType(rawValue: typeName) else {
@@ -97,69 +108,114 @@ public enum EventForm {
             throw EventError(field: "type", "unknown event type \(quoted(typeName))\(hint)")
         }
         let table = fields(type)
-        var members: [JSONObject.Member] = []
-        members.reserveCapacity(input.count + 1)
-        var i = 0  // into input.members; both sorted by key
-        for f in table {
-            while i < input.members.count, JSONObject.keyLess(input.members[i].key, f.name) {
-                throw unknownField(input.members[i].key, type: type, table: table)
+        // One pass over the members: each must be a field of the type; then
+        // each field is checked from the view found for it.
+        return try withUnsafeTemporaryAllocation(of: JSONView?.self, capacity: table.count) { (found: UnsafeMutableBufferPointer<JSONView?>) throws(EventError) -> Event in
+            found.initialize(repeating: nil)
+            var problem: EventError?
+            input.forEachMember { key, value in
+                guard problem == nil else { return }
+                if let i = table.firstIndex(where: { f in f.utf8.withUnsafeBufferPointer { key.equals(bytes: $0) } }) {
+                    found[i] = value
+                } else {
+                    problem = unknownField(key.string ?? "", type: type, table: table)
+                }
             }
-            if i < input.members.count, input.members[i].key == f.name {
-                members.append(JSONObject.Member(key: f.name, value: try check(input.members[i].value, f.kind, path: f.name)))
-                i += 1
-            } else if f.name == "precision", type != .ledgerCreated {
-                members.append(JSONObject.Member(key: "precision", value: "day"))
-            } else if f.required {
-                throw EventError(field: f.name, "missing (required for \(type.rawValue))")
+            if let problem { throw problem }
+            for (i, f) in table.enumerated() {
+                if let v = found[i] {
+                    try check(v, f.kind, path: f.name)
+                } else if f.required {
+                    throw EventError(field: f.name, "missing (required for \(type.rawValue))")
+                }
             }
+            func field(_ name: String) -> JSONView? {
+                table.firstIndex(where: { $0.name == name }).flatMap { found[$0] }
+            }
+            return try facts(type: type, field: field)
         }
-        if i < input.members.count { throw unknownField(input.members[i].key, type: type, table: table) }
-        let out = JSONObject(sortedMembers: members)
-        return try event(from: out, type: type)
+    }
+
+    /// The typed view of an event whose fields passed their checks.
+    static func facts(type: EventType, field: (String) -> JSONView?) throws(EventError) -> Event {
+        let date = field("date")!.withUTF8 { CalendarDate(utf8: $0) }!!
+        let precision = field("precision")?.string.flatMap(DatePrecision.init) ?? .day
+        guard precision.admits(date) else {
+            throw EventError(field: "date", "\(quoted(date.description)) is not the first day of its \(precision.rawValue), as \(precision.rawValue) precision requires")
+        }
+        var changes: JSONObject?
+        if type == .eventCorrected {
+            changes = field("changes")!.value.objectValue!
+            if changes!.isEmpty { throw EventError(field: "changes", "must name at least one field to change") }
+        }
+        return Event(type: type, id: field("id")?.string, subject: field("subject")?.string, date: date,
+                     precision: precision, reference: (field("corrects") ?? field("retracts"))?.string,
+                     milestone: type == .targetSet || type == .targetRevised ? field("milestone")?.string : nil,
+                     program: field("program")?.string, changes: changes)
+    }
+
+    /// Checks a value built in memory (e.g. from command-line options).
+    public static func validate(_ value: JSONValue) throws(EventError) -> Event {
+        let tape = JSONTape()
+        do {
+            try tape.parse(JSONWriter.bytes(value))
+        } catch {
+            throw EventError(field: "", "\(error)")
+        }
+        return try validate(tape.root)
     }
 
     static func unknownField(_ key: String, type: EventType, table: [Field]) -> EventError {
         EventError(field: key, "not a field of \(type.rawValue)\(suggestion(for: key, among: table.map(\.name)))")
     }
 
-    /// Builds the typed view of an already normalised object, checking the
-    /// rules that tie fields together.
-    static func event(from out: JSONObject, type: EventType) throws(EventError) -> Event {
-        let date = CalendarDate(out["date"]!.stringValue!)!
-        let precision = out["precision"].flatMap { $0.stringValue.flatMap(DatePrecision.init) } ?? .day
-        guard precision.admits(date) else {
-            throw EventError(field: "date", "\(quoted(date.description)) is not the first day of its \(precision.rawValue), as \(precision.rawValue) precision requires")
+    /// The normalised form of a valid event, as `record` writes it: the
+    /// defaults written out (`precision`, an amount's `qualifier`), so a reader
+    /// of the ledger needs no default rules.
+    public static func normalized(_ event: JSONObject) -> JSONObject {
+        var o = event
+        if o["type"] != .string(EventType.ledgerCreated.rawValue), o["precision"] == nil { o["precision"] = "day" }
+        func withQualifier(_ v: JSONValue?) -> JSONValue? {
+            guard case .object(var a)? = v else { return v }
+            if a["qualifier"] == nil { a["qualifier"] = "exact" }
+            return .object(a)
         }
-        if type == .eventCorrected, out["changes"]!.objectValue!.isEmpty {
-            throw EventError(field: "changes", "must name at least one field to change")
+        if o["amount"] != nil { o["amount"] = withQualifier(o["amount"]) }
+        if case .object(var changes)? = o["changes"], changes["amount"] != nil, changes["amount"] != .null {
+            changes["amount"] = withQualifier(changes["amount"])
+            o["changes"] = .object(changes)
         }
-        return Event(object: out, type: type, id: out["id"]?.stringValue, subject: out["subject"]?.stringValue,
-                     date: date, precision: precision)
+        return o
     }
 
-    /// Checks the `changes` of a correction against the fields of the
-    /// corrected event's type, and returns them normalised. `null` removes an
-    /// optional field.
-    public static func checkChanges(_ changes: JSONObject, for type: EventType) throws(EventError) -> JSONObject {
+    /// Checks a correction's `changes` against the fields of the corrected
+    /// event's type. `null` removes an optional field.
+    public static func checkChanges(_ changes: JSONObject, for type: EventType) throws(EventError) {
         let table = fields(type)
-        var out = JSONObject()
-        for m in changes.members {
-            let path = "changes.\(m.key)"
-            if ["type", "id", "subject"].contains(m.key) {
-                throw EventError(field: path, "a correction cannot change \(m.key)")
-            }
-            guard let f = table.first(where: { $0.name == m.key }) else {
-                let hint = suggestion(for: m.key, among: table.map(\.name).filter { !["type", "id", "subject"].contains($0) })
-                throw EventError(field: path, "not a field of \(type.rawValue)\(hint)")
-            }
-            if m.value == .null {
-                if f.required { throw EventError(field: path, "cannot remove a required field of \(type.rawValue)") }
-                out[m.key] = .null
-            } else {
-                out[m.key] = try check(m.value, f.kind, path: path)
+        let tape = JSONTape()
+        try? tape.parse(JSONWriter.bytes(.object(changes)))
+        var problem: EventError?
+        tape.root.forEachMember { key, value in
+            guard problem == nil, let name = key.string else { return }
+            let path = "changes.\(name)"
+            do throws(EventError) {
+                if ["type", "id", "subject"].contains(name) {
+                    throw EventError(field: path, "a correction cannot change \(name)")
+                }
+                guard let f = table.first(where: { $0.name == name }) else {
+                    let names = table.map(\.name).filter { !["type", "id", "subject"].contains($0) }
+                    throw EventError(field: path, "not a field of \(type.rawValue)\(suggestion(for: name, among: names))")
+                }
+                if value.isNull {
+                    if f.required { throw EventError(field: path, "cannot remove a required field of \(type.rawValue)") }
+                } else {
+                    try check(value, f.kind, path: path)
+                }
+            } catch {
+                problem = error
             }
         }
-        return out
+        if let problem { throw problem }
     }
 
     /// Applies a correction's `changes` to an event object (null removes).
@@ -171,164 +227,153 @@ public enum EventForm {
 
     // MARK: - Values
 
-    static func check(_ v: JSONValue, _ kind: Kind, path: @autoclosure () -> String) throws(EventError) -> JSONValue {
+    static func check(_ v: JSONView, _ kind: Kind, path: @autoclosure () -> String) throws(EventError) {
         switch kind {
         case .typeName:
-            return v
+            return
         case .text, .org:
-            return .string(try text(v, path: path(), multiline: false))
+            try text(v, path: path(), multiline: false)
         case .multilineText:
-            return .string(try text(v, path: path(), multiline: true))
+            try text(v, path: path(), multiline: true)
         case .origin:
-            let s = try text(v, path: path(), multiline: false)
+            try text(v, path: path(), multiline: false)
+            let s = v.string!
             guard s.unicodeScalars.count <= 255, !s.unicodeScalars.contains(where: { $0.properties.isWhitespace }) else {
                 throw EventError(field: path(), "must be at most 255 characters with no spaces (it is the checkpoint origin line)")
             }
-            return v
         case .format:
-            guard v == .int(1) else { throw EventError(field: path(), "must be 1 (the only ledger format)") }
-            return v
+            guard v.int == 1 else { throw EventError(field: path(), "must be 1 (the only ledger format)") }
         case .slug:
-            let s = try string(v, path: path())
-            guard isSlug(s) else { throw EventError(field: path(), "\(quoted(s)) is not a slug ([a-z0-9][a-z0-9-]{0,63})") }
-            return v
+            try requireString(v, path: path())
+            guard v.withUTF8(isSlug)! else { throw EventError(field: path(), "\(quoted(v.string!)) is not a slug ([a-z0-9][a-z0-9-]{0,63})") }
         case .eventID:
-            let s = try string(v, path: path())
-            guard isID(s) else { throw EventError(field: path(), "\(quoted(s)) is not an id ([A-Za-z0-9][A-Za-z0-9._:-]{0,127})") }
-            return v
+            try requireString(v, path: path())
+            guard v.withUTF8(isID)! else { throw EventError(field: path(), "\(quoted(v.string!)) is not an id ([A-Za-z0-9][A-Za-z0-9._:-]{0,127})") }
         case .date:
-            let s = try string(v, path: path())
-            guard CalendarDate(s) != nil else { throw EventError(field: path(), "\(quoted(s)) is not a calendar date (YYYY-MM-DD)") }
-            return v
+            try requireString(v, path: path())
+            guard v.withUTF8({ CalendarDate(utf8: $0) })! != nil else {
+                throw EventError(field: path(), "\(quoted(v.string!)) is not a calendar date (YYYY-MM-DD)")
+            }
         case .precision:
-            return try oneOf(v, precisionNames, path: path())
+            try oneOf(v, precisionNames, path: path())
         case .facilityKind:
-            return try oneOf(v, facilityKinds, path: path())
+            try oneOf(v, facilityKinds, path: path())
         case .targetMilestone:
-            return try oneOf(v, targetMilestoneNames, path: path())
+            try oneOf(v, targetMilestoneNames, path: path())
         case .nonNegativeInteger:
-            guard case .int(let i) = v else { throw EventError(field: path(), "must be an integer, not \(v.kindName)") }
+            guard let i = v.int else { throw EventError(field: path(), "must be an integer, not \(v.kindName)") }
             guard i >= 0 else { throw EventError(field: path(), "must not be negative") }
-            return v
         case .orgs:
-            guard case .array(let a) = v else { throw EventError(field: path(), "must be an array of names, not \(v.kindName)") }
-            var out: [JSONValue] = []
-            for (i, x) in a.enumerated() { out.append(.string(try text(x, path: "\(path())[\(i)]", multiline: false))) }
-            return .array(out)
+            guard v.kind == .array else { throw EventError(field: path(), "must be an array of names, not \(v.kindName)") }
+            for (i, x) in v.elements.enumerated() { try text(x, path: "\(path())[\(i)]", multiline: false) }
         case .amount:
-            let o = try object(v, path: path(), allowed: ["value", "currency", "qualifier"])
-            guard let value = o["value"] else { throw EventError(field: "\(path()).value", "missing (required)") }
-            guard case .int(let n) = value, n >= 0 else {
+            try object(v, path: path(), allowed: ["value", "currency", "qualifier"])
+            guard let value = v["value"] else { throw EventError(field: "\(path()).value", "missing (required)") }
+            guard let n = value.int, n >= 0 else {
                 throw EventError(field: "\(path()).value", "must be a whole number of currency units ≥ 0")
             }
-            guard let c = o["currency"] else { throw EventError(field: "\(path()).currency", "missing (required)") }
-            let code = try string(c, path: "\(path()).currency")
-            guard Codes.currencies.contains(code) else {
-                throw EventError(field: "\(path()).currency", "\(quoted(code)) is not an ISO 4217 currency code")
+            guard let c = v["currency"] else { throw EventError(field: "\(path()).currency", "missing (required)") }
+            try requireString(c, path: "\(path()).currency")
+            guard let code = c.string, Codes.currencies.contains(code) else {
+                throw EventError(field: "\(path()).currency", "\(quoted(c.string!)) is not an ISO 4217 currency code")
             }
-            var out = o
-            out["qualifier"] = try oneOf(o["qualifier"] ?? "exact", qualifiers, path: "\(path()).qualifier")
-            return .object(out)
+            if let q = v["qualifier"] { try oneOf(q, qualifiers, path: "\(path()).qualifier") }
         case .location:
-            let o = try object(v, path: path(), allowed: ["city", "region", "country"])
-            guard let c = o["country"] else { throw EventError(field: "\(path()).country", "missing (required)") }
-            let code = try string(c, path: "\(path()).country")
-            guard Codes.countries.contains(code) else {
-                throw EventError(field: "\(path()).country", "\(quoted(code)) is not an ISO 3166-1 alpha-2 country code")
+            try object(v, path: path(), allowed: ["city", "region", "country"])
+            guard let c = v["country"] else { throw EventError(field: "\(path()).country", "missing (required)") }
+            try requireString(c, path: "\(path()).country")
+            guard let code = c.string, Codes.countries.contains(code) else {
+                throw EventError(field: "\(path()).country", "\(quoted(c.string!)) is not an ISO 3166-1 alpha-2 country code")
             }
-            for k in ["city", "region"] {
-                if let x = o[k] { _ = try text(x, path: "\(path()).\(k)", multiline: false) }
-            }
-            return v
+            if let x = v["city"] { try text(x, path: "\(path()).city", multiline: false) }
+            if let x = v["region"] { try text(x, path: "\(path()).region", multiline: false) }
         case .due:
-            let o = try object(v, path: path(), allowed: ["earliest", "latest"])
-            var dates: [CalendarDate] = []
-            for k in ["earliest", "latest"] {
-                guard let x = o[k] else { throw EventError(field: "\(path()).\(k)", "missing (required)") }
-                _ = try check(x, .date, path: "\(path()).\(k)")
-                dates.append(CalendarDate(x.stringValue!)!)
+            try object(v, path: path(), allowed: ["earliest", "latest"])
+            guard let e = v["earliest"] else { throw EventError(field: "\(path()).earliest", "missing (required)") }
+            try check(e, .date, path: "\(path()).earliest")
+            guard let l = v["latest"] else { throw EventError(field: "\(path()).latest", "missing (required)") }
+            try check(l, .date, path: "\(path()).latest")
+            let earliest = e.withUTF8 { CalendarDate(utf8: $0) }!!
+            let latest = l.withUTF8 { CalendarDate(utf8: $0) }!!
+            guard earliest <= latest else {
+                throw EventError(field: "\(path()).earliest", "\(earliest) is after latest \(latest)")
             }
-            guard dates[0] <= dates[1] else {
-                throw EventError(field: "\(path()).earliest", "\(dates[0]) is after latest \(dates[1])")
-            }
-            return v
         case .sources:
-            guard case .array(let a) = v else { throw EventError(field: path(), "must be an array of sources, not \(v.kindName)") }
-            guard !a.isEmpty else { throw EventError(field: path(), "must name at least one source") }
-            for (i, s) in a.enumerated() {
+            guard v.kind == .array else { throw EventError(field: path(), "must be an array of sources, not \(v.kindName)") }
+            guard v.count > 0 else { throw EventError(field: path(), "must name at least one source") }
+            for (i, s) in v.elements.enumerated() {
                 func p() -> String { "\(path())[\(i)]" }
-                let o = try object(s, path: p(), allowed: ["publisher", "url", "published", "title"])
-                guard let pub = o["publisher"] else { throw EventError(field: "\(p()).publisher", "missing (required)") }
-                _ = try text(pub, path: "\(p()).publisher", multiline: false)
-                if let u = o["url"] {
-                    let s = try string(u, path: "\(p()).url")
-                    guard isHTTPURL(s) else { throw EventError(field: "\(p()).url", "\(quoted(s)) is not an http(s) URL") }
+                try object(s, path: p(), allowed: ["publisher", "url", "published", "title"])
+                guard let pub = s["publisher"] else { throw EventError(field: "\(p()).publisher", "missing (required)") }
+                try text(pub, path: "\(p()).publisher", multiline: false)
+                if let u = s["url"] {
+                    try requireString(u, path: "\(p()).url")
+                    guard u.withUTF8(isHTTPURL)! else { throw EventError(field: "\(p()).url", "\(quoted(u.string!)) is not an http(s) URL") }
                 }
-                if let d = o["published"] { _ = try check(d, .date, path: "\(p()).published") }
-                if let t = o["title"] { _ = try text(t, path: "\(p()).title", multiline: false) }
+                if let d = s["published"] { try check(d, .date, path: "\(p()).published") }
+                if let t = s["title"] { try text(t, path: "\(p()).title", multiline: false) }
             }
-            return v
         case .changes:
             // Checked against the corrected event's type by ReferenceIndex;
-            // `amount` is an amount in every type, so it is normalised here.
-            guard case .object(var o) = v else { throw EventError(field: path(), "must be an object of replacement values, not \(v.kindName)") }
-            if let a = o["amount"], a != .null { o["amount"] = try check(a, .amount, path: "\(path()).amount") }
-            return .object(o)
+            // `amount` is an amount in every type, so it is checked here too.
+            guard v.kind == .object else { throw EventError(field: path(), "must be an object of replacement values, not \(v.kindName)") }
+            if let a = v["amount"], !a.isNull { try check(a, .amount, path: "\(path()).amount") }
         }
     }
 
-    static func string(_ v: JSONValue, path: @autoclosure () -> String) throws(EventError) -> String {
-        guard case .string(let s) = v else { throw EventError(field: path(), "must be a string, not \(v.kindName)") }
-        return s
+    static func requireString(_ v: JSONView, path: @autoclosure () -> String) throws(EventError) {
+        guard v.kind == .string else { throw EventError(field: path(), "must be a string, not \(v.kindName)") }
     }
 
-    static func text(_ v: JSONValue, path: @autoclosure () -> String, multiline: Bool) throws(EventError) -> String {
-        let s = try string(v, path: path())
+    static func text(_ v: JSONView, path: @autoclosure () -> String, multiline: Bool) throws(EventError) {
+        try requireString(v, path: path())
         // One pass over the UTF-8 bytes: count characters (scalars), find
         // control characters (C0, DEL, and C1 as C2 80–C2 9F), and see
         // whether anything but ASCII blanks is there.
-        var count = 0
-        var blank = true
-        var previous: UInt8 = 0
-        var bad: UInt32?
-        for c in s.utf8 {
-            if c & 0xC0 != 0x80 { count += 1 }
-            if c < 0x20 || c == 0x7F {
-                if !(multiline && (c == 0x0A || c == 0x09)) { bad = bad ?? UInt32(c) }
-            } else if previous == 0xC2 && c >= 0x80 && c < 0xA0 {
-                bad = bad ?? UInt32(c)
+        let (count, blank, bad) = v.withUTF8 { u -> (Int, Bool, UInt32?) in
+            var count = 0
+            var blank = true
+            var previous: UInt8 = 0
+            var bad: UInt32?
+            for c in u {
+                if c & 0xC0 != 0x80 { count += 1 }
+                if c < 0x20 || c == 0x7F {
+                    if !(multiline && (c == 0x0A || c == 0x09)) { bad = bad ?? UInt32(c) }
+                } else if previous == 0xC2 && c >= 0x80 && c < 0xA0 {
+                    bad = bad ?? UInt32(c)
+                }
+                if c != 0x20 && c != 0x09 && c != 0x0A && c != 0x0D { blank = false }
+                previous = c
             }
-            if c != 0x20 && c != 0x09 && c != 0x0A && c != 0x0D { blank = false }
-            previous = c
-        }
+            return (count, blank, bad)
+        }!
         if let bad { throw EventError(field: path(), "contains a control character (U+\(hex4(bad)))") }
         if blank { throw EventError(field: path(), "must not be empty") }
         if count > maxTextLength { throw EventError(field: path(), "is \(count) characters long; at most \(maxTextLength)") }
-        return s
     }
 
-    static func oneOf(_ v: JSONValue, _ allowed: [String], path: @autoclosure () -> String) throws(EventError) -> JSONValue {
-        let s = try string(v, path: path())
-        guard allowed.contains(s) else {
-            throw EventError(field: path(), "\(quoted(s)) is not one of \(allowed.joined(separator: ", "))\(suggestion(for: s, among: allowed))")
+    static func oneOf(_ v: JSONView, _ allowed: [String], path: @autoclosure () -> String) throws(EventError) {
+        try requireString(v, path: path())
+        guard !allowed.contains(where: { v.equals($0) }) else { return }  // small lists
+        let s = v.string!
+        throw EventError(field: path(), "\(quoted(s)) is not one of \(allowed.joined(separator: ", "))\(suggestion(for: s, among: allowed))")
+    }
+
+    static func object(_ v: JSONView, path: @autoclosure () -> String, allowed: [String]) throws(EventError) {
+        guard v.kind == .object else { throw EventError(field: path(), "must be an object, not \(v.kindName)") }
+        var unknown: String?
+        v.forEachMember { k, _ in
+            if unknown == nil, !allowed.contains(where: { k.equals($0) }) { unknown = k.string ?? "" }
         }
-        return v
-    }
-
-    static func object(_ v: JSONValue, path: @autoclosure () -> String, allowed: [String]) throws(EventError) -> JSONObject {
-        guard case .object(let o) = v else { throw EventError(field: path(), "must be an object, not \(v.kindName)") }
-        for m in o.members where !allowed.contains(m.key) {
-            let k = m.key
+        if let k = unknown {
             throw EventError(field: "\(path()).\(k)", "not a field here (allowed: \(allowed.joined(separator: ", ")))\(suggestion(for: k, among: allowed))")
         }
-        return o
     }
 
     // MARK: - Forms
 
     /// `[a-z0-9][a-z0-9-]{0,63}`
-    public static func isSlug(_ s: String) -> Bool {
-        let u = s.utf8
+    public static func isSlug(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
         guard (1...64).contains(u.count) else { return false }
         for (i, c) in u.enumerated() {
             let ok = (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || (i > 0 && c == 0x2D)
@@ -337,9 +382,13 @@ public enum EventForm {
         return true
     }
 
+    public static func isSlug(_ s: String) -> Bool {
+        var t = s
+        return t.withUTF8(isSlug)
+    }
+
     /// `[A-Za-z0-9][A-Za-z0-9._:-]{0,127}`
-    public static func isID(_ s: String) -> Bool {
-        let u = s.utf8
+    public static func isID(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
         guard (1...128).contains(u.count) else { return false }
         for (i, c) in u.enumerated() {
             let alnum = (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39)
@@ -349,39 +398,46 @@ public enum EventForm {
         return true
     }
 
+    public static func isID(_ s: String) -> Bool {
+        var t = s
+        return t.withUTF8(isID)
+    }
+
     /// `http://` or `https://`, a host, and no spaces or control characters.
-    public static func isHTTPURL(_ s: String) -> Bool {
-        var text = s
-        let (ok, ascii) = text.withUTF8 { u -> (Bool, Bool) in
-            func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
-            var i = 0
-            for c in "http".utf8 {
-                guard i < u.count, lower(u[i]) == c else { return (false, true) }
-                i += 1
-            }
-            if i < u.count, lower(u[i]) == UInt8(ascii: "s") { i += 1 }
-            for c in "://".utf8 {
-                guard i < u.count, u[i] == c else { return (false, true) }
-                i += 1
-            }
-            // A host: at least one byte before the first / ? #, not starting with : or @.
-            guard i < u.count, u[i] != UInt8(ascii: "/"), u[i] != UInt8(ascii: "?"), u[i] != UInt8(ascii: "#"),
-                  u[i] != UInt8(ascii: ":"), u[i] != UInt8(ascii: "@")
-            else { return (false, true) }
-            var count = 0
-            var ascii = true
-            for c in u {
-                if c & 0xC0 != 0x80 { count += 1 }
-                if c <= 0x20 || c == 0x7F { return (false, true) }
-                if c >= 0x80 { ascii = false }
-            }
-            return (count <= maxTextLength, ascii)
+    public static func isHTTPURL(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
+        func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+        var i = 0
+        for c in "http".utf8 {
+            guard i < u.count, lower(u[i]) == c else { return false }
+            i += 1
         }
-        guard ok else { return false }
-        if !ascii, s.unicodeScalars.contains(where: { ($0.value >= 0x80 && $0.value < 0xA0) || $0.properties.isWhitespace }) {
-            return false
+        if i < u.count, lower(u[i]) == UInt8(ascii: "s") { i += 1 }
+        for c in "://".utf8 {
+            guard i < u.count, u[i] == c else { return false }
+            i += 1
+        }
+        // A host: at least one byte before the first / ? #, not starting with : or @.
+        guard i < u.count, u[i] != UInt8(ascii: "/"), u[i] != UInt8(ascii: "?"), u[i] != UInt8(ascii: "#"),
+              u[i] != UInt8(ascii: ":"), u[i] != UInt8(ascii: "@")
+        else { return false }
+        var count = 0
+        var ascii = true
+        for c in u {
+            if c & 0xC0 != 0x80 { count += 1 }
+            if c <= 0x20 || c == 0x7F { return false }
+            if c >= 0x80 { ascii = false }
+        }
+        guard count <= maxTextLength else { return false }
+        if !ascii {
+            let s = String(decoding: u, as: UTF8.self)
+            if s.unicodeScalars.contains(where: { ($0.value >= 0x80 && $0.value < 0xA0) || $0.properties.isWhitespace }) { return false }
         }
         return true
+    }
+
+    public static func isHTTPURL(_ s: String) -> Bool {
+        var t = s
+        return t.withUTF8(isHTTPURL)
     }
 
     /// An org's slug: lowercased, runs of non-alphanumerics folded to `-`.

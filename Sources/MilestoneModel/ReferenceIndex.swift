@@ -19,8 +19,8 @@ public struct ReferenceIndex: Sendable {
         /// date/precision rule when a later correction changes one of them).
         var date: CalendarDate
         var precision: DatePrecision
-        /// A keyed hash of the event's content, to tell an idempotent retry
-        /// from a clash (0 when not remembered).
+        /// A digest of the event's canonical bytes, to tell an idempotent
+        /// retry from a clash (0 when not remembered).
         var digest: UInt64
     }
 
@@ -30,7 +30,7 @@ public struct ReferenceIndex: Sendable {
     private var targets: Set<UInt64> = []
     /// Keyed per process (SipHash with a random seed), so nobody can craft ids
     /// that collide; at a million ids a false match has odds of about 3e-8.
-    private let seed: Hasher = Hasher()
+    public let seed: Hasher = Hasher()
 
     public init() {}
 
@@ -54,12 +54,13 @@ public struct ReferenceIndex: Sendable {
     public enum Presence: Sendable { case new, sameContent }
 
     /// Checks `event`, the next event in record order, against the rules.
-    /// With `allowRepeat`, an id already recorded with the same content (added
-    /// with `rememberContent`) is an idempotent retry (`.sameContent`);
+    /// With a `content` digest (of the event's canonical bytes), an id already
+    /// recorded with the same digest is an idempotent retry (`.sameContent`);
     /// otherwise any repeat of an id is an error.
-    public func check(_ event: Event, allowRepeat: Bool = false) throws(EventError) -> Presence {
+    public func check(_ event: Event, content: UInt64? = nil) throws(EventError) -> Presence {
         if let id = event.id, let existing = ids[fingerprint(id)] {
-            if allowRepeat, existing.digest != 0, existing.digest == contentDigest(event) { return .sameContent }
+            if let content, existing.digest != 0, existing.digest == content | 1 { return .sameContent }
+            let allowRepeat = content != nil
             throw EventError(field: "id", "\(quoted(id)) is already recorded\(allowRepeat ? " with other content" : "")")
         }
         if event.type == .ledgerCreated { return .new }
@@ -86,11 +87,11 @@ public struct ReferenceIndex: Sendable {
         case .sameAsReferenced:
             try checkReference(event, subject: subject)
         }
-        if event.type == .facilityAnnounced, let program = event["program"]?.stringValue {
+        if event.type == .facilityAnnounced, let program = event.program {
             try requireProgram(program, field: "program")
         }
         if event.type == .targetRevised {
-            let milestone = event["milestone"]!.stringValue!
+            let milestone = event.milestone!
             guard let k = known, targets.contains(targetKey(k.index, milestone)) else {
                 throw EventError(field: "milestone", "no target.set for \(quoted(subject)) and \(milestone) is recorded before this revision")
             }
@@ -109,7 +110,7 @@ public struct ReferenceIndex: Sendable {
 
     private func checkReference(_ event: Event, subject: String) throws(EventError) {
         let field = event.type == .eventCorrected ? "corrects" : "retracts"
-        let ref = event[field]!.stringValue!
+        let ref = event.reference!
         guard let target = ids[fingerprint(ref)] else {
             throw EventError(field: field, "no event \(quoted(ref)) is recorded before this one")
         }
@@ -124,10 +125,11 @@ public struct ReferenceIndex: Sendable {
             throw EventError(field: "subject", "must be \(quoted(targetSubject)), the subject of \(quoted(ref))")
         }
         if event.type == .eventCorrected {
-            let changes = try EventForm.checkChanges(event["changes"]!.objectValue!, for: target.type)
+            let changes = event.changes!
+            try EventForm.checkChanges(changes, for: target.type)
             if let p = changes["program"]?.stringValue { try requireProgram(p, field: "changes.program") }
             let date = changes["date"]?.stringValue.flatMap(CalendarDate.init) ?? target.date
-            let precision = changes["precision"]?.stringValue.flatMap(DatePrecision.init) ?? target.precision
+            let precision = changes["precision"].map { $0.stringValue.flatMap(DatePrecision.init) ?? .day } ?? target.precision
             guard precision.admits(date) else {
                 throw EventError(field: changes["date"] != nil ? "changes.date" : "changes.precision",
                                  "\(date) is not the first day of its \(precision.rawValue), as \(precision.rawValue) precision requires")
@@ -135,15 +137,10 @@ public struct ReferenceIndex: Sendable {
         }
     }
 
-    func contentDigest(_ event: Event) -> UInt64 {
-        var h = seed
-        h.combine(event.object)
-        return UInt64(bitPattern: Int64(h.finalize())) | 1
-    }
-
-    /// Remembers `event` (which passed ``check(_:allowRepeat:)``) as recorded.
-    public mutating func add(_ event: Event, rememberContent: Bool = false) {
-        let digest = rememberContent ? contentDigest(event) : 0
+    /// Remembers `event` (which passed ``check(_:content:)``) as recorded,
+    /// with the digest of its content when idempotent retries must be recognised.
+    public mutating func add(_ event: Event, content: UInt64? = nil) {
+        let digest = content.map { $0 | 1 } ?? 0
         var subjectIndex: UInt32 = .max
         if let subject = event.subject {
             if let s = subjects[subject] {
@@ -160,14 +157,14 @@ public struct ReferenceIndex: Sendable {
         }
         switch event.type {
         case .targetSet:
-            targets.insert(targetKey(subjectIndex, event["milestone"]!.stringValue!))
+            targets.insert(targetKey(subjectIndex, event.milestone!))
         case .eventRetracted:
-            ids[fingerprint(event["retracts"]!.stringValue!)]?.retracted = true
+            ids[fingerprint(event.reference!)]?.retracted = true
         case .eventCorrected:
-            let key = fingerprint(event["corrects"]!.stringValue!)
-            let changes = event["changes"]!.objectValue!
+            let key = fingerprint(event.reference!)
+            let changes = event.changes!
             if let d = changes["date"]?.stringValue.flatMap(CalendarDate.init) { ids[key]?.date = d }
-            if let p = changes["precision"]?.stringValue.flatMap(DatePrecision.init) { ids[key]?.precision = p }
+            if let p = changes["precision"] { ids[key]?.precision = p.stringValue.flatMap(DatePrecision.init) ?? .day }
         default:
             break
         }

@@ -163,11 +163,7 @@ struct Record: ParsableCommand {
                         return
                     }
                     if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }  // blank line
-                    do {
-                        batch.add(try JSONReader.parse(bytes), place: place)
-                    } catch let e as JSONError {
-                        batch.reject("\(place): not JSON: \(e.message) at column \(e.offset + 1)")
-                    }
+                    batch.add(line: UnsafeRawBufferPointer(bytes), place: place)
                 }, tooLong: { lineNo in
                     batch.reject("\(input.name):\(lineNo): line longer than \(LedgerReader.maxLineLength) bytes")
                 })

@@ -1,0 +1,688 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why a text is not JSON of the restricted model, and where (byte offset).
+public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Code: Equatable, Sendable {
+        case syntax, invalidUTF8, loneSurrogate, duplicateKey, number, tooDeep, notCanonical
+    }
+    public var code: Code
+    /// Byte offset in the parsed text.
+    public var offset: Int
+    public var message: String
+
+    public var description: String { "\(message) (byte \(offset))" }
+}
+
+/// A parsed JSON text as a flat array of nodes that point into the text's
+/// bytes: the one JSON parser of the project.
+///
+/// Parsing allocates nothing per value (a tape is reused from line to line),
+/// which is what lets `verify` check a million records in about the time
+/// SHA-256 takes to read them. ``JSONReader`` builds ``JSONValue`` trees from
+/// a tape; the event validator reads the tape directly through ``JSONView``.
+///
+/// It rejects duplicate keys, invalid UTF-8, lone surrogates, fractions and
+/// exponents, integers beyond ±(2^53 − 1), and nesting deeper than
+/// ``maxDepth``. In ``Mode/canonical`` it also rejects any text that is not
+/// byte for byte its own canonical form (ledger-format.md).
+public final class JSONTape {
+    public enum Mode: Sendable { case input, canonical }
+    public enum Kind: UInt8, Sendable { case null, bool, int, string, array, object }
+
+    /// Nesting limit: no event comes near it, and it bounds the recursion.
+    public static let maxDepth = 32
+
+    struct Node {
+        var kind: Kind
+        /// bool: its value; string: contains escapes.
+        var flag: Bool
+        /// string: the bytes between the quotes; array, object: from bracket to bracket.
+        var start: Int32
+        var end: Int32
+        /// array: elements; object: members.
+        var count: Int32
+        /// Index of the node after this one's subtree.
+        var next: Int32
+        var int: Int64
+    }
+
+    /// Nodes and a copy of the text live in buffers the tape owns and reuses:
+    /// reading them needs no reference counting (this is the hot path of verify).
+    var nodes = NodeBuffer()
+    private var text = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+    private var textCapacity = 1
+    private(set) var textCount = 0
+    private var canonical = false
+    private var pos = 0
+
+    public init() {}
+
+    deinit {
+        text.deallocate()
+        nodes.free()
+    }
+
+    /// The text of the last parse.
+    public var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: text, count: textCount) }
+
+    /// A growable array of nodes without copy-on-write or reference counting.
+    struct NodeBuffer {
+        var base = UnsafeMutablePointer<Node>.allocate(capacity: 64)
+        var capacity = 64
+        var count = 0
+
+        @inline(__always)
+        mutating func append(_ n: Node) {
+            if count == capacity {
+                let bigger = UnsafeMutablePointer<Node>.allocate(capacity: capacity * 2)
+                bigger.moveInitialize(from: base, count: count)
+                base.deallocate()
+                base = bigger
+                capacity *= 2
+            }
+            (base + count).initialize(to: n)
+            count += 1
+        }
+
+        @inline(__always)
+        subscript(i: Int) -> Node {
+            get { base[i] }
+            nonmutating set { base[i] = newValue }
+        }
+
+        mutating func removeAll() { count = 0 }
+
+        func free() { base.deallocate() }
+    }
+
+    /// The root value of the last successful parse.
+    public var root: JSONView { JSONView(tape: self, index: 0) }
+
+    /// Parses a whole text (leading and trailing whitespace allowed in input mode).
+    public func parse(_ input: UnsafeRawBufferPointer, mode: Mode = .input) throws(JSONError) {
+        if input.count > textCapacity {
+            text.deallocate()
+            textCapacity = max(input.count, textCapacity * 2)
+            text = UnsafeMutablePointer<UInt8>.allocate(capacity: textCapacity)
+        }
+        if input.count > 0 { memcpy(text, input.baseAddress!, input.count) }
+        textCount = input.count
+        nodes.removeAll()
+        canonical = mode == .canonical
+        pos = 0
+        let p = bytes
+        skipSpace(p)
+        try value(p, depth: 0)
+        skipSpace(p)
+        if pos != p.count { throw fail(.syntax, "unexpected text after the JSON value") }
+    }
+
+    public func parse(_ text: [UInt8], mode: Mode = .input) throws(JSONError) {
+        let result = text.withUnsafeBytes { b -> Result<Void, JSONError> in
+            do throws(JSONError) {
+                try parse(b, mode: mode)
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    func fail(_ code: JSONError.Code, _ message: String, at offset: Int? = nil) -> JSONError {
+        JSONError(code: code, offset: offset ?? pos, message: message)
+    }
+
+    @inline(__always)
+    func skipSpace(_ p: UnsafeBufferPointer<UInt8>) {
+        if canonical { return }
+        while pos < p.count {
+            switch p[pos] {
+            case 0x20, 0x09, 0x0A, 0x0D: pos += 1
+            default: return
+            }
+        }
+    }
+
+    func value(_ p: UnsafeBufferPointer<UInt8>, depth: Int) throws(JSONError) {
+        guard pos < p.count else { throw fail(.syntax, "unexpected end of text") }
+        switch p[pos] {
+        case UInt8(ascii: "{"): try object(p, depth: depth + 1)
+        case UInt8(ascii: "["): try array(p, depth: depth + 1)
+        case UInt8(ascii: "\""): try string(p)
+        case UInt8(ascii: "t"): try literal(p, "true"); leaf(.bool, flag: true)
+        case UInt8(ascii: "f"): try literal(p, "false"); leaf(.bool, flag: false)
+        case UInt8(ascii: "n"): try literal(p, "null"); leaf(.null, flag: false)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            let v = try number(p)
+            nodes.append(Node(kind: .int, flag: false, start: 0, end: 0, count: 0, next: Int32(nodes.count + 1), int: v))
+        default: throw fail(.syntax, "unexpected character \(describe(p[pos]))")
+        }
+    }
+
+    @inline(__always)
+    func leaf(_ kind: Kind, flag: Bool) {
+        nodes.append(Node(kind: kind, flag: flag, start: 0, end: 0, count: 0, next: Int32(nodes.count + 1), int: 0))
+    }
+
+    func describe(_ c: UInt8) -> String {
+        c >= 0x21 && c < 0x7F ? "'\(Character(Unicode.Scalar(c)))'" : "0x" + String(c, radix: 16)
+    }
+
+    func literal(_ p: UnsafeBufferPointer<UInt8>, _ word: StaticString) throws(JSONError) {
+        let n = word.utf8CodeUnitCount
+        guard pos + n <= p.count else { throw fail(.syntax, "unexpected end of text") }
+        for i in 0..<n where p[pos + i] != word.utf8Start[i] {
+            throw fail(.syntax, "invalid literal")
+        }
+        pos += n
+    }
+
+    func object(_ p: UnsafeBufferPointer<UInt8>, depth: Int) throws(JSONError) {
+        if depth > JSONTape.maxDepth { throw fail(.tooDeep, "nesting deeper than \(JSONTape.maxDepth) levels") }
+        let me = nodes.count
+        nodes.append(Node(kind: .object, flag: false, start: Int32(pos), end: 0, count: 0, next: 0, int: 0))
+        pos += 1
+        skipSpace(p)
+        var count: Int32 = 0
+        if pos < p.count, p[pos] == UInt8(ascii: "}") {
+            pos += 1
+        } else {
+            var previousKey = -1
+            var sorted = true
+            while true {
+                guard pos < p.count, p[pos] == UInt8(ascii: "\"") else { throw fail(.syntax, "expected a member name") }
+                let keyStart = pos
+                let key = nodes.count
+                try string(p)
+                if previousKey >= 0 {
+                    let order = compareKeys(previousKey, key)
+                    if order >= 0 {
+                        if canonical || order == 0 {
+                            throw fail(order == 0 ? .duplicateKey : .notCanonical,
+                                       order == 0 ? "duplicate member \(quotedKey(key))" : "members not in canonical order at \(quotedKey(key))",
+                                       at: keyStart)
+                        }
+                        sorted = false
+                    }
+                }
+                previousKey = key
+                skipSpace(p)
+                guard pos < p.count, p[pos] == UInt8(ascii: ":") else { throw fail(.syntax, "expected ':' after member name") }
+                pos += 1
+                skipSpace(p)
+                try value(p, depth: depth)
+                count += 1
+                skipSpace(p)
+                guard pos < p.count else { throw fail(.syntax, "unexpected end of text in an object") }
+                if p[pos] == UInt8(ascii: ",") {
+                    pos += 1
+                    skipSpace(p)
+                    continue
+                }
+                if p[pos] == UInt8(ascii: "}") {
+                    pos += 1
+                    break
+                }
+                throw fail(.syntax, "expected ',' or '}' in an object")
+            }
+            nodes[me].count = count
+            nodes[me].next = Int32(nodes.count)
+            if !sorted { try checkUnique(me) }
+        }
+        nodes[me].next = Int32(nodes.count)
+        nodes[me].end = Int32(pos)
+    }
+
+    /// Input objects may come in any order; duplicates are still refused.
+    func checkUnique(_ object: Int) throws(JSONError) {
+        var keys: [Int] = []
+        keys.reserveCapacity(Int(nodes[object].count))
+        var i = object + 1
+        for _ in 0..<nodes[object].count {
+            keys.append(i)
+            i = Int(nodes[i + 1].next)
+        }
+        keys.sort { compareKeys($0, $1) < 0 }
+        for k in 1..<keys.count where compareKeys(keys[k - 1], keys[k]) == 0 {
+            throw fail(.duplicateKey, "duplicate member \(quotedKey(keys[k]))", at: Int(nodes[keys[k]].start) - 1)
+        }
+    }
+
+    func quotedKey(_ node: Int) -> String {
+        "\"" + String(decoding: decodedString(node), as: UTF8.self) + "\""
+    }
+
+    /// Compares two string nodes by their decoded bytes: <0, 0, >0.
+    func compareKeys(_ a: Int, _ b: Int) -> Int {
+        let na = nodes[a]
+        let nb = nodes[b]
+        if !na.flag && !nb.flag {
+            let p = bytes
+            return compareBytes(UnsafeBufferPointer(rebasing: p[Int(na.start)..<Int(na.end)]),
+                                UnsafeBufferPointer(rebasing: p[Int(nb.start)..<Int(nb.end)]))
+        }
+        let x = decodedString(a)
+        let y = decodedString(b)
+        return x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in compareBytes(px, py) } }
+    }
+
+    func array(_ p: UnsafeBufferPointer<UInt8>, depth: Int) throws(JSONError) {
+        if depth > JSONTape.maxDepth { throw fail(.tooDeep, "nesting deeper than \(JSONTape.maxDepth) levels") }
+        let me = nodes.count
+        nodes.append(Node(kind: .array, flag: false, start: Int32(pos), end: 0, count: 0, next: 0, int: 0))
+        pos += 1
+        skipSpace(p)
+        var count: Int32 = 0
+        if pos < p.count, p[pos] == UInt8(ascii: "]") {
+            pos += 1
+        } else {
+            while true {
+                try value(p, depth: depth)
+                count += 1
+                skipSpace(p)
+                guard pos < p.count else { throw fail(.syntax, "unexpected end of text in an array") }
+                if p[pos] == UInt8(ascii: ",") {
+                    pos += 1
+                    skipSpace(p)
+                    continue
+                }
+                if p[pos] == UInt8(ascii: "]") {
+                    pos += 1
+                    break
+                }
+                throw fail(.syntax, "expected ',' or ']' in an array")
+            }
+        }
+        nodes[me].count = count
+        nodes[me].next = Int32(nodes.count)
+        nodes[me].end = Int32(pos)
+    }
+
+    func number(_ p: UnsafeBufferPointer<UInt8>) throws(JSONError) -> Int64 {
+        let start = pos
+        var negative = false
+        if p[pos] == UInt8(ascii: "-") {
+            negative = true
+            pos += 1
+        }
+        guard pos < p.count, p[pos] >= UInt8(ascii: "0"), p[pos] <= UInt8(ascii: "9") else {
+            throw fail(.syntax, "expected a digit")
+        }
+        if p[pos] == UInt8(ascii: "0"), pos + 1 < p.count, p[pos + 1] >= UInt8(ascii: "0"), p[pos + 1] <= UInt8(ascii: "9") {
+            throw fail(.syntax, "leading zeros in a number", at: start)
+        }
+        var magnitude: Int64 = 0
+        while pos < p.count, p[pos] >= UInt8(ascii: "0"), p[pos] <= UInt8(ascii: "9") {
+            magnitude = magnitude * 10 + Int64(p[pos] - UInt8(ascii: "0"))
+            if magnitude > JSONValue.maxInteger {
+                throw fail(.number, "integer beyond ±(2^53 − 1)", at: start)
+            }
+            pos += 1
+        }
+        if pos < p.count, p[pos] == UInt8(ascii: ".") || p[pos] == UInt8(ascii: "e") || p[pos] == UInt8(ascii: "E") {
+            throw fail(.number, "numbers must be integers (no fractions or exponents)", at: start)
+        }
+        if negative && magnitude == 0 && canonical { throw fail(.notCanonical, "-0 is not canonical", at: start) }
+        return negative ? -magnitude : magnitude
+    }
+
+    func string(_ p: UnsafeBufferPointer<UInt8>) throws(JSONError) {
+        pos += 1  // opening quote
+        let start = pos
+        var escaped = false
+        let base = UnsafeRawPointer(p.baseAddress!)
+        while pos < p.count {
+            // Eight plain ASCII bytes at a time: none of " \\ control or high bit.
+            while pos + 8 <= p.count {
+                let w = base.loadUnaligned(fromByteOffset: pos, as: UInt64.self)
+                if JSONTape.hasSpecialByte(w) { break }
+                pos += 8
+            }
+            guard pos < p.count else { break }
+            let c = p[pos]
+            if c == UInt8(ascii: "\"") {
+                nodes.append(Node(kind: .string, flag: escaped, start: Int32(start), end: Int32(pos), count: 0,
+                                  next: Int32(nodes.count + 1), int: 0))
+                pos += 1
+                return
+            }
+            if c < 0x80 {
+                if c == UInt8(ascii: "\\") {
+                    escaped = true
+                    try escape(p)
+                    continue
+                }
+                if c < 0x20 { throw fail(.syntax, "unescaped control character in a string") }
+                pos += 1
+            } else {
+                try utf8Sequence(p)
+            }
+        }
+        throw fail(.syntax, "unterminated string", at: start - 1)
+    }
+
+    /// Whether any byte of `w` is `"`, `\\`, below 0x20 or above 0x7F.
+    @inline(__always)
+    static func hasSpecialByte(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZero(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
+        let quote = hasZero(w ^ (ones &* 0x22))
+        let backslash = hasZero(w ^ (ones &* 0x5C))
+        let control = (w &- ones &* 0x20) & ~w & highs  // a byte < 0x20 (or borrow from one)
+        return (quote | backslash | control | (w & highs)) != 0
+    }
+
+    /// Checks one escape at `pos` and steps over it.
+    func escape(_ p: UnsafeBufferPointer<UInt8>) throws(JSONError) {
+        let at = pos
+        guard pos + 1 < p.count else { throw fail(.syntax, "unterminated escape") }
+        let e = p[pos + 1]
+        pos += 2
+        switch e {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "b"), UInt8(ascii: "t"), UInt8(ascii: "n"),
+             UInt8(ascii: "f"), UInt8(ascii: "r"):
+            return
+        case UInt8(ascii: "/"):
+            if canonical { throw fail(.notCanonical, "\\/ is not canonical", at: at) }
+        case UInt8(ascii: "u"):
+            let scalar = try hex4(p, lowercaseOnly: canonical)
+            if canonical, scalar >= 0x20 || [0x08, 0x09, 0x0A, 0x0C, 0x0D].contains(scalar) {
+                // Only control characters without a short escape are written as \u00xx.
+                throw fail(.notCanonical, "\\u escape is not canonical here", at: at)
+            }
+            if scalar >= 0xD800 && scalar <= 0xDBFF {
+                guard pos + 1 < p.count, p[pos] == UInt8(ascii: "\\"), p[pos + 1] == UInt8(ascii: "u") else {
+                    throw fail(.loneSurrogate, "lone surrogate in a string", at: at)
+                }
+                pos += 2
+                let low = try hex4(p, lowercaseOnly: false)
+                guard low >= 0xDC00 && low <= 0xDFFF else { throw fail(.loneSurrogate, "lone surrogate in a string", at: at) }
+            } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
+                throw fail(.loneSurrogate, "lone surrogate in a string", at: at)
+            }
+        default:
+            throw fail(.syntax, "invalid escape", at: at)
+        }
+    }
+
+    func hex4(_ p: UnsafeBufferPointer<UInt8>, lowercaseOnly: Bool) throws(JSONError) -> UInt32 {
+        guard pos + 4 <= p.count else { throw fail(.syntax, "truncated \\u escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = p[pos]
+            let d: UInt32
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"):
+                if lowercaseOnly { throw fail(.notCanonical, "uppercase hex in \\u escape is not canonical") }
+                d = UInt32(c - UInt8(ascii: "A") + 10)
+            default: throw fail(.syntax, "invalid \\u escape")
+            }
+            v = v << 4 | d
+            pos += 1
+        }
+        return v
+    }
+
+    /// Validates one multi-byte UTF-8 sequence at `pos` (Unicode, table 3-7)
+    /// and steps over it.
+    @inline(__always)
+    func utf8Sequence(_ p: UnsafeBufferPointer<UInt8>) throws(JSONError) {
+        let c = p[pos]
+        let n: Int
+        var lo: UInt8 = 0x80
+        var hi: UInt8 = 0xBF
+        switch c {
+        case 0xC2...0xDF: n = 2
+        case 0xE0: n = 3; lo = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: n = 3
+        case 0xED: n = 3; hi = 0x9F  // no surrogates
+        case 0xF0: n = 4; lo = 0x90
+        case 0xF1...0xF3: n = 4
+        case 0xF4: n = 4; hi = 0x8F
+        default: throw fail(.invalidUTF8, "invalid UTF-8")
+        }
+        guard pos + n <= p.count else { throw fail(.invalidUTF8, "invalid UTF-8") }
+        let c1 = p[pos + 1]
+        guard c1 >= lo && c1 <= hi else { throw fail(.invalidUTF8, "invalid UTF-8") }
+        var i = 2
+        while i < n {
+            guard p[pos + i] & 0xC0 == 0x80 else { throw fail(.invalidUTF8, "invalid UTF-8") }
+            i += 1
+        }
+        pos += n
+    }
+
+    // MARK: Reading nodes
+
+    /// The decoded UTF-8 bytes of a string node (escapes resolved).
+    func decodedString(_ index: Int) -> [UInt8] {
+        let n = nodes[index]
+        let raw = UnsafeBufferPointer(rebasing: bytes[Int(n.start)..<Int(n.end)])
+        return n.flag ? JSONTape.unescape(raw) : Array(raw)
+    }
+
+    /// Resolves the escapes of an already validated string's raw bytes.
+    static func unescape(_ raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count)
+        var i = 0
+        func hex(_ at: Int) -> UInt32 {
+            var v: UInt32 = 0
+            for k in 0..<4 {
+                let c = raw[at + k]
+                v = v << 4 | UInt32(c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x61 + 10)
+            }
+            return v
+        }
+        while i < raw.count {
+            let c = raw[i]
+            if c != UInt8(ascii: "\\") {
+                out.append(c)
+                i += 1
+                continue
+            }
+            let e = raw[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "u"):
+                var s = hex(i)
+                i += 4
+                if s >= 0xD800 && s <= 0xDBFF {
+                    let low = hex(i + 2)
+                    i += 6
+                    s = 0x10000 + ((s - 0xD800) << 10) + (low - 0xDC00)
+                }
+                appendUTF8(s, to: &out)
+            default: out.append(e)  // " \ /
+            }
+        }
+        return out
+    }
+
+    static func appendUTF8(_ s: UInt32, to out: inout [UInt8]) {
+        switch s {
+        case 0..<0x80: out.append(UInt8(s))
+        case 0x80..<0x800:
+            out.append(UInt8(0xC0 | (s >> 6)))
+            out.append(UInt8(0x80 | (s & 0x3F)))
+        case 0x800..<0x10000:
+            out.append(UInt8(0xE0 | (s >> 12)))
+            out.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (s & 0x3F)))
+        default:
+            out.append(UInt8(0xF0 | (s >> 18)))
+            out.append(UInt8(0x80 | ((s >> 12) & 0x3F)))
+            out.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (s & 0x3F)))
+        }
+    }
+}
+
+@inline(__always)
+func compareBytes(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Int {
+    let n = min(x.count, y.count)
+    if n > 0 {
+        let c = memcmp(x.baseAddress!, y.baseAddress!, n)
+        if c != 0 { return Int(c) }
+    }
+    return x.count - y.count
+}
+
+/// One value in a ``JSONTape``: read it without building a tree.
+///
+/// A view is valid while its tape lives and until the tape's next `parse`;
+/// it does not keep the tape alive (no reference counting on the hot path).
+public struct JSONView {
+    public unowned(unsafe) let tape: JSONTape
+    let index: Int
+
+    init(tape: JSONTape, index: Int) {
+        self.tape = tape
+        self.index = index
+    }
+
+    var node: JSONTape.Node { tape.nodes[index] }
+
+    public var kind: JSONTape.Kind { node.kind }
+
+    public var kindName: String {
+        switch kind {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .int: "an integer"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    public var isNull: Bool { kind == .null }
+
+    /// Where the value is in the text: a string's bytes between its quotes,
+    /// an array or object from its opening to its closing bracket.
+    public var byteRange: Range<Int>? {
+        switch kind {
+        case .string, .array, .object: Int(node.start)..<Int(node.end)
+        default: nil
+        }
+    }
+    public var int: Int64? { kind == .int ? node.int : nil }
+
+    /// The string's text (made on demand).
+    public var string: String? {
+        guard kind == .string else { return nil }
+        let n = node
+        if n.flag { return String(decoding: tape.decodedString(index), as: UTF8.self) }
+        return String(decoding: UnsafeBufferPointer(rebasing: tape.bytes[Int(n.start)..<Int(n.end)]), as: UTF8.self)
+    }
+
+    /// Calls `body` with the string's decoded UTF-8 bytes; nil if not a string.
+    public func withUTF8<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        guard kind == .string else { return nil }
+        let n = node
+        if n.flag { return tape.decodedString(index).withUnsafeBufferPointer(body) }
+        return body(UnsafeBufferPointer(rebasing: tape.bytes[Int(n.start)..<Int(n.end)]))
+    }
+
+    /// Whether this is a string equal to `text`.
+    public func equals(_ text: StaticString) -> Bool {
+        equals(bytes: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    public func equals(_ text: String) -> Bool {
+        var t = text
+        return t.withUTF8 { x in withUTF8 { compareBytes($0, x) == 0 } ?? false }
+    }
+
+    /// Elements of an array, or members' count of an object.
+    public var count: Int { Int(node.count) }
+
+    public var elements: [JSONView] {
+        guard kind == .array else { return [] }
+        var out: [JSONView] = []
+        out.reserveCapacity(count)
+        var i = index + 1
+        for _ in 0..<count {
+            out.append(JSONView(tape: tape, index: i))
+            i = Int(tape.nodes[i].next)
+        }
+        return out
+    }
+
+    /// Calls `body` with each member (key, value) of an object, in text order.
+    public func forEachMember(_ body: (JSONView, JSONView) throws -> Void) rethrows {
+        guard kind == .object else { return }
+        var i = index + 1
+        for _ in 0..<count {
+            let key = JSONView(tape: tape, index: i)
+            let value = JSONView(tape: tape, index: i + 1)
+            try body(key, value)
+            i = Int(tape.nodes[i + 1].next)
+        }
+    }
+
+    /// The member named `key` of an object.
+    public subscript(key: StaticString) -> JSONView? {
+        guard kind == .object else { return nil }
+        var i = index + 1
+        for _ in 0..<count {
+            if JSONView(tape: tape, index: i).equals(key) { return JSONView(tape: tape, index: i + 1) }
+            i = Int(tape.nodes[i + 1].next)
+        }
+        return nil
+    }
+
+    /// The member named `key` of an object (a key known only at run time).
+    public func member(named key: String) -> JSONView? {
+        guard kind == .object else { return nil }
+        var i = index + 1
+        for _ in 0..<count {
+            if JSONView(tape: tape, index: i).equals(key) { return JSONView(tape: tape, index: i + 1) }
+            i = Int(tape.nodes[i + 1].next)
+        }
+        return nil
+    }
+
+    /// Whether this is a string whose decoded bytes are `key`.
+    public func equals(bytes key: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard kind == .string else { return false }
+        let n = node
+        if !n.flag {
+            guard Int(n.end - n.start) == key.count else { return false }
+            return key.count == 0 || memcmp(tape.bytes.baseAddress! + Int(n.start), key.baseAddress!, key.count) == 0
+        }
+        return withUTF8 { compareBytes($0, key) == 0 } ?? false
+    }
+
+    /// The subtree as a ``JSONValue``.
+    public var value: JSONValue {
+        switch kind {
+        case .null: return .null
+        case .bool: return .bool(node.flag)
+        case .int: return .int(node.int)
+        case .string: return .string(string!)
+        case .array: return .array(elements.map(\.value))
+        case .object:
+            var members: [JSONObject.Member] = []
+            members.reserveCapacity(count)
+            forEachMember { k, v in members.append(JSONObject.Member(key: k.string!, value: v.value)) }
+            if !zip(members, members.dropFirst()).allSatisfy({ JSONObject.keyLess($0.key, $1.key) }) {
+                members.sort { JSONObject.keyLess($0.key, $1.key) }
+            }
+            return .object(JSONObject(sortedUniqueMembers: members))
+        }
+    }
+}
