@@ -337,10 +337,14 @@ public final class JSONTape {
         var escaped = false
         let base = UnsafeRawPointer(p.baseAddress!)
         while pos < p.count {
-            // Eight plain ASCII bytes at a time: none of " \\ control or high bit.
+            // Eight bytes at a time up to the first that needs a look: " \\,
+            // a control character, or a byte of a multi-byte sequence.
             while pos + 8 <= p.count {
-                let w = base.loadUnaligned(fromByteOffset: pos, as: UInt64.self)
-                if JSONTape.hasSpecialByte(w) { break }
+                let m = JSONTape.specialBytes(base.loadUnaligned(fromByteOffset: pos, as: UInt64.self))
+                if m != 0 {
+                    pos += m.trailingZeroBitCount >> 3
+                    break
+                }
                 pos += 8
             }
             guard pos < p.count else { break }
@@ -366,16 +370,19 @@ public final class JSONTape {
         throw fail(.syntax, "unterminated string", at: start - 1)
     }
 
-    /// Whether any byte of `w` is `"`, `\\`, below 0x20 or above 0x7F.
+    /// A mask whose lowest set bit is in the first byte of `w` (little-endian)
+    /// that is `"`, `\\`, below 0x20 or above 0x7F; 0 when there is none.
+    /// (Bits above the first flagged byte may be false alarms; only the
+    /// lowest is used.)
     @inline(__always)
-    static func hasSpecialByte(_ w: UInt64) -> Bool {
+    static func specialBytes(_ w: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
-        func hasZero(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
-        let quote = hasZero(w ^ (ones &* 0x22))
-        let backslash = hasZero(w ^ (ones &* 0x5C))
-        let control = (w &- ones &* 0x20) & ~w & highs  // a byte < 0x20 (or borrow from one)
-        return (quote | backslash | control | (w & highs)) != 0
+        @inline(__always) func zeroBytes(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
+        let quote = zeroBytes(w ^ (ones &* 0x22))
+        let backslash = zeroBytes(w ^ (ones &* 0x5C))
+        let control = (w &- ones &* 0x20) & ~w & highs
+        return quote | backslash | control | (w & highs)
     }
 
     /// Checks one escape at `pos` and steps over it.
@@ -645,6 +652,21 @@ public struct JSONView {
         return nil
     }
 
+    /// The values of an object whose keys are exactly `keys`, in that order
+    /// (a canonical object's members are sorted); nil otherwise.
+    public func members(exactly keys: [StaticString]) -> [JSONView]? {
+        guard kind == .object, count == keys.count else { return nil }
+        var out: [JSONView] = []
+        out.reserveCapacity(keys.count)
+        var i = index + 1
+        for k in keys {
+            guard JSONView(tape: tape, index: i).equals(k) else { return nil }
+            out.append(JSONView(tape: tape, index: i + 1))
+            i = Int(tape.nodes[i + 1].next)
+        }
+        return out
+    }
+
     /// The member named `key` of an object (a key known only at run time).
     public func member(named key: String) -> JSONView? {
         guard kind == .object else { return nil }
@@ -656,13 +678,25 @@ public struct JSONView {
         return nil
     }
 
+    /// Byte order of this string against `key`: <0, 0, >0 (nil if not a string).
+    public func compare(bytes key: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard kind == .string else { return nil }
+        let n = node
+        if !n.flag {
+            return compareBytes(UnsafeBufferPointer(start: tape.bytes.baseAddress! + Int(n.start), count: Int(n.end - n.start)), key)
+        }
+        return withUTF8 { compareBytes($0, key) }
+    }
+
     /// Whether this is a string whose decoded bytes are `key`.
     public func equals(bytes key: UnsafeBufferPointer<UInt8>) -> Bool {
         guard kind == .string else { return false }
         let n = node
         if !n.flag {
             guard Int(n.end - n.start) == key.count else { return false }
-            return key.count == 0 || memcmp(tape.bytes.baseAddress! + Int(n.start), key.baseAddress!, key.count) == 0
+            let a = tape.bytes.baseAddress! + Int(n.start)
+            for i in 0..<key.count where a[i] != key[i] { return false }
+            return true
         }
         return withUTF8 { compareBytes($0, key) == 0 } ?? false
     }
@@ -683,6 +717,84 @@ public struct JSONView {
                 members.sort { JSONObject.keyLess($0.key, $1.key) }
             }
             return .object(JSONObject(sortedUniqueMembers: members))
+        }
+    }
+}
+
+extension JSONView {
+    /// Appends the canonical bytes of this value (members sorted, minimal
+    /// escapes), with `extra` members added to this object (they must not be
+    /// present already). `nested` is called for each member of this object and
+    /// may write that member's value itself (returning true).
+    public func appendCanonical(to out: inout [UInt8], extra: [JSONObject.Member] = [],
+                                nested: ((_ key: JSONView, _ value: JSONView, _ out: inout [UInt8]) -> Bool)? = nil) {
+        switch kind {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool: out.append(contentsOf: (node.flag ? "true" : "false").utf8)
+        case .int: JSONWriter.appendInteger(node.int, to: &out)
+        case .string:
+            let n = node
+            if n.flag {
+                JSONWriter.appendString(String(decoding: tape.decodedString(index), as: UTF8.self), to: &out)
+            } else {
+                // Unescaped JSON string bytes hold no quote, backslash or control
+                // character: they are already canonical.
+                out.append(UInt8(ascii: "\""))
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: tape.bytes[Int(n.start)..<Int(n.end)]))
+                out.append(UInt8(ascii: "\""))
+            }
+        case .array:
+            out.append(UInt8(ascii: "["))
+            var i = index + 1
+            for k in 0..<count {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                JSONView(tape: tape, index: i).appendCanonical(to: &out)
+                i = Int(tape.nodes[i].next)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object:
+            // Members in key order (usually already sorted), merged with `extra`.
+            var keys: [Int] = []
+            keys.reserveCapacity(count)
+            var i = index + 1
+            var sorted = true
+            for _ in 0..<count {
+                if let last = keys.last, tape.compareKeys(last, i) > 0 { sorted = false }
+                keys.append(i)
+                i = Int(tape.nodes[i + 1].next)
+            }
+            if !sorted { keys.sort { tape.compareKeys($0, $1) < 0 } }
+            let extras = extra.sorted { JSONObject.keyLess($0.key, $1.key) }
+            out.append(UInt8(ascii: "{"))
+            var e = 0
+            var first = true
+            func comma() {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+            }
+            for k in keys {
+                let key = JSONView(tape: tape, index: k)
+                while e < extras.count, let order = key.string.map({ JSONObject.keyLess(extras[e].key, $0) }), order {
+                    comma()
+                    JSONWriter.appendString(extras[e].key, to: &out)
+                    out.append(UInt8(ascii: ":"))
+                    JSONWriter.append(extras[e].value, to: &out)
+                    e += 1
+                }
+                comma()
+                key.appendCanonical(to: &out)
+                out.append(UInt8(ascii: ":"))
+                let value = JSONView(tape: tape, index: k + 1)
+                if nested?(key, value, &out) != true { value.appendCanonical(to: &out) }
+            }
+            while e < extras.count {
+                comma()
+                JSONWriter.appendString(extras[e].key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                JSONWriter.append(extras[e].value, to: &out)
+                e += 1
+            }
+            out.append(UInt8(ascii: "}"))
         }
     }
 }

@@ -109,7 +109,12 @@ public enum EventIDs {
     public static func derived(for object: JSONObject) -> String {
         var o = object
         o["id"] = nil
-        return "ev-" + String(SHA256.hash(JSONWriter.bytes(.object(o))).hex.prefix(20))
+        return derived(fromCanonical: JSONWriter.bytes(.object(o)))
+    }
+
+    /// The id for the canonical bytes of a normalised event without id.
+    public static func derived(fromCanonical bytes: [UInt8]) -> String {
+        "ev-" + String(SHA256.hash(bytes).hex.prefix(20))
     }
 }
 
@@ -123,20 +128,31 @@ public struct InputError: Error, Sendable, CustomStringConvertible {
 /// What `record` did with one input event.
 public struct RecordOutcome: Sendable, Equatable {
     public enum Status: String, Sendable { case appended, alreadyRecorded = "already_recorded" }
-    /// Where the event came from, e.g. `events.jsonl:12`.
-    public var place: String
+    /// The input line (nil for an event given by options).
+    public var line: Int?
     public var id: String
     public var seq: Int?
     public var status: Status
 }
 
-/// One `record` run: takes the ledger's lock, checks each event as it is
-/// added (form, then references against the ledger and the events before it
-/// in the batch), and writes nothing until ``commit()``, which appends every
-/// new record in one durable write — or nothing at all if any event failed.
+/// An input event prepared on its own (in parallel with others): validated,
+/// normalised, its canonical bytes written, its id given.
+struct PreparedEvent: Sendable {
+    var line: Int?
+    var result: Result<(event: Event, bytes: [UInt8], content: UInt64), EventProblem>
+}
+
+struct EventProblem: Error, Sendable {
+    var message: String
+}
+
+/// One `record` run: takes the ledger's lock, checks each event (form, then
+/// references against the ledger and the events before it in the batch), and
+/// writes nothing until ``commit()``, which appends every new record in one
+/// durable write — or nothing at all if any event failed.
 ///
-///     var batch = try AppendBatch(ledger: "milestones.jsonl", wait: 10)
-///     batch.add(try JSONReader.parse(line), place: "events.jsonl:1")
+///     let batch = try AppendBatch(ledger: "milestones.jsonl", wait: 10)
+///     try batch.add(from: try InputFile.open("events.jsonl"))
 ///     let outcomes = try batch.commit()
 public final class AppendBatch {
     /// At most this many problems are listed for one rejected batch.
@@ -149,11 +165,12 @@ public final class AppendBatch {
     let recordedAt: Timestamp
     var bytes: [UInt8] = []
     var hasher = SHA256()
-    let tape = JSONTape()
     public private(set) var outcomes: [RecordOutcome] = []
     public private(set) var problems: [String] = []
     /// Problems beyond ``maxProblems``, counted but not listed.
     public private(set) var moreProblems = 0
+    /// Where the events come from, for messages: a file name or `record`.
+    public private(set) var source = "record"
 
     /// Opens and locks the ledger (waiting up to `wait` seconds) and verifies it:
     /// a torn tail or any other damage blocks appends.
@@ -169,59 +186,120 @@ public final class AppendBatch {
 
     deinit { file.unlock() }
 
-    /// Notes a problem found before an event could be added (e.g. bad JSON).
-    public func reject(_ problem: String) {
+    func place(_ line: Int?) -> String { line.map { "\(source):\($0)" } ?? source }
+
+    /// Notes a problem found before an event could be added.
+    func reject(_ problem: String) {
         if problems.count < AppendBatch.maxProblems { problems.append(problem) } else { moreProblems += 1 }
     }
 
-    /// Parses, validates and (if it is new) adds one input line (JSON text) to the batch.
-    public func add(line: UnsafeRawBufferPointer, place: String) {
-        do {
-            try tape.parse(line)
-        } catch {
-            reject("\(place): not JSON: \(error.message) at column \(error.offset + 1)")
-            return
-        }
-        add(tape.root, place: place)
-    }
-
-    /// Validates one input event and, if it is new, adds its record to the batch.
-    public func add(_ value: JSONValue, place: String) {
+    /// Validates one event built in memory (e.g. from options) and adds it.
+    public func add(_ value: JSONValue) {
+        let tape = JSONTape()
         do {
             try tape.parse(JSONWriter.bytes(value))
         } catch {
-            reject("\(place): \(error)")
+            reject("\(source): \(error)")
             return
         }
-        add(tape.root, place: place)
+        accept(AppendBatch.prepare(tape.root, line: nil, seed: index.seed))
     }
 
-    func add(_ input: JSONView, place: String) {
+    /// Reads every line of `input` (in chunks, so memory holds the new records,
+    /// not the input), prepares the events on every core, and adds them in order.
+    public func add(from input: InputFile) throws {
+        source = input.name
+        if let size = input.size {
+            // Records run about 1.3 times their input (ids, hashes, time, seq).
+            bytes.reserveCapacity(bytes.count + size + size / 2)
+            outcomes.reserveCapacity(outcomes.count + size / 256)
+        }
+        let workers = max(1, min(8, activeProcessorCount()))
+        let tapes = UncheckedSendable((0..<workers).map { _ in JSONTape() })
+        let seed = index.seed
+        try input.forEachChunk { chunk, spans in
+            var prepared = [PreparedEvent?](repeating: nil, count: spans.count)
+            prepared.withUnsafeMutableBufferPointer { out in
+                let slots = UncheckedSendable(out)
+                let text = UncheckedSendable(chunk)
+                let n = spans.count >= 256 ? workers : 1
+                let perWorker = (spans.count + n - 1) / n
+                concurrentPerform(n) { w in
+                    let lo = w * perWorker
+                    let hi = min(spans.count, lo + perWorker)
+                    guard lo < hi else { return }
+                    for i in lo..<hi {
+                        slots.value[i] = AppendBatch.prepare(line: spans[i], in: text.value, tape: tapes.value[w], seed: seed)
+                    }
+                }
+            }
+            for p in prepared { if let p { accept(p) } }
+        }
+    }
+
+    /// Form checks, normalisation and canonical bytes of one input line.
+    static func prepare(line span: InputFile.Line, in chunk: UnsafeRawBufferPointer, tape: JSONTape, seed: Hasher) -> PreparedEvent? {
+        func problem(_ m: String) -> PreparedEvent { PreparedEvent(line: span.number, result: .failure(EventProblem(message: m))) }
+        if span.tooLong { return problem("line longer than \(LedgerReader.maxLineLength) bytes") }
+        let bytes = UnsafeRawBufferPointer(rebasing: chunk[span.start..<(span.start + span.length)])
+        if span.number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+            return problem("starts with a UTF-8 byte order mark; save the file as UTF-8 without BOM")
+        }
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }  // blank line
+        do {
+            try tape.parse(bytes)
+        } catch {
+            return problem("not JSON: \(error.message) at column \(error.offset + 1)")
+        }
+        return prepare(tape.root, line: span.number, seed: seed)
+    }
+
+    static func prepare(_ input: JSONView, line: Int?, seed: Hasher) -> PreparedEvent {
         do {
             var event = try EventForm.validate(input)
             if event.type == .ledgerCreated {
                 throw EventError(field: "type", "ledger.created is written by `milestones init` only")
             }
-            var object = EventForm.normalized(input.value.objectValue!)
+            var eventBytes: [UInt8] = []
+            eventBytes.reserveCapacity(512)
+            EventForm.appendNormalized(input, id: nil, to: &eventBytes)
             if event.id == nil {
-                let id = EventIDs.derived(for: object)
-                event.id = id
-                object["id"] = .string(id)
+                event.id = EventIDs.derived(fromCanonical: eventBytes)
+                eventBytes.removeAll(keepingCapacity: true)
+                EventForm.appendNormalized(input, id: event.id, to: &eventBytes)
             }
-            let eventBytes = JSONWriter.bytes(.object(object))
-            let content = eventBytes.withUnsafeBytes { RecordLine.contentDigest($0, seed: index.seed) }
-            if try index.check(event, content: content) == .sameContent {
-                outcomes.append(RecordOutcome(place: place, id: event.id!, seq: nil, status: .alreadyRecorded))
+            let content = eventBytes.withUnsafeBytes { RecordLine.contentDigest($0, seed: seed) }
+            return PreparedEvent(line: line, result: .success((event, eventBytes, content)))
+        } catch {
+            return PreparedEvent(line: line, result: .failure(EventProblem(message: "\(error)")))
+        }
+    }
+
+    /// The checks that depend on what came before, in order; then the record.
+    func accept(_ p: PreparedEvent) {
+        let prepared: (event: Event, bytes: [UInt8], content: UInt64)
+        switch p.result {
+        case .failure(let f):
+            reject("\(place(p.line)): \(f.message)")
+            return
+        case .success(let s): prepared = s
+        }
+        let event = prepared.event
+        do {
+            if try index.check(event, content: prepared.content) == .sameContent {
+                outcomes.append(RecordOutcome(line: p.line, id: event.id!, seq: nil, status: .alreadyRecorded))
                 return
             }
-            index.add(event, content: content)
-            head.seq += 1
-            head.sha256 = RecordLine.append(event: eventBytes, seq: head.seq, prev: head.sha256,
-                                            recordedAt: recordedAt, to: &bytes, hasher: &hasher)
-            outcomes.append(RecordOutcome(place: place, id: event.id!, seq: head.seq, status: .appended))
         } catch {
-            reject("\(place): \(error)")
+            reject("\(place(p.line)): \(error)")
+            return
         }
+        index.add(event, content: prepared.content)
+        guard problems.isEmpty else { return }  // nothing will be written: skip the record
+        head.seq += 1
+        head.sha256 = RecordLine.append(event: prepared.bytes, seq: head.seq, prev: head.sha256,
+                                        recordedAt: recordedAt, to: &bytes, hasher: &hasher)
+        outcomes.append(RecordOutcome(line: p.line, id: event.id!, seq: head.seq, status: .appended))
     }
 
     /// Appends the batch durably, or throws ``InputError`` (nothing written)
@@ -234,6 +312,100 @@ public final class AppendBatch {
         }
         if !bytes.isEmpty { try file.append(bytes, at: startLength) }
         return outcomes
+    }
+}
+
+/// A JSON Lines input (a file, or stdin for `-`), read in chunks of whole
+/// lines with bounded memory: a line longer than the limit is reported, not
+/// buffered.
+public struct InputFile {
+    public let fd: Int32
+    public let name: String
+
+    /// The size of a regular file (nil for a pipe).
+    var size: Int? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(st.st_size)
+    }
+
+    public struct Line: Sendable {
+        var start: Int
+        var length: Int
+        var number: Int
+        var tooLong: Bool
+    }
+
+    public static func open(_ path: String) throws -> InputFile {
+        if path == "-" { return InputFile(fd: 0, name: "<stdin>") }
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            if e == ENOENT { throw LedgerError.missing(path: path) }
+            throw LedgerError.io(path: path, operation: "open", errno: e)
+        }
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw LedgerError.io(path: path, operation: "open (it is a folder, not a JSON Lines file)", errno: EISDIR)
+        }
+        return InputFile(fd: fd, name: path)
+    }
+
+    func forEachChunk(_ body: (UnsafeRawBufferPointer, [Line]) throws -> Void) throws {
+        let limit = LedgerReader.maxLineLength
+        var buf = [UInt8](repeating: 0, count: 4 << 20)
+        var filled = 0
+        var lineNo = 1
+        var skipping = false
+        var lines: [Line] = []
+        while true {
+            // Fill the buffer (a pipe gives little at a time).
+            var n = 0
+            repeat {
+                n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, $0.count - filled) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw LedgerError.io(path: name, operation: "read", errno: errno)
+                }
+                filled += n
+            } while n > 0 && filled < buf.count
+            let atEnd = n == 0
+            var start = 0
+            lines.removeAll(keepingCapacity: true)
+            buf.withUnsafeBufferPointer { p in
+                let base = p.baseAddress!
+                while start < filled, let hit = memchr(base + start, 0x0A, filled - start) {
+                    let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                    if skipping {
+                        skipping = false
+                    } else {
+                        lines.append(Line(start: start, length: i - start, number: lineNo, tooLong: false))
+                    }
+                    lineNo += 1
+                    start = i + 1
+                }
+            }
+            let rest = filled - start
+            if atEnd, rest > 0, !skipping {
+                lines.append(Line(start: start, length: rest, number: lineNo, tooLong: false))
+            }
+            if !atEnd, !skipping, rest > limit {
+                lines.append(Line(start: 0, length: 0, number: lineNo, tooLong: true))
+                skipping = true
+            }
+            if !lines.isEmpty { try buf.withUnsafeBytes { try body($0, lines) } }
+            if atEnd { return }
+            if skipping {
+                filled = 0
+            } else {
+                if start > 0 {
+                    buf.withUnsafeMutableBytes { b in _ = memmove(b.baseAddress!, b.baseAddress! + start, rest) }
+                }
+                filled = rest
+                if filled == buf.count { buf.append(contentsOf: [UInt8](repeating: 0, count: buf.count)) }
+            }
+        }
     }
 }
 

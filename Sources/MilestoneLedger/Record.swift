@@ -22,6 +22,18 @@ public struct ChainHead: Sendable, Equatable {
 
 /// One line of the ledger (ledger-format.md, "Records").
 public enum RecordLine {
+    /// The fixed text between a record's values.
+    enum Pieces {
+        static let event: [UInt8] = Array(#"{"event":"#.utf8)
+        static let prev: [UInt8] = Array(#","prev":""#.utf8)
+        static let recordedAt: [UInt8] = Array(#"","recorded_at":""#.utf8)
+        static let seq: [UInt8] = Array(#"","seq":"#.utf8)
+        static let end: [UInt8] = Array("\"}\n".utf8)
+    }
+
+    /// A record's members, in canonical order.
+    public static let members: [StaticString] = ["event", "prev", "recorded_at", "seq", "sha256"]
+
     /// `,"sha256":"` + 64 hex + `"}`: the fixed tail every record line ends with.
     public static let shaTailLength = 77
     static let shaTailPrefix: [UInt8] = Array(#","sha256":""#.utf8)
@@ -36,13 +48,13 @@ public enum RecordLine {
     public static func append(event: [UInt8], seq: Int, prev: Digest, recordedAt: Timestamp,
                               to out: inout [UInt8], hasher: inout SHA256) -> Digest {
         let start = out.count
-        out.append(contentsOf: #"{"event":"#.utf8)
+        out.append(contentsOf: Pieces.event)
         out.append(contentsOf: event)
-        out.append(contentsOf: #","prev":""#.utf8)
+        out.append(contentsOf: Pieces.prev)
         out.append(contentsOf: prev.hexBytes)
-        out.append(contentsOf: #"","recorded_at":""#.utf8)
-        out.append(contentsOf: recordedAt.description.utf8)
-        out.append(contentsOf: #"","seq":"#.utf8)
+        out.append(contentsOf: Pieces.recordedAt)
+        out.append(contentsOf: recordedAt.text)
+        out.append(contentsOf: Pieces.seq)
         JSONWriter.appendInteger(Int64(seq), to: &out)
         out.append(UInt8(ascii: "}"))
         let digest = out.withUnsafeBytes { buf in
@@ -52,8 +64,7 @@ public enum RecordLine {
         out.removeLast()
         out.append(contentsOf: shaTailPrefix)
         out.append(contentsOf: digest.hexBytes)
-        out.append(contentsOf: #""}"#.utf8)
-        out.append(0x0A)
+        out.append(contentsOf: Pieces.end)
         return digest
     }
 

@@ -26,12 +26,16 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
     public init?(hex: UnsafeRawBufferPointer) {
         guard hex.count == 64 else { return nil }
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        let table = Digest.nibbleTable
         for k in 0..<4 {
             var w: UInt64 = 0
+            var bad: UInt8 = 0
             for i in (k * 16)..<(k * 16 + 16) {
-                guard let v = Digest.nibble(hex[i]) else { return nil }
-                w = w << 4 | UInt64(v)
+                let v = table[Int(hex[i])]
+                bad |= v
+                w = w << 4 | UInt64(v & 0xF)
             }
+            if bad & 0xF0 != 0 { return nil }
             switch k {
             case 0: words.0 = w
             case 1: words.1 = w
@@ -44,10 +48,16 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
 
     @inline(__always)
     static func nibble(_ c: UInt8) -> UInt8? {
+        let v = nibbleTable[Int(c)]
+        return v == 0xFF ? nil : v
+    }
+
+    /// Lowercase hex digit values; 0xFF for every other byte.
+    static let nibbleTable: [UInt8] = (0..<256).map { c in
         switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x61...0x66: c - 0x61 + 10
-        default: nil
+        case 0x30...0x39: UInt8(c - 0x30)
+        case 0x61...0x66: UInt8(c - 0x61 + 10)
+        default: 0xFF
         }
     }
 

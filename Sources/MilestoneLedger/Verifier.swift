@@ -96,12 +96,10 @@ public struct RecordVerifier: ~Copyable {
             } catch {
                 return fail("not canonical JSON: \(error.message) at byte \(offset + error.offset)")
             }
-            let record = tape.root
-            guard record.kind == .object, record.count == 5, let eventView = record["event"], let prevView = record["prev"],
-                  let timeView = record["recorded_at"], let seqView = record["seq"], record["sha256"] != nil
-            else {
+            guard let members = tape.root.members(exactly: RecordLine.members) else {
                 return fail("not a record: expected exactly the members event, prev, recorded_at, seq, sha256")
             }
+            let (eventView, prevView, timeView, seqView) = (members[0], members[1], members[2], members[3])
             guard let seq64 = seqView.int, seq64 >= 1 else { return fail("seq: must be a positive integer") }
             let seq = Int(seq64)
             // 2. sha256 (prev is checked in order).

@@ -12,16 +12,18 @@ public enum EventForm {
         case typeName
     }
 
+    /// A field of an event type. Its name is a `StaticString`: copying a
+    /// field costs no reference counting, which matters a million times a verify.
     struct Field: Sendable {
-        let name: String
+        let key: StaticString
         let kind: Kind
         let required: Bool
-        let utf8: [UInt8]
-        init(name: String, kind: Kind, required: Bool) {
-            self.name = name
+        var name: String { key.description }
+        var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount) }
+        init(name: StaticString, kind: Kind, required: Bool) {
+            key = name
             self.kind = kind
             self.required = required
-            utf8 = Array(name.utf8)
         }
     }
 
@@ -46,8 +48,8 @@ public enum EventForm {
         Field(name: "summary", kind: .multilineText, required: false),
     ]
 
-    static func r(_ name: String, _ kind: Kind) -> Field { Field(name: name, kind: kind, required: true) }
-    static func o(_ name: String, _ kind: Kind) -> Field { Field(name: name, kind: kind, required: false) }
+    static func r(_ name: StaticString, _ kind: Kind) -> Field { Field(name: name, kind: kind, required: true) }
+    static func o(_ name: StaticString, _ kind: Kind) -> Field { Field(name: name, kind: kind, required: false) }
 
     /// The fields each type adds to the common ones.
     static func extra(_ type: EventType) -> [Field] {
@@ -113,9 +115,19 @@ public enum EventForm {
         return try withUnsafeTemporaryAllocation(of: JSONView?.self, capacity: table.count) { (found: UnsafeMutableBufferPointer<JSONView?>) throws(EventError) -> Event in
             found.initialize(repeating: nil)
             var problem: EventError?
+            var next = 0  // members usually come sorted, like the table: walk both
             input.forEachMember { key, value in
                 guard problem == nil else { return }
-                if let i = table.firstIndex(where: { f in f.utf8.withUnsafeBufferPointer { key.equals(bytes: $0) } }) {
+                var k = next
+                while k < table.count, let order = key.compare(bytes: table[k].bytes), order >= 0 {
+                    if order == 0 {
+                        found[k] = value
+                        next = k + 1
+                        return
+                    }
+                    k += 1
+                }
+                if let i = table.firstIndex(where: { key.equals(bytes: $0.bytes) }) {
                     found[i] = value
                 } else {
                     problem = unknownField(key.string ?? "", type: type, table: table)
@@ -124,34 +136,43 @@ public enum EventForm {
             if let problem { throw problem }
             for (i, f) in table.enumerated() {
                 if let v = found[i] {
-                    try check(v, f.kind, path: f.name)
+                    try check(v, f.kind, path: f.name)  // the name is made only on error
                 } else if f.required {
                     throw EventError(field: f.name, "missing (required for \(type.rawValue))")
                 }
             }
-            func field(_ name: String) -> JSONView? {
-                table.firstIndex(where: { $0.name == name }).flatMap { found[$0] }
-            }
+            let at = positions[type.ordinal]
+            func field(_ k: FactField) -> JSONView? { at[k.rawValue].flatMap { found[$0] } }
             return try facts(type: type, field: field)
         }
     }
 
+    /// The fields `facts` reads, and where each type's table has them.
+    enum FactField: Int, CaseIterable {
+        case date, precision, id, subject, corrects, retracts, milestone, program, changes
+        var key: String { "\(self)" }
+    }
+
+    static let positions: [[Int?]] = EventType.allCases.map { type in
+        FactField.allCases.map { k in fieldTables[type.ordinal].firstIndex { $0.name == k.key } }
+    }
+
     /// The typed view of an event whose fields passed their checks.
-    static func facts(type: EventType, field: (String) -> JSONView?) throws(EventError) -> Event {
-        let date = field("date")!.withUTF8 { CalendarDate(utf8: $0) }!!
-        let precision = field("precision")?.string.flatMap(DatePrecision.init) ?? .day
+    static func facts(type: EventType, field: (FactField) -> JSONView?) throws(EventError) -> Event {
+        let date = field(.date)!.withUTF8 { CalendarDate(utf8: $0) }!!
+        let precision = field(.precision).map { p in DatePrecision.allCases.first { p.equals($0.rawValue) } ?? .day } ?? .day
         guard precision.admits(date) else {
             throw EventError(field: "date", "\(quoted(date.description)) is not the first day of its \(precision.rawValue), as \(precision.rawValue) precision requires")
         }
         var changes: JSONObject?
         if type == .eventCorrected {
-            changes = field("changes")!.value.objectValue!
+            changes = field(.changes)!.value.objectValue!
             if changes!.isEmpty { throw EventError(field: "changes", "must name at least one field to change") }
         }
-        return Event(type: type, id: field("id")?.string, subject: field("subject")?.string, date: date,
-                     precision: precision, reference: (field("corrects") ?? field("retracts"))?.string,
-                     milestone: type == .targetSet || type == .targetRevised ? field("milestone")?.string : nil,
-                     program: field("program")?.string, changes: changes)
+        return Event(type: type, id: field(.id)?.string, subject: field(.subject)?.string, date: date,
+                     precision: precision, reference: (field(.corrects) ?? field(.retracts))?.string,
+                     milestone: type == .targetSet || type == .targetRevised ? field(.milestone)?.string : nil,
+                     program: field(.program)?.string, changes: changes)
     }
 
     /// Checks a value built in memory (e.g. from command-line options).
@@ -186,6 +207,29 @@ public enum EventForm {
             o["changes"] = .object(changes)
         }
         return o
+    }
+
+    /// Appends the canonical bytes of a valid event in its normalised form
+    /// (see ``normalized(_:)``), with `id` added when given, straight from
+    /// the parsed text: what `record` writes.
+    public static func appendNormalized(_ event: JSONView, id: String?, to out: inout [UInt8]) {
+        var extra: [JSONObject.Member] = []
+        if let id { extra.append(JSONObject.Member(key: "id", value: .string(id))) }
+        if event["precision"] == nil, !(event["type"]?.equals("ledger.created") ?? false) {
+            extra.append(JSONObject.Member(key: "precision", value: "day"))
+        }
+        func amounts(_ key: JSONView, _ value: JSONView, _ out: inout [UInt8]) -> Bool {
+            if key.equals("amount"), value.kind == .object, value["qualifier"] == nil {
+                value.appendCanonical(to: &out, extra: [JSONObject.Member(key: "qualifier", value: "exact")])
+                return true
+            }
+            if key.equals("changes"), value.kind == .object {
+                value.appendCanonical(to: &out, nested: amounts)
+                return true
+            }
+            return false
+        }
+        event.appendCanonical(to: &out, extra: extra, nested: amounts)
     }
 
     /// Checks a correction's `changes` against the fields of the corrected

@@ -155,33 +155,23 @@ struct Record: ParsableCommand {
         try reportingErrors {
             let batch = try AppendBatch(ledger: location.path, wait: waitOption.wait)
             if let file {
-                let input = try InputLines.open(file)
-                try input.forEach({ lineNo, bytes in
-                    let place = "\(input.name):\(lineNo)"
-                    if lineNo == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
-                        batch.reject("\(place): starts with a UTF-8 byte order mark; save the file as UTF-8 without BOM")
-                        return
-                    }
-                    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }  // blank line
-                    batch.add(line: UnsafeRawBufferPointer(bytes), place: place)
-                }, tooLong: { lineNo in
-                    batch.reject("\(input.name):\(lineNo): line longer than \(LedgerReader.maxLineLength) bytes")
-                })
+                try batch.add(from: try InputFile.open(file))
             } else {
-                batch.add(try eventFromOptions(), place: "record")
+                batch.add(try eventFromOptions())
             }
             let outcomes = try batch.commit()
-            report(outcomes)
+            report(outcomes, source: batch.source)
         }
     }
 
-    func report(_ outcomes: [RecordOutcome]) {
+    func report(_ outcomes: [RecordOutcome], source: String) {
+        func place(_ o: RecordOutcome) -> String { o.line.map { "\(source):\($0)" } ?? source }
         if quiet { return }
         let appended = outcomes.filter { $0.status == .appended }.count
         switch format {
         case .json:
             let events: [JSONValue] = outcomes.map { o in
-                ["place": .string(o.place), "id": .string(o.id), "seq": o.seq.map { .int(Int64($0)) } ?? .null,
+                ["place": .string(place(o)), "id": .string(o.id), "seq": o.seq.map { .int(Int64($0)) } ?? .null,
                  "status": .string(o.status.rawValue)]
             }
             print(jsonLine(["appended": .int(Int64(appended)), "already_recorded": .int(Int64(outcomes.count - appended)),
@@ -192,7 +182,7 @@ struct Record: ParsableCommand {
                 if let seq = o.seq {
                     print("appended seq \(seq) id \(o.id)")
                 } else {
-                    print("already recorded: id \(o.id) (\(o.place)), skipped")
+                    print("already recorded: id \(o.id) (\(place(o))), skipped")
                 }
             }
             if outcomes.count > shown { print("… \(outcomes.count - shown) more") }
