@@ -75,6 +75,8 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
     case locked(path: String, seconds: Double)
     case notIntact(VerifyFailure, path: String)
     case tooLarge(path: String, what: String)
+    /// A derived file (tree, read models) no longer matches the ledger.
+    case stale(path: String, reason: String)
 
     public var exitCode: Int32 {
         switch self {
@@ -82,7 +84,7 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
         case .exists: 73
         case .io, .tooLarge: 74
         case .locked: 75
-        case .notIntact: 1
+        case .notIntact, .stale: 1
         }
     }
 
@@ -103,6 +105,8 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
             return "\(path): not intact: \(f)"
         case .tooLarge(let path, let what):
             return "\(path): \(what)"
+        case .stale(let path, let reason):
+            return "\(path): \(reason)"
         }
     }
 }

@@ -188,6 +188,7 @@ public final class LedgerFile {
     /// last piece without LF as `.unterminated`. Memory stays bounded by the
     /// chunk size, whatever the file holds.
     public func forEachChunk(
+        from start0: Int = 0,
         upTo length: Int,
         _ body: (UnsafeRawBufferPointer, [LineSpan]) throws -> Void,
         progress: ((Int) -> Void)? = nil
@@ -195,8 +196,8 @@ public final class LedgerFile {
         let chunk = 8 << 20
         var buf = [UInt8](repeating: 0, count: chunk + LedgerReader.maxLineLength + 1)
         var filled = 0  // bytes in buf
-        var base = 0  // file offset of buf[0]
-        var readTo = 0  // file offset read so far
+        var base = start0  // file offset of buf[0]
+        var readTo = start0  // file offset read so far
         var skipping = false  // inside an over-long line
         var skipStart = 0
         var spans: [LineSpan] = []

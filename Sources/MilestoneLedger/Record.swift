@@ -68,6 +68,45 @@ public enum RecordLine {
         return digest
     }
 
+    /// The fixed-shape tail of a record line, read from its end without a
+    /// JSON parser (ledger-format.md): `,"prev":"…","recorded_at":"…","seq":N,"sha256":"…"}`.
+    public struct Tail: Sendable, Equatable {
+        public var prev: Digest
+        public var recordedAt: Timestamp
+        public var seq: Int
+        public var sha256: Digest
+    }
+
+    public static func tail(of line: UnsafeRawBufferPointer) -> Tail? {
+        let n = line.count
+        guard n > shaTailLength + 120, line[n - 1] == UInt8(ascii: "}") else { return nil }
+        let shaStart = n - shaTailLength
+        for (i, c) in shaTailPrefix.enumerated() where line[shaStart + i] != c { return nil }
+        guard let sha = Digest(hex: UnsafeRawBufferPointer(rebasing: line[(shaStart + 11)..<(n - 2)])) else { return nil }
+        // Back over the digits of seq to `,"seq":`.
+        var i = shaStart - 1
+        var seq = 0
+        var scale = 1
+        while i > 0, line[i] >= 0x30, line[i] <= 0x39, scale <= 1_000_000_000_000_000 {
+            seq += Int(line[i] - 0x30) * scale
+            scale *= 10
+            i -= 1
+        }
+        let seqKey = Array(#","seq":"#.utf8)
+        let seqStart = i - seqKey.count + 1
+        guard scale > 1, seqStart > 0, Array(line[seqStart...i]) == seqKey else { return nil }
+        // `,"prev":"<64>","recorded_at":"<20>"` ends where `,"seq":` starts.
+        let timeStart = seqStart - 21
+        let prevStart = timeStart - 16 - 65
+        guard prevStart > 9, Array(line[(prevStart - 9)..<prevStart]) == Array(#","prev":""#.utf8),
+              Array(line[(prevStart + 64)..<timeStart]) == Array(#"","recorded_at":""#.utf8),
+              line[seqStart - 1] == UInt8(ascii: "\""),
+              let prev = Digest(hex: UnsafeRawBufferPointer(rebasing: line[prevStart..<(prevStart + 64)])),
+              let time = Timestamp(utf8: UnsafeBufferPointer(rebasing: line.assumingMemoryBound(to: UInt8.self)[timeStart..<(timeStart + 20)]))
+        else { return nil }
+        return Tail(prev: prev, recordedAt: time, seq: seq, sha256: sha)
+    }
+
     /// A keyed 64-bit digest of an event's canonical bytes, for telling an
     /// idempotent retry from a clash within one process.
     public static func contentDigest(_ bytes: UnsafeRawBufferPointer, seed: Hasher) -> UInt64 {

@@ -13,6 +13,21 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
         w3 = word(24)
     }
 
+    /// Calls `body` with the 32 bytes.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        var words = (w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)
+        return withUnsafeBytes(of: &words) { body($0) }
+    }
+
+    /// Reads 32 bytes.
+    public init(raw: UnsafeRawBufferPointer) {
+        precondition(raw.count >= 32)
+        w0 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        w1 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        w2 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        w3 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+    }
+
     public var bytes: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(32)

@@ -38,14 +38,51 @@ struct Verify: ParsableCommand {
             offset and reason; exit 1 when anything is wrong, including an empty file and a
             torn tail.
 
+            With --checkpoint and --key, also checks that every checkpoint is signed by every
+            key and that the ledger extends it: fewer records than it commits to is reported
+            as truncation or rollback, another root for its first n records as a fork.
+
             Examples:
               milestones verify
               milestones verify --format json
+              milestones verify --checkpoint yesterday.checkpoint --key signer.vkey
             """
     )
 
     @OptionGroup var location: LedgerLocation
     @Option(help: "Output: text or json.") var format: OutputFormat = .text
+    @Option(name: .customLong("checkpoint"), help: ArgumentHelp("A signed checkpoint the ledger must extend (repeatable).", valueName: "file"))
+    var checkpoints: [String] = []
+    @Option(name: .customLong("key"), help: ArgumentHelp("A verifier key the checkpoints must be signed by (repeatable).", valueName: "prefix.vkey"))
+    var keys: [String] = []
+
+    func validate() throws {
+        if !checkpoints.isEmpty, keys.isEmpty { throw ValidationError("--checkpoint needs at least one --key PREFIX.vkey") }
+        if checkpoints.isEmpty, !keys.isEmpty { throw ValidationError("--key goes with --checkpoint FILE") }
+    }
+
+    /// Checks each checkpoint against the (verified) ledger; nil when all hold.
+    func checkCheckpoints() throws -> (file: String, reason: String)? {
+        guard !checkpoints.isEmpty else { return nil }
+        let vkeys = try keys.map { path in
+            do {
+                return try VerifierKey(parsing: String(decoding: try readBytes(path), as: UTF8.self))
+            } catch let e as KeyError {
+                throw InputError(problems: ["\(path): \(e)"])
+            }
+        }
+        let ledger = try ProvableLedger(path: location.path)
+        for file in checkpoints {
+            do {
+                let cp = try ProofCheck.checkpoint(try SignedNote(parsing: try readBytes(file)), keys: vkeys)
+                let verdict = try ledger.check(cp)
+                if verdict != .consistent { return (file, verdict.message) }
+            } catch let e as NoteError {
+                return (file, "\(e)")
+            }
+        }
+        return nil
+    }
 
     func run() throws {
         try reportingErrors {
@@ -54,11 +91,20 @@ struct Verify: ParsableCommand {
             do {
                 let ledger = try LedgerReader.verify(file, progress: progress.map { p in { p.update($0, of: $1) } })
                 progress?.done()
+                if let (cpFile, reason) = try checkCheckpoints() {
+                    if format == .json {
+                        let error: JSONValue = ["seq": .null, "line": .null, "offset": .null, "reason": .string("\(cpFile): \(reason)")]
+                        print(jsonLine(["ok": false, "records": .int(Int64(ledger.records)), "head": .string(ledger.head.sha256.hex), "error": error]))
+                    }
+                    printError("milestones: \(location.path): checkpoint \(cpFile): \(reason)")
+                    throw ExitCode(1)
+                }
                 switch format {
                 case .json:
                     print(jsonLine(["ok": true, "records": .int(Int64(ledger.records)), "head": .string(ledger.head.sha256.hex), "error": .null]))
                 case .text:
                     print("ok: \(ledger.records) records, head \(ledger.head.sha256.hex)")
+                    for cp in checkpoints { print("ok: extends \(cp)") }
                 }
             } catch LedgerError.notIntact(let f, let path) {
                 progress?.done()

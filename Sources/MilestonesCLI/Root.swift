@@ -17,12 +17,17 @@ public struct Milestones: ParsableCommand {
               milestones record --type construction.started --subject foxconn-houston \\
                   --date 2025-06-01 --source "Reuters,https://www.reuters.com/x"
               milestones verify
+              milestones keygen --name example.org/ai-factories --out signer
+              milestones checkpoint --key signer.key --out today.checkpoint
+              milestones verify --checkpoint today.checkpoint --key signer.vkey
+              milestones prove --seq 12
 
             Exit codes: 0 ok, 1 not intact, 64 usage, 65 invalid input (nothing written),
             66 no such ledger or input, 73 init on an existing file, 74 I/O error,
             75 locked by another writer.
             """,
-        subcommands: [Init.self, Record.self, Verify.self, Repair.self]
+        subcommands: [Init.self, Record.self, Verify.self, Repair.self, Keygen.self, CheckpointCommand.self, Prove.self,
+                      VerifyProof.self]
     )
 
     public init() {}

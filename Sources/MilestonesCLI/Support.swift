@@ -36,12 +36,20 @@ func printError(_ line: String) {
     writeStderr(line + "\n")
 }
 
+func writeStdout(_ text: String) {
+    writeAll(fd: 1, text)
+}
+
 func writeStderr(_ text: String) {
+    writeAll(fd: 2, text)
+}
+
+func writeAll(fd: Int32, _ text: String) {
     var s = text
     s.withUTF8 { buf in
         var done = 0
         while done < buf.count {
-            let n = Glibc.write(2, buf.baseAddress! + done, buf.count - done)
+            let n = Glibc.write(fd, buf.baseAddress! + done, buf.count - done)
             if n <= 0 { return }
             done += n
         }
@@ -63,6 +71,19 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let e as UsageProblem {
         printError("milestones: \(e.message)")
         throw ExitCode(64)
+    } catch let e as KeyError {
+        printError("milestones: \(e)")
+        if case .exposed = e { throw ExitCode(74) }
+        throw ExitCode(65)
+    } catch let e as NoteError {
+        printError("milestones: checkpoint: \(e)")
+        throw ExitCode(1)
+    } catch let e as ProofError {
+        printError("milestones: \(e)")
+        throw ExitCode(1)
+    } catch let e as CryptoError {
+        printError("milestones: \(e)")
+        throw ExitCode(74)
     }
 }
 

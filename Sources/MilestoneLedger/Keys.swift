@@ -1,0 +1,257 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import COpenSSL
+
+/// Ed25519 through the system OpenSSL (raw keys, EVP_DigestSign/Verify).
+public enum Ed25519 {
+    /// A new 32-byte private key (seed) from OpenSSL's CSPRNG.
+    public static func generateSeed() throws -> [UInt8] {
+        var seed = [UInt8](repeating: 0, count: 32)
+        guard RAND_bytes(&seed, 32) == 1 else { throw CryptoError.last("RAND_bytes") }
+        return seed
+    }
+
+    static func privateKey(_ seed: [UInt8]) throws -> OpaquePointer {
+        precondition(seed.count == 32)
+        guard let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nil, seed, 32) else {
+            throw CryptoError.last("EVP_PKEY_new_raw_private_key")
+        }
+        return key
+    }
+
+    public static func publicKey(seed: [UInt8]) throws -> [UInt8] {
+        let key = try privateKey(seed)
+        defer { EVP_PKEY_free(key) }
+        var out = [UInt8](repeating: 0, count: 32)
+        var len = 32
+        guard EVP_PKEY_get_raw_public_key(key, &out, &len) == 1, len == 32 else {
+            throw CryptoError.last("EVP_PKEY_get_raw_public_key")
+        }
+        return out
+    }
+
+    public static func sign(_ message: [UInt8], seed: [UInt8]) throws -> [UInt8] {
+        let key = try privateKey(seed)
+        defer { EVP_PKEY_free(key) }
+        guard let ctx = EVP_MD_CTX_new() else { throw CryptoError.last("EVP_MD_CTX_new") }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestSignInit(ctx, nil, nil, nil, key) == 1 else { throw CryptoError.last("EVP_DigestSignInit") }
+        var sig = [UInt8](repeating: 0, count: 64)
+        var len = 64
+        guard EVP_DigestSign(ctx, &sig, &len, message, message.count) == 1, len == 64 else {
+            throw CryptoError.last("EVP_DigestSign")
+        }
+        return sig
+    }
+
+    /// Whether `signature` is a valid Ed25519 signature of `message` by `publicKey`.
+    public static func verify(signature: [UInt8], message: [UInt8], publicKey: [UInt8]) -> Bool {
+        guard signature.count == 64, publicKey.count == 32,
+              let key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, publicKey, 32)
+        else {
+            ERR_clear_error()
+            return false
+        }
+        defer { EVP_PKEY_free(key) }
+        guard let ctx = EVP_MD_CTX_new() else { return false }
+        defer { EVP_MD_CTX_free(ctx) }
+        guard EVP_DigestVerifyInit(ctx, nil, nil, nil, key) == 1 else {
+            ERR_clear_error()
+            return false
+        }
+        let ok = EVP_DigestVerify(ctx, signature, 64, message, message.count) == 1
+        ERR_clear_error()
+        return ok
+    }
+}
+
+/// A key's name and public key, in the encodings of Go's
+/// `golang.org/x/mod/sumdb/note` (so existing witnesses and tools read them):
+/// verifier key `<name>+<8 hex key id>+<base64(0x01 ‖ public key)>`.
+public struct VerifierKey: Sendable, Equatable {
+    public var name: String
+    public var publicKey: [UInt8]
+
+    /// The first 4 bytes of SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key).
+    public var keyID: UInt32 {
+        var h = SHA256()
+        h.update(Array(name.utf8) + [0x0A, 0x01] + publicKey)
+        return h.finalize().withBytes { b in b.prefix(4).reduce(0) { $0 << 8 | UInt32($1) } }
+    }
+
+    public var encoded: String { "\(name)+\(hex8(keyID))+\(Base64.encode([0x01] + publicKey))" }
+
+    public init(name: String, publicKey: [UInt8]) {
+        self.name = name
+        self.publicKey = publicKey
+    }
+
+    /// Parses the encoded form (one line; a final LF is allowed).
+    public init(parsing text: String) throws(KeyError) {
+        var t = text
+        if t.hasSuffix("\n") { t.removeLast() }
+        let parts = t.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, isValidKeyName(parts[0]) else { throw KeyError.malformed("a verifier key") }
+        guard parts[1].utf8.count == 8, let id = UInt32(parts[1], radix: 16), parts[1] == hex8(id) else {
+            throw KeyError.malformed("a verifier key")
+        }
+        guard let raw = Base64.decode(parts[2]), raw.count == 33, raw[0] == 0x01 else {
+            throw KeyError.malformed("a verifier key (only Ed25519 keys, algorithm 1, are supported)")
+        }
+        self.init(name: parts[0], publicKey: Array(raw[1...]))
+        guard keyID == id else { throw KeyError.malformed("a verifier key (its key id does not match its name and key)") }
+    }
+}
+
+/// A private signing key: Go note's `PRIVATE+KEY+<name>+<id>+<base64(0x01 ‖ seed)>`.
+public struct SignerKey: Sendable {
+    public var name: String
+    var seed: [UInt8]
+    public let verifier: VerifierKey
+
+    public init(name: String, seed: [UInt8]) throws {
+        guard isValidKeyName(name) else { throw KeyError.badName(name) }
+        self.name = name
+        self.seed = seed
+        verifier = VerifierKey(name: name, publicKey: try Ed25519.publicKey(seed: seed))
+    }
+
+    public static func generate(name: String) throws -> SignerKey {
+        try SignerKey(name: name, seed: try Ed25519.generateSeed())
+    }
+
+    var encoded: String {
+        "PRIVATE+KEY+\(name)+\(hex8(verifier.keyID))+\(Base64.encode([0x01] + seed))"
+    }
+
+    /// Parses the encoded form; the error never repeats the text.
+    public init(parsing text: String) throws {
+        var t = text
+        if t.hasSuffix("\n") { t.removeLast() }
+        let parts = t.split(separator: "+", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 5, parts[0] == "PRIVATE", parts[1] == "KEY", isValidKeyName(parts[2]),
+              parts[3].utf8.count == 8, let id = UInt32(parts[3], radix: 16),
+              let raw = Base64.decode(parts[4]), raw.count == 33, raw[0] == 0x01
+        else { throw KeyError.malformed("a private key") }
+        try self.init(name: parts[2], seed: Array(raw[1...]))
+        guard verifier.keyID == id else { throw KeyError.malformed("a private key (its key id does not match)") }
+    }
+
+    public func sign(_ message: [UInt8]) throws -> [UInt8] { try Ed25519.sign(message, seed: seed) }
+
+    /// Writes `PREFIX.key` (mode 0600, never over an existing file) and `PREFIX.vkey`.
+    public func write(prefix: String) throws {
+        try writeNew(prefix + ".key", encoded + "\n", mode: 0o600)
+        do {
+            try writeNew(prefix + ".vkey", verifier.encoded + "\n", mode: 0o644)
+        } catch {
+            unlink(prefix + ".key")
+            throw error
+        }
+    }
+
+    /// Loads a private key file, refusing one that group or others can read.
+    public static func load(_ path: String) throws -> SignerKey {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            if errno == ENOENT { throw LedgerError.missing(path: path) }
+            throw LedgerError.io(path: path, operation: "stat", errno: errno)
+        }
+        guard st.st_mode & 0o077 == 0 else {
+            throw KeyError.exposed(path: path, mode: String(st.st_mode & 0o777, radix: 8))
+        }
+        let text = try readText(path)
+        do {
+            return try SignerKey(parsing: text)
+        } catch let e as KeyError {
+            throw KeyError.inFile(path: path, e)
+        }
+    }
+}
+
+/// Key names: non-empty, no spaces, no '+' (Go note's rule).
+func isValidKeyName(_ name: String) -> Bool {
+    !name.isEmpty && !name.contains("+") && !name.unicodeScalars.contains { $0.properties.isWhitespace || $0.value < 0x20 }
+}
+
+func hex8(_ v: UInt32) -> String {
+    let h = String(v, radix: 16)
+    return String(repeating: "0", count: 8 - h.count) + h
+}
+
+public enum KeyError: Error, CustomStringConvertible, Sendable {
+    case malformed(String)
+    case badName(String)
+    case exposed(path: String, mode: String)
+    indirect case inFile(path: String, KeyError)
+
+    public var description: String {
+        switch self {
+        case .malformed(let what): "not \(what) in the note format"
+        case .badName(let name): "key name \"\(name)\" must be non-empty, without spaces or '+'"
+        case .exposed(let path, let mode):
+            "\(path): private key readable by group or others (mode \(mode)); refusing to use it. Run: chmod 600 \(path)"
+        case .inFile(let path, let e): "\(path): \(e)"
+        }
+    }
+}
+
+func writeNew(_ path: String, _ text: String, mode: mode_t) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+    guard fd >= 0 else {
+        if errno == EEXIST { throw LedgerError.exists(path: path) }
+        throw LedgerError.io(path: path, operation: "create", errno: errno)
+    }
+    defer { close(fd) }
+    fchmod(fd, mode)  // whatever the umask
+    let bytes = Array(text.utf8)
+    guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
+        throw LedgerError.io(path: path, operation: "write", errno: errno)
+    }
+}
+
+func readText(_ path: String) throws -> String {
+    String(decoding: try readBytes(path), as: UTF8.self)
+}
+
+/// A whole small file (keys, checkpoints, proofs: at most 16 MiB).
+public func readBytes(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+        if errno == ENOENT { throw LedgerError.missing(path: path) }
+        throw LedgerError.io(path: path, operation: "open", errno: errno)
+    }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &buf, buf.count)
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw LedgerError.io(path: path, operation: "read", errno: errno)
+        }
+        if n == 0 { break }
+        out.append(contentsOf: buf[0..<n])
+        if out.count > 16 << 20 { throw LedgerError.tooLarge(path: path, what: "larger than 16 MiB; not a key, checkpoint or proof") }
+    }
+    return out
+}
+
+/// Writes a small file whole (replacing it), durably.
+public func writeFile(_ path: String, _ text: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw LedgerError.io(path: path, operation: "create", errno: errno) }
+    defer { close(fd) }
+    let bytes = Array(text.utf8)
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw LedgerError.io(path: path, operation: "write", errno: errno)
+        }
+        done += n
+    }
+    guard fsync(fd) == 0 else { throw LedgerError.io(path: path, operation: "fsync", errno: errno) }
+}
