@@ -29,6 +29,9 @@ public enum RecordLine {
         static let recordedAt: [UInt8] = Array(#"","recorded_at":""#.utf8)
         static let seq: [UInt8] = Array(#"","seq":"#.utf8)
         static let end: [UInt8] = Array("\"}\n".utf8)
+        static let seqKey: [UInt8] = Array(#","seq":"#.utf8)
+        static let prevKey: [UInt8] = Array(#","prev":""#.utf8)
+        static let recordedAtKey: [UInt8] = Array(#"","recorded_at":""#.utf8)
     }
 
     /// A record's members, in canonical order.
@@ -81,8 +84,9 @@ public enum RecordLine {
         let n = line.count
         guard n > shaTailLength + 120, line[n - 1] == UInt8(ascii: "}") else { return nil }
         let shaStart = n - shaTailLength
-        for (i, c) in shaTailPrefix.enumerated() where line[shaStart + i] != c { return nil }
-        guard let sha = Digest(hex: UnsafeRawBufferPointer(rebasing: line[(shaStart + 11)..<(n - 2)])) else { return nil }
+        guard matches(line, at: shaStart, shaTailPrefix),
+              let sha = Digest(hex: UnsafeRawBufferPointer(rebasing: line[(shaStart + 11)..<(n - 2)]))
+        else { return nil }
         // Back over the digits of seq to `,"seq":`.
         var i = shaStart - 1
         var seq = 0
@@ -92,19 +96,25 @@ public enum RecordLine {
             scale *= 10
             i -= 1
         }
-        let seqKey = Array(#","seq":"#.utf8)
-        let seqStart = i - seqKey.count + 1
-        guard scale > 1, seqStart > 0, Array(line[seqStart...i]) == seqKey else { return nil }
+        let seqStart = i - Pieces.seqKey.count + 1
+        guard scale > 1, seqStart > 0, matches(line, at: seqStart, Pieces.seqKey) else { return nil }
         // `,"prev":"<64>","recorded_at":"<20>"` ends where `,"seq":` starts.
         let timeStart = seqStart - 21
         let prevStart = timeStart - 16 - 65
-        guard prevStart > 9, Array(line[(prevStart - 9)..<prevStart]) == Array(#","prev":""#.utf8),
-              Array(line[(prevStart + 64)..<timeStart]) == Array(#"","recorded_at":""#.utf8),
+        guard prevStart > 9, matches(line, at: prevStart - 9, Pieces.prevKey),
+              matches(line, at: prevStart + 64, Pieces.recordedAtKey),
               line[seqStart - 1] == UInt8(ascii: "\""),
               let prev = Digest(hex: UnsafeRawBufferPointer(rebasing: line[prevStart..<(prevStart + 64)])),
               let time = Timestamp(utf8: UnsafeBufferPointer(rebasing: line.assumingMemoryBound(to: UInt8.self)[timeStart..<(timeStart + 20)]))
         else { return nil }
         return Tail(prev: prev, recordedAt: time, seq: seq, sha256: sha)
+    }
+
+    @inline(__always)
+    static func matches(_ line: UnsafeRawBufferPointer, at start: Int, _ text: [UInt8]) -> Bool {
+        guard start >= 0, start + text.count <= line.count else { return false }
+        for (k, c) in text.enumerated() where line[start + k] != c { return false }
+        return true
     }
 
     /// A keyed 64-bit digest of an event's canonical bytes, for telling an
@@ -122,7 +132,7 @@ public enum RecordLine {
         let n = line.count
         guard n > shaTailLength + 1, line[n - 1] == UInt8(ascii: "}"), line[n - 2] == UInt8(ascii: "\"") else { return nil }
         let tailStart = n - shaTailLength
-        for (i, c) in shaTailPrefix.enumerated() where line[tailStart + i] != c { return nil }
+        guard matches(line, at: tailStart, shaTailPrefix) else { return nil }
         guard let claimed = Digest(hex: UnsafeRawBufferPointer(rebasing: line[(tailStart + 11)..<(n - 2)])) else { return nil }
         hasher.update(UnsafeRawBufferPointer(rebasing: line[..<tailStart]))
         hasher.update(UInt8(ascii: "}"))
