@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Headers and inline shims for the system OpenSSL (libssl-dev).
@@ -29,18 +30,23 @@ let package = Package(
         .target(name: "MilestoneModel", dependencies: ["CanonicalJSON"], swiftSettings: hotPath),
         // Records, hash chain, the log file, verify, Merkle proofs, checkpoints, keys.
         .target(name: "MilestoneLedger", dependencies: ["CanonicalJSON", "MilestoneModel", "COpenSSL"], swiftSettings: hotPath),
+        // SQLite read models (GRDB), catch-up, time-travel queries.
+        .target(
+            name: "MilestoneProjections",
+            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // The command tree, output formats, exit codes.
         .target(
             name: "MilestonesCLI",
             dependencies: [
-                "CanonicalJSON", "MilestoneModel", "MilestoneLedger",
+                "CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneProjections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "milestones", dependencies: ["MilestonesCLI"]),
         .testTarget(
             name: "MilestonesTests",
-            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestonesCLI", "milestones"]
+            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneProjections", "MilestonesCLI", "milestones"]
         ),
     ],
     swiftLanguageModes: [.v6]

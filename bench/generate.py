@@ -132,6 +132,11 @@ while count < n:
         target = correctable[rng.randrange(max(0, len(correctable) - 5000), len(correctable))]
         if target["type"] in ("facility.announced",):
             changes = {"location": {"city": rng.choice(PLACES)[0], "country": target["location"]["country"]}}
+        elif target["type"] in ("site.secured", "construction.started", "construction.completed", "production.started",
+                                "production.volume", "facility.paused", "facility.resumed") and rng.random() < 0.6:
+            changes = {"date": day(rng.randrange(3650))[:8] + "01"}  # first of a month: valid at any precision but quarter/year
+            if target.get("precision") not in (None, "day", "month"):
+                changes = {"summary": "corrected date"}
         elif "amount" in target:
             changes = {"amount": amount()}
         else:

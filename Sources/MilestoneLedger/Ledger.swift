@@ -172,17 +172,34 @@ public final class AppendBatch {
     /// Where the events come from, for messages: a file name or `record`.
     public private(set) var source = "record"
 
-    /// Opens and locks the ledger (waiting up to `wait` seconds) and verifies it:
-    /// a torn tail or any other damage blocks appends.
-    public init(ledger path: String, wait: Double, now: Timestamp = LedgerClock.now()) throws {
+    /// Where a batch learns the ledger's head and what is recorded: from the
+    /// locked ledger and its length. The default verifies the whole ledger
+    /// (a torn tail or any other damage blocks appends); read models can
+    /// answer instead, without rescanning the log.
+    public typealias StateSource = (_ ledger: LedgerFile, _ length: Int) throws -> (head: ChainHead, known: any ReferenceState)
+
+    public static func verifiedState(_ file: LedgerFile, _ length: Int) throws -> (head: ChainHead, known: any ReferenceState) {
+        let state = try LedgerReader.verify(file, upTo: length, rememberContent: true)
+        return (state.head, state.index)
+    }
+
+    /// Opens and locks the ledger (waiting up to `wait` seconds), then learns
+    /// its head and contents from `state`.
+    public init(ledger path: String, wait: Double, now: Timestamp = LedgerClock.now(),
+                state: StateSource = AppendBatch.verifiedState) throws {
         file = try LedgerFile.open(path, writable: true)
         try file.lock(exclusive: true, wait: wait)
         startLength = try file.size()
-        let state = try LedgerReader.verify(file, upTo: startLength, rememberContent: true)
-        index = state.index
-        head = state.head
-        recordedAt = max(now, state.head.recordedAt)
+        let known = try state(file, startLength)
+        index = ReferenceIndex(base: known.known)
+        head = known.head
+        recordedAt = max(now, known.head.recordedAt)
     }
+
+    /// The ledger's length before this batch.
+    public var ledgerLength: Int { startLength }
+    /// The records this batch will append (valid after a successful commit).
+    public var appendedBytes: [UInt8] { bytes }
 
     deinit { file.unlock() }
 
@@ -202,7 +219,7 @@ public final class AppendBatch {
             reject("\(source): \(error)")
             return
         }
-        accept(AppendBatch.prepare(tape.root, line: nil, seed: index.seed))
+        accept(AppendBatch.prepare(tape.root, line: nil))
     }
 
     /// Reads every line of `input` (in chunks, so memory holds the new records,
@@ -216,7 +233,6 @@ public final class AppendBatch {
         }
         let workers = max(1, min(8, activeProcessorCount()))
         let tapes = UncheckedSendable((0..<workers).map { _ in JSONTape() })
-        let seed = index.seed
         try input.forEachChunk { chunk, spans in
             var prepared = [PreparedEvent?](repeating: nil, count: spans.count)
             prepared.withUnsafeMutableBufferPointer { out in
@@ -229,7 +245,7 @@ public final class AppendBatch {
                     let hi = min(spans.count, lo + perWorker)
                     guard lo < hi else { return }
                     for i in lo..<hi {
-                        slots.value[i] = AppendBatch.prepare(line: spans[i], in: text.value, tape: tapes.value[w], seed: seed)
+                        slots.value[i] = AppendBatch.prepare(line: spans[i], in: text.value, tape: tapes.value[w])
                     }
                 }
             }
@@ -238,7 +254,7 @@ public final class AppendBatch {
     }
 
     /// Form checks, normalisation and canonical bytes of one input line.
-    static func prepare(line span: InputFile.Line, in chunk: UnsafeRawBufferPointer, tape: JSONTape, seed: Hasher) -> PreparedEvent? {
+    static func prepare(line span: InputFile.Line, in chunk: UnsafeRawBufferPointer, tape: JSONTape) -> PreparedEvent? {
         func problem(_ m: String) -> PreparedEvent { PreparedEvent(line: span.number, result: .failure(EventProblem(message: m))) }
         if span.tooLong { return problem("line longer than \(LedgerReader.maxLineLength) bytes") }
         let bytes = UnsafeRawBufferPointer(rebasing: chunk[span.start..<(span.start + span.length)])
@@ -251,10 +267,10 @@ public final class AppendBatch {
         } catch {
             return problem("not JSON: \(error.message) at column \(error.offset + 1)")
         }
-        return prepare(tape.root, line: span.number, seed: seed)
+        return prepare(tape.root, line: span.number)
     }
 
-    static func prepare(_ input: JSONView, line: Int?, seed: Hasher) -> PreparedEvent {
+    static func prepare(_ input: JSONView, line: Int?) -> PreparedEvent {
         do {
             var event = try EventForm.validate(input)
             if event.type == .ledgerCreated {
@@ -268,7 +284,8 @@ public final class AppendBatch {
                 eventBytes.removeAll(keepingCapacity: true)
                 EventForm.appendNormalized(input, id: event.id, to: &eventBytes)
             }
-            let content = eventBytes.withUnsafeBytes { RecordLine.contentDigest($0, seed: seed) }
+            var hasher = SHA256()
+            let content = eventBytes.withUnsafeBytes { RecordLine.contentDigest($0, hasher: &hasher) }
             return PreparedEvent(line: line, result: .success((event, eventBytes, content)))
         } catch {
             return PreparedEvent(line: line, result: .failure(EventProblem(message: "\(error)")))
@@ -290,11 +307,11 @@ public final class AppendBatch {
                 outcomes.append(RecordOutcome(line: p.line, id: event.id!, seq: nil, status: .alreadyRecorded))
                 return
             }
+            try index.add(event, content: prepared.content)
         } catch {
             reject("\(place(p.line)): \(error)")
             return
         }
-        index.add(event, content: prepared.content)
         guard problems.isEmpty else { return }  // nothing will be written: skip the record
         head.seq += 1
         head.sha256 = RecordLine.append(event: prepared.bytes, seq: head.seq, prev: head.sha256,

@@ -117,12 +117,11 @@ public enum RecordLine {
         return true
     }
 
-    /// A keyed 64-bit digest of an event's canonical bytes, for telling an
-    /// idempotent retry from a clash within one process.
-    public static func contentDigest(_ bytes: UnsafeRawBufferPointer, seed: Hasher) -> UInt64 {
-        var h = seed
-        h.combine(bytes: bytes)
-        return UInt64(bitPattern: Int64(h.finalize()))
+    /// The first 8 bytes of the SHA-256 of an event's canonical bytes, for
+    /// telling an idempotent retry from a clash (kept in the read models too).
+    public static func contentDigest(_ bytes: UnsafeRawBufferPointer, hasher: inout SHA256) -> UInt64 {
+        hasher.update(bytes)
+        return hasher.finalize().prefix64 | 1
     }
 
     /// Recomputes the hash of a line (without its LF) from the line alone,

@@ -13,6 +13,14 @@ public struct VerifyFailure: Error, Equatable, Sendable, CustomStringConvertible
     /// The damage is a torn tail that `repair --torn-tail` can remove.
     public var isTornTail: Bool
 
+    public init(seq: Int?, line: Int, offset: Int, reason: String, isTornTail: Bool) {
+        self.seq = seq
+        self.line = line
+        self.offset = offset
+        self.reason = reason
+        self.isTornTail = isTornTail
+    }
+
     public var description: String {
         let place = seq.map { "seq \($0) (line \(line), byte \(offset))" } ?? "line \(line) (byte \(offset))"
         return "\(place): \(reason)"
@@ -21,7 +29,7 @@ public struct VerifyFailure: Error, Equatable, Sendable, CustomStringConvertible
 
 /// What a verified ledger is: its records' count, head, origin, and the
 /// referential state after the last record.
-public struct VerifiedLedger: Sendable {
+public struct VerifiedLedger {
     public var head: ChainHead
     /// The ledger's `name` from `ledger.created` (the checkpoint origin).
     public var origin: String
@@ -72,11 +80,9 @@ public struct RecordVerifier: ~Copyable {
         var hasher = SHA256()
         let tape = JSONTape()
         let rememberContent: Bool
-        let seed: Hasher
 
-        init(rememberContent: Bool, seed: Hasher) {
+        init(rememberContent: Bool) {
             self.rememberContent = rememberContent
-            self.seed = seed
         }
 
         /// Checks what a line (without its LF, at byte `offset`) can show alone.
@@ -125,14 +131,14 @@ public struct RecordVerifier: ~Copyable {
                 return fail("event: \(error)", seq: seq)
             }
             let content = rememberContent
-                ? RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: line[eventView.byteRange!]), seed: seed) : nil
+                ? RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: line[eventView.byteRange!]), hasher: &hasher) : nil
             return InspectedLine(line: lineNo, offset: offset, length: line.count, result: .success(InspectedLine.Record(
                 seq: seq, prev: prev, sha256: hashes.claimed, recordedAt: recordedAt, isCreated: isCreated, event: event,
                 origin: isCreated ? eventView["name"]?.string : nil, content: content)))
         }
     }
 
-    public func makeInspector() -> Inspector { Inspector(rememberContent: rememberContent, seed: index.seed) }
+    public func makeInspector() -> Inspector { Inspector(rememberContent: rememberContent) }
 
     /// The checks that depend on the records before: 2 (prev), 3, 4 (order), 5, 6 (ids, references).
     public mutating func accept(_ inspected: InspectedLine) throws(VerifyFailure) {
@@ -156,10 +162,10 @@ public struct RecordVerifier: ~Copyable {
         if r.seq != 1, r.isCreated { throw fail("ledger.created may only be record 1") }
         do {
             _ = try index.check(r.event)
+            try index.add(r.event, content: r.content)
         } catch {
             throw fail("event: \(error)")
         }
-        index.add(r.event, content: r.content)
         if r.isCreated { origin = r.origin }
         head = ChainHead(seq: r.seq, sha256: r.sha256, recordedAt: r.recordedAt, length: inspected.offset + inspected.length + 1)
     }

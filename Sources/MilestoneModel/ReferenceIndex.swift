@@ -1,43 +1,73 @@
 import CanonicalJSON
 
+/// What the referential rules need to know of a recorded event.
+public struct ReferenceEntry: Sendable, Equatable {
+    public var type: EventType
+    public var subject: String?
+    public var retracted: Bool
+    /// The event's date and precision as corrected so far (for the
+    /// date/precision rule when a later correction changes one of them).
+    public var date: CalendarDate
+    public var precision: DatePrecision
+    /// A digest of the event's canonical bytes (first 8 bytes of its
+    /// SHA-256), to tell an idempotent retry from a clash; 0 when unknown.
+    public var content: UInt64
+
+    public init(type: EventType, subject: String?, retracted: Bool, date: CalendarDate, precision: DatePrecision, content: UInt64) {
+        self.type = type
+        self.subject = subject
+        self.retracted = retracted
+        self.date = date
+        self.precision = precision
+        self.content = content
+    }
+}
+
+public enum SubjectKind: String, Sendable { case program, facility }
+
+/// Where recorded events are looked up: the in-memory ``ReferenceIndex``
+/// (verify), or the SQLite read models (record on a large ledger).
+public protocol ReferenceState {
+    func entry(id: String) throws -> ReferenceEntry?
+    func subjectKind(_ subject: String) throws -> SubjectKind?
+    func hasTarget(subject: String, milestone: String) throws -> Bool
+}
+
 /// The referential rules of events.md, checked event by event in record
 /// order: what an event may name depends only on the events before it.
 ///
-/// `record` and `verify` both use this one implementation. It remembers only
-/// what the rules need — per id a fixed-size entry keyed by a 64-bit keyed
-/// hash of the id, per subject its kind, per (subject, milestone) whether a
-/// target was set — so memory grows with the number of ids and subjects,
-/// never with the ledger's bytes.
-public struct ReferenceIndex: Sendable {
-    public enum SubjectKind: UInt8, Sendable { case program, facility }
-
-    struct IdEntry: Sendable {
+/// `record` and `verify` both use this one implementation. In memory it
+/// remembers only what the rules need — per id a fixed-size entry keyed by a
+/// 64-bit keyed hash of the id, per subject its kind, per (subject,
+/// milestone) whether a target was set — so memory grows with the number of
+/// ids and subjects, never with the ledger's bytes. With a `base`, lookups it
+/// cannot answer fall through to it (the read models), and it holds only the
+/// events added since (a batch).
+public struct ReferenceIndex {
+    struct IdEntry {
         var type: EventType
         var subject: UInt32
         var retracted: Bool
-        /// The event's date and precision as corrected so far (for the
-        /// date/precision rule when a later correction changes one of them).
         var date: CalendarDate
         var precision: DatePrecision
-        /// A digest of the event's canonical bytes, to tell an idempotent
-        /// retry from a clash (0 when not remembered).
-        var digest: UInt64
+        var content: UInt64
     }
 
     private var subjects: [String: (index: UInt32, kind: SubjectKind)] = [:]
     private var subjectNames: [String] = []
     private var ids: [UInt64: IdEntry] = [:]
     private var targets: Set<UInt64> = []
+    private let base: (any ReferenceState)?
     /// Keyed per process (SipHash with a random seed), so nobody can craft ids
     /// that collide; at a million ids a false match has odds of about 3e-8.
     public let seed: Hasher = Hasher()
 
-    public init() {}
+    public init(base: (any ReferenceState)? = nil) {
+        self.base = base
+    }
 
     public var eventCount: Int { ids.count }
     public var subjectCount: Int { subjects.count }
-
-    public func kind(of subject: String) -> SubjectKind? { subjects[subject]?.kind }
 
     func fingerprint(_ id: String) -> UInt64 {
         var h = seed
@@ -50,6 +80,24 @@ public struct ReferenceIndex: Sendable {
         return UInt64(subject) << 8 | UInt64(m)
     }
 
+    public func entry(id: String) throws -> ReferenceEntry? {
+        if let e = ids[fingerprint(id)] {
+            return ReferenceEntry(type: e.type, subject: e.subject == .max ? nil : subjectNames[Int(e.subject)],
+                                  retracted: e.retracted, date: e.date, precision: e.precision, content: e.content)
+        }
+        return try base?.entry(id: id)
+    }
+
+    public func subjectKind(_ subject: String) throws -> SubjectKind? {
+        if let s = subjects[subject] { return s.kind }
+        return try base?.subjectKind(subject)
+    }
+
+    public func hasTarget(subject: String, milestone: String) throws -> Bool {
+        if let s = subjects[subject], targets.contains(targetKey(s.index, milestone)) { return true }
+        return try base?.hasTarget(subject: subject, milestone: milestone) ?? false
+    }
+
     /// Whether an event with this id is already recorded, and whether with the same content.
     public enum Presence: Sendable { case new, sameContent }
 
@@ -57,21 +105,20 @@ public struct ReferenceIndex: Sendable {
     /// With a `content` digest (of the event's canonical bytes), an id already
     /// recorded with the same digest is an idempotent retry (`.sameContent`);
     /// otherwise any repeat of an id is an error.
-    public func check(_ event: Event, content: UInt64? = nil) throws(EventError) -> Presence {
-        if let id = event.id, let existing = ids[fingerprint(id)] {
-            if let content, existing.digest != 0, existing.digest == content | 1 { return .sameContent }
-            let allowRepeat = content != nil
-            throw EventError(field: "id", "\(quoted(id)) is already recorded\(allowRepeat ? " with other content" : "")")
+    public func check(_ event: Event, content: UInt64? = nil) throws -> Presence {
+        if let id = event.id, let existing = try entry(id: id) {
+            if let content, existing.content != 0, existing.content == content { return .sameContent }
+            throw EventError(field: "id", "\(quoted(id)) is already recorded\(content != nil ? " with other content" : "")")
         }
         if event.type == .ledgerCreated { return .new }
         let subject = event.subject!
-        let known = subjects[subject]
+        let known = try subjectKind(subject)
         switch event.type.subjectRule {
         case .none:
             break
         case .newProgram, .newFacility:
             if let k = known {
-                throw EventError(field: "subject", "\(quoted(subject)) is already announced as a \(k.kind)")
+                throw EventError(field: "subject", "\(quoted(subject)) is already announced as a \(k.rawValue)")
             }
         case .programOrFacility:
             guard known != nil else {
@@ -81,7 +128,7 @@ public struct ReferenceIndex: Sendable {
             guard let k = known else {
                 throw EventError(field: "subject", "\(quoted(subject)) is not announced: record its facility.announced first")
             }
-            guard k.kind == .facility else {
+            guard k == .facility else {
                 throw EventError(field: "subject", "\(quoted(subject)) is a program; \(event.type.rawValue) is about a facility")
             }
         case .sameAsReferenced:
@@ -92,26 +139,26 @@ public struct ReferenceIndex: Sendable {
         }
         if event.type == .targetRevised {
             let milestone = event.milestone!
-            guard let k = known, targets.contains(targetKey(k.index, milestone)) else {
+            guard known != nil, try hasTarget(subject: subject, milestone: milestone) else {
                 throw EventError(field: "milestone", "no target.set for \(quoted(subject)) and \(milestone) is recorded before this revision")
             }
         }
         return .new
     }
 
-    private func requireProgram(_ program: String, field: String) throws(EventError) {
-        guard let p = subjects[program] else {
+    private func requireProgram(_ program: String, field: String) throws {
+        guard let p = try subjectKind(program) else {
             throw EventError(field: field, "\(quoted(program)) is not an announced program")
         }
-        guard p.kind == .program else {
+        guard p == .program else {
             throw EventError(field: field, "\(quoted(program)) is a facility, not a program")
         }
     }
 
-    private func checkReference(_ event: Event, subject: String) throws(EventError) {
+    private func checkReference(_ event: Event, subject: String) throws {
         let field = event.type == .eventCorrected ? "corrects" : "retracts"
         let ref = event.reference!
-        guard let target = ids[fingerprint(ref)] else {
+        guard let target = try entry(id: ref) else {
             throw EventError(field: field, "no event \(quoted(ref)) is recorded before this one")
         }
         guard target.type.isDomain else {
@@ -120,9 +167,8 @@ public struct ReferenceIndex: Sendable {
         guard !target.retracted else {
             throw EventError(field: field, "\(quoted(ref)) is retracted")
         }
-        let targetSubject = subjectNames[Int(target.subject)]
-        guard targetSubject == subject else {
-            throw EventError(field: "subject", "must be \(quoted(targetSubject)), the subject of \(quoted(ref))")
+        guard target.subject == subject else {
+            throw EventError(field: "subject", "must be \(quoted(target.subject ?? "")), the subject of \(quoted(ref))")
         }
         if event.type == .eventCorrected {
             let changes = event.changes!
@@ -137,36 +183,49 @@ public struct ReferenceIndex: Sendable {
         }
     }
 
+    private mutating func subjectIndex(_ subject: String, kind: SubjectKind) -> UInt32 {
+        if let s = subjects[subject] { return s.index }
+        let i = UInt32(subjectNames.count)
+        subjects[subject] = (i, kind)
+        subjectNames.append(subject)
+        return i
+    }
+
     /// Remembers `event` (which passed ``check(_:content:)``) as recorded,
     /// with the digest of its content when idempotent retries must be recognised.
-    public mutating func add(_ event: Event, content: UInt64? = nil) {
-        let digest = content.map { $0 | 1 } ?? 0
-        var subjectIndex: UInt32 = .max
+    public mutating func add(_ event: Event, content: UInt64? = nil) throws {
+        var index: UInt32 = .max
         if let subject = event.subject {
-            if let s = subjects[subject] {
-                subjectIndex = s.index
-            } else {
-                subjectIndex = UInt32(subjectNames.count)
-                subjects[subject] = (subjectIndex, event.type == .programAnnounced ? .program : .facility)
-                subjectNames.append(subject)
-            }
+            let kind: SubjectKind = event.type == .programAnnounced ? .program
+                : event.type == .facilityAnnounced ? .facility : (try subjectKind(subject) ?? .facility)
+            index = subjectIndex(subject, kind: kind)
         }
         if let id = event.id {
-            ids[fingerprint(id)] = IdEntry(type: event.type, subject: subjectIndex, retracted: false,
-                                           date: event.date, precision: event.precision, digest: digest)
+            ids[fingerprint(id)] = IdEntry(type: event.type, subject: index, retracted: false, date: event.date,
+                                           precision: event.precision, content: content ?? 0)
         }
         switch event.type {
         case .targetSet:
-            targets.insert(targetKey(subjectIndex, event.milestone!))
-        case .eventRetracted:
-            ids[fingerprint(event.reference!)]?.retracted = true
-        case .eventCorrected:
-            let key = fingerprint(event.reference!)
-            let changes = event.changes!
-            if let d = changes["date"]?.stringValue.flatMap(CalendarDate.init) { ids[key]?.date = d }
-            if let p = changes["precision"] { ids[key]?.precision = p.stringValue.flatMap(DatePrecision.init) ?? .day }
+            targets.insert(targetKey(index, event.milestone!))
+        case .eventRetracted, .eventCorrected:
+            // Bring the referenced entry here (from the base if need be), then update it.
+            let ref = event.reference!
+            let key = fingerprint(ref)
+            if ids[key] == nil, let e = try base?.entry(id: ref) {
+                let s = e.subject.map { subjectIndex($0, kind: (try? subjectKind($0)) ?? .facility) } ?? .max
+                ids[key] = IdEntry(type: e.type, subject: s, retracted: e.retracted, date: e.date, precision: e.precision,
+                                   content: e.content)
+            }
+            if event.type == .eventRetracted {
+                ids[key]?.retracted = true
+            } else if let changes = event.changes {
+                if let d = changes["date"]?.stringValue.flatMap(CalendarDate.init) { ids[key]?.date = d }
+                if let p = changes["precision"] { ids[key]?.precision = p.stringValue.flatMap(DatePrecision.init) ?? .day }
+            }
         default:
             break
         }
     }
 }
+
+extension ReferenceIndex: ReferenceState {}

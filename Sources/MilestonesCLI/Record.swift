@@ -3,6 +3,7 @@ import Foundation
 import CanonicalJSON
 import MilestoneLedger
 import MilestoneModel
+import MilestoneProjections
 
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,7 +32,7 @@ struct Record: ParsableCommand {
             """
     )
 
-    @OptionGroup var location: LedgerLocation
+    @OptionGroup var read: ReadSide
     @OptionGroup var waitOption: WaitOption
 
     @Option(name: .shortAndLong, help: ArgumentHelp("A JSON Lines file of events; - reads stdin.", valueName: "file"))
@@ -153,7 +154,16 @@ struct Record: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let batch = try AppendBatch(ledger: location.path, wait: waitOption.wait)
+            // The read models are the index of ids, subjects and references: a
+            // record on a large ledger catches them up instead of rescanning it.
+            let models = try ReadModels(path: read.dbPath)
+            let batch = try AppendBatch(ledger: read.location.path, wait: waitOption.wait) { file, length in
+                try models.catchUp(file, upTo: length, rebuild: read.rebuild)
+                guard let h = try models.head() else {
+                    throw LedgerError.notIntact(VerifyFailure(seq: nil, line: 1, offset: 0, reason: "empty file: a ledger holds at least record 1 (ledger.created)", isTornTail: false), path: file.path)
+                }
+                return (ChainHead(seq: h.seq, sha256: h.sha256, recordedAt: h.recordedAt, length: h.length), models)
+            }
             if let file {
                 try batch.add(from: try InputFile.open(file))
             } else {

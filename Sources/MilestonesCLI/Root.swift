@@ -17,6 +17,8 @@ public struct Milestones: ParsableCommand {
               milestones record --type construction.started --subject foxconn-houston \\
                   --date 2025-06-01 --source "Reuters,https://www.reuters.com/x"
               milestones verify
+              milestones status --as-of 2025-04-14
+              milestones targets --state overdue
               milestones keygen --name example.org/ai-factories --out signer
               milestones checkpoint --key signer.key --out today.checkpoint
               milestones verify --checkpoint today.checkpoint --key signer.vkey
@@ -26,8 +28,8 @@ public struct Milestones: ParsableCommand {
             66 no such ledger or input, 73 init on an existing file, 74 I/O error,
             75 locked by another writer.
             """,
-        subcommands: [Init.self, Record.self, Verify.self, Repair.self, Keygen.self, CheckpointCommand.self, Prove.self,
-                      VerifyProof.self]
+        subcommands: [Init.self, Record.self, Verify.self, Repair.self, Status.self, Timeline.self, Targets.self, Events.self,
+                      Show.self, Replay.self, Keygen.self, CheckpointCommand.self, Prove.self, VerifyProof.self]
     )
 
     public init() {}

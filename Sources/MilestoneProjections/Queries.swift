@@ -1,0 +1,260 @@
+import CanonicalJSON
+import GRDB
+import MilestoneLedger
+import MilestoneModel
+
+/// A point of view: the world as of a date (valid time), as known once the
+/// records up to `knownSeq` were in (transaction time).
+public struct PointOfView: Sendable, Equatable {
+    public var asOf: CalendarDate
+    public var knownSeq: Int
+    public init(asOf: CalendarDate, knownSeq: Int) {
+        self.asOf = asOf
+        self.knownSeq = knownSeq
+    }
+}
+
+/// One line of `timeline` and `events`.
+public struct EventLine: Sendable, Equatable {
+    public var seq: Int
+    public var id: String
+    public var type: String
+    public var date: String
+    public var precision: String
+    public var subject: String?
+    public var summary: String?
+}
+
+extension ReadModels {
+    /// The seq of the last record recorded at or before `time` (all, when nil).
+    public func knownSeq(at time: Timestamp?) throws -> Int {
+        try db.read { db in
+            if let time {
+                return try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM records WHERE recorded_at <= ?", arguments: [time.description]) ?? 0
+            }
+            return try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM records") ?? 0
+        }
+    }
+
+    /// SQL for "this version is the one known at :s".
+    static func known(_ v: String = "") -> String {
+        let p = v.isEmpty ? "" : v + "."
+        return "\(p)from_seq <= :s AND (\(p)to_seq IS NULL OR \(p)to_seq > :s)"
+    }
+
+    static func args(_ pov: PointOfView) -> StatementArguments {
+        ["s": pov.knownSeq, "d": pov.asOf.description]
+    }
+
+    /// `status`: every facility that appears as of D, with its phase and since when.
+    public func facilities(_ pov: PointOfView) throws -> [FacilityStatus] {
+        let sql = """
+            WITH lc AS (SELECT subject, rank, date FROM event_versions WHERE rank > 0 AND date <= :d AND \(ReadModels.known())),
+            top AS (SELECT subject, MAX(rank) AS rank FROM lc GROUP BY subject),
+            reached AS (SELECT lc.subject, MIN(lc.date) AS date FROM lc JOIN top ON top.subject = lc.subject AND top.rank = lc.rank
+                        GROUP BY lc.subject),
+            ctl AS (SELECT subject, type, date FROM (
+                      SELECT subject, type, date, ROW_NUMBER() OVER (PARTITION BY subject ORDER BY date DESC, event_seq DESC) AS rn
+                      FROM event_versions
+                      WHERE type IN ('facility.paused', 'facility.resumed', 'facility.cancelled') AND date <= :d AND \(ReadModels.known()))
+                    WHERE rn = 1),
+            ann AS (SELECT subject, name, kind, operator, program FROM event_versions
+                    WHERE type = 'facility.announced' AND \(ReadModels.known()))
+            SELECT top.subject, ann.name, ann.kind, ann.operator, ann.program, top.rank, reached.date, ctl.type, ctl.date
+            FROM top JOIN reached ON reached.subject = top.subject
+            LEFT JOIN ctl ON ctl.subject = top.subject LEFT JOIN ann ON ann.subject = top.subject
+            ORDER BY top.subject
+            """
+        return try db.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: ReadModels.args(pov)).map { row in
+                let top = FacilityPhase.allCases.first { $0.rank == (row[5] as Int) }!
+                let controlType: String? = row[7]
+                let control = controlType.flatMap(EventType.init).map { ($0, CalendarDate(row[8] as String)!) }
+                let (phase, since) = Rules.phase(top: top, reached: CalendarDate(row[6] as String)!, control: control)
+                return FacilityStatus(subject: row[0], name: row[1], kind: row[2], operatorName: row[3], program: row[4],
+                                      phase: phase, phaseDate: since)
+            }
+        }
+    }
+
+    /// `status`: every program announced on or before D, with its totals.
+    public func programs(_ pov: PointOfView, facilities: [FacilityStatus]) throws -> [ProgramStatus] {
+        let sql = """
+            SELECT p.subject, p.name, p.sponsor, p.amount_value, p.amount_currency, p.amount_qualifier, p.horizon,
+                   i.amount_value, i.amount_currency, i.amount_qualifier
+            FROM event_versions p
+            LEFT JOIN (SELECT subject, amount_value, amount_currency, amount_qualifier FROM (
+                         SELECT subject, amount_value, amount_currency, amount_qualifier,
+                                ROW_NUMBER() OVER (PARTITION BY subject ORDER BY date DESC, event_seq DESC) AS rn
+                         FROM event_versions WHERE type = 'investment.committed' AND date <= :d AND \(ReadModels.known()))
+                       WHERE rn = 1) i ON i.subject = p.subject
+            WHERE p.type = 'program.announced' AND p.date <= :d AND \(ReadModels.known("p"))
+            ORDER BY p.subject
+            """
+        var counts: [String: [FacilityPhase: Int]] = [:]
+        for f in facilities { if let p = f.program { counts[p, default: [:]][f.phase, default: 0] += 1 } }
+        return try db.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: ReadModels.args(pov)).map { row in
+                let announced = ReadModels.amount(row[3], row[4], row[5])
+                let committed = ReadModels.amount(row[7], row[8], row[9]) ?? announced
+                let subject: String = row[0]
+                return ProgramStatus(subject: subject, name: row[1], sponsor: row[2], announced: announced, committed: committed,
+                                     horizon: (row[6] as String?).flatMap(CalendarDate.init), facilities: counts[subject] ?? [:])
+            }
+        }
+    }
+
+    static func amount(_ value: Int64?, _ currency: String?, _ qualifier: String?) -> JSONObject? {
+        guard let value, let currency else { return nil }
+        var o = JSONObject()
+        o["value"] = .int(value)
+        o["currency"] = .string(currency)
+        o["qualifier"] = .string(qualifier ?? "exact")
+        return o
+    }
+
+    /// `targets`: every (subject, milestone) with a target dated on or before D.
+    public func targets(_ pov: PointOfView) throws -> [TargetStatus] {
+        let sql = """
+            WITH t AS (
+              SELECT subject, milestone, due_earliest, due_latest,
+                     ROW_NUMBER() OVER (PARTITION BY subject, milestone ORDER BY date, event_seq) AS k,
+                     COUNT(*) OVER (PARTITION BY subject, milestone) AS n
+              FROM event_versions WHERE type IN ('target.set', 'target.revised') AND date <= :d AND \(ReadModels.known())),
+            act AS (SELECT subject, type, MIN(date) AS actual FROM event_versions
+                    WHERE rank >= 2 AND date <= :d AND \(ReadModels.known()) GROUP BY subject, type)
+            SELECT cur.subject, cur.milestone, cur.due_earliest, cur.due_latest, act.actual, cur.n - 1, first.due_latest
+            FROM t cur JOIN t first ON first.subject = cur.subject AND first.milestone = cur.milestone AND first.k = 1
+            LEFT JOIN act ON act.subject = cur.subject AND act.type = cur.milestone
+            WHERE cur.k = cur.n
+            ORDER BY cur.subject, cur.milestone
+            """
+        return try db.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: ReadModels.args(pov)).map { row in
+                let latest = CalendarDate(row[3] as String)!
+                let actual = (row[4] as String?).flatMap(CalendarDate.init)
+                let rule = Rules.target(actual: actual, dueLatest: latest, originalLatest: CalendarDate(row[6] as String)!, asOf: pov.asOf)
+                return TargetStatus(subject: row[0], milestone: row[1], dueEarliest: CalendarDate(row[2] as String)!,
+                                    dueLatest: latest, actual: actual, state: rule.state, slipDays: rule.slipDays,
+                                    slipFromOriginalDays: rule.slipFromOriginalDays, revisions: row[5])
+            }
+        }
+    }
+
+    /// `timeline`: the dated events (as known) on or before D, in date order.
+    public func timeline(_ pov: PointOfView, subject: String? = nil) throws -> [EventLine] {
+        var sql = """
+            SELECT event_seq, id, type, date, precision, subject, summary FROM event_versions
+            WHERE date <= :d AND \(ReadModels.known())
+            """
+        var args = ReadModels.args(pov)
+        if let subject {
+            sql += " AND subject = :subject"
+            args += ["subject": subject]
+        }
+        sql += " ORDER BY date, event_seq"
+        return try db.read { db in try Row.fetchAll(db, sql: sql, arguments: args).map(ReadModels.line) }
+    }
+
+    static func line(_ row: Row) -> EventLine {
+        EventLine(seq: row[0], id: row[1], type: row[2], date: row[3], precision: row[4], subject: row[5], summary: row[6])
+    }
+
+    /// `events`: every event known (corrections applied, retracted ones left
+    /// out) and every correction and retraction, dated on or before D, in record order.
+    public func events(_ pov: PointOfView, subject: String? = nil, type: String? = nil,
+                       since: CalendarDate? = nil, until: CalendarDate? = nil) throws -> [EventLine] {
+        var sql = """
+            SELECT seq, id, type, date, precision, subject, summary FROM (
+              SELECT event_seq AS seq, id, type, date, precision, subject, summary FROM event_versions WHERE \(ReadModels.known())
+              UNION ALL
+              SELECT seq, id, type, date, precision, subject, json_extract(event, '$.summary') FROM records
+              WHERE type IN ('event.corrected', 'event.retracted') AND seq <= :s)
+            WHERE date <= :d
+            """
+        var args = ReadModels.args(pov)
+        if let subject {
+            sql += " AND subject = :subject"
+            args += ["subject": subject]
+        }
+        if let type {
+            sql += " AND type = :type"
+            args += ["type": type]
+        }
+        if let since {
+            sql += " AND date >= :since"
+            args += ["since": since.description]
+        }
+        if let until {
+            sql += " AND date <= :until"
+            args += ["until": until.description]
+        }
+        sql += " ORDER BY seq"
+        return try db.read { db in try Row.fetchAll(db, sql: sql, arguments: args).map(ReadModels.line) }
+    }
+
+    /// `show`: one event's record, its effective content now, its corrections.
+    public struct EventDetail: Sendable {
+        public var seq: Int
+        public var recordedAt: String
+        public var sha256: String
+        public var recorded: JSONValue
+        /// Its content with every correction applied; nil when retracted.
+        public var current: JSONValue?
+        public var corrections: [(seq: Int, id: String, recordedAt: String, event: JSONValue)]
+        public var retraction: (seq: Int, id: String, recordedAt: String, event: JSONValue)?
+    }
+
+    public func event(id: String) throws -> EventDetail? {
+        try db.read { db in
+            guard let r = try Row.fetchOne(db, sql: "SELECT seq, recorded_at, sha256, event FROM records WHERE id = ?", arguments: [id])
+            else { return nil }
+            let seq: Int = r[0]
+            let current = try String.fetchOne(db, sql: "SELECT event FROM event_versions WHERE event_seq = ? AND to_seq IS NULL", arguments: [seq])
+            let refs = try Row.fetchAll(db, sql: "SELECT seq, id, recorded_at, event, type FROM records WHERE refers_to = ? ORDER BY seq", arguments: [id])
+            func parsed(_ s: String) -> JSONValue { (try? JSONReader.parse(s)) ?? .null }
+            var detail = EventDetail(seq: seq, recordedAt: r[1], sha256: r[2], recorded: parsed(r[3]),
+                                     current: current.map(parsed), corrections: [], retraction: nil)
+            for x in refs {
+                let entry = (seq: x[0] as Int, id: x[1] as String, recordedAt: x[2] as String, event: parsed(x[3]))
+                if (x[4] as String) == EventType.eventRetracted.rawValue { detail.retraction = entry } else { detail.corrections.append(entry) }
+            }
+            return detail
+        }
+    }
+}
+
+/// The read models answer the referential rules for `record`, so recording
+/// on a large ledger does not rescan the log.
+extension ReadModels: ReferenceState {
+    public func entry(id: String) throws -> ReferenceEntry? {
+        try db.read { db in
+            guard let r = try Row.fetchOne(db, sql: """
+                SELECT r.type, r.subject, r.content, r.retracted_by, v.date, v.precision, r.date, r.precision
+                FROM records r LEFT JOIN event_versions v ON v.event_seq = r.seq AND v.to_seq IS NULL WHERE r.id = ?
+                """, arguments: [id])
+            else { return nil }
+            let type = EventType(rawValue: r[0])!
+            let date = CalendarDate((r[4] as String?) ?? r[6])!
+            let precision = DatePrecision(rawValue: (r[5] as String?) ?? r[7]) ?? .day
+            return ReferenceEntry(type: type, subject: r[1], retracted: (r[3] as Int?) != nil, date: date, precision: precision,
+                                  content: UInt64(bitPattern: r[2] as Int64))
+        }
+    }
+
+    public func subjectKind(_ subject: String) throws -> SubjectKind? {
+        try db.read { db in
+            try String.fetchOne(db, sql: """
+                SELECT type FROM records WHERE subject = ? AND type IN ('program.announced', 'facility.announced') LIMIT 1
+                """, arguments: [subject]).map { $0 == "program.announced" ? .program : .facility }
+        }
+    }
+
+    public func hasTarget(subject: String, milestone: String) throws -> Bool {
+        try db.read { db in
+            try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM records WHERE subject = ? AND type = 'target.set' AND milestone = ?)
+                """, arguments: [subject, milestone]) ?? false
+        }
+    }
+}

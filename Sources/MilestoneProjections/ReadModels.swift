@@ -1,0 +1,276 @@
+import CanonicalJSON
+import Foundation
+import GRDB
+import MilestoneLedger
+import MilestoneModel
+
+/// The SQLite read models of a ledger (`X.jsonl` → `X.sqlite`): every record,
+/// every event's versions as corrections and retractions became known, and
+/// views for the current knowledge (docs/read-models.md).
+///
+/// Any reading command brings them up to date with ``catchUp(_:upTo:rebuild:progress:)``,
+/// incrementally from the stored head, after checking that the ledger still
+/// holds that head. Deleting the file loses nothing.
+public final class ReadModels {
+    public let path: String
+    public let db: DatabaseQueue
+    public static let schemaVersion = 1
+
+    /// Where the read models of `ledger` live by default.
+    public static func path(forLedger ledger: String) -> String {
+        (ledger.hasSuffix(".jsonl") ? String(ledger.dropLast(6)) : ledger) + ".sqlite"
+    }
+
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        // Several processes share the file: wait for each other rather than fail.
+        config.busyMode = .timeout(30)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
+        }
+        do {
+            db = try DatabaseQueue(path: path, configuration: config)
+            try ReadModels.migrator.migrate(db)
+        } catch let e as DatabaseError {
+            throw LedgerError.io(path: path, operation: "open read models (\(e.message ?? "SQLite error \(e.resultCode)"))", errno: EIO)
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in try db.execute(sql: ReadModels.schema) }
+        return m
+    }
+
+    /// The stored head: what the read models have projected.
+    public struct Head: Sendable, Equatable {
+        public var seq: Int
+        public var sha256: Digest
+        public var length: Int
+        public var recordedAt: Timestamp
+    }
+
+    public func head() throws -> Head? {
+        try db.read { db in try ReadModels.readHead(db) }
+    }
+
+    static func readHead(_ db: Database) throws -> Head? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT head_seq, head_sha256, head_length, head_recorded_at FROM meta WHERE id = 1"),
+              let seq: Int = row[0], seq > 0, let sha: String = row[1], let digest = Digest(hex: sha),
+              let length: Int = row[2], let at: String = row[3], let ts = Timestamp(at)
+        else { return nil }
+        return Head(seq: seq, sha256: digest, length: length, recordedAt: ts)
+    }
+
+    // MARK: - Catch-up
+
+    public struct CatchUp: Sendable {
+        public var projected: Int
+        public var head: Head?
+    }
+
+    /// Projects the records between the stored head and `size`.
+    ///
+    /// The record at the stored head must still be in the ledger with the
+    /// same hash; if not, the ledger was rewritten: that is reported (exit 1),
+    /// never papered over, unless `rebuild` asks to start over. New lines are
+    /// checked (their own hash, their link to the previous record, their
+    /// event's form); one transaction per batch of records, so a crash leaves
+    /// usable read models that the next command continues.
+    @discardableResult
+    public func catchUp(_ ledger: LedgerFile, upTo size: Int, rebuild: Bool = false,
+                        batch: Int = 20_000, progress: ((Int, Int) -> Void)? = nil) throws -> CatchUp {
+        if rebuild { try db.write { db in try ReadModels.clear(db) } }
+        var head = try self.head()
+        if let h = head { try check(h, against: ledger, size: size) }
+        let start = head?.length ?? 0
+        guard start < size else { return CatchUp(projected: 0, head: head) }
+        var pending: [(line: [UInt8], offset: Int, isFinal: Bool)] = []
+        var projected = 0
+        var failure: Error?
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            let lines = pending
+            pending.removeAll(keepingCapacity: true)
+            try db.write { db in
+                var projector = try Projector(db: db, head: head)
+                for (line, offset, isFinal) in lines {
+                    try projector.project(line: line, offset: offset, isFinal: isFinal, ledger: ledger.path)
+                }
+                head = projector.head
+                try projector.saveHead()
+            }
+            projected += lines.count
+        }
+        try ledger.forEachChunk(from: start, upTo: size, { chunk, spans in
+            guard failure == nil else { return }
+            for s in spans {
+                guard s.kind == .complete else {
+                    failure = LedgerError.notIntact(
+                        VerifyFailure(seq: nil, line: (head?.seq ?? 0) + pending.count + 1, offset: s.offset,
+                                      reason: s.kind == .unterminated
+                                          ? "torn tail: \(s.length) bytes from byte \(s.offset) without a final LF; `milestones repair --torn-tail` removes them"
+                                          : "line longer than \(LedgerReader.maxLineLength) bytes",
+                                      isTornTail: s.kind == .unterminated),
+                        path: ledger.path)
+                    return
+                }
+                pending.append((Array(chunk[s.start..<(s.start + s.length)]), s.offset, s.isFinal))
+                if pending.count >= batch {
+                    do { try flush() } catch { failure = error; return }
+                }
+            }
+        }, progress: progress.map { p in { p($0, size) } })
+        if let failure {
+            try? flush()
+            throw failure
+        }
+        try flush()
+        return CatchUp(projected: projected, head: head)
+    }
+
+    /// The line that ends at `head.length` must be the stored head record.
+    func check(_ head: Head, against ledger: LedgerFile, size: Int) throws {
+        let stale = LedgerError.stale(
+            path: path,
+            reason: "the ledger no longer holds record \(head.seq) as these read models saw it (sha256 \(head.sha256.hex)): it was rewritten or truncated. Run `milestones verify`; rebuild the read models with --rebuild only if the ledger is the one you trust")
+        guard head.length <= size else { throw stale }
+        let from = max(0, head.length - LedgerReader.maxLineLength - 1)
+        let tail = try ledger.read(at: from, count: head.length - from)
+        let ok: Bool = tail.withUnsafeBytes { b in
+            guard b.count >= 2, b[b.count - 1] == 0x0A else { return false }
+            var start = b.count - 1
+            while start > 0, b[start - 1] != 0x0A { start -= 1 }
+            let line = UnsafeRawBufferPointer(rebasing: b[start..<(b.count - 1)])
+            var hasher = SHA256()
+            guard let h = RecordLine.hashes(of: line, hasher: &hasher), h.claimed == h.computed, h.claimed == head.sha256,
+                  let t = RecordLine.tail(of: line), t.seq == head.seq
+            else { return false }
+            return true
+        }
+        guard ok else { throw stale }
+    }
+
+    static func clear(_ db: Database) throws {
+        for table in ["records", "event_versions", "organizations", "version_roles"] {
+            try db.execute(sql: "DELETE FROM \(table)")
+        }
+        try db.execute(sql: "UPDATE meta SET head_seq = 0, head_sha256 = NULL, head_length = 0, head_recorded_at = NULL WHERE id = 1")
+    }
+}
+
+/// Projects record lines into the tables, within one transaction.
+struct Projector: ~Copyable {
+    let db: Database
+    var head: ReadModels.Head?
+    let tape = JSONTape()
+    var hasher = SHA256()
+
+    init(db: Database, head: ReadModels.Head?) throws {
+        self.db = db
+        self.head = head
+    }
+
+    mutating func project(line: [UInt8], offset: Int, isFinal: Bool, ledger: String) throws {
+        let seq = (head?.seq ?? 0) + 1
+        func fail(_ reason: String) -> LedgerError {
+            .notIntact(VerifyFailure(seq: seq, line: seq, offset: offset, reason: reason, isTornTail: false), path: ledger)
+        }
+        // The line's own hash, its link to the record before, its seq and time.
+        let (hashes, tail) = line.withUnsafeBytes { b in (RecordLine.hashes(of: b, hasher: &hasher), RecordLine.tail(of: b)) }
+        guard let hashes, hashes.claimed == hashes.computed, let tail else {
+            if isFinal {
+                throw LedgerError.notIntact(VerifyFailure(
+                    seq: nil, line: seq, offset: offset,
+                    reason: "torn tail: the last line fails its hash (\(line.count + 1) bytes from byte \(offset)); `milestones repair --torn-tail` removes it",
+                    isTornTail: true), path: ledger)
+            }
+            throw fail("the record fails its hash; run `milestones verify`")
+        }
+        guard tail.seq == seq, tail.prev == (head?.sha256 ?? .zero), tail.recordedAt >= (head?.recordedAt ?? Timestamp(seconds: .min)) else {
+            throw fail("the record does not follow the one before (seq, prev or recorded_at); run `milestones verify`")
+        }
+        do {
+            try tape.parse(line, mode: .canonical)
+        } catch {
+            throw fail("not canonical JSON: \(error.message)")
+        }
+        guard let eventView = tape.root["event"], case .object(let event) = eventView.value else { throw fail("no event") }
+        let facts: Event
+        do {
+            facts = try EventForm.validate(eventView)
+        } catch {
+            throw fail("event: \(error)")
+        }
+        let content = line.withUnsafeBytes { b in
+            RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: b[eventView.byteRange!]), hasher: &hasher)
+        }
+        try db.cachedStatement(sql: """
+            INSERT INTO records (seq, id, type, subject, date, precision, recorded_at, sha256, offset, length, content,
+                                 milestone, refers_to, event)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [seq, facts.id, facts.type.rawValue, facts.subject, facts.date.description, facts.precision.rawValue,
+                             tail.recordedAt.description, hashes.claimed.hex, offset, line.count, Int64(bitPattern: content),
+                             facts.milestone, facts.reference, JSONWriter.string(.object(event))])
+        switch facts.type {
+        case .ledgerCreated:
+            break
+        case .eventCorrected, .eventRetracted:
+            guard let ref = facts.reference,
+                  let target = try Row.fetchOne(try db.cachedStatement(sql: """
+                      SELECT v.event_seq, v.from_seq, v.event FROM event_versions v JOIN records r ON r.seq = v.event_seq
+                      WHERE r.id = ? AND v.to_seq IS NULL
+                      """), arguments: [ref])
+            else { throw fail("\(facts.type == .eventCorrected ? "corrects" : "retracts") names no current event; run `milestones verify`") }
+            let targetSeq: Int = target[0]
+            try db.cachedStatement(sql: "UPDATE event_versions SET to_seq = ? WHERE event_seq = ? AND to_seq IS NULL").execute(arguments: [seq, targetSeq])
+            if facts.type == .eventCorrected {
+                let before = try JSONReader.parse(target[2] as String).objectValue!
+                let after = EventForm.apply(facts.changes!, to: before)
+                try insertVersion(eventSeq: targetSeq, from: seq, KnownEvent(seq: targetSeq, object: after))
+                try db.cachedStatement(sql: "UPDATE records SET corrections = corrections + 1 WHERE seq = ?").execute(arguments: [targetSeq])
+            } else {
+                try db.cachedStatement(sql: "UPDATE records SET retracted_by = ? WHERE seq = ?").execute(arguments: [seq, targetSeq])
+            }
+        default:
+            try insertVersion(eventSeq: seq, from: seq, KnownEvent(seq: seq, object: event))
+        }
+        head = ReadModels.Head(seq: seq, sha256: hashes.claimed, length: offset + line.count + 1, recordedAt: tail.recordedAt)
+    }
+
+    func insertVersion(eventSeq: Int, from: Int, _ e: KnownEvent) throws {
+        let o = e.object
+        let amount = o["amount"]?.objectValue
+        let due = o["due"]?.objectValue
+        try db.cachedStatement(sql: """
+            INSERT INTO event_versions (event_seq, from_seq, id, type, subject, date, precision, rank, name, kind, operator,
+                program, sponsor, milestone, due_earliest, due_latest, amount_value, amount_currency, amount_qualifier,
+                horizon, summary, event)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [eventSeq, from, e.id, e.type.rawValue, e.subject, e.date.description, e.precision.rawValue,
+                             FacilityPhase(reachedBy: e.type)?.rank ?? 0, o["name"]?.stringValue, o["kind"]?.stringValue,
+                             o["operator"]?.stringValue, o["program"]?.stringValue, o["sponsor"]?.stringValue,
+                             e.type == .targetSet || e.type == .targetRevised ? o["milestone"]?.stringValue : o["milestone"]?.stringValue,
+                             due?["earliest"]?.stringValue, due?["latest"]?.stringValue, amount?["value"]?.intValue,
+                             amount?["currency"]?.stringValue, amount?["qualifier"]?.stringValue, o["horizon"]?.stringValue,
+                             o["summary"]?.stringValue, JSONWriter.string(.object(o))])
+        var roles: [(String, String)] = []
+        if let s = o["sponsor"]?.stringValue { roles.append((s, "sponsor")) }
+        if let s = o["operator"]?.stringValue { roles.append((s, "operator")) }
+        for p in o["partners"]?.arrayValue ?? [] { if let s = p.stringValue { roles.append((s, "partner")) } }
+        for (name, role) in roles {
+            let slug = EventForm.slug(ofOrg: name)
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO organizations (slug, name) VALUES (?, ?)").execute(arguments: [slug, name])
+            try db.execute(sql: "INSERT OR IGNORE INTO version_roles (event_seq, from_seq, org, role) VALUES (?, ?, ?, ?)",
+                           arguments: [eventSeq, from, slug, role])
+        }
+    }
+
+    func saveHead() throws {
+        guard let head else { return }
+        try db.cachedStatement(sql: """
+            UPDATE meta SET head_seq = ?, head_sha256 = ?, head_length = ?, head_recorded_at = ? WHERE id = 1
+            """).execute(arguments: [head.seq, head.sha256.hex, head.length, head.recordedAt.description])
+    }
+}

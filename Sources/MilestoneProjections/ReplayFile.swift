@@ -1,0 +1,60 @@
+import CanonicalJSON
+import Foundation
+import GRDB
+import MilestoneLedger
+import MilestoneModel
+
+extension ReadModels {
+    /// Writes the state as of `pov` into a new SQLite file: facilities,
+    /// programs, targets, timeline, and meta (the point of view and the head).
+    public func replay(to path: String, _ pov: PointOfView, overwrite: Bool) throws {
+        if FileManager.default.fileExists(atPath: path) {
+            guard overwrite else { throw LedgerError.exists(path: path) }
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        }
+        let facilities = try self.facilities(pov)
+        let programs = try self.programs(pov, facilities: facilities)
+        let targets = try self.targets(pov)
+        let timeline = try self.timeline(pov)
+        let head = try self.head()
+        let out = try DatabaseQueue(path: path)
+        try out.write { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (as_of TEXT NOT NULL, known_seq INTEGER NOT NULL, known_recorded_at TEXT,
+                                   ledger_head_seq INTEGER, ledger_head_sha256 TEXT);
+                CREATE TABLE facilities (subject TEXT PRIMARY KEY, name TEXT, kind TEXT, operator TEXT, program TEXT,
+                                         phase TEXT NOT NULL, phase_date TEXT NOT NULL);
+                CREATE TABLE programs (subject TEXT PRIMARY KEY, name TEXT, sponsor TEXT, committed_value INTEGER,
+                                       committed_currency TEXT, committed_qualifier TEXT, horizon TEXT, facilities INTEGER NOT NULL);
+                CREATE TABLE targets (subject TEXT NOT NULL, milestone TEXT NOT NULL, due_earliest TEXT NOT NULL,
+                                      due_latest TEXT NOT NULL, actual TEXT, state TEXT NOT NULL, slip_days INTEGER,
+                                      slip_from_original_days INTEGER, revisions INTEGER NOT NULL, PRIMARY KEY (subject, milestone));
+                CREATE TABLE timeline (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, date TEXT NOT NULL,
+                                       precision TEXT NOT NULL, subject TEXT, summary TEXT);
+                """)
+            let knownAt = try self.db.read { d in
+                try String.fetchOne(d, sql: "SELECT recorded_at FROM records WHERE seq = ?", arguments: [pov.knownSeq])
+            }
+            try db.execute(sql: "INSERT INTO meta VALUES (?, ?, ?, ?, ?)",
+                           arguments: [pov.asOf.description, pov.knownSeq, knownAt, head?.seq, head?.sha256.hex])
+            for f in facilities {
+                try db.execute(sql: "INSERT INTO facilities VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [f.subject, f.name, f.kind, f.operatorName, f.program, f.phase.rawValue, f.phaseDate.description])
+            }
+            for p in programs {
+                try db.execute(sql: "INSERT INTO programs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [p.subject, p.name, p.sponsor, p.committed?["value"]?.intValue, p.committed?["currency"]?.stringValue,
+                                           p.committed?["qualifier"]?.stringValue, p.horizon?.description, p.facilities.values.reduce(0, +)])
+            }
+            for t in targets {
+                try db.execute(sql: "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [t.subject, t.milestone, t.dueEarliest.description, t.dueLatest.description,
+                                           t.actual?.description, t.state.rawValue, t.slipDays, t.slipFromOriginalDays, t.revisions])
+            }
+            for e in timeline {
+                try db.execute(sql: "INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [e.seq, e.id, e.type, e.date, e.precision, e.subject, e.summary])
+            }
+        }
+    }
+}

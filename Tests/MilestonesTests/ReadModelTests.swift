@@ -1,0 +1,253 @@
+import CanonicalJSON
+import Foundation
+import GRDB
+import Testing
+@testable import MilestoneLedger
+@testable import MilestoneModel
+@testable import MilestoneProjections
+
+/// The golden ledger: the NVIDIA events recorded as they became known.
+let goldenLedger = Paths.fixture("golden/ledger.jsonl")
+
+func queryJSON(_ args: [String], ledger: String, db: String) -> Any? {
+    let r = cli(args + ["--ledger", ledger, "--db", db, "--format", "json"])
+    precondition(r.code == 0, r.stderr)
+    return parseJSON(r.stdout)
+}
+
+/// Reads a ledger's records for the in-memory replay.
+func replayRecords(_ path: String) -> [ReplayRecord] {
+    String(decoding: bytes(path), as: UTF8.self).split(separator: "\n").map { line in
+        let o = try! JSONReader.parse(String(line)).objectValue!
+        return ReplayRecord(seq: Int(o["seq"]!.intValue!), recordedAt: Timestamp(o["recorded_at"]!.stringValue!)!,
+                            event: o["event"]!.objectValue!)
+    }
+}
+
+func openModels(_ ledger: String, db: String, batch: Int = 20_000, upTo: Int? = nil) throws -> ReadModels {
+    let file = try LedgerFile.open(ledger, writable: false)
+    let models = try ReadModels(path: db)
+    try models.catchUp(file, upTo: upTo ?? (try file.size()), batch: batch)
+    return models
+}
+
+/// Every row of every table, to compare two databases.
+func dump(_ models: ReadModels) throws -> [String] {
+    try models.db.read { db in
+        var out: [String] = []
+        for t in ["meta", "records", "event_versions", "organizations", "version_roles"] {
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM \(t) ORDER BY 1, 2") { out.append("\(t): \(row)") }
+        }
+        return out
+    }
+}
+
+@Suite("read models and time travel")
+struct ReadModelTests {
+    static let goldens: [(file: String, args: [String])] = [
+        ("status-2025-03-31", ["status", "--as-of", "2025-03-31"]),
+        ("status-2025-04-14", ["status", "--as-of", "2025-04-14"]),
+        ("status-2025-12-31", ["status", "--as-of", "2025-12-31"]),
+        ("status-2026-11-26", ["status", "--as-of", "2026-11-26"]),
+        ("programs-2025-04-14", ["status", "--programs", "--as-of", "2025-04-14"]),
+        ("programs-2026-11-26", ["status", "--programs", "--as-of", "2026-11-26"]),
+        ("targets-2025-04-14", ["targets", "--as-of", "2025-04-14"]),
+        ("targets-2025-12-31", ["targets", "--as-of", "2025-12-31"]),
+        ("targets-2026-11-26", ["targets", "--as-of", "2026-11-26"]),
+        ("timeline-2026-11-26", ["timeline", "--as-of", "2026-11-26"]),
+        ("status-2025-12-31-known-2025-08-01", ["status", "--as-of", "2025-12-31", "--known-at", "2025-08-01"]),
+        ("targets-2026-11-26-known-2025-08-01", ["targets", "--as-of", "2026-11-26", "--known-at", "2025-08-01"]),
+        ("events-wistron", ["events", "--subject", "wistron-texas", "--as-of", "2026-11-26"]),
+    ]
+
+    @Test("golden JSON answers for the bundled ledger", arguments: goldens.map(\.file))
+    func golden(_ file: String) throws {
+        let dir = TempDir()
+        let args = ReadModelTests.goldens.first { $0.file == file }!.args
+        let got = cli(args + ["--ledger", goldenLedger, "--db", dir.file("g.sqlite"), "--format", "json"])
+        #expect(got.code == 0, "\(got.stderr)")
+        let want = String(decoding: bytes(Paths.fixture("golden/\(file).json")), as: UTF8.self)
+        #expect(got.stdout == want)
+    }
+
+    @Test("known-at before and after a correction: the facility's name and place as known then")
+    func knownAtCorrection() throws {
+        let dir = TempDir()
+        let db = dir.file("g.sqlite")
+        func wistron(_ knownAt: String) -> [String: Any]? {
+            (queryJSON(["status", "--as-of", "2025-12-31", "--known-at", knownAt], ledger: goldenLedger, db: db) as? [[String: Any]])?
+                .first { $0["subject"] as? String == "wistron-texas" }
+        }
+        #expect((wistron("2025-08-20")?["name"] as? String)?.contains("Dallas") == true)
+        #expect((wistron("2025-08-21")?["name"] as? String)?.contains("Fort Worth") == true)
+        #expect((wistron("2025-08-21T11:59:59Z")?["name"] as? String)?.contains("Dallas") == true)
+        // Before the facility was recorded at all, it is not known.
+        #expect(wistron("2025-04-13") == nil)
+    }
+
+    @Test("known-at before and after a retraction; a retracted event drops out, stays in the log")
+    func knownAtRetraction() throws {
+        let dir = TempDir()
+        let ledger = dir.file("r.jsonl")
+        try bytes(goldenLedger).write(to: URL(fileURLWithPath: ledger))
+        let r = cli(["record", "--ledger", ledger, "--type", "event.retracted", "--subject", "tsmc-arizona-phoenix",
+                     "--date", "2025-11-01", "--retracts", "tsmc-phoenix-blackwell-full-production-2025-10-28",
+                     "--reason", "test: the claim is withdrawn", "--source", "Test"], env: ["MILESTONES_NOW": "2025-11-01T09:00:00Z"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let db = dir.file("r.sqlite")
+        func tsmc(_ knownAt: String) -> String? {
+            ((queryJSON(["status", "--as-of", "2025-12-31", "--known-at", knownAt], ledger: ledger, db: db) as? [[String: Any]])?
+                .first { $0["subject"] as? String == "tsmc-arizona-phoenix" })?["phase"] as? String
+        }
+        #expect(tsmc("2025-10-31") == "volume_production")
+        #expect(tsmc("2025-11-01") == "producing")
+        let show = cli(["show", "tsmc-phoenix-blackwell-full-production-2025-10-28", "--ledger", ledger, "--db", db, "--format", "json"])
+        let detail = parseJSON(show.stdout) as? [String: Any]
+        #expect(detail?["current"] is NSNull)
+        #expect((detail?["retraction"] as? [String: Any])?["seq"] as? Int == 29)
+    }
+
+    @Test("out of order: a site secured before the plant is announced; a pause then a resume; several revisions")
+    func outOfOrder() throws {
+        let dir = TempDir()
+        let ledger = dir.file("o.jsonl")
+        try bytes(goldenLedger).write(to: URL(fileURLWithPath: ledger))
+        let src = #""sources":[{"publisher":"Test"}]"#
+        let input = dir.write("o.jsonl.in", [
+            #"{"id":"p1","type":"facility.paused","date":"2026-02-01","subject":"foxconn-houston","reason":"tariffs",\#(src)}"#,
+            #"{"id":"r1","type":"facility.resumed","date":"2026-03-01","subject":"foxconn-houston",\#(src)}"#,
+            #"{"id":"t2","type":"target.revised","date":"2025-09-01","subject":"foxconn-houston","milestone":"production.volume","due":{"earliest":"2026-06-01","latest":"2026-09-30"},\#(src)}"#,
+            #"{"id":"t3","type":"target.revised","date":"2025-12-01","subject":"foxconn-houston","milestone":"production.volume","due":{"earliest":"2026-09-01","latest":"2026-12-31"},\#(src)}"#,
+            #"{"id":"v1","type":"production.volume","date":"2026-10-15","subject":"foxconn-houston",\#(src)}"#,
+        ].joined(separator: "\n") + "\n")
+        #expect(cli(["record", "--ledger", ledger, "--file", input]).code == 0)
+        let db = dir.file("o.sqlite")
+        func phase(_ d: String) -> (String?, String?) {
+            let f = ((queryJSON(["status", "--as-of", d], ledger: ledger, db: db) as? [[String: Any]])?
+                .first { $0["subject"] as? String == "foxconn-houston" })
+            return (f?["phase"] as? String, f?["phase_date"] as? String)
+        }
+        // The site was secured (2025-03-24) before the announcement (2025-04-14), recorded after it.
+        #expect(phase("2025-03-30") == ("site_secured", "2025-03-24"))
+        #expect(phase("2025-03-01") == (nil, nil))
+        #expect(phase("2026-02-15") == ("paused", "2026-02-01"))
+        #expect(phase("2026-03-15") == ("site_secured", "2025-03-24"))
+        #expect(phase("2026-10-20") == ("volume_production", "2026-10-15"))
+        func volumeTarget(_ d: String) -> [String: Any]? {
+            (queryJSON(["targets", "--as-of", d], ledger: ledger, db: db) as? [[String: Any]])?
+                .first { $0["subject"] as? String == "foxconn-houston" && $0["milestone"] as? String == "production.volume" }
+        }
+        let t = try #require(volumeTarget("2026-11-26"))
+        #expect(t["state"] as? String == "met")
+        #expect(t["revisions"] as? Int == 2)
+        #expect(t["due_latest"] as? String == "2026-12-31")
+        #expect(t["slip_days"] as? Int == -77)
+        #expect(t["slip_from_original_days"] as? Int == 93)
+        let earlier = try #require(volumeTarget("2025-10-01"))
+        #expect(earlier["revisions"] as? Int == 1)
+        #expect(earlier["due_latest"] as? String == "2026-09-30")
+    }
+
+    @Test("one-batch and chunked catch-up give identical databases; delete and rebuild gives identical answers")
+    func catchUpModes() throws {
+        let dir = TempDir()
+        let whole = try openModels(goldenLedger, db: dir.file("a.sqlite"))
+        // Chunked: small transactions, and the ledger taken in three stages.
+        let size = try LedgerFile.open(goldenLedger, writable: false).size()
+        let lines = String(decoding: bytes(goldenLedger), as: UTF8.self).split(separator: "\n")
+        let cut1 = lines.prefix(9).map { $0.utf8.count + 1 }.reduce(0, +)
+        let cut2 = lines.prefix(20).map { $0.utf8.count + 1 }.reduce(0, +)
+        _ = try openModels(goldenLedger, db: dir.file("b.sqlite"), batch: 2, upTo: cut1)
+        _ = try openModels(goldenLedger, db: dir.file("b.sqlite"), batch: 3, upTo: cut2)
+        let chunked = try openModels(goldenLedger, db: dir.file("b.sqlite"), batch: 1, upTo: size)
+        #expect(try dump(whole) == dump(chunked))
+        #expect(try dump(whole).count > 60)
+        // Delete and rebuild.
+        let db = dir.file("c.sqlite")
+        let first = cli(["targets", "--as-of", "2026-11-26", "--ledger", goldenLedger, "--db", db, "--format", "json"]).stdout
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) }
+        let again = cli(["targets", "--as-of", "2026-11-26", "--ledger", goldenLedger, "--db", db, "--format", "json"]).stdout
+        #expect(first == again)
+        #expect(!first.isEmpty)
+    }
+
+    @Test("a ledger rewritten under existing read models is detected, not silently rebuilt")
+    func rewritten() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        #expect(cli(["status", "--ledger", ledger]).code == 0)
+        let other = TempDir()
+        let otherLedger = fixtureLedger(in: other)
+        _ = cli(["record", "-q", "--ledger", otherLedger, "--type", "construction.started", "--subject", "foxconn-houston", "--date", "2025-09-01", "--source", "z"])
+        // Same first records, another history after: the stored head is gone.
+        var text = String(decoding: bytes(otherLedger), as: UTF8.self)
+        text = text.replacingOccurrences(of: "Amkor", with: "Amkorr")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: ledger))
+        let r = cli(["status", "--ledger", ledger])
+        #expect(r.code == 1)
+        #expect(r.stderr.contains("rewritten"))
+        #expect(cli(["record", "-q", "--ledger", ledger, "--type", "construction.started", "--subject", "foxconn-houston", "--date", "2025-09-02", "--source", "z"]).code == 1)
+        // Truncation too.
+        try Data(bytes(otherLedger).prefix(3000)).write(to: URL(fileURLWithPath: ledger))
+        #expect(cli(["status", "--ledger", ledger]).code == 1)
+    }
+
+    @Test("bad --as-of and --known-at: exit 64 with a clear message", arguments: [
+        ["--as-of", "2025-02-30"], ["--as-of", "yesterday"], ["--known-at", "2025-13-01"], ["--known-at", "2025-01-01T25:00:00Z"],
+        ["--known-at", "2025-01-01 10:00"],
+    ])
+    func badTimes(_ args: [String]) {
+        let r = cli(["status", "--ledger", goldenLedger] + args)
+        #expect(r.code == 64)
+        #expect(r.stderr.contains(args[0]))
+    }
+
+    @Test("replay --out writes a self-contained database and refuses to overwrite without --force")
+    func replayOut() throws {
+        let dir = TempDir()
+        let out = dir.file("then.sqlite")
+        let args = ["replay", "--ledger", goldenLedger, "--db", dir.file("g.sqlite"), "--as-of", "2025-12-31", "--known-at", "2025-08-01", "--out", out]
+        #expect(cli(args).code == 0)
+        #expect(cli(args).code == 73)
+        #expect(cli(args + ["--force"]).code == 0)
+        let q = try DatabaseQueue(path: out)
+        let name = try q.read { db in try String.fetchOne(db, sql: "SELECT name FROM facilities WHERE subject = 'wistron-texas'") }
+        #expect(name?.contains("Dallas") == true)
+        let overdue = try q.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM targets") }
+        #expect((overdue ?? 0) > 0)
+    }
+
+    @Test("the SQL read models agree with the in-memory replay of events.md's rules, for random ledgers and points of view")
+    func sqlAgreesWithReplay() throws {
+        var rng = SplitMix64(seed: 42)
+        for seed in 1...4 {
+            let dir = TempDir()
+            let ledger = dir.file("p.jsonl")
+            #expect(cli(["init", "--name", "example.org/p", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
+            let events = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "400", "\(seed)"]).stdout
+            let lines = events.split(separator: "\n")
+            // Recorded in five batches at five times, so known-at matters.
+            for (k, part) in stride(from: 0, to: lines.count, by: 80).enumerated() {
+                let input = dir.write("b\(k).jsonl", lines[part..<min(part + 80, lines.count)].joined(separator: "\n") + "\n")
+                let r = cli(["record", "-q", "--ledger", ledger, "--file", input], env: ["MILESTONES_NOW": "202\(k)-06-01T00:00:00Z"])
+                #expect(r.code == 0, "\(r.stderr)")
+            }
+            let records = replayRecords(ledger)
+            let models = try openModels(ledger, db: dir.file("p.sqlite"))
+            for _ in 0..<12 {
+                let asOf = CalendarDate(days: CalendarDate("2015-01-01")!.days + Int32.random(in: 0..<4200, using: &rng))
+                let knownAt: Timestamp? = Bool.random(using: &rng) ? nil
+                    : Timestamp(seconds: Timestamp("2019-06-01T00:00:00Z")!.seconds + Int64.random(in: 0..<(6 * 365 * 86400), using: &rng))
+                let knownSeq = knownAt.map { Replay.knownSeq(records, at: $0) } ?? records.count
+                #expect(try models.knownSeq(at: knownAt) == knownSeq)
+                let pov = PointOfView(asOf: asOf, knownSeq: knownSeq)
+                let known = Replay.known(records, upTo: knownSeq)
+                let facilities = try models.facilities(pov)
+                #expect(facilities == Replay.facilities(known, asOf: asOf), "facilities, seed \(seed), \(pov)")
+                #expect(try models.programs(pov, facilities: facilities) == Replay.programs(known, asOf: asOf), "programs, \(pov)")
+                #expect(try models.targets(pov) == Replay.targets(known, asOf: asOf), "targets, \(pov)")
+                #expect(try models.timeline(pov).map(\.seq) == Replay.timeline(known, asOf: asOf).map(\.seq), "timeline, \(pov)")
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Remakes fixtures/golden/: the bundled NVIDIA events recorded as they became
+# known (scripts/record-as-known.py), and the JSON answers of the query
+# commands at several points of view. The tests compare the CLI against these
+# files; after a deliberate change, run this and read the diff before committing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-.build/debug/milestones}
+out=fixtures/golden
+rm -f "$out"/*.json "$out"/ledger.* 
+MILESTONES_NOW=2023-11-01T00:00:00Z "$bin" init --name example.org/nvidia-ai-factories --ledger "$out/ledger.jsonl" >/dev/null
+python3 scripts/record-as-known.py "$bin" "$out/ledger.jsonl" fixtures/nvidia-ai-factories.jsonl
+rm -f "$out"/ledger.sqlite* "$out"/ledger.tree
+q() { name=$1; shift; "$bin" "$@" --ledger "$out/ledger.jsonl" --db /tmp/golden-$$.sqlite --format json > "$out/$name.json"; }
+for d in 2025-03-31 2025-04-14 2025-12-31 2026-11-26; do
+  q "status-$d" status --as-of $d
+  q "programs-$d" status --programs --as-of $d
+  q "targets-$d" targets --as-of $d
+done
+q "timeline-2026-11-26" timeline --as-of 2026-11-26
+q "status-2025-12-31-known-2025-08-01" status --as-of 2025-12-31 --known-at 2025-08-01
+q "targets-2026-11-26-known-2025-08-01" targets --as-of 2026-11-26 --known-at 2025-08-01
+q "events-wistron" events --subject wistron-texas --as-of 2026-11-26
+rm -f /tmp/golden-$$.sqlite*
+echo "remade $(ls $out | wc -l) files in $out"
