@@ -53,23 +53,21 @@ extension ReadModels {
             top AS (SELECT subject, MAX(rank) AS rank FROM lc GROUP BY subject),
             reached AS (SELECT lc.subject, MIN(lc.date) AS date FROM lc JOIN top ON top.subject = lc.subject AND top.rank = lc.rank
                         GROUP BY lc.subject),
-            ctl AS (SELECT subject, type, date FROM (
-                      SELECT subject, type, date, ROW_NUMBER() OVER (PARTITION BY subject ORDER BY date DESC, event_seq DESC) AS rn
-                      FROM event_versions
-                      WHERE type IN ('facility.paused', 'facility.resumed', 'facility.cancelled') AND date <= :d AND \(ReadModels.known()))
-                    WHERE rn = 1),
             ann AS (SELECT subject, name, kind, operator, program FROM event_versions
                     WHERE type = 'facility.announced' AND \(ReadModels.known()))
-            SELECT top.subject, ann.name, ann.kind, ann.operator, ann.program, top.rank, reached.date, ctl.type, ctl.date
-            FROM top JOIN reached ON reached.subject = top.subject
-            LEFT JOIN ctl ON ctl.subject = top.subject LEFT JOIN ann ON ann.subject = top.subject
+            SELECT top.subject, ann.name, ann.kind, ann.operator, ann.program, top.rank, reached.date,
+                   (SELECT c.type || ' ' || c.date FROM event_versions c
+                    WHERE c.type IN ('facility.paused', 'facility.resumed', 'facility.cancelled') AND c.subject = top.subject
+                      AND c.date <= :d AND \(ReadModels.known("c"))
+                    ORDER BY c.date DESC, c.event_seq DESC LIMIT 1)
+            FROM top JOIN reached ON reached.subject = top.subject LEFT JOIN ann ON ann.subject = top.subject
             ORDER BY top.subject
             """
         return try db.read { db in
             try Row.fetchAll(db, sql: sql, arguments: ReadModels.args(pov)).map { row in
                 let top = FacilityPhase.allCases.first { $0.rank == (row[5] as Int) }!
-                let controlType: String? = row[7]
-                let control = controlType.flatMap(EventType.init).map { ($0, CalendarDate(row[8] as String)!) }
+                let latest = (row[7] as String?)?.split(separator: " ")
+                let control = latest.flatMap { l in EventType(rawValue: String(l[0])).map { ($0, CalendarDate(String(l[1]))!) } }
                 let (phase, since) = Rules.phase(top: top, reached: CalendarDate(row[6] as String)!, control: control)
                 return FacilityStatus(subject: row[0], name: row[1], kind: row[2], operatorName: row[3], program: row[4],
                                       phase: phase, phaseDate: since)
@@ -81,13 +79,10 @@ extension ReadModels {
     public func programs(_ pov: PointOfView, facilities: [FacilityStatus]) throws -> [ProgramStatus] {
         let sql = """
             SELECT p.subject, p.name, p.sponsor, p.amount_value, p.amount_currency, p.amount_qualifier, p.horizon,
-                   i.amount_value, i.amount_currency, i.amount_qualifier
+                   (SELECT i.amount_value || ' ' || i.amount_currency || ' ' || i.amount_qualifier FROM event_versions i
+                    WHERE i.type = 'investment.committed' AND i.subject = p.subject AND i.date <= :d AND \(ReadModels.known("i"))
+                    ORDER BY i.date DESC, i.event_seq DESC LIMIT 1)
             FROM event_versions p
-            LEFT JOIN (SELECT subject, amount_value, amount_currency, amount_qualifier FROM (
-                         SELECT subject, amount_value, amount_currency, amount_qualifier,
-                                ROW_NUMBER() OVER (PARTITION BY subject ORDER BY date DESC, event_seq DESC) AS rn
-                         FROM event_versions WHERE type = 'investment.committed' AND date <= :d AND \(ReadModels.known()))
-                       WHERE rn = 1) i ON i.subject = p.subject
             WHERE p.type = 'program.announced' AND p.date <= :d AND \(ReadModels.known("p"))
             ORDER BY p.subject
             """
@@ -96,7 +91,8 @@ extension ReadModels {
         return try db.read { db in
             try Row.fetchAll(db, sql: sql, arguments: ReadModels.args(pov)).map { row in
                 let announced = ReadModels.amount(row[3], row[4], row[5])
-                let committed = ReadModels.amount(row[7], row[8], row[9]) ?? announced
+                let latest = (row[7] as String?)?.split(separator: " ").map(String.init)
+                let committed = latest.flatMap { l in ReadModels.amount(Int64(l[0]), l[1], l[2]) } ?? announced
                 let subject: String = row[0]
                 return ProgramStatus(subject: subject, name: row[1], sponsor: row[2], announced: announced, committed: committed,
                                      horizon: (row[6] as String?).flatMap(CalendarDate.init), facilities: counts[subject] ?? [:])
@@ -120,12 +116,13 @@ extension ReadModels {
               SELECT subject, milestone, due_earliest, due_latest,
                      ROW_NUMBER() OVER (PARTITION BY subject, milestone ORDER BY date, event_seq) AS k,
                      COUNT(*) OVER (PARTITION BY subject, milestone) AS n
-              FROM event_versions WHERE type IN ('target.set', 'target.revised') AND date <= :d AND \(ReadModels.known())),
-            act AS (SELECT subject, type, MIN(date) AS actual FROM event_versions
-                    WHERE rank >= 2 AND date <= :d AND \(ReadModels.known()) GROUP BY subject, type)
-            SELECT cur.subject, cur.milestone, cur.due_earliest, cur.due_latest, act.actual, cur.n - 1, first.due_latest
-            FROM t cur JOIN t first ON first.subject = cur.subject AND first.milestone = cur.milestone AND first.k = 1
-            LEFT JOIN act ON act.subject = cur.subject AND act.type = cur.milestone
+              FROM event_versions WHERE type IN ('target.set', 'target.revised') AND date <= :d AND \(ReadModels.known()))
+            SELECT cur.subject, cur.milestone, cur.due_earliest, cur.due_latest,
+                   (SELECT MIN(a.date) FROM event_versions a WHERE a.type = cur.milestone AND a.subject = cur.subject
+                      AND a.date <= :d AND \(ReadModels.known("a"))),
+                   cur.n - 1,
+                   (SELECT f.due_latest FROM t f WHERE f.subject = cur.subject AND f.milestone = cur.milestone AND f.k = 1)
+            FROM t cur
             WHERE cur.k = cur.n
             ORDER BY cur.subject, cur.milestone
             """
@@ -210,7 +207,10 @@ extension ReadModels {
             guard let r = try Row.fetchOne(db, sql: "SELECT seq, recorded_at, sha256, event FROM records WHERE id = ?", arguments: [id])
             else { return nil }
             let seq: Int = r[0]
-            let current = try String.fetchOne(db, sql: "SELECT event FROM event_versions WHERE event_seq = ? AND to_seq IS NULL", arguments: [seq])
+            let current = try String.fetchOne(db, sql: """
+                SELECT COALESCE(v.event, r.event) FROM event_versions v JOIN records r ON r.seq = v.event_seq
+                WHERE v.event_seq = ? AND v.to_seq IS NULL
+                """, arguments: [seq])
             let refs = try Row.fetchAll(db, sql: "SELECT seq, id, recorded_at, event, type FROM records WHERE refers_to = ? ORDER BY seq", arguments: [id])
             func parsed(_ s: String) -> JSONValue { (try? JSONReader.parse(s)) ?? .null }
             var detail = EventDetail(seq: seq, recordedAt: r[1], sha256: r[2], recorded: parsed(r[3]),

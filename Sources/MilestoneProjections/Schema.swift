@@ -51,11 +51,11 @@ extension ReadModels {
             due_earliest TEXT, due_latest TEXT,
             amount_value INTEGER, amount_currency TEXT, amount_qualifier TEXT,
             horizon TEXT, summary TEXT,
-            event TEXT NOT NULL,                       -- the effective event JSON
+            event TEXT,                                -- the effective event JSON when a correction made it (else records.event)
             PRIMARY KEY (event_seq, from_seq)
         ) WITHOUT ROWID;
         CREATE INDEX event_versions_known ON event_versions (type, subject, date, from_seq, to_seq);
-        CREATE INDEX event_versions_current ON event_versions (to_seq);
+        CREATE INDEX event_versions_rank ON event_versions (rank, subject, date, from_seq, to_seq) WHERE rank > 0;
 
         CREATE TABLE organizations (slug TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE version_roles (
@@ -66,16 +66,17 @@ extension ReadModels {
         -- What the ledger says now (all records known, corrections applied, retractions dropped).
         CREATE VIEW events AS
             SELECT r.seq, r.id, r.type, v.date, v.precision, r.subject, v.summary, r.recorded_at, r.sha256,
-                   r.corrections, r.retracted_by, COALESCE(v.event, r.event) AS event
+                   r.corrections, r.retracted_by, CASE WHEN v.event_seq IS NULL THEN NULL ELSE COALESCE(v.event, r.event) END AS event
             FROM records r LEFT JOIN event_versions v ON v.event_seq = r.seq AND v.to_seq IS NULL;
         CREATE VIEW programs AS
             SELECT subject, name, sponsor, date AS announced, amount_value, amount_currency, amount_qualifier, horizon
             FROM event_versions WHERE type = 'program.announced' AND to_seq IS NULL;
         CREATE VIEW facilities AS
             SELECT subject, name, kind, operator, program, date AS announced,
-                   json_extract(event, '$.location.city') AS city, json_extract(event, '$.location.region') AS region,
-                   json_extract(event, '$.location.country') AS country
-            FROM event_versions WHERE type = 'facility.announced' AND to_seq IS NULL;
+                   json_extract(e, '$.location.city') AS city, json_extract(e, '$.location.region') AS region,
+                   json_extract(e, '$.location.country') AS country
+            FROM (SELECT v.*, COALESCE(v.event, r.event) AS e FROM event_versions v JOIN records r ON r.seq = v.event_seq)
+            WHERE type = 'facility.announced' AND to_seq IS NULL;
         CREATE VIEW organization_roles AS
             SELECT o.slug, o.name, vr.role, v.subject
             FROM version_roles vr JOIN event_versions v ON v.event_seq = vr.event_seq AND v.from_seq = vr.from_seq
