@@ -249,6 +249,12 @@ public final class AppendBatch {
                     }
                 }
             }
+            var ids: [String] = []
+            for case .success(let s)? in prepared.map({ $0?.result }) {
+                if let id = s.event.id { ids.append(id) }
+                if let r = s.event.reference { ids.append(r) }
+            }
+            try index.prefetch(ids: ids)
             for p in prepared { if let p { accept(p) } }
         }
     }

@@ -29,8 +29,18 @@ public enum SubjectKind: String, Sendable { case program, facility }
 /// (verify), or the SQLite read models (record on a large ledger).
 public protocol ReferenceState {
     func entry(id: String) throws -> ReferenceEntry?
+    /// Many lookups at once (a store can answer them in one query).
+    func entries(ids: [String]) throws -> [String: ReferenceEntry]
     func subjectKind(_ subject: String) throws -> SubjectKind?
     func hasTarget(subject: String, milestone: String) throws -> Bool
+}
+
+extension ReferenceState {
+    public func entries(ids: [String]) throws -> [String: ReferenceEntry] {
+        var out: [String: ReferenceEntry] = [:]
+        for id in ids { if let e = try entry(id: id) { out[id] = e } }
+        return out
+    }
 }
 
 /// The referential rules of events.md, checked event by event in record
@@ -58,6 +68,8 @@ public struct ReferenceIndex {
     private var ids: [UInt64: IdEntry] = [:]
     private var targets: Set<UInt64> = []
     private let base: (any ReferenceState)?
+    /// Base answers fetched ahead for a batch (nil: known absent).
+    private var prefetched: [String: ReferenceEntry?] = [:]
     /// Keyed per process (SipHash with a random seed), so nobody can craft ids
     /// that collide; at a million ids a false match has odds of about 3e-8.
     public let seed: Hasher = Hasher()
@@ -85,7 +97,17 @@ public struct ReferenceIndex {
             return ReferenceEntry(type: e.type, subject: e.subject == .max ? nil : subjectNames[Int(e.subject)],
                                   retracted: e.retracted, date: e.date, precision: e.precision, content: e.content)
         }
+        if let known = prefetched[id] { return known }
         return try base?.entry(id: id)
+    }
+
+    /// Asks the base about these ids in one go, so that checking a batch
+    /// does not query it event by event.
+    public mutating func prefetch(ids: [String]) throws {
+        guard let base, !ids.isEmpty else { return }
+        prefetched.removeAll(keepingCapacity: true)
+        let found = try base.entries(ids: ids)
+        for id in ids { prefetched[id] = .some(found[id]) }
     }
 
     public func subjectKind(_ subject: String) throws -> SubjectKind? {

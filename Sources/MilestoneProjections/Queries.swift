@@ -1,3 +1,4 @@
+import Foundation
 import CanonicalJSON
 import GRDB
 import MilestoneLedger
@@ -225,14 +226,16 @@ extension ReadModels {
 }
 
 /// The read models answer the referential rules for `record`, so recording
-/// on a large ledger does not rescan the log.
+/// on a large ledger does not rescan the log. Lookups use cached statements
+/// outside any transaction (a batch makes one or more per event), and subject
+/// answers are memoised for the batch.
 extension ReadModels: ReferenceState {
     public func entry(id: String) throws -> ReferenceEntry? {
-        try db.read { db in
-            guard let r = try Row.fetchOne(db, sql: """
+        try db.inDatabase { db in
+            guard let r = try Row.fetchOne(try db.cachedStatement(sql: """
                 SELECT r.type, r.subject, r.content, r.retracted_by, v.date, v.precision, r.date, r.precision
                 FROM records r LEFT JOIN event_versions v ON v.event_seq = r.seq AND v.to_seq IS NULL WHERE r.id = ?
-                """, arguments: [id])
+                """), arguments: [id])
             else { return nil }
             let type = EventType(rawValue: r[0])!
             let date = CalendarDate((r[4] as String?) ?? r[6])!
@@ -242,19 +245,64 @@ extension ReadModels: ReferenceState {
         }
     }
 
-    public func subjectKind(_ subject: String) throws -> SubjectKind? {
-        try db.read { db in
-            try String.fetchOne(db, sql: """
-                SELECT type FROM records WHERE subject = ? AND type IN ('program.announced', 'facility.announced') LIMIT 1
-                """, arguments: [subject]).map { $0 == "program.announced" ? .program : .facility }
+    public func entries(ids: [String]) throws -> [String: ReferenceEntry] {
+        var out: [String: ReferenceEntry] = [:]
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let part = Array(ids[start..<min(ids.count, start + 500)])
+            let marks = Array(repeating: "?", count: part.count).joined(separator: ",")
+            try db.inDatabase { db in
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT r.id, r.type, r.subject, r.content, r.retracted_by, v.date, v.precision, r.date, r.precision
+                    FROM records r LEFT JOIN event_versions v ON v.event_seq = r.seq AND v.to_seq IS NULL WHERE r.id IN (\(marks))
+                    """, arguments: StatementArguments(part))
+                for r in rows {
+                    out[r[0]] = ReferenceEntry(type: EventType(rawValue: r[1])!, subject: r[2], retracted: (r[4] as Int?) != nil,
+                                               date: CalendarDate((r[5] as String?) ?? r[7])!,
+                                               precision: DatePrecision(rawValue: (r[6] as String?) ?? r[8]) ?? .day,
+                                               content: UInt64(bitPattern: r[3] as Int64))
+                }
+            }
         }
+        return out
+    }
+
+    public func subjectKind(_ subject: String) throws -> SubjectKind? {
+        if let known = lookups.withLock({ $0.kinds[subject] }) { return known }
+        let kind = try db.inDatabase { db in
+            try String.fetchOne(try db.cachedStatement(sql: """
+                SELECT type FROM records WHERE subject = ? AND type IN ('program.announced', 'facility.announced') LIMIT 1
+                """), arguments: [subject]).map { $0 == "program.announced" ? SubjectKind.program : .facility }
+        }
+        lookups.withLock { $0.kinds[subject] = .some(kind) }
+        return kind
     }
 
     public func hasTarget(subject: String, milestone: String) throws -> Bool {
-        try db.read { db in
-            try Bool.fetchOne(db, sql: """
+        let key = subject + "\u{0}" + milestone
+        if let known = lookups.withLock({ $0.targets[key] }) { return known }
+        let found = try db.inDatabase { db in
+            try Bool.fetchOne(try db.cachedStatement(sql: """
                 SELECT EXISTS (SELECT 1 FROM records WHERE subject = ? AND type = 'target.set' AND milestone = ?)
-                """, arguments: [subject, milestone]) ?? false
+                """), arguments: [subject, milestone]) ?? false
         }
+        lookups.withLock { $0.targets[key] = found }
+        return found
+    }
+}
+
+/// Memoised subject lookups (cleared by every catch-up).
+struct Lookups {
+    var kinds: [String: SubjectKind?] = [:]
+    var targets: [String: Bool] = [:]
+}
+
+final class Protected<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+    init(_ value: T) { self.value = value }
+    func withLock<R>(_ body: (inout T) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
     }
 }

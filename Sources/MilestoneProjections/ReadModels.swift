@@ -15,6 +15,7 @@ public final class ReadModels {
     public let path: String
     public let db: DatabaseQueue
     public static let schemaVersion = 1
+    let lookups = Protected(Lookups())
 
     /// Where the read models of `ledger` live by default.
     public static func path(forLedger ledger: String) -> String {
@@ -83,6 +84,7 @@ public final class ReadModels {
     @discardableResult
     public func catchUp(_ ledger: LedgerFile, upTo size: Int, rebuild: Bool = false,
                         batch: Int = 20_000, progress: ((Int, Int) -> Void)? = nil) throws -> CatchUp {
+        lookups.withLock { $0 = Lookups() }
         if rebuild { try db.write { db in try ReadModels.clear(db) } }
         var head = try self.head()
         if let h = head { try check(h, against: ledger, size: size) }

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""The milestones benchmark: whole-process figures at one ledger size, each
+next to a baseline measured in the same run (the machine is shared and noisy,
+so only ratios mean much).
+
+Usage: bench.py MILESTONES_BINARY N [--runs 3]
+Writes bench/results/latest-N.md and bench/results/latest-N.json and prints the table.
+
+Baselines:
+- `openssl dgst -sha256` over the ledger file: the hashing limit for verify
+  and for building the Merkle tree;
+- the sqlite3 CLI loading the same lines into an indexed table with its own
+  JSON functions (->>): the limit for the first projection;
+- Python peers installed into a throwaway virtualenv: `eventsourcing` 9.5.6
+  (appending the same events to its SQLite store, and replaying them) and
+  `pymerkle` 7.0.0 (appending the same leaves, proving inclusion).
+"""
+import json, os, pathlib, statistics, subprocess, sys, tempfile, time
+
+binary = os.path.abspath(sys.argv[1])
+n = int(sys.argv[2])
+runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 3
+root = pathlib.Path(__file__).resolve().parent.parent
+cache = pathlib.Path(os.environ.get("MILESTONES_BENCH_CACHE", pathlib.Path.home() / ".cache" / "milestones-bench"))
+cache.mkdir(parents=True, exist_ok=True)
+work = pathlib.Path(tempfile.mkdtemp(prefix="milestones-bench-"))
+results = {"n": n, "runs": runs, "machine": {}, "figures": {}}
+env = dict(os.environ, MILESTONES_NOW="2026-01-01T00:00:00Z")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def run(cmd, stdin=None, check=True):
+    """Runs a command; returns (seconds, peak RSS in MiB, stdout)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdin=open(stdin, "rb") if stdin else subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out, err = p.communicate()
+    seconds = time.perf_counter() - t0
+    rc = p.returncode
+    if check and rc != 0:
+        sys.exit(f"failed ({rc}): {' '.join(map(str, cmd))}\n{err.decode()[-2000:]}")
+    rss = None
+    return seconds, rss, out
+
+
+def run_rss(cmd):
+    """Runs a command under /usr/bin/time -v for its peak RSS (MiB) and time."""
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, env=env)
+    seconds = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit(f"failed: {cmd}\n{p.stderr.decode()[-2000:]}")
+    rss = next(int(l.split()[-1]) for l in p.stderr.decode().splitlines() if "Maximum resident set size" in l) / 1024
+    return seconds, rss
+
+
+def median(cmd, k=runs, before=None):
+    times = []
+    for _ in range(k):
+        if before:
+            before()
+        times.append(run(cmd)[0])
+    return statistics.median(times)
+
+
+def fig(key, value, unit, baseline=None, base_value=None, note=""):
+    results["figures"][key] = {"value": value, "unit": unit, "baseline": baseline, "baseline_value": base_value, "note": note}
+    ratio = f" ({value / base_value:.2f}× {baseline})" if base_value else ""
+    log(f"  {key}: {value:.4g} {unit}{ratio} {note}")
+
+
+# --- machine
+results["machine"] = {
+    "cpus": os.cpu_count(),
+    "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
+    "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+    "openssl": subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip(),
+    "sqlite": subprocess.run(["sqlite3", "--version"], capture_output=True, text=True).stdout.split()[0],
+}
+
+# --- events (seeded, cached outside the repo)
+events = cache / f"events-{n}.jsonl"
+if not events.exists():
+    log(f"generating {n} events into {events}")
+    with open(str(events) + ".tmp", "w") as f:
+        subprocess.run([sys.executable, str(root / "bench" / "generate.py"), str(n), "1"], stdout=f, check=True)
+    os.rename(str(events) + ".tmp", events)
+
+ledger = work / "l.jsonl"
+
+
+def fresh_ledger():
+    for p in work.glob("l.*"):
+        p.unlink()
+    run([binary, "init", "--name", "bench.example/ledger", "--ledger", str(ledger)])
+
+
+# --- batch record
+log(f"batch record of {n} events ({runs} runs)")
+t_record = median([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(events)], before=fresh_ledger)
+fig("record_batch_events_per_s", n / t_record, "events/s")
+size = ledger.stat().st_size
+results["ledger_bytes"] = size
+
+# --- verify vs openssl
+log("deep verify vs openssl dgst -sha256")
+t_openssl = median(["openssl", "dgst", "-sha256", str(ledger)])
+t_verify = median([binary, "verify", "--ledger", str(ledger)])
+fig("openssl_dgst_s", t_openssl, "s")
+fig("verify_s", t_verify, "s", "openssl dgst", t_openssl)
+_, rss = run_rss([binary, "verify", "--ledger", str(ledger)])
+fig("verify_peak_rss_mib", rss, "MiB", note=f"({rss * 2**20 / n:.0f} bytes/record)")
+
+# --- Merkle tree and proofs
+log("Merkle tree build, proofs, checkpoint")
+tree = work / "l.tree"
+t_tree = run([binary, "prove", "--ledger", str(ledger), "--seq", "1"])[0]
+fig("tree_build_s", t_tree, "s", "openssl dgst", t_openssl, "(first prove: builds l.tree)")
+fig("prove_inclusion_s", median([binary, "prove", "--ledger", str(ledger), "--seq", str(n // 3)], k=5), "s")
+fig("prove_consistency_s", median([binary, "prove", "--ledger", str(ledger), "--from-size", str(n // 2)], k=5), "s")
+run([binary, "keygen", "--name", "bench.example/ledger", "--out", str(work / "k")])
+
+# --- first projection vs sqlite3's own JSON load
+log("first projection vs sqlite3 loading the same lines")
+base_db = work / "base.sqlite"
+sql = f"""PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE raw (line TEXT);
+.mode ascii
+.separator "\\037" "\\n"
+.import {ledger} raw
+CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, subject TEXT, date TEXT NOT NULL,
+                     recorded_at TEXT NOT NULL, sha256 TEXT NOT NULL, event TEXT NOT NULL);
+CREATE INDEX events_subject ON events (subject, type, date);
+CREATE INDEX events_recorded_at ON events (recorded_at);
+INSERT INTO events SELECT line->>'$.seq', line->>'$.event.id', line->>'$.event.type', line->>'$.event.subject',
+       line->>'$.event.date', line->>'$.recorded_at', line->>'$.sha256', line->'$.event' FROM raw;
+DROP TABLE raw;
+"""
+(work / "load.sql").write_text(sql)
+t_sqlite = run(["sqlite3", str(base_db)], stdin=str(work / "load.sql"))[0]
+t_project = run([binary, "events", "--ledger", str(ledger), "--type", "site.secured", "--since", "3000-01-01", "--format", "json"])[0]
+fig("sqlite_json_load_s", t_sqlite, "s")
+fig("first_projection_s", t_project, "s", "sqlite3 JSON load", t_sqlite)
+
+# --- queries on caught-up read models
+log("queries, record one, catch-up")
+for name, cmd in [("status", ["status"]), ("targets", ["targets"])]:
+    fig(f"{name}_as_of_known_at_s",
+        median([binary] + cmd + ["--ledger", str(ledger), "--as-of", "2022-06-30", "--known-at", "2025-12-31", "--format", "json"], k=5), "s")
+counter = [0]
+
+
+def one_event():
+    counter[0] += 1
+    return [binary, "record", "--quiet", "--ledger", str(ledger), "--type", "production.milestone", "--subject", "fac-0-" + first_country,
+            "--milestone", f"bench lot {counter[0]}", "--date", "2025-01-01", "--source", "Bench"]
+
+
+first_country = next(json.loads(l)["subject"].split("-", 2)[2] for l in open(events) if '"facility.announced"' in l)
+times, catch = [], []
+for _ in range(5):
+    times.append(run(one_event())[0])
+    catch.append(run([binary, "events", "--ledger", str(ledger), "--type", "site.secured", "--since", "3000-01-01", "--format", "json"])[0])
+fig("record_one_s", statistics.median(times), "s", note="(incl. fsync; read models as the index)")
+fig("catch_up_one_record_s", statistics.median(catch), "s", note="(whole process: catch-up + an empty query)")
+run(one_event())
+fig("checkpoint_after_one_more_s", median([binary, "checkpoint", "--ledger", str(ledger), "--key", str(work / "k.key")], k=3), "s")
+
+# --- Python peers in a throwaway virtualenv
+venv = cache / "venv"
+if not (venv / "bin" / "python").exists():
+    log("installing eventsourcing 9.5.6 and pymerkle 7.0.0 into a throwaway virtualenv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "eventsourcing==9.5.6", "pymerkle==7.0.0"])
+    if r.returncode != 0:
+        log("could not install the Python peers: their figures are left out")
+if (venv / "bin" / "python").exists():
+    peer_n = min(n, 100_000)
+    out = subprocess.run([str(venv / "bin" / "python"), str(root / "bench" / "peers.py"), str(events), str(ledger), str(peer_n), str(work)],
+                         capture_output=True, text=True)
+    if out.returncode == 0:
+        peers = json.loads(out.stdout)
+        results["peers"] = peers
+        rate = n / t_record
+        fig("eventsourcing_append_events_per_s", peers["eventsourcing_append_per_s"], "events/s", note=f"(on {peer_n} events)")
+        fig("record_vs_eventsourcing", rate / peers["eventsourcing_append_per_s"], "×", note="(our batch rate / theirs)")
+        fig("eventsourcing_replay_events_per_s", peers["eventsourcing_replay_per_s"], "events/s", note=f"(on {peer_n} events)")
+        fig("pymerkle_append_s", peers["pymerkle_append_s"], "s", note=f"(on {peer_n} leaves; ours: tree build of {n})")
+        fig("pymerkle_inclusion_proof_s", peers["pymerkle_prove_s"], "s", note="(in-process, one proof)")
+    else:
+        log("peers failed:", out.stderr[-1500:])
+
+# --- report
+out_dir = root / "bench" / "results"
+out_dir.mkdir(parents=True, exist_ok=True)
+F = results["figures"]
+
+
+def r(key):
+    f = F.get(key)
+    if not f:
+        return "–"
+    v = f["value"]
+    s = f"{v:,.0f}" if f["unit"] == "events/s" else (f"{v:.3f}" if f["unit"] == "s" else f"{v:.2f}")
+    if f.get("base_value"):
+        s += f" ({v / f['base_value']:.2f}× {f['baseline']})"
+    return f"{s} {f['unit']}"
+
+
+lines = [f"# milestones bench, {n:,} events ({size / 2**20:.0f} MiB ledger)", "",
+         f"Machine: {results['machine']['cpus']} × {results['machine']['cpu']}, {results['machine']['memory_gib']} GiB; "
+         f"{results['machine']['openssl']}; SQLite {results['machine']['sqlite']}. Whole-process times, median of {runs} runs "
+         "(5 for the short ones) unless said; ratios against baselines measured in the same run.", "",
+         "| figure | value |", "|---|---|"]
+for key in F:
+    lines.append(f"| {key} | {r(key)} {F[key]['note']} |")
+md = "\n".join(lines) + "\n"
+(out_dir / f"latest-{n}.md").write_text(md)
+(out_dir / f"latest-{n}.json").write_text(json.dumps(results, indent=1) + "\n")
+print(md)
+subprocess.run(["rm", "-rf", str(work)])
