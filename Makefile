@@ -5,7 +5,7 @@ BIN_RELEASE := .build/release/milestones
 SCRATCH ?= $(shell mktemp -d /tmp/milestones-run.XXXXXX 2>/dev/null || echo /tmp/milestones-run)
 APT_PACKAGES := libssl-dev libsqlite3-dev sqlite3 openssl python3
 
-.PHONY: deps build release run test bench bench-quick clean lint
+.PHONY: deps build release run test bench bench-quick soak clean lint
 
 ## deps: install the system packages the build and tests need (only those missing)
 deps:
@@ -38,6 +38,11 @@ bench: release
 
 bench-quick: release
 	@bash bench/run.sh "$(BIN_RELEASE)" 100000
+
+## soak: the crash harness with 1,000 SIGKILLs (make test runs it with 50)
+soak: deps
+	$(SWIFT) build
+	MILESTONES_SOAK_KILLS=1000 $(SWIFT) test --filter crashHarness
 
 lint:
 	$(SWIFT) format lint --recursive Sources Tests

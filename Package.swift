@@ -41,6 +41,7 @@ let package = Package(
             dependencies: [
                 "CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneProjections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .executableTarget(name: "milestones", dependencies: ["MilestonesCLI"]),

@@ -38,6 +38,12 @@ def day(d):
     return (EPOCH + datetime.timedelta(days=d)).isoformat()
 
 
+def any_subject():
+    """A facility or a program, without building a joined list (O(1))."""
+    k = rng.randrange(len(facilities) + len(programs))
+    return facilities[k] if k < len(facilities) else programs[k - len(facilities)]
+
+
 def summary():
     k = rng.choice([0, 0, 0, 2, 4, 9])
     return " ".join(rng.choice(WORDS) for _ in range(k)).capitalize() + ("." if k else "")
@@ -117,7 +123,7 @@ while count < n:
         emit({"type": "production.milestone", "date": day(d), "subject": f, "milestone": rng.choice(["first wafer", "first rack shipped", "tool move-in", "line qualified"]),
               "quantity": rng.randrange(1, 10000)})
     elif r < 0.65:
-        s = rng.choice(facilities + programs)
+        s = any_subject()
         m = rng.choice(MILESTONES)
         lo = d + rng.randrange(90, 900)
         e = {"type": "target.set", "date": day(d), "subject": s, "milestone": m, "due": {"earliest": day(lo), "latest": day(lo + rng.randrange(0, 200))}}
@@ -127,7 +133,7 @@ while count < n:
         targets[(s, m)] = True
         emit(e)
     elif r < 0.80:
-        emit({"type": "investment.committed", "date": day(d), "subject": rng.choice(facilities + programs), "amount": amount()})
+        emit({"type": "investment.committed", "date": day(d), "subject": any_subject(), "amount": amount()})
     elif r < 0.95 and correctable:
         target = correctable[rng.randrange(max(0, len(correctable) - 5000), len(correctable))]
         if target["type"] in ("facility.announced",):

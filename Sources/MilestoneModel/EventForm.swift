@@ -474,7 +474,10 @@ public enum EventForm {
         guard count <= maxTextLength else { return false }
         if !ascii {
             let s = String(decoding: u, as: UTF8.self)
-            if s.unicodeScalars.contains(where: { ($0.value >= 0x80 && $0.value < 0xA0) || $0.properties.isWhitespace }) { return false }
+            // No C1 controls, spaces or invisible format characters (bidi overrides spoof a URL).
+            if s.unicodeScalars.contains(where: {
+                ($0.value >= 0x80 && $0.value < 0xA0) || $0.properties.isWhitespace || $0.properties.generalCategory == .format
+            }) { return false }
         }
         return true
     }

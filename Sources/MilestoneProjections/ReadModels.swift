@@ -98,8 +98,14 @@ public final class ReadModels {
             let lines = pending
             pending.removeAll(keepingCapacity: true)
             try db.write { db in
-                var projector = try Projector(db: db, head: head)
-                for (line, offset, isFinal) in lines {
+                // Another process may have projected some of these lines since
+                // we read the head: continue from the head as it is now.
+                let current = try ReadModels.readHead(db)
+                var projector = try Projector(db: db, head: current)
+                for (line, offset, isFinal) in lines where offset >= (current?.length ?? 0) {
+                    guard offset == (projector.head?.length ?? 0) else {
+                        throw LedgerError.stale(path: path, reason: "the read models' head moved under this catch-up; run the command again")
+                    }
                     try projector.project(line: line, offset: offset, isFinal: isFinal, ledger: ledger.path)
                 }
                 head = projector.head

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GRDB
 import CanonicalJSON
 import MilestoneLedger
 import MilestoneModel
@@ -83,6 +84,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw ExitCode(1)
     } catch let e as CryptoError {
         printError("milestones: \(e)")
+        throw ExitCode(74)
+    } catch let e as DatabaseError {
+        printError("milestones: read models: \(e.message ?? "SQLite error \(e.resultCode)") (remove the .sqlite file to rebuild it)")
         throw ExitCode(74)
     }
 }

@@ -1,0 +1,255 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BadInputCase: Decodable, Sendable, CustomTestStringConvertible {
+    var file: String
+    var exit: Int32
+    var stderr: String
+    var args: [String]?
+    var testDescription: String { file }
+
+    static let all: [BadInputCase] = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: Paths.fixture("bad-input/manifest.json")))
+        return try! JSONDecoder().decode([BadInputCase].self, from: data)
+    }()
+}
+
+/// `*` matches any run of characters.
+func globMatch(_ pattern: String, _ text: String) -> Bool {
+    let parts = pattern.components(separatedBy: "*")
+    var rest = Substring(text)
+    for (i, part) in parts.enumerated() {
+        if i == 0 {
+            guard rest.hasPrefix(part) else { return false }
+            rest = rest.dropFirst(part.count)
+        } else if i == parts.count - 1 {
+            return part.isEmpty || rest.hasSuffix(part)
+        } else if let r = rest.range(of: part) {
+            rest = rest[r.upperBound...]
+        } else {
+            return false
+        }
+    }
+    return rest.isEmpty
+}
+
+@Suite("reliability: hostile input, I/O faults, crashes, concurrency")
+struct ReliabilityTests {
+    static let shared: (dir: TempDir, ledger: String) = {
+        let dir = TempDir()
+        return (dir, fixtureLedger(in: dir))
+    }()
+
+    @Test("the bad-input catalogue: each rejected with its exit code and first stderr line, the ledger byte-identical",
+          arguments: BadInputCase.all)
+    func badInput(_ c: BadInputCase) {
+        let (dir, ledger) = ReliabilityTests.shared
+        let before = bytes(ledger)
+        let file = Paths.fixture("bad-input/\(c.file)")
+        let args = (c.args ?? ["record", "--file", "{file}"]).map {
+            $0.replacingOccurrences(of: "{file}", with: file).replacingOccurrences(of: "{dir}", with: dir.path)
+        }
+        let r = cli(args.contains("--ledger") ? args : args + ["--ledger", ledger])
+        #expect(r.code == c.exit, "\(r.stderr)")
+        let first = r.stderr.split(separator: "\n").first.map(String.init) ?? ""
+        let pattern = c.stderr.replacingOccurrences(of: "{file}", with: file)
+        #expect(globMatch(pattern, first), "stderr: \(first)\nwanted: \(pattern)")
+        // Terminal escapes never reach stderr raw.
+        #expect(!r.stderr.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x9B || $0.value == 0x07 })
+        #expect(bytes(ledger) == before)
+    }
+
+    @Test("the catalogue is large enough") func catalogueSize() {
+        #expect(BadInputCase.all.count >= 150)
+    }
+
+    @Test("a 100 MB line: a clear error, bounded memory, nothing written")
+    func hugeLine() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let before = bytes(ledger)
+        let path = dir.file("huge.jsonl")
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try h.write(contentsOf: Data(#"{"type":"site.secured","summary":""#.utf8))
+        let chunk = Data(repeating: UInt8(ascii: "x"), count: 1 << 20)
+        for _ in 0..<100 { try h.write(contentsOf: chunk) }
+        try h.write(contentsOf: Data("\"}\n".utf8))
+        try h.close()
+        let r = run("/usr/bin/time", ["-v", Paths.binary, "record", "--ledger", ledger, "--file", path], env: ["MILESTONES_NOW": fixedNow])
+        #expect(r.code == 65)
+        #expect(r.stderr.hasPrefix("\(path):1: line longer than 1048576 bytes"))
+        let rss = r.stderr.split(separator: "\n").first { $0.contains("Maximum resident set size") }
+            .flatMap { Int($0.split(separator: " ").last!) } ?? 0
+        #expect(rss > 0 && rss < 120_000, "peak RSS \(rss) KiB")
+        #expect(bytes(ledger) == before)
+    }
+
+    @Test("injected write and fsync failures: exit 74, the ledger byte-identical", arguments: ["write", "fsync", "short-write"])
+    func injectedFaults(_ fault: String) {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let before = bytes(ledger)
+        let one = cli(["record", "--ledger", ledger, "--type", "construction.started", "--subject", "foxconn-houston",
+                       "--date", "2025-09-01", "--source", "x"], env: ["MILESTONES_FAULT": fault])
+        #expect(one.code == 74, "\(one.stderr)")
+        #expect(one.stderr.contains("nothing was written"))
+        #expect(bytes(ledger) == before)
+        #expect(cli(["verify", "--ledger", ledger]).code == 0)
+    }
+
+    @Test("a file-size limit hit in the middle of a batch: exit 74, the ledger byte-identical")
+    func fileSizeLimit() {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let before = bytes(ledger)
+        var text = ""
+        for i in 0..<400 {
+            text += #"{"id":"big-\#(i)","type":"production.milestone","milestone":"lot \#(i)","date":"2026-01-01","subject":"foxconn-houston","summary":"\#(String(repeating: "y", count: 500))","sources":[{"publisher":"x"}]}"# + "\n"
+        }
+        let input = dir.write("big.jsonl", text)
+        // The limit (in 512-byte blocks) lets the ledger grow by about 100 KB: the batch needs 400.
+        let limit = (before.count + 100_000) / 512
+        let r = run("/bin/bash", ["-c", "ulimit -f \(limit); exec \"$0\" \"$@\"", Paths.binary, "record", "--ledger", ledger, "--file", input],
+                    env: ["MILESTONES_NOW": fixedNow])
+        #expect(r.code == 74, "\(r.stderr)")
+        #expect(r.stderr.contains("File too large"))
+        #expect(bytes(ledger) == before)
+    }
+
+    @Test("a read-only or missing folder: a clear error")
+    func unwritableFolder() throws {
+        let dir = TempDir()
+        let r = cli(["init", "--name", "x", "--ledger", dir.file("no/such/folder/l.jsonl")])
+        #expect(r.code == 74)
+        #expect(r.stderr.contains("no such folder"))
+        if getuid() != 0 {  // root writes anywhere: the read-only case needs another user
+            let ro = dir.file("ro")
+            try FileManager.default.createDirectory(atPath: ro, withIntermediateDirectories: false)
+            chmod(ro, 0o555)
+            #expect(cli(["init", "--name", "x", "--ledger", ro + "/l.jsonl"]).code == 74)
+        }
+    }
+
+    /// Kills `record` (batches of 1 to 2,000) and read-model catch-ups at
+    /// random moments; after each kill, nothing acknowledged is lost, the chain
+    /// verifies or has only a torn tail that repair fixes, and the retry
+    /// completes the batch without duplicates. `make soak` runs 1,000 kills.
+    @Test("crash harness: SIGKILL at random moments loses nothing acknowledged")
+    func crashHarness() throws {
+        let kills = Int(ProcessInfo.processInfo.environment["MILESTONES_SOAK_KILLS"] ?? "") ?? 50
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        var rng = SplitMix64(seed: UInt64(kills) &* 7919)
+        var acknowledged: Set<String> = []
+        var killed = 0
+        var torn = 0
+        var batchNo = 0
+        while killed < kills {
+            batchNo += 1
+            let size = [1, 5, 50, 500, 2000].randomElement(using: &rng)!
+            var text = ""
+            var ids: [String] = []
+            for i in 0..<size {
+                let id = "b\(batchNo)-e\(i)"
+                ids.append(id)
+                text += #"{"id":"\#(id)","type":"production.milestone","milestone":"lot \#(i)","date":"2026-01-01","subject":"foxconn-houston","sources":[{"publisher":"soak"}]}"# + "\n"
+            }
+            let input = dir.write("batch.jsonl", text)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Paths.binary)
+            p.arguments = ["record", "--quiet", "--wait", "30", "--ledger", ledger, "--file", input]
+            p.environment = ["MILESTONES_NOW": fixedNow]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(UInt32.random(in: 0..<60_000, using: &rng))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            if p.terminationReason == .exit && p.terminationStatus == 0 {
+                acknowledged.formUnion(ids)
+                continue
+            }
+            killed += 1
+            // The ledger verifies, or has only a torn tail that repair removes.
+            let v = cli(["verify", "--ledger", ledger])
+            if v.code != 0 {
+                #expect(v.stderr.contains("torn tail"), "\(v.stderr)")
+                torn += 1
+                #expect(cli(["repair", "--torn-tail", "--ledger", ledger]).code == 0)
+                #expect(cli(["verify", "--ledger", ledger]).code == 0)
+            }
+            // Kill a read-model catch-up now and then.
+            if killed % 5 == 0 {
+                let q = Process()
+                q.executableURL = URL(fileURLWithPath: Paths.binary)
+                q.arguments = ["status", "--ledger", ledger, "--format", "json", "--rebuild"]
+                q.standardOutput = FileHandle.nullDevice
+                q.standardError = FileHandle.nullDevice
+                try q.run()
+                usleep(UInt32.random(in: 0..<40_000, using: &rng))
+                kill(q.processIdentifier, SIGKILL)
+                q.waitUntilExit()
+            }
+            // The retry completes the batch, without duplicates.
+            let retry = cli(["record", "--quiet", "--ledger", ledger, "--file", input])
+            #expect(retry.code == 0, "\(retry.stderr)")
+            acknowledged.formUnion(ids)
+        }
+        let text = String(decoding: bytes(ledger), as: UTF8.self)
+        var seen: [String: Int] = [:]
+        for line in text.split(separator: "\n") {
+            if let r = line.range(of: #""id":""#) {
+                let id = line[r.upperBound...].prefix { $0 != "\"" }
+                seen[String(id), default: 0] += 1
+            }
+        }
+        let lost = acknowledged.filter { seen[$0] != 1 }
+        #expect(lost.isEmpty, "\(lost.count) acknowledged events missing or doubled")
+        #expect(cli(["verify", "--ledger", ledger]).code == 0)
+        #expect(pythonCheck(["ledger", ledger]).code == 0)
+        let status = cli(["events", "--ledger", ledger, "--format", "json", "--as-of", "2030-01-01"])
+        #expect(status.code == 0, "\(status.stderr)")
+        #expect((parseJSON(status.stdout) as? [Any])?.count == seen.count - 1)
+        print("crash harness: \(killed) kills (\(torn) torn tails repaired), \(acknowledged.count) events acknowledged, 0 lost")
+    }
+
+    @Test("8 writer processes × 500 events while readers query: all 4,000 present once, the chain intact")
+    func eightWriters() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let group = DispatchGroup()
+        let codes = Codes()
+        for w in 0..<8 {
+            group.enter()
+            DispatchQueue.global().async {
+                for chunk in 0..<5 {
+                    var text = ""
+                    for i in 0..<100 {
+                        let n = chunk * 100 + i
+                        text += #"{"id":"w\#(w)-\#(n)","type":"production.milestone","milestone":"lot \#(n)","date":"2026-01-01","subject":"foxconn-houston","sources":[{"publisher":"w\#(w)"}]}"# + "\n"
+                    }
+                    let input = dir.write("w\(w)-\(chunk).jsonl", text)
+                    codes.add(cli(["record", "--quiet", "--wait", "120", "--ledger", ledger, "--file", input]).code)
+                }
+                group.leave()
+            }
+        }
+        let readers = Codes()
+        group.enter()
+        DispatchQueue.global().async {
+            for _ in 0..<10 { readers.add(cli(["status", "--ledger", ledger, "--format", "json"]).code) }
+            group.leave()
+        }
+        group.wait()
+        #expect(codes.all.count == 40 && codes.all.allSatisfy { $0 == 0 }, "\(codes.all)")
+        #expect(readers.all.allSatisfy { $0 == 0 }, "\(readers.all)")
+        let v = cli(["verify", "--format", "json", "--ledger", ledger])
+        #expect((parseJSON(v.stdout) as? [String: Any])?["records"] as? Int == 28 + 4000)
+        #expect(pythonCheck(["ledger", ledger]).code == 0)
+    }
+}
