@@ -168,6 +168,17 @@ public final class LedgerFile {
         return out
     }
 
+    /// The line (without its LF) that ends at byte `length`: the last record
+    /// of the first `length` bytes; nil when those bytes do not end with LF.
+    public func line(endingAt length: Int) throws -> [UInt8]? {
+        let from = max(0, length - LedgerReader.maxLineLength - 1)
+        let bytes = try read(at: from, count: length - from)
+        guard bytes.count >= 2, bytes.last == 0x0A else { return nil }
+        var start = bytes.count - 1
+        while start > 0, bytes[start - 1] != 0x0A { start -= 1 }
+        return Array(bytes[start..<(bytes.count - 1)])
+    }
+
     /// One line of a chunk read by ``forEachChunk(upTo:_:progress:)``.
     public struct LineSpan: Sendable {
         public enum Kind: Sendable { case complete, tooLong, unterminated }

@@ -145,19 +145,13 @@ public final class MerkleTreeFile: SubtreeHashes {
 
     func checkAgainst(_ ledger: LedgerFile) throws {
         // The line that ends at ledgerLength must be the record we stopped at.
-        let from = max(0, ledgerLength - LedgerReader.maxLineLength - 1)
-        let tailBytes = try ledger.read(at: from, count: ledgerLength - from)
-        let ok: Bool = tailBytes.withUnsafeBytes { b in
-            guard b.count >= 2, b[b.count - 1] == 0x0A else { return false }
-            var start = b.count - 1
-            while start > 0, b[start - 1] != 0x0A { start -= 1 }
-            let line = UnsafeRawBufferPointer(rebasing: b[start..<(b.count - 1)])
+        let ok: Bool = try ledger.line(endingAt: ledgerLength)?.withUnsafeBytes { line in
             var hasher = SHA256()
             guard let hashes = RecordLine.hashes(of: line, hasher: &hasher), hashes.claimed == hashes.computed,
                   hashes.claimed == lastRecord, let leaf = try? perfect(level: 0, index: leaves - 1)
             else { return false }
             return Merkle.leafHash(line, hasher: &hasher) == leaf
-        }
+        } ?? false
         guard ok else {
             throw LedgerError.stale(
                 path: path,

@@ -146,19 +146,13 @@ public final class ReadModels {
             path: path,
             reason: "the ledger no longer holds record \(head.seq) as these read models saw it (sha256 \(head.sha256.hex)): it was rewritten or truncated. Run `milestones verify`; rebuild the read models with --rebuild only if the ledger is the one you trust")
         guard head.length <= size else { throw stale }
-        let from = max(0, head.length - LedgerReader.maxLineLength - 1)
-        let tail = try ledger.read(at: from, count: head.length - from)
-        let ok: Bool = tail.withUnsafeBytes { b in
-            guard b.count >= 2, b[b.count - 1] == 0x0A else { return false }
-            var start = b.count - 1
-            while start > 0, b[start - 1] != 0x0A { start -= 1 }
-            let line = UnsafeRawBufferPointer(rebasing: b[start..<(b.count - 1)])
+        let ok: Bool = try ledger.line(endingAt: head.length)?.withUnsafeBytes { line in
             var hasher = SHA256()
             guard let h = RecordLine.hashes(of: line, hasher: &hasher), h.claimed == h.computed, h.claimed == head.sha256,
                   let t = RecordLine.tail(of: line), t.seq == head.seq
             else { return false }
             return true
-        }
+        } ?? false
         guard ok else { throw stale }
     }
 

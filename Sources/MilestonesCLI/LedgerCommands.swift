@@ -64,13 +64,7 @@ struct Verify: ParsableCommand {
     /// Checks each checkpoint against the (verified) ledger; nil when all hold.
     func checkCheckpoints() throws -> (file: String, reason: String)? {
         guard !checkpoints.isEmpty else { return nil }
-        let vkeys = try keys.map { path in
-            do {
-                return try VerifierKey(parsing: String(decoding: try readBytes(path), as: UTF8.self))
-            } catch let e as KeyError {
-                throw InputError(problems: ["\(path): \(e)"])
-            }
-        }
+        let vkeys = try loadVerifierKeys(keys)
         let ledger = try ProvableLedger(path: location.path)
         for file in checkpoints {
             do {

@@ -169,13 +169,7 @@ struct VerifyProof: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let vkeys = try keys.map { path in
-                do {
-                    return try VerifierKey(parsing: String(decoding: try readBytes(path), as: UTF8.self))
-                } catch let e as KeyError {
-                    throw InputError(problems: ["\(path): \(e)"])
-                }
-            }
+            let vkeys = try loadVerifierKeys(keys)
             do {
                 if let bundle {
                     let b = try ProofBundle(json: try readJSON(bundle))

@@ -105,3 +105,14 @@ func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 
 /// A JSON value as one line of text.
 func jsonLine(_ v: JSONValue) -> String { JSONWriter.string(v) }
+
+/// Reads verifier key files (`--key PREFIX.vkey`); a malformed one is invalid input.
+func loadVerifierKeys(_ paths: [String]) throws -> [VerifierKey] {
+    try paths.map { path in
+        do {
+            return try VerifierKey(parsing: String(decoding: try readBytes(path), as: UTF8.self))
+        } catch let e as KeyError {
+            throw InputError(problems: ["\(path): \(e)"])
+        }
+    }
+}
