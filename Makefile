@@ -5,7 +5,7 @@ BIN_RELEASE := .build/release/milestones
 SCRATCH ?= $(shell mktemp -d /tmp/milestones-run.XXXXXX 2>/dev/null || echo /tmp/milestones-run)
 APT_PACKAGES := libssl-dev libsqlite3-dev sqlite3 openssl python3
 
-.PHONY: deps build release run test bench bench-quick soak clean lint
+.PHONY: deps build release run test bench bench-quick soak fuzz clean lint
 
 ## deps: install the system packages the build and tests need (only those missing)
 deps:
@@ -43,6 +43,21 @@ bench-quick: release
 soak: deps
 	$(SWIFT) build
 	MILESTONES_SOAK_KILLS=1000 $(SWIFT) test --filter crashHarness
+
+## fuzz: libFuzzer on the JSON reader, event validator, record-line verifier, proof and
+## signed-note parsers, FUZZ_SECONDS each (default 60), from the seed corpora in fixtures/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= json event record proof note
+fuzz: deps
+	MILESTONES_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product milestones-fuzz -Xswiftc -sanitize=fuzzer,address
+	@mkdir -p .build-fuzz/corpus .build-fuzz/crashes
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$t; \
+	  echo "== fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  MILESTONES_FUZZ_TARGET=$$t .build-fuzz/release/milestones-fuzz .build-fuzz/corpus/$$t fixtures/fuzz/$$t \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=.build-fuzz/crashes/$$t- -print_final_stats=1 2>&1 \
+	    | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==.*ERROR|SUMMARY)" || exit 1; \
+	done
 
 lint:
 	$(SWIFT) format lint --recursive Sources Tests

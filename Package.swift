@@ -52,3 +52,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// `make fuzz` builds the libFuzzer entry points (only then: libFuzzer supplies main).
+if Context.environment["MILESTONES_FUZZ"] == "1" {
+    package.targets.append(.executableTarget(
+        name: "milestones-fuzz",
+        dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger"],
+        path: "Fuzz/milestones-fuzz",
+        swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+    ))
+    package.products.append(.executable(name: "milestones-fuzz", targets: ["milestones-fuzz"]))
+}

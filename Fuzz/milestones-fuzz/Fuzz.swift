@@ -1,0 +1,81 @@
+// libFuzzer entry points (`make fuzz`). The target is chosen by the
+// environment variable MILESTONES_FUZZ_TARGET: json, event, record, proof, note.
+// Built with `-sanitize=fuzzer,address` (libFuzzer supplies main).
+import CanonicalJSON
+import MilestoneLedger
+import MilestoneModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+nonisolated(unsafe) var target = "json"
+nonisolated(unsafe) let tape = JSONTape()
+nonisolated(unsafe) var inspector: RecordVerifier.Inspector?
+
+@_cdecl("LLVMFuzzerInitialize")
+public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
+    if let t = getenv("MILESTONES_FUZZ_TARGET") { target = String(cString: t) }
+    inspector = RecordVerifier(rememberContent: true).makeInspector()
+    return 0
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    switch target {
+    case "json":
+        // The reader never crashes; what it accepts it writes back canonically,
+        // and the canonical text reads back to the same value.
+        for mode in [JSONTape.Mode.input, .canonical] {
+            if let v = try? JSONReader.parse(Array(bytes), mode: mode) {
+                let canonical = JSONWriter.bytes(v)
+                guard let again = try? JSONReader.parse(canonical, mode: .canonical), again == v else { fatalError("canonical round trip") }
+                if mode == .canonical, canonical != Array(bytes) { fatalError("accepted a non-canonical text") }
+            }
+        }
+    case "event":
+        if (try? tape.parse(bytes)) != nil {
+            if let e = try? EventForm.validate(tape.root) {
+                var out: [UInt8] = []
+                EventForm.appendNormalized(tape.root, id: e.id == nil ? "fuzz" : nil, to: &out)
+                guard let again = try? JSONReader.parse(out, mode: .canonical), let ev = try? EventForm.validate(again) else {
+                    fatalError("a valid event did not normalise to a valid canonical event")
+                }
+                _ = ev
+            }
+        }
+    case "record":
+        _ = inspector!.inspect(line: bytes, offset: 0, isFinal: size % 2 == 0, lineNumber: 1)
+        _ = RecordLine.tail(of: bytes)
+    case "proof":
+        if let v = try? JSONReader.parse(Array(bytes)) {
+            if let p = try? InclusionProof(json: v) { _ = p.verify(recordLine: Array(bytes.prefix(64))) }
+            if let p = try? ConsistencyProof(json: v) { _ = p.verify() }
+            _ = try? ProofBundle(json: v)
+        }
+    case "note":
+        if let note = try? SignedNote(parsing: Array(bytes)) {
+            _ = try? Checkpoint(parsing: note.body)
+            let key = VerifierKey(name: "fuzz", publicKey: [UInt8](repeating: 7, count: 32))
+            _ = try? note.verify(keys: [key])
+        }
+        _ = try? VerifierKey(parsing: String(decoding: bytes, as: UTF8.self))
+    default:
+        fatalError("unknown MILESTONES_FUZZ_TARGET \(target)")
+    }
+    return 0
+}
+
+/// SwiftPM links an executable's entry point under this name; hand over to libFuzzer's driver.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+@_cdecl("milestones_fuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    var c = argc
+    var v: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
+    _ = initialize(&c, &v)
+    return LLVMFuzzerRunDriver(&c, &v) { data, size in fuzz(data, size) }
+}
