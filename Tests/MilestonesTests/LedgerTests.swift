@@ -301,9 +301,15 @@ struct RecordTests {
         // flock(1) holds the lock in another process for 3 s.
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-        holder.arguments = [ledger, "sleep", "3"]
+        holder.arguments = [ledger, "sleep", "5"]
         try holder.run()
-        Thread.sleep(forTimeInterval: 0.3)
+        // Wait until the holder has the lock (a loaded machine may be slow to start it).
+        var held = false
+        for _ in 0..<100 where !held {
+            held = run("/usr/bin/flock", ["--nonblock", ledger, "true"]).code != 0
+            if !held { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(held)
         let r = cli(["record", "--wait", "0.5", "--ledger", ledger, "--type", "construction.started", "--subject", "foxconn-houston", "--date", "2025-09-01", "--source", "x"])
         holder.waitUntilExit()
         #expect(r.code == 75)
