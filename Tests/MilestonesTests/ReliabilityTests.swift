@@ -121,6 +121,26 @@ struct ReliabilityTests {
         #expect(bytes(ledger) == before)
     }
 
+    @Test("the read models' disk fills up during a catch-up: a clear error, then they still work")
+    func readModelsDiskFull() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        var text = ""
+        for i in 0..<3000 {
+            text += #"{"id":"f-\#(i)","type":"production.milestone","milestone":"lot \#(i)","date":"2026-01-01","subject":"foxconn-houston","summary":"\#(String(repeating: "z", count: 300))","sources":[{"publisher":"x"}]}"# + "\n"
+        }
+        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("many.jsonl", text)]).code == 0)
+        try? FileManager.default.removeItem(atPath: dir.file("ai.sqlite"))
+        // A file-size limit of about 600 KB stops the SQLite files part way.
+        let r = run("/bin/bash", ["-c", "ulimit -f 1200; exec \"$0\" \"$@\"", Paths.binary, "status", "--ledger", ledger, "--format", "json"],
+                    env: ["MILESTONES_NOW": fixedNow])
+        #expect(r.code == 74, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("milestones: "))
+        let again = cli(["events", "--ledger", ledger, "--format", "json", "--as-of", "2030-01-01"])
+        #expect(again.code == 0, "\(again.stderr)")
+        #expect((parseJSON(again.stdout) as? [Any])?.count == 27 + 3000)
+    }
+
     @Test("a read-only or missing folder: a clear error")
     func unwritableFolder() throws {
         let dir = TempDir()
