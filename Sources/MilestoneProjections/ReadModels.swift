@@ -216,7 +216,9 @@ struct Projector: ~Copyable {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [seq, facts.id, facts.type.rawValue, facts.subject, facts.date.description, facts.precision.rawValue,
                              tail.recordedAt.description, hashes.claimed.hex, offset, line.count, Int64(bitPattern: content),
-                             facts.milestone, facts.reference, JSONWriter.string(.object(event))])
+                             facts.milestone, facts.reference,
+                             // The line is canonical: the event's own bytes are its canonical JSON.
+                             String(decoding: line[eventView.byteRange!], as: UTF8.self)])
         switch facts.type {
         case .ledgerCreated:
             break
