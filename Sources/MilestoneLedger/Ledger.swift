@@ -25,7 +25,8 @@ public enum LedgerReader {
             size = try file.size()
             file.unlock()
         }
-        var verifier = RecordVerifier(rememberContent: rememberContent)
+        // Records run 300 to 600 bytes: reserve the id index once, not by doubling.
+        var verifier = RecordVerifier(rememberContent: rememberContent, expectedRecords: size / 400)
         // Lines are inspected on every core (hash, canonical form, event form),
         // then accepted in order on this thread (chain, ids, references).
         let workers = size > 1 << 20 ? max(1, min(8, activeProcessorCount())) : 1

@@ -63,7 +63,7 @@ public struct InspectedLine: Sendable {
 /// references).
 public struct RecordVerifier: ~Copyable {
     public private(set) var head = ChainHead.genesis
-    public private(set) var index = ReferenceIndex()
+    public private(set) var index: ReferenceIndex
     public private(set) var origin: String?
     private var lineNumber = 0
     /// Lines accepted or reported so far.
@@ -71,8 +71,9 @@ public struct RecordVerifier: ~Copyable {
     /// Remember event contents so that an idempotent retry can be told from a clash.
     private let rememberContent: Bool
 
-    public init(rememberContent: Bool = false) {
+    public init(rememberContent: Bool = false, expectedRecords: Int = 0) {
         self.rememberContent = rememberContent
+        index = ReferenceIndex(expectedEvents: expectedRecords)
     }
 
     /// What a worker needs to inspect lines: its own hasher and tape.

@@ -54,18 +54,40 @@ extension ReferenceState {
 /// cannot answer fall through to it (the read models), and it holds only the
 /// events added since (a batch).
 public struct ReferenceIndex {
+    /// What the rules remember of an id, packed into 8 bytes so that a
+    /// million ids cost about 16 MB (key and entry) in the dictionary:
+    /// subject index (bits 32–63) | date in days + 2^22 (bits 8–30: years
+    /// 0001–9999) | type (3–7) | precision (1–2) | retracted (0). Content digests, needed only by
+    /// `record`, live in a dictionary of their own.
     struct IdEntry {
-        var type: EventType
-        var subject: UInt32
-        var retracted: Bool
-        var date: CalendarDate
-        var precision: DatePrecision
-        var content: UInt64
+        var bits: UInt64
+
+        init(type: EventType, subject: UInt32, retracted: Bool, date: CalendarDate, precision: DatePrecision) {
+            let days = UInt64(Int64(date.days) + (1 << 22)) & 0x7F_FFFF
+            let p = UInt64(DatePrecision.allCases.firstIndex(of: precision)!)
+            bits = UInt64(subject) << 32 | days << 8 | UInt64(type.ordinal) << 3 | p << 1 | (retracted ? 1 : 0)
+        }
+
+        var subject: UInt32 { UInt32(bits >> 32) }
+        var date: CalendarDate {
+            get { CalendarDate(days: Int32(Int64(bits >> 8 & 0x7F_FFFF) - (1 << 22))) }
+            set { self = IdEntry(type: type, subject: subject, retracted: retracted, date: newValue, precision: precision) }
+        }
+        var type: EventType { EventType.allCases[Int(bits >> 3 & 0x1F)] }
+        var precision: DatePrecision {
+            get { DatePrecision.allCases[Int(bits >> 1 & 0x3)] }
+            set { self = IdEntry(type: type, subject: subject, retracted: retracted, date: date, precision: newValue) }
+        }
+        var retracted: Bool {
+            get { bits & 1 == 1 }
+            set { bits = newValue ? bits | 1 : bits & ~1 }
+        }
     }
 
     private var subjects: [String: (index: UInt32, kind: SubjectKind)] = [:]
     private var subjectNames: [String] = []
     private var ids: [UInt64: IdEntry] = [:]
+    private var contents: [UInt64: UInt64] = [:]
     private var targets: Set<UInt64> = []
     private let base: (any ReferenceState)?
     /// Base answers fetched ahead for a batch (nil: known absent).
@@ -74,8 +96,9 @@ public struct ReferenceIndex {
     /// that collide; at a million ids a false match has odds of about 3e-8.
     public let seed: Hasher = Hasher()
 
-    public init(base: (any ReferenceState)? = nil) {
+    public init(base: (any ReferenceState)? = nil, expectedEvents: Int = 0) {
         self.base = base
+        ids.reserveCapacity(expectedEvents)
     }
 
     public var eventCount: Int { ids.count }
@@ -93,9 +116,10 @@ public struct ReferenceIndex {
     }
 
     public func entry(id: String) throws -> ReferenceEntry? {
-        if let e = ids[fingerprint(id)] {
+        let key = fingerprint(id)
+        if let e = ids[key] {
             return ReferenceEntry(type: e.type, subject: e.subject == .max ? nil : subjectNames[Int(e.subject)],
-                                  retracted: e.retracted, date: e.date, precision: e.precision, content: e.content)
+                                  retracted: e.retracted, date: e.date, precision: e.precision, content: contents[key] ?? 0)
         }
         if let known = prefetched[id] { return known }
         return try base?.entry(id: id)
@@ -223,8 +247,9 @@ public struct ReferenceIndex {
             index = subjectIndex(subject, kind: kind)
         }
         if let id = event.id {
-            ids[fingerprint(id)] = IdEntry(type: event.type, subject: index, retracted: false, date: event.date,
-                                           precision: event.precision, content: content ?? 0)
+            let key = fingerprint(id)
+            ids[key] = IdEntry(type: event.type, subject: index, retracted: false, date: event.date, precision: event.precision)
+            if let content { contents[key] = content }
         }
         switch event.type {
         case .targetSet:
@@ -235,8 +260,8 @@ public struct ReferenceIndex {
             let key = fingerprint(ref)
             if ids[key] == nil, let e = try base?.entry(id: ref) {
                 let s = e.subject.map { subjectIndex($0, kind: (try? subjectKind($0)) ?? .facility) } ?? .max
-                ids[key] = IdEntry(type: e.type, subject: s, retracted: e.retracted, date: e.date, precision: e.precision,
-                                   content: e.content)
+                ids[key] = IdEntry(type: e.type, subject: s, retracted: e.retracted, date: e.date, precision: e.precision)
+                if e.content != 0 { contents[key] = e.content }
             }
             if event.type == .eventRetracted {
                 ids[key]?.retracted = true
