@@ -204,10 +204,6 @@ public final class LedgerFile {
         _ body: (UnsafeRawBufferPointer, [LineSpan]) throws -> Void,
         progress: ((Int) -> Void)? = nil
     ) throws {
-        // Large reads map the file instead of copying it in: the workers that
-        // hash and parse the lines fault the pages in, in parallel, and each
-        // chunk's pages are dropped once done, so memory stays bounded.
-        if length - start0 > 16 << 20, try forEachMappedChunk(from: start0, upTo: length, body, progress: progress) { return }
         let chunk = 8 << 20
         var buf = [UInt8](repeating: 0, count: chunk + LedgerReader.maxLineLength + 1)
         var filled = 0  // bytes in buf
@@ -279,57 +275,6 @@ public final class LedgerFile {
                 filled = rest
             }
         }
-    }
-}
-
-extension LedgerFile {
-    /// ``forEachChunk(from:upTo:_:progress:)`` over a read-only mapping; false
-    /// when the file cannot be mapped (the caller then reads it).
-    func forEachMappedChunk(from start: Int, upTo length: Int, _ body: (UnsafeRawBufferPointer, [LineSpan]) throws -> Void,
-                            progress: ((Int) -> Void)?) throws -> Bool {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let mapStart = start / page * page
-        let mapLength = length - mapStart
-        guard let map = mmap(nil, mapLength, PROT_READ, MAP_PRIVATE, fd, off_t(mapStart)), map != MAP_FAILED else { return false }
-        defer { munmap(map, mapLength) }
-        _ = madvise(map, mapLength, MADV_SEQUENTIAL)
-        let all = UnsafeRawBufferPointer(start: map, count: mapLength)
-        var position = start  // file offset of the next line
-        var spans: [LineSpan] = []
-        let chunk = 8 << 20
-        while position < length {
-            // A chunk of whole lines: up to the last LF before position + chunk (or the end).
-            var end = min(length, position + chunk)
-            spans.removeAll(keepingCapacity: true)
-            var lineStart = position
-            while lineStart < end {
-                let from = lineStart - mapStart
-                guard let hit = memchr(map + from, 0x0A, mapLength - from) else {
-                    // No LF until the end of the file: an unterminated last piece.
-                    spans.append(LineSpan(kind: .unterminated, start: 0, length: length - lineStart, offset: lineStart, isFinal: true))
-                    lineStart = length
-                    end = length
-                    break
-                }
-                let lf = mapStart + map.distance(to: hit)
-                if lf - lineStart > LedgerReader.maxLineLength {
-                    spans.append(LineSpan(kind: .tooLong, start: 0, length: 0, offset: lineStart, isFinal: false))
-                } else {
-                    spans.append(LineSpan(kind: .complete, start: lineStart - position, length: lf - lineStart, offset: lineStart,
-                                          isFinal: lf + 1 == length))
-                }
-                lineStart = lf + 1
-                if lineStart > end { end = lineStart }
-            }
-            try body(UnsafeRawBufferPointer(rebasing: all[(position - mapStart)..<(lineStart - mapStart)]), spans)
-            // Done with these pages: let them go (they stay in the page cache).
-            let doneFrom = (position - mapStart) / page * page
-            let doneTo = (lineStart - mapStart) / page * page
-            if doneTo > doneFrom { _ = madvise(map + doneFrom, doneTo - doneFrom, MADV_DONTNEED) }
-            position = lineStart
-            progress?(position)
-        }
-        return true
     }
 }
 

@@ -284,7 +284,7 @@ struct ReliabilityTests {
     }
 }
 
-@Suite("large ledgers (read through a mapping)")
+@Suite("large ledgers (several read chunks)")
 struct LargeLedgerTests {
     @Test("a ledger over 16 MB: verify, tree and read models agree with the independent check; damage is found")
     func largeLedger() throws {
