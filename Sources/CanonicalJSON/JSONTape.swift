@@ -31,7 +31,21 @@ public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
 /// byte for byte its own canonical form (ledger-format.md).
 public final class JSONTape {
     public enum Mode: Sendable { case input, canonical }
-    public enum Kind: UInt8, Sendable { case null, bool, int, string, array, object }
+    public enum Kind: UInt8, Sendable {
+        case null, bool, int, string, array, object
+
+        /// A short name of the kind, for error messages ("an integer").
+        public var name: String {
+            switch self {
+            case .null: "null"
+            case .bool: "a boolean"
+            case .int: "an integer"
+            case .string: "a string"
+            case .array: "an array"
+            case .object: "an object"
+            }
+        }
+    }
 
     /// Nesting limit: no event comes near it, and it bounds the recursion.
     public static let maxDepth = 32
@@ -565,16 +579,7 @@ public struct JSONView {
 
     public var kind: JSONTape.Kind { node.kind }
 
-    public var kindName: String {
-        switch kind {
-        case .null: "null"
-        case .bool: "a boolean"
-        case .int: "an integer"
-        case .string: "a string"
-        case .array: "an array"
-        case .object: "an object"
-        }
-    }
+    public var kindName: String { kind.name }
 
     public var isNull: Bool { kind == .null }
 

@@ -37,17 +37,19 @@ public enum JSONValue: Equatable, Hashable, Sendable {
         return nil
     }
 
-    /// A short name of the value's kind, for error messages.
-    public var kindName: String {
+    public var kind: JSONTape.Kind {
         switch self {
-        case .null: "null"
-        case .bool: "a boolean"
-        case .int: "an integer"
-        case .string: "a string"
-        case .array: "an array"
-        case .object: "an object"
+        case .null: .null
+        case .bool: .bool
+        case .int: .int
+        case .string: .string
+        case .array: .array
+        case .object: .object
         }
     }
+
+    /// A short name of the value's kind, for error messages.
+    public var kindName: String { kind.name }
 }
 
 /// A JSON object whose members are kept sorted by key and unique.
