@@ -268,7 +268,7 @@ public final class JSONTape {
     }
 
     func quotedKey(_ node: Int) -> String {
-        "\"" + String(decoding: decodedString(node), as: UTF8.self) + "\""
+        JSONWriter.quotedForDisplay(String(decoding: decodedString(node), as: UTF8.self))
     }
 
     /// Compares two string nodes by their decoded bytes: <0, 0, >0.

@@ -37,6 +37,23 @@ public enum JSONWriter {
         return out
     }
 
+    /// A string quoted for a message on a terminal: JSON string syntax, with
+    /// C1 controls and DEL escaped too (JSON leaves them raw), and cut after 80
+    /// characters; hostile text never reaches a terminal raw.
+    public static func quotedForDisplay(_ s: String) -> String {
+        var t = s
+        if t.unicodeScalars.count > 80 { t = String(String.UnicodeScalarView(t.unicodeScalars.prefix(77))) + "…" }
+        var out: [UInt8] = []
+        appendString(t, to: &out)
+        let text = String(decoding: out, as: UTF8.self)
+        guard text.unicodeScalars.contains(where: { $0.value == 0x7F || ($0.value >= 0x80 && $0.value < 0xA0) }) else { return text }
+        return text.unicodeScalars.map { u -> String in
+            guard u.value == 0x7F || (u.value >= 0x80 && u.value < 0xA0) else { return String(u) }
+            let h = String(u.value, radix: 16)
+            return "\\u" + String(repeating: "0", count: 4 - h.count) + h
+        }.joined()
+    }
+
     /// The canonical text of `value`.
     public static func string(_ value: JSONValue) -> String {
         String(decoding: bytes(value), as: UTF8.self)

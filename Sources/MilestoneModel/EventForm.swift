@@ -506,22 +506,8 @@ public enum EventForm {
 
 // MARK: - Messages
 
-/// A value quoted for an error message: JSON string syntax, so control
-/// characters and terminal escapes are never echoed raw; long values cut.
-public func quoted(_ s: String) -> String {
-    var t = s
-    if t.unicodeScalars.count > 80 { t = String(String.UnicodeScalarView(t.unicodeScalars.prefix(77))) + "…" }
-    var out: [UInt8] = []
-    JSONWriter.appendString(t, to: &out)
-    var text = String(decoding: out, as: UTF8.self)
-    // Also neutralise C1 controls and DEL, which JSON leaves raw.
-    if text.unicodeScalars.contains(where: { $0.value == 0x7F || ($0.value >= 0x80 && $0.value < 0xA0) }) {
-        text = String(text.unicodeScalars.map { s -> String in
-            (s.value == 0x7F || (s.value >= 0x80 && s.value < 0xA0)) ? "\\u\(hex4(s.value))" : String(s)
-        }.joined())
-    }
-    return text
-}
+/// A value quoted for an error message (see ``JSONWriter/quotedForDisplay(_:)``).
+public func quoted(_ s: String) -> String { JSONWriter.quotedForDisplay(s) }
 
 func hex4(_ v: UInt32) -> String {
     let h = String(v, radix: 16, uppercase: false)
