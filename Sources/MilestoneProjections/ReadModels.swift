@@ -43,6 +43,9 @@ public final class ReadModels {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in try db.execute(sql: ReadModels.schema) }
+        m.registerMigration("v2: corrections and retractions by the id they name") { db in
+            try db.execute(sql: "CREATE INDEX records_refers_to ON records (refers_to) WHERE refers_to IS NOT NULL")
+        }
         return m
     }
 
