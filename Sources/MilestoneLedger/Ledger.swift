@@ -95,7 +95,7 @@ public enum LedgerInit {
         o["id"] = .string(EventIDs.derived(for: o))
         var bytes: [UInt8] = []
         var hasher = SHA256()
-        let digest = RecordLine.append(event: JSONWriter.bytes(.object(o)), seq: 1, prev: .zero, recordedAt: now,
+        let digest = RecordLine.append(event: JSONWriter.bytes(.object(o)), seq: 1, prev: .zero, recordedAt: Array(now.description.utf8),
                                        to: &bytes, hasher: &hasher)
         try LedgerFile.create(path, bytes: bytes)
         return digest
@@ -163,7 +163,7 @@ public final class AppendBatch {
     let startLength: Int
     var index: ReferenceIndex
     public private(set) var head: ChainHead
-    let recordedAt: Timestamp
+    let recordedAtText: [UInt8]
     var bytes: [UInt8] = []
     var hasher = SHA256()
     public private(set) var outcomes: [RecordOutcome] = []
@@ -194,7 +194,7 @@ public final class AppendBatch {
         let known = try state(file, startLength)
         index = ReferenceIndex(base: known.known)
         head = known.head
-        recordedAt = max(now, known.head.recordedAt)
+        recordedAtText = Array(max(now, known.head.recordedAt).description.utf8)
     }
 
     /// The ledger's length before this batch.
@@ -322,7 +322,7 @@ public final class AppendBatch {
         guard problems.isEmpty else { return }  // nothing will be written: skip the record
         head.seq += 1
         head.sha256 = RecordLine.append(event: prepared.bytes, seq: head.seq, prev: head.sha256,
-                                        recordedAt: recordedAt, to: &bytes, hasher: &hasher)
+                                        recordedAt: recordedAtText, to: &bytes, hasher: &hasher)
         outcomes.append(RecordOutcome(line: p.line, id: event.id!, seq: head.seq, status: .appended))
     }
 

@@ -42,13 +42,14 @@ public enum RecordLine {
     static let shaTailPrefix: [UInt8] = Array(#","sha256":""#.utf8)
 
     /// Writes the record line (with its LF) for `event` (its canonical bytes)
-    /// after `prev`, and returns its hash.
+    /// after `prev`, stamped `recordedAt` (the 20-character UTC form, as
+    /// bytes: a batch formats its time once), and returns its hash.
     ///
     /// The bytes hashed are the canonical record without `sha256`; since the
     /// members are sorted and `sha256` sorts last, the line is those bytes with
     /// `,"sha256":"…"` inserted before the closing brace.
     @discardableResult
-    public static func append(event: [UInt8], seq: Int, prev: Digest, recordedAt: Timestamp,
+    public static func append(event: [UInt8], seq: Int, prev: Digest, recordedAt: [UInt8],
                               to out: inout [UInt8], hasher: inout SHA256) -> Digest {
         let start = out.count
         out.append(contentsOf: Pieces.event)
@@ -56,7 +57,7 @@ public enum RecordLine {
         out.append(contentsOf: Pieces.prev)
         out.append(contentsOf: prev.hexBytes)
         out.append(contentsOf: Pieces.recordedAt)
-        out.append(contentsOf: recordedAt.text)
+        out.append(contentsOf: recordedAt)
         out.append(contentsOf: Pieces.seq)
         JSONWriter.appendInteger(Int64(seq), to: &out)
         out.append(UInt8(ascii: "}"))

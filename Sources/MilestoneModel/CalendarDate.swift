@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 /// A proleptic Gregorian calendar date, `YYYY-MM-DD`, years 0001 to 9999.
 public struct CalendarDate: Comparable, Hashable, Sendable, CustomStringConvertible {
     /// Days since 1970-01-01 (negative before).
@@ -156,29 +153,5 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
 
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.seconds < b.seconds }
 
-    /// The 20-character form as UTF-8 bytes (the last one is kept: a batch
-    /// stamps every record with the same time).
-    public var text: [UInt8] {
-        if let cached = Timestamp.lastText.withLock({ $0 }), cached.0 == seconds { return cached.1 }
-        let t = Array(description.utf8)
-        Timestamp.lastText.withLock { $0 = (seconds, t) }
-        return t
-    }
 
-    private static let lastText = Locked<(Int64, [UInt8])?>(nil)
-}
-
-/// A value behind a lock (for small process-wide caches).
-final class Locked<T>: @unchecked Sendable {
-    private var value: T
-    private var lock = pthread_mutex_t()
-    init(_ value: T) {
-        self.value = value
-        pthread_mutex_init(&lock, nil)
-    }
-    func withLock<R>(_ body: (inout T) -> R) -> R {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        return body(&value)
-    }
 }

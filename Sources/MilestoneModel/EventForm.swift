@@ -190,28 +190,11 @@ public enum EventForm {
         EventError(field: key, "not a field of \(type.rawValue)\(suggestion(for: key, among: table.map(\.name)))")
     }
 
-    /// The normalised form of a valid event, as `record` writes it: the
-    /// defaults written out (`precision`, an amount's `qualifier`), so a reader
-    /// of the ledger needs no default rules.
-    public static func normalized(_ event: JSONObject) -> JSONObject {
-        var o = event
-        if o["type"] != .string(EventType.ledgerCreated.rawValue), o["precision"] == nil { o["precision"] = "day" }
-        func withQualifier(_ v: JSONValue?) -> JSONValue? {
-            guard case .object(var a)? = v else { return v }
-            if a["qualifier"] == nil { a["qualifier"] = "exact" }
-            return .object(a)
-        }
-        if o["amount"] != nil { o["amount"] = withQualifier(o["amount"]) }
-        if case .object(var changes)? = o["changes"], changes["amount"] != nil, changes["amount"] != .null {
-            changes["amount"] = withQualifier(changes["amount"])
-            o["changes"] = .object(changes)
-        }
-        return o
-    }
-
-    /// Appends the canonical bytes of a valid event in its normalised form
-    /// (see ``normalized(_:)``), with `id` added when given, straight from
-    /// the parsed text: what `record` writes.
+    /// Appends the canonical bytes of a valid event in its normalised form,
+    /// straight from the parsed text: what `record` writes. Normalised means
+    /// the defaults written out (`precision: day`, an amount's `qualifier:
+    /// exact`, in `changes` too), so a reader of the ledger needs no default
+    /// rules; `id` is added when given.
     public static func appendNormalized(_ event: JSONView, id: String?, to out: inout [UInt8]) {
         var extra: [JSONObject.Member] = []
         if let id { extra.append(JSONObject.Member(key: "id", value: .string(id))) }
