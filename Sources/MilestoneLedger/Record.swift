@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CanonicalJSON
 import MilestoneModel
 
@@ -29,9 +32,11 @@ public enum RecordLine {
         static let recordedAt: [UInt8] = Array(#"","recorded_at":""#.utf8)
         static let seq: [UInt8] = Array(#"","seq":"#.utf8)
         static let end: [UInt8] = Array("\"}\n".utf8)
-        static let seqKey: [UInt8] = Array(#","seq":"#.utf8)
-        static let prevKey: [UInt8] = Array(#","prev":""#.utf8)
-        static let recordedAtKey: [UInt8] = Array(#"","recorded_at":""#.utf8)
+        // For matching (StaticString: no reference counting on the hot path).
+        static let seqKey: StaticString = #","seq":"#
+        static let prevKey: StaticString = #","prev":""#
+        static let recordedAtKey: StaticString = #"","recorded_at":""#
+        static let shaKey: StaticString = #","sha256":""#
     }
 
     /// A record's members, in canonical order.
@@ -85,7 +90,7 @@ public enum RecordLine {
         let n = line.count
         guard n > shaTailLength + 120, line[n - 1] == UInt8(ascii: "}") else { return nil }
         let shaStart = n - shaTailLength
-        guard matches(line, at: shaStart, shaTailPrefix),
+        guard matches(line, at: shaStart, Pieces.shaKey),
               let sha = Digest(hex: UnsafeRawBufferPointer(rebasing: line[(shaStart + 11)..<(n - 2)]))
         else { return nil }
         // Back over the digits of seq to `,"seq":`.
@@ -97,7 +102,7 @@ public enum RecordLine {
             scale *= 10
             i -= 1
         }
-        let seqStart = i - Pieces.seqKey.count + 1
+        let seqStart = i - Pieces.seqKey.utf8CodeUnitCount + 1
         guard scale > 1, seqStart > 0, matches(line, at: seqStart, Pieces.seqKey) else { return nil }
         // `,"prev":"<64>","recorded_at":"<20>"` ends where `,"seq":` starts.
         let timeStart = seqStart - 21
@@ -112,10 +117,10 @@ public enum RecordLine {
     }
 
     @inline(__always)
-    static func matches(_ line: UnsafeRawBufferPointer, at start: Int, _ text: [UInt8]) -> Bool {
-        guard start >= 0, start + text.count <= line.count else { return false }
-        for (k, c) in text.enumerated() where line[start + k] != c { return false }
-        return true
+    static func matches(_ line: UnsafeRawBufferPointer, at start: Int, _ text: StaticString) -> Bool {
+        let n = text.utf8CodeUnitCount
+        guard start >= 0, start + n <= line.count else { return false }
+        return memcmp(line.baseAddress! + start, text.utf8Start, n) == 0
     }
 
     /// The first 8 bytes of the SHA-256 of an event's canonical bytes, for
@@ -132,7 +137,7 @@ public enum RecordLine {
         let n = line.count
         guard n > shaTailLength + 1, line[n - 1] == UInt8(ascii: "}"), line[n - 2] == UInt8(ascii: "\"") else { return nil }
         let tailStart = n - shaTailLength
-        guard matches(line, at: tailStart, shaTailPrefix) else { return nil }
+        guard matches(line, at: tailStart, Pieces.shaKey) else { return nil }
         guard let claimed = Digest(hex: UnsafeRawBufferPointer(rebasing: line[(tailStart + 11)..<(n - 2)])) else { return nil }
         hasher.update(UnsafeRawBufferPointer(rebasing: line[..<tailStart]))
         hasher.update(UInt8(ascii: "}"))

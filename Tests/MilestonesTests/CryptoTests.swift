@@ -59,4 +59,34 @@ func loadSHA256Vectors() -> [SHA256Vector] {
         #expect(Base64.decode("/w=") == nil)
         #expect(Base64.decode("/w") == nil)
     }
+
+    /// The word-at-a-time hex parser against a per-character reference: every
+    /// byte value at every position, and random digests both ways.
+    @Test func hexParserAgreesWithReference() {
+        let digits = Array("0123456789abcdef".utf8)
+        func reference(_ text: [UInt8]) -> [UInt8]? {
+            guard text.count == 64 else { return nil }
+            var out: [UInt8] = []
+            for i in stride(from: 0, to: 64, by: 2) {
+                guard let a = digits.firstIndex(of: text[i]), let b = digits.firstIndex(of: text[i + 1]) else { return nil }
+                out.append(UInt8(a << 4 | b))
+            }
+            return out
+        }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let d = Digest(bytes: bytes)
+            #expect(Digest(hex: d.hex)?.bytes == bytes)
+        }
+        let base = Array(SHA256.hash(Array("abc".utf8)).hexBytes)
+        for position in [0, 1, 7, 8, 15, 16, 31, 32, 47, 55, 63] {
+            for c in 0...255 {
+                var text = base
+                text[position] = UInt8(c)
+                let parsed = text.withUnsafeBytes { Digest(hex: $0) }
+                #expect(parsed?.bytes == reference(text), "byte \(c) at \(position)")
+            }
+        }
+    }
 }
