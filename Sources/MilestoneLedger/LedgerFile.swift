@@ -179,6 +179,17 @@ public final class LedgerFile {
         return Array(bytes[start..<(bytes.count - 1)])
     }
 
+    /// Where the first line that starts at or after `position` starts (the
+    /// byte after the first LF at or after `position - 1`), or nil when none
+    /// does before `limit` within one maximal line's reach.
+    public func lineStart(atOrAfter position: Int, limit: Int) throws -> Int? {
+        guard position > 0 else { return 0 }
+        let bytes = try read(at: position - 1, count: min(limit - position + 1, LedgerReader.maxLineLength + 1))
+        guard let lf = bytes.firstIndex(of: 0x0A) else { return nil }
+        let start = position + lf
+        return start < limit ? start : nil
+    }
+
     /// One line of a chunk read by ``forEachChunk(upTo:_:progress:)``.
     public struct LineSpan: Sendable {
         public enum Kind: Sendable { case complete, tooLong, unterminated }

@@ -5,17 +5,24 @@ import Glibc
 /// The Merkle tree state kept beside the ledger (`X.jsonl` → `X.tree`), so
 /// checkpoints and proofs never rehash the whole ledger.
 ///
-/// Layout: a 64-byte header — magic `MLTREE1\0`, the number of leaves, the
+/// Layout: a 64-byte header — magic `MLTREE2\0`, the number of leaves, the
 /// ledger's byte length after the last leaf's line, the sha256 of that last
-/// record — then every perfect subtree hash (32 bytes) in post-order: a
-/// leaf (followed by its record's byte offset in the ledger, 8 bytes, so a
-/// record can be found by seq), then the parents it completes. Appending
-/// leaves only appends to the file. The tree is a cache: deleting it loses nothing, and it is checked
-/// against the ledger (the last leaf's record must still be there, with the
-/// same hash) before every use.
+/// record — then, block by block (a block is 256 leaves): the byte offsets
+/// in the ledger of the block's records (8 bytes each, so a record can be
+/// found by seq), then, once the block is complete, its root and every
+/// perfect subtree above blocks that it completes (32 bytes each), in
+/// post-order. Subtrees smaller than a block are not stored: they are
+/// rehashed from the ledger's lines when a proof needs them (at most 255
+/// lines), which keeps the file at about 8 bytes a record, so building it
+/// writes (and fsyncs) 9× less than storing every node would.
+///
+/// Appending leaves only appends to the file. The tree is a cache: deleting
+/// it loses nothing, and it is checked against the ledger (the last leaf's
+/// record must still be there, with the same hash) before every use.
 public final class MerkleTreeFile: SubtreeHashes {
     public let path: String
     let fd: Int32
+    let ledger: LedgerFile
     public private(set) var leaves = 0
     /// The ledger's byte length covered by the leaves.
     public private(set) var ledgerLength = 0
@@ -25,63 +32,105 @@ public final class MerkleTreeFile: SubtreeHashes {
     private var edge: [(level: Int, hash: Digest)] = []
 
     static let headerSize = 64
-    static let magic: [UInt8] = Array("MLTREE1\0".utf8)
+    static let magic: [UInt8] = Array("MLTREE2\0".utf8)
+    /// Leaves per block: 2^blockLevel.
+    static let blockLevel = 8
+    static let blockSize = 1 << blockLevel
 
     /// Where the tree of `ledger` lives.
     public static func path(forLedger ledger: String) -> String {
         (ledger.hasSuffix(".jsonl") ? String(ledger.dropLast(6)) : ledger) + ".tree"
     }
 
-    init(path: String, fd: Int32) {
+    init(path: String, fd: Int32, ledger: LedgerFile) {
         self.path = path
         self.fd = fd
+        self.ledger = ledger
     }
 
     deinit { close(fd) }
 
-    /// Post-order position of the perfect subtree at `level`, `index`.
+    /// Post-order position, among the stored nodes, of the perfect subtree of
+    /// `2^level` blocks at `index`.
     static func position(level: Int, index: Int) -> Int {
-        let last = (index + 1) << level - 1  // its last leaf
+        let last = (index + 1) << level - 1  // its last block
         return 2 * last - last.nonzeroBitCount + level
     }
 
-    /// Where the subtree's entry is in the file: 32 bytes a node, plus 8 for
-    /// each leaf's record offset before it.
-    static func fileOffset(level: Int, index: Int) -> Int {
-        let leavesBefore = level == 0 ? index : (index + 1) << level
-        return headerSize + position(level: level, index: index) * 32 + leavesBefore * 8
+    /// Where a stored node (a subtree of `2^level` blocks) is in the file:
+    /// after every stored node before it and the offsets of every block it covers.
+    static func nodeOffset(level: Int, index: Int) -> Int {
+        headerSize + position(level: level, index: index) * 32 + ((index + 1) << level) * blockSize * 8
+    }
+
+    /// Where leaf `g`'s record offset is in the file.
+    static func entryOffset(leaf g: Int) -> Int {
+        let block = g >> blockLevel
+        return headerSize + (2 * block - block.nonzeroBitCount) * 32 + g * 8
     }
 
     /// Bytes of the file for `n` leaves.
-    static func fileSize(leaves n: Int) -> Int { headerSize + (2 * n - n.nonzeroBitCount) * 32 + n * 8 }
+    static func fileSize(leaves n: Int) -> Int {
+        let blocks = n >> blockLevel
+        return headerSize + (2 * blocks - blocks.nonzeroBitCount) * 32 + n * 8
+    }
 
     /// Where record `seq` (1-based) is in the ledger: its offset and length (without LF).
     public func recordRange(seq: Int) throws -> Range<Int> {
         guard seq >= 1, seq <= leaves else {
             throw LedgerError.io(path: path, operation: "read (no record \(seq))", errno: EINVAL)
         }
-        let start = try leafOffset(seq - 1)
-        let end = seq == leaves ? ledgerLength : try leafOffset(seq)
+        let start = try leafOffsets(seq - 1, count: 1)[0]
+        let end = seq == leaves ? ledgerLength : try leafOffsets(seq, count: 1)[0]
         return start..<(end - 1)
     }
 
-    func leafOffset(_ index: Int) throws -> Int {
-        var v: UInt64 = 0
-        let at = MerkleTreeFile.fileOffset(level: 0, index: index) + 32
-        let n = withUnsafeMutableBytes(of: &v) { pread(fd, $0.baseAddress!, 8, off_t(at)) }
-        guard n == 8 else { throw LedgerError.io(path: path, operation: "read", errno: n < 0 ? errno : EIO) }
-        return Int(UInt64(littleEndian: v))
+    /// The ledger offsets of `count` consecutive leaves from `first`, all in one block.
+    func leafOffsets(_ first: Int, count: Int) throws -> [Int] {
+        var raw = [UInt64](repeating: 0, count: count)
+        let at = MerkleTreeFile.entryOffset(leaf: first)
+        let n = raw.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count * 8, off_t(at)) }
+        guard n == count * 8 else { throw LedgerError.io(path: path, operation: "read", errno: n < 0 ? errno : EIO) }
+        return raw.map { Int(UInt64(littleEndian: $0)) }
     }
 
     public func perfect(level: Int, index: Int) throws -> Digest {
         guard (index + 1) << level <= leaves else {
             throw LedgerError.io(path: path, operation: "read (no such subtree)", errno: EINVAL)
         }
+        if level < MerkleTreeFile.blockLevel { return try rehash(level: level, index: index) }
         var raw = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        let offset = MerkleTreeFile.fileOffset(level: level, index: index)
+        let offset = MerkleTreeFile.nodeOffset(level: level - MerkleTreeFile.blockLevel, index: index)
         let n = withUnsafeMutableBytes(of: &raw) { pread(fd, $0.baseAddress!, 32, off_t(offset)) }
         guard n == 32 else { throw LedgerError.io(path: path, operation: "read", errno: n < 0 ? errno : EIO) }
         return withUnsafeBytes(of: &raw) { Digest(raw: $0) }
+    }
+
+    /// A subtree smaller than a block, from its records' lines in the ledger.
+    func rehash(level: Int, index: Int) throws -> Digest {
+        let first = index << level
+        let count = 1 << level
+        let offsets = try leafOffsets(first, count: count)
+        let end = first + count == leaves ? ledgerLength : try leafOffsets(first + count, count: 1)[0]
+        let bytes = try ledger.read(at: offsets[0], count: end - offsets[0])
+        var hasher = SHA256()
+        var stack: [(level: Int, hash: Digest)] = []
+        try bytes.withUnsafeBytes { raw in
+            for k in 0..<count {
+                let from = offsets[k] - offsets[0]
+                let to = (k + 1 < count ? offsets[k + 1] : end) - offsets[0] - 1
+                guard from < to, to < raw.count, raw[to] == 0x0A else {
+                    throw LedgerError.stale(path: path, reason: "record \(first + k + 1) is not where this tree saw it; rebuild the tree with --rebuild")
+                }
+                var node = (level: 0, hash: Merkle.leafHash(UnsafeRawBufferPointer(rebasing: raw[from..<to]), hasher: &hasher))
+                while let top = stack.last, top.level == node.level {
+                    stack.removeLast()
+                    node = (node.level + 1, Merkle.nodeHash(top.hash, node.hash, hasher: &hasher))
+                }
+                stack.append(node)
+            }
+        }
+        return stack[0].hash
     }
 
     /// The root of the first `size` leaves.
@@ -99,7 +148,7 @@ public final class MerkleTreeFile: SubtreeHashes {
         let path = MerkleTreeFile.path(forLedger: ledger.path)
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LedgerError.io(path: path, operation: "open", errno: errno) }
-        let tree = MerkleTreeFile(path: path, fd: fd)
+        let tree = MerkleTreeFile(path: path, fd: fd, ledger: ledger)
         guard flock(fd, LOCK_EX) == 0 else { throw LedgerError.io(path: path, operation: "flock", errno: errno) }
         defer { flock(fd, LOCK_UN) }
         if rebuild {
@@ -134,7 +183,11 @@ public final class MerkleTreeFile: SubtreeHashes {
             lastRecord = .zero
             return
         }
-        // The right edge: one perfect subtree per set bit of `leaves`.
+        edge = []
+    }
+
+    /// The right edge: one perfect subtree per set bit of `leaves`.
+    func loadEdge() throws {
         edge = []
         var start = 0
         for level in stride(from: 62, through: 0, by: -1) where leaves & (1 << level) != 0 {
@@ -148,9 +201,9 @@ public final class MerkleTreeFile: SubtreeHashes {
         let ok: Bool = try ledger.line(endingAt: ledgerLength)?.withUnsafeBytes { line in
             var hasher = SHA256()
             guard let hashes = RecordLine.hashes(of: line, hasher: &hasher), hashes.claimed == hashes.computed,
-                  hashes.claimed == lastRecord, let leaf = try? perfect(level: 0, index: leaves - 1)
+                  hashes.claimed == lastRecord, let start = try? leafOffsets(leaves - 1, count: 1)[0]
             else { return false }
-            return Merkle.leafHash(line, hasher: &hasher) == leaf
+            return start == ledgerLength - line.count - 1
         } ?? false
         guard ok else {
             throw LedgerError.stale(
@@ -159,73 +212,95 @@ public final class MerkleTreeFile: SubtreeHashes {
         }
     }
 
-    /// Appends the leaves of the records between `ledgerLength` and `size`,
-    /// checking each line's own hash and its link to the previous record.
-    func catchUp(_ ledger: LedgerFile, upTo size: Int) throws {
-        var hashes: [(leaf: Digest, offset: Int)] = []
-        var last = lastRecord
-        var seq = leaves
-        var failure: LedgerError?
-        let workers = size - ledgerLength > 1 << 20 ? max(1, min(8, activeProcessorCount())) : 1
-        let base = ledgerLength
-        var lengthCovered = ledgerLength
-        try ledger.forEachChunk(from: base, upTo: size) { chunk, spans in
-            guard failure == nil else { return }
-            var results = [(leaf: Digest, tail: RecordLine.Tail)?](repeating: nil, count: spans.count)
-            results.withUnsafeMutableBufferPointer { out in
-                let slots = UncheckedSendable(out)
-                let text = UncheckedSendable(chunk)
-                let per = (spans.count + workers - 1) / workers
-                concurrentPerform(workers) { w in
-                    var hasher = SHA256()
-                    for i in (w * per)..<min(spans.count, w * per + per) where spans[i].kind == .complete {
-                        let line = UnsafeRawBufferPointer(rebasing: text.value[spans[i].start..<(spans[i].start + spans[i].length)])
-                        guard let h = RecordLine.hashes(of: line, hasher: &hasher), h.claimed == h.computed,
-                              let tail = RecordLine.tail(of: line), tail.sha256 == h.claimed
-                        else { continue }
-                        slots.value[i] = (Merkle.leafHash(line, hasher: &hasher), tail)
-                    }
-                }
-            }
-            for (i, s) in spans.enumerated() {
-                guard let r = results[i], r.tail.prev == last, r.tail.seq == seq + 1 else {
-                    failure = LedgerError.stale(
-                        path: ledger.path,
-                        reason: "record at byte \(s.offset) does not verify (run `milestones verify` for the details)")
-                    return
-                }
-                hashes.append((r.leaf, s.offset))
-                last = r.tail.sha256
-                seq += 1
-                lengthCovered = s.offset + s.length + 1
-            }
-        }
-        if let failure { throw failure }
-        try append(hashes, ledgerLength: lengthCovered, lastRecord: last)
+    /// What one worker found in its range of whole lines.
+    private struct Part {
+        var leaves: [(leaf: Digest, offset: Int)] = []
+        var firstPrev = Digest.zero
+        var firstSeq = 0
+        var last = Digest.zero
+        var lastSeq = 0
+        var end = 0
+        /// The byte offset of the first line that is not a valid record linked to the one before.
+        var failure: Int?
+        var error: Error?
     }
 
-    func append(_ leafHashes: [(leaf: Digest, offset: Int)], ledgerLength newLength: Int, lastRecord newLast: Digest) throws {
-        guard !leafHashes.isEmpty else { return }
-        var out: [UInt8] = []
-        out.reserveCapacity(leafHashes.count * 72)
-        var hasher = SHA256()
-        for (leaf, offset) in leafHashes {
-            leaf.withBytes { out.append(contentsOf: $0) }
-            withUnsafeBytes(of: UInt64(offset).littleEndian) { out.append(contentsOf: $0) }
-            var node = (level: 0, hash: leaf)
-            while let top = edge.last, top.level == node.level {
-                edge.removeLast()
-                node = (node.level + 1, Merkle.nodeHash(top.hash, node.hash, hasher: &hasher))
-                node.hash.withBytes { out.append(contentsOf: $0) }
+    /// Appends the leaves of the records between `ledgerLength` and `size`,
+    /// checking each line's own hash and its link to the previous record.
+    ///
+    /// The range is cut at line boundaries into one part per core; each part
+    /// is read, hashed and checked on its own (so reading, splitting and
+    /// hashing all run in parallel), then the parts' joins are checked in
+    /// order. Node data is made durable (fsync) before the header that counts
+    /// it, so a crash leaves the previous tree intact.
+    func catchUp(_ ledger: LedgerFile, upTo size: Int) throws {
+        let base = ledgerLength
+        guard size > base else { return }
+        try loadEdge()
+        let want = size - base > 1 << 20 ? max(1, min(8, activeProcessorCount())) : 1
+        var bounds = [base]
+        for k in 1..<max(1, want) {
+            if let b = try ledger.lineStart(atOrAfter: base + (size - base) * k / want, limit: size), b > bounds.last! {
+                bounds.append(b)
             }
-            edge.append(node)
         }
-        let at = MerkleTreeFile.fileSize(leaves: leaves)
-        try writeAll(out, at: at)
+        bounds.append(size)
+        var parts = [Part](repeating: Part(), count: bounds.count - 1)
+        parts.withUnsafeMutableBufferPointer { out in
+            let slots = UncheckedSendable(out)
+            let file = UncheckedSendable(ledger)
+            let cuts = bounds
+            concurrentPerform(cuts.count - 1) { r in
+                var part = Part()
+                var hasher = SHA256()
+                do {
+                    try file.value.forEachChunk(from: cuts[r], upTo: cuts[r + 1]) { chunk, spans in
+                        guard part.failure == nil else { return }
+                        for s in spans {
+                            guard s.kind == .complete else {
+                                part.failure = s.offset
+                                return
+                            }
+                            let line = UnsafeRawBufferPointer(rebasing: chunk[s.start..<(s.start + s.length)])
+                            guard let h = RecordLine.hashes(of: line, hasher: &hasher), h.claimed == h.computed,
+                                  let tail = RecordLine.tail(of: line), tail.sha256 == h.claimed,
+                                  part.leaves.isEmpty || (tail.prev == part.last && tail.seq == part.lastSeq + 1)
+                            else {
+                                part.failure = s.offset
+                                return
+                            }
+                            if part.leaves.isEmpty { (part.firstPrev, part.firstSeq) = (tail.prev, tail.seq) }
+                            part.leaves.append((Merkle.leafHash(line, hasher: &hasher), s.offset))
+                            (part.last, part.lastSeq, part.end) = (tail.sha256, tail.seq, s.offset + s.length + 1)
+                        }
+                    }
+                } catch { part.error = error }
+                slots.value[r] = part
+            }
+        }
+        // In order: each part starts where the one before ended.
+        var last = lastRecord
+        var count = leaves
+        var covered = ledgerLength
+        for part in parts {
+            if let error = part.error { throw error }
+            if let first = part.leaves.first, part.firstPrev != last || part.firstSeq != count + 1 {
+                throw staleRecord(ledger, at: first.offset)
+            }
+            if let failure = part.failure { throw staleRecord(ledger, at: failure) }
+            (last, count, covered) = (part.last, count + part.leaves.count, part.end)
+        }
+        var all: [(leaf: Digest, offset: Int)] = []
+        all.reserveCapacity(count - leaves)
+        for k in parts.indices {
+            all.append(contentsOf: parts[k].leaves)
+            parts[k].leaves = []
+        }
+        try write(all, from: leaves)
         guard fsync(fd) == 0 else { throw LedgerError.io(path: path, operation: "fsync", errno: errno) }
-        leaves += leafHashes.count
-        ledgerLength = newLength
-        lastRecord = newLast
+        leaves = count
+        ledgerLength = covered
+        lastRecord = last
         var header = MerkleTreeFile.magic
         withUnsafeBytes(of: UInt64(leaves).littleEndian) { header.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt64(ledgerLength).littleEndian) { header.append(contentsOf: $0) }
@@ -234,15 +309,106 @@ public final class MerkleTreeFile: SubtreeHashes {
         try writeAll(header, at: 0)
     }
 
-    func writeAll(_ bytes: [UInt8], at offset: Int) throws {
+    private func staleRecord(_ ledger: LedgerFile, at offset: Int) -> LedgerError {
+        .stale(path: ledger.path, reason: "record at byte \(offset) does not verify (run `milestones verify` for the details)")
+    }
+
+    /// Writes the entries of new leaves `first…` and every stored node they
+    /// complete: whole blocks on the workers (their offsets and root), the
+    /// rest (the leaves before the first whole block and after the last, and
+    /// the nodes above blocks) here, in order.
+    private func write(_ new: [(leaf: Digest, offset: Int)], from first: Int) throws {
+        let block = MerkleTreeFile.blockSize
+        let end = first + new.count
+        let (firstBlock, endBlock) = ((first + block - 1) / block, end / block)
+        let hasBlocks = firstBlock < endBlock
+        let headEnd = hasBlocks ? firstBlock * block : end
+        let tailStart = hasBlocks ? endBlock * block : end
+        var roots = [Digest](repeating: .zero, count: hasBlocks ? endBlock - firstBlock : 0)
+        var failures = [Int32](repeating: 0, count: roots.count)
+        if hasBlocks {
+            let workers = roots.count > 16 ? max(1, min(8, activeProcessorCount())) : 1
+            roots.withUnsafeMutableBufferPointer { rootsOut in
+                failures.withUnsafeMutableBufferPointer { failed in
+                    new.withUnsafeBufferPointer { leavesIn in
+                        let (rootSlots, failSlots, input) = (UncheckedSendable(rootsOut), UncheckedSendable(failed), UncheckedSendable(leavesIn))
+                        let fd = self.fd
+                        let per = (rootsOut.count + workers - 1) / workers
+                        concurrentPerform(workers) { w in
+                            var hasher = SHA256()
+                            var buf = [UInt8](repeating: 0, count: block * 8 + 32)
+                            var stack: [(level: Int, hash: Digest)] = []
+                            for k in (w * per)..<min(rootSlots.value.count, w * per + per) {
+                                let b = firstBlock + k
+                                stack.removeAll(keepingCapacity: true)
+                                buf.withUnsafeMutableBytes { raw in
+                                    for g in (b * block)..<((b + 1) * block) {
+                                        let entry = input.value[g - first]
+                                        raw.storeBytes(of: UInt64(entry.offset).littleEndian, toByteOffset: (g - b * block) * 8, as: UInt64.self)
+                                        var node = (level: 0, hash: entry.leaf)
+                                        while let top = stack.last, top.level == node.level {
+                                            stack.removeLast()
+                                            node = (node.level + 1, Merkle.nodeHash(top.hash, node.hash, hasher: &hasher))
+                                        }
+                                        stack.append(node)
+                                    }
+                                    stack[0].hash.withBytes { raw.baseAddress!.advanced(by: block * 8).copyMemory(from: $0.baseAddress!, byteCount: 32) }
+                                }
+                                rootSlots.value[k] = stack[0].hash
+                                failSlots.value[k] = MerkleTreeFile.pwriteAll(fd, buf, at: MerkleTreeFile.entryOffset(leaf: b * block))
+                            }
+                        }
+                    }
+                }
+            }
+            if let e = failures.first(where: { $0 != 0 }) { throw LedgerError.io(path: path, operation: "write", errno: e) }
+        }
+        var hasher = SHA256()
+        for g in first..<headEnd { try push(new[g - first].leaf, offset: new[g - first].offset, level: 0, endingAt: g + 1, hasher: &hasher) }
+        for (k, root) in roots.enumerated() {
+            try push(root, offset: nil, level: MerkleTreeFile.blockLevel, endingAt: (firstBlock + k + 1) * block, hasher: &hasher)
+        }
+        for g in tailStart..<end { try push(new[g - first].leaf, offset: new[g - first].offset, level: 0, endingAt: g + 1, hasher: &hasher) }
+    }
+
+    /// Adds the perfect subtree at `level` that ends at leaf `end` (exclusive)
+    /// to the right edge, writing its record offset (a leaf) and every stored
+    /// node it completes (a whole block's root, written with the block, and
+    /// the nodes above it).
+    private func push(_ hash: Digest, offset: Int?, level: Int, endingAt end: Int, hasher: inout SHA256) throws {
+        if let offset {
+            try writeAll(withUnsafeBytes(of: UInt64(offset).littleEndian) { Array($0) }, at: MerkleTreeFile.entryOffset(leaf: end - 1))
+        }
+        var node = (level: level, hash: hash)
+        while true {
+            if node.level >= MerkleTreeFile.blockLevel, offset != nil || node.level > level {
+                let at = MerkleTreeFile.nodeOffset(level: node.level - MerkleTreeFile.blockLevel, index: (end >> node.level) - 1)
+                try writeAll(node.hash.withBytes { Array($0) }, at: at)
+            }
+            guard let top = edge.last, top.level == node.level else { break }
+            edge.removeLast()
+            node = (node.level + 1, Merkle.nodeHash(top.hash, node.hash, hasher: &hasher))
+        }
+        edge.append(node)
+    }
+
+    /// pwrite of all of `bytes`; 0 or the errno.
+    static func pwriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int) -> Int32 {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw LedgerError.io(path: path, operation: "write", errno: errno)
+                return errno
             }
             done += n
         }
+        return 0
+    }
+
+    func writeAll(_ bytes: [UInt8], at offset: Int) throws {
+        let e = MerkleTreeFile.pwriteAll(fd, bytes, at: offset)
+        guard e == 0 else { throw LedgerError.io(path: path, operation: "write", errno: e) }
     }
 }
+

@@ -399,4 +399,50 @@ struct ProofCLITests {
         #expect(r.stderr.contains("rewritten"))
         #expect(cli(["prove", "--ledger", ledger, "--seq", "1", "--rebuild"]).code == 0)
     }
+
+    /// The tree stores subtrees of 256 leaves and more, rehashing smaller ones
+    /// from the ledger, and builds large catch-ups on several workers: grow a
+    /// ledger across block boundaries in steps (small catch-ups, then one over
+    /// 1 MiB) and compare roots and proofs with an in-memory tree of its lines.
+    @Test("the tree file across block boundaries: every root and sampled proofs equal an in-memory tree's")
+    func treeAcrossBlocks() throws {
+        let dir = TempDir()
+        let ledger = dir.file("g.jsonl")
+        #expect(cli(["init", "--name", "test/blocks", "--ledger", ledger]).code == 0)
+        let gen = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "3000", "11"])
+        let lines = gen.stdout.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        #expect(lines.count == 3000)
+        var recorded = 0
+        for step in [254, 1, 1, 300, 2444] {  // sizes 255, 256, 257, 557 (small steps), then 3001 (> 1 MiB)
+            try (lines[recorded..<(recorded + step)].joined(separator: "\n") + "\n").write(toFile: dir.file("step.jsonl"), atomically: true, encoding: .utf8)
+            #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.file("step.jsonl")]).code == 0)
+            recorded += step
+            #expect(cli(["prove", "--ledger", ledger, "--seq", "1"]).code == 0)  // the tree catches up
+        }
+        let ledgerLines = bytes(ledger).split(separator: 0x0A).map { Array($0) }
+        #expect(ledgerLines.count == 3001)
+        let reference = InMemoryTree(leaves: ledgerLines)
+        func proof(_ args: [String]) -> [String: Any]? {
+            let r = cli(["prove", "--ledger", ledger] + args)
+            return try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        }
+        func b64(_ d: [Digest]) -> [String] { d.map(\.base64) }
+        for size in [1, 255, 256, 257, 511, 512, 513, 557, 1024, 2048, 2049, 3000, 3001] {
+            let root = try Merkle.root(size: size, reference).base64
+            for seq in Set([1, size, (size + 1) / 2, min(size, 256), min(size, 257)]) {
+                let p = proof(["--seq", "\(seq)", "--size", "\(size)"])
+                #expect(p?["root"] as? String == root, "size \(size)")
+                #expect(p?["hashes"] as? [String] == b64(try Merkle.inclusionProof(leaf: seq - 1, size: size, reference)), "seq \(seq) size \(size)")
+            }
+            for from in Set([1, 255, 256, 257, size - 1]) where from >= 1 && from < size {
+                let p = proof(["--from-size", "\(from)", "--size", "\(size)"])
+                #expect(p?["hashes"] as? [String] == b64(try Merkle.consistencyProof(from: from, to: size, reference)), "from \(from) size \(size)")
+            }
+        }
+        // A fresh build (on the workers) writes the same file as the steps did.
+        let stepped = bytes(dir.file("g.tree"))
+        try FileManager.default.removeItem(atPath: dir.file("g.tree"))
+        #expect(cli(["prove", "--ledger", ledger, "--seq", "1"]).code == 0)
+        #expect(bytes(dir.file("g.tree")) == stepped)
+    }
 }
