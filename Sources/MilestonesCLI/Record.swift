@@ -16,6 +16,10 @@ struct Record: ParsableCommand {
             without an id get ev-<first 20 hex digits of the SHA-256 of their canonical
             JSON>, so retrying an id-less batch is a no-op too.
 
+            The read models (X.sqlite) serve as the index of ids, subjects and
+            references when they exist, so recording into a large ledger does not
+            rescan it; without them, record verifies the ledger in one pass instead.
+
             Examples:
               milestones record --file events.jsonl
               cat events.jsonl | milestones record --file -
@@ -154,15 +158,23 @@ struct Record: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            // The read models are the index of ids, subjects and references: a
-            // record on a large ledger catches them up instead of rescanning it.
-            let models = try ReadModels(path: read.dbPath)
-            let batch = try AppendBatch(ledger: read.location.path, wait: waitOption.wait) { file, length in
-                try models.catchUp(file, upTo: length, rebuild: read.rebuild)
-                guard let h = try models.head() else {
-                    throw LedgerError.notIntact(VerifyFailure(seq: nil, line: 1, offset: 0, reason: "empty file: a ledger holds at least record 1 (ledger.created)", isTornTail: false), path: file.path)
+            let batch: AppendBatch
+            if read.db != nil || read.rebuild || FileManager.default.fileExists(atPath: read.dbPath) {
+                // The read models are the index of ids, subjects and references: a
+                // record on a large ledger catches them up instead of rescanning it.
+                let models = try ReadModels(path: read.dbPath)
+                batch = try AppendBatch(ledger: read.location.path, wait: waitOption.wait) { file, length in
+                    try models.catchUp(file, upTo: length, rebuild: read.rebuild)
+                    guard let h = try models.head() else {
+                        throw LedgerError.notIntact(VerifyFailure(seq: nil, line: 1, offset: 0, reason: "empty file: a ledger holds at least record 1 (ledger.created)", isTornTail: false), path: file.path)
+                    }
+                    return (ChainHead(seq: h.seq, sha256: h.sha256, recordedAt: h.recordedAt, length: h.length), models)
                 }
-                return (ChainHead(seq: h.seq, sha256: h.sha256, recordedAt: h.recordedAt, length: h.length), models)
+            } else {
+                // No read models yet: one verifying pass over the ledger is the
+                // index (seconds at a million records, where building the read
+                // models takes minutes); the next reading command builds them.
+                batch = try AppendBatch(ledger: read.location.path, wait: waitOption.wait)
             }
             if let file {
                 try batch.add(from: try InputFile.open(file))
