@@ -226,7 +226,14 @@ public final class MerkleTreeFile: SubtreeHashes {
     }
 
     /// Appends the leaves of the records between `ledgerLength` and `size`,
-    /// checking each line's own hash and its link to the previous record.
+    /// checking that they form a chain: each line ends in a record's fixed
+    /// tail, its seq follows, and its `prev` is the sha256 the record before
+    /// claims. Recomputing every record's own hash is left to `verify` (and
+    /// to the read models' catch-up, which does it): it would double the
+    /// hashing of a first build, and the tree commits to the lines' bytes as
+    /// they are, so a line altered in place yields proofs that fail the
+    /// record's own hash check. The last record's hash is recomputed every
+    /// time the tree is opened (``checkAgainst(_:)``).
     ///
     /// The range is cut at line boundaries into one part per core; each part
     /// is read, hashed and checked on its own (so reading, splitting and
@@ -252,6 +259,7 @@ public final class MerkleTreeFile: SubtreeHashes {
             let cuts = bounds
             concurrentPerform(cuts.count - 1) { r in
                 var part = Part()
+                part.leaves.reserveCapacity((cuts[r + 1] - cuts[r]) / 400)  // records run 400-600 bytes
                 var hasher = SHA256()
                 do {
                     try file.value.forEachChunk(from: cuts[r], upTo: cuts[r + 1]) { chunk, spans in
@@ -262,8 +270,7 @@ public final class MerkleTreeFile: SubtreeHashes {
                                 return
                             }
                             let line = UnsafeRawBufferPointer(rebasing: chunk[s.start..<(s.start + s.length)])
-                            guard let h = RecordLine.hashes(of: line, hasher: &hasher), h.claimed == h.computed,
-                                  let tail = RecordLine.tail(of: line), tail.sha256 == h.claimed,
+                            guard let tail = RecordLine.tail(of: line),
                                   part.leaves.isEmpty || (tail.prev == part.last && tail.seq == part.lastSeq + 1)
                             else {
                                 part.failure = s.offset
@@ -290,13 +297,8 @@ public final class MerkleTreeFile: SubtreeHashes {
             if let failure = part.failure { throw staleRecord(ledger, at: failure) }
             (last, count, covered) = (part.last, count + part.leaves.count, part.end)
         }
-        var all: [(leaf: Digest, offset: Int)] = []
-        all.reserveCapacity(count - leaves)
-        for k in parts.indices {
-            all.append(contentsOf: parts[k].leaves)
-            parts[k].leaves = []
-        }
-        try write(all, from: leaves)
+        try write(NewLeaves(parts.map(\.leaves)), from: leaves)
+        parts = []
         guard fsync(fd) == 0 else { throw LedgerError.io(path: path, operation: "fsync", errno: errno) }
         leaves = count
         ledgerLength = covered
@@ -317,7 +319,7 @@ public final class MerkleTreeFile: SubtreeHashes {
     /// complete: whole blocks on the workers (their offsets and root), the
     /// rest (the leaves before the first whole block and after the last, and
     /// the nodes above blocks) here, in order.
-    private func write(_ new: [(leaf: Digest, offset: Int)], from first: Int) throws {
+    private func write(_ new: NewLeaves, from first: Int) throws {
         let block = MerkleTreeFile.blockSize
         let end = first + new.count
         let (firstBlock, endBlock) = ((first + block - 1) / block, end / block)
@@ -330,8 +332,8 @@ public final class MerkleTreeFile: SubtreeHashes {
             let workers = roots.count > 16 ? max(1, min(8, activeProcessorCount())) : 1
             roots.withUnsafeMutableBufferPointer { rootsOut in
                 failures.withUnsafeMutableBufferPointer { failed in
-                    new.withUnsafeBufferPointer { leavesIn in
-                        let (rootSlots, failSlots, input) = (UncheckedSendable(rootsOut), UncheckedSendable(failed), UncheckedSendable(leavesIn))
+                    do {
+                        let (rootSlots, failSlots, input) = (UncheckedSendable(rootsOut), UncheckedSendable(failed), UncheckedSendable(new))
                         let fd = self.fd
                         let per = (rootsOut.count + workers - 1) / workers
                         concurrentPerform(workers) { w in
@@ -390,6 +392,32 @@ public final class MerkleTreeFile: SubtreeHashes {
             node = (node.level + 1, Merkle.nodeHash(top.hash, node.hash, hasher: &hasher))
         }
         edge.append(node)
+    }
+
+    /// The leaves a catch-up found, as the parts found them (not copied into one array).
+    struct NewLeaves {
+        let parts: [[(leaf: Digest, offset: Int)]]
+        let starts: [Int]
+        let count: Int
+
+        init(_ parts: [[(leaf: Digest, offset: Int)]]) {
+            self.parts = parts
+            var starts: [Int] = []
+            var n = 0
+            for p in parts {
+                starts.append(n)
+                n += p.count
+            }
+            self.starts = starts
+            count = n
+        }
+
+        /// The `k`-th new leaf.
+        subscript(k: Int) -> (leaf: Digest, offset: Int) {
+            var p = parts.count - 1
+            while starts[p] > k { p -= 1 }
+            return parts[p][k - starts[p]]
+        }
     }
 
     /// pwrite of all of `bytes`; 0 or the errno.
