@@ -27,39 +27,70 @@ public enum LedgerReader {
         }
         // Records run 300 to 600 bytes: reserve the id index once, not by doubling.
         var verifier = RecordVerifier(rememberContent: rememberContent, expectedRecords: size / 400)
-        // Lines are inspected on every core (hash, canonical form, event form),
-        // then accepted in order on this thread (chain, ids, references).
+        // Lines are inspected on every core (hash, canonical form, event form)
+        // and accepted in order (chain, ids, references) on one, pipelined:
+        // while one chunk's lines are accepted, the next chunk's are inspected.
         let workers = size > 1 << 20 ? max(1, min(8, activeProcessorCount())) : 1
-        let inspectors = UncheckedSendable((0..<workers).map { _ in verifier.makeInspector() })
-        var results: [InspectedLine?] = []
+        // Slices of each chunk, each with its own inspector (a tape and a hasher).
+        let slices = workers == 1 ? 1 : workers * 8
+        let inspectors = UncheckedSendable((0..<slices).map { _ in verifier.makeInspector() })
+        var previous: (spans: [LedgerFile.LineSpan], results: [InspectedLine?])?
+        var linesBefore = 0
         do {
-            try file.forEachChunk(upTo: size, { chunk, spans in
-                results = [InspectedLine?](repeating: nil, count: spans.count)
-                let lineBase = verifier.linesSeen
-                results.withUnsafeMutableBufferPointer { out in
-                    let slots = UncheckedSendable(out)
-                    let input = UncheckedSendable(chunk)
-                    let perWorker = (spans.count + workers - 1) / workers
-                    concurrentPerform(workers) { w in
-                        let lo = w * perWorker
-                        let hi = min(spans.count, lo + perWorker)
-                        guard lo < hi else { return }
-                        for i in lo..<hi where spans[i].kind == .complete {
-                            let s = spans[i]
-                            slots.value[i] = inspectors.value[w].inspect(
-                                line: UnsafeRawBufferPointer(rebasing: input.value[s.start..<(s.start + s.length)]),
-                                offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1)
+            try withUnsafeMutablePointer(to: &verifier) { v in
+                let acceptor = UncheckedSendable(v)
+                /// Accepts an inspected chunk in order; the first failure.
+                @Sendable func accept(_ done: (spans: [LedgerFile.LineSpan], results: [InspectedLine?])) -> VerifyFailure? {
+                    do throws(VerifyFailure) {
+                        for (i, s) in done.spans.enumerated() {
+                            switch s.kind {
+                            case .complete: try acceptor.value.pointee.accept(done.results[i]!)
+                            case .tooLong: throw acceptor.value.pointee.lineTooLong(offset: s.offset)
+                            case .unterminated: throw acceptor.value.pointee.unterminated(offset: s.offset, length: s.length)
+                            }
+                        }
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+                try file.forEachChunk(upTo: size, { chunk, spans in
+                    var results = [InspectedLine?](repeating: nil, count: spans.count)
+                    var failure: VerifyFailure?
+                    let lineBase = linesBefore
+                    let waiting = UncheckedSendable(previous)
+                    withUnsafeMutablePointer(to: &failure) { failed in
+                        let failureSlot = UncheckedSendable(failed)
+                        results.withUnsafeMutableBufferPointer { out in
+                            let slots = UncheckedSendable(out)
+                            let input = UncheckedSendable(chunk)
+                            // The slices, plus (task 0) the previous chunk's acceptance.
+                            let per = (spans.count + slices - 1) / slices
+                            let tasks = slices + (waiting.value == nil ? 0 : 1)
+                            concurrentPerform(tasks) { t in
+                                if waiting.value != nil, t == 0 {
+                                    failureSlot.value.pointee = accept(waiting.value!)
+                                    return
+                                }
+                                let slice = waiting.value == nil ? t : t - 1
+                                let lo = slice * per
+                                let hi = min(spans.count, lo + per)
+                                guard lo < hi else { return }
+                                for i in lo..<hi where spans[i].kind == .complete {
+                                    let s = spans[i]
+                                    slots.value[i] = inspectors.value[slice].inspect(
+                                        line: UnsafeRawBufferPointer(rebasing: input.value[s.start..<(s.start + s.length)]),
+                                        offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1)
+                                }
+                            }
                         }
                     }
-                }
-                for (i, s) in spans.enumerated() {
-                    switch s.kind {
-                    case .complete: try verifier.accept(results[i]!)
-                    case .tooLong: throw verifier.lineTooLong(offset: s.offset)
-                    case .unterminated: throw verifier.unterminated(offset: s.offset, length: s.length)
-                    }
-                }
-            }, progress: progress.map { p in { p($0, size) } })
+                    if let failure { throw failure }
+                    linesBefore += spans.count
+                    previous = (spans, results)
+                }, progress: progress.map { p in { p($0, size) } })
+                if let last = previous, let failure = accept(last) { throw failure }
+            }
             return try verifier.finish()
         } catch let f as VerifyFailure {
             throw LedgerError.notIntact(f, path: file.path)
@@ -140,7 +171,7 @@ public struct RecordOutcome: Sendable, Equatable {
 /// normalised, its canonical bytes written, its id given.
 struct PreparedEvent: Sendable {
     var line: Int?
-    var result: Result<(event: Event, bytes: [UInt8], content: UInt64), EventProblem>
+    var result: Result<(event: Event, bytes: [UInt8], content: UInt64, keys: EventKeys), EventProblem>
 }
 
 struct EventProblem: Error, Sendable {
@@ -233,31 +264,57 @@ public final class AppendBatch {
             outcomes.reserveCapacity(outcomes.count + size / 256)
         }
         let workers = max(1, min(8, activeProcessorCount()))
-        let tapes = UncheckedSendable((0..<workers).map { _ in JSONTape() })
-        try input.forEachChunk { chunk, spans in
-            var prepared = [PreparedEvent?](repeating: nil, count: spans.count)
-            prepared.withUnsafeMutableBufferPointer { out in
-                let slots = UncheckedSendable(out)
-                let text = UncheckedSendable(chunk)
-                let n = spans.count >= 256 ? workers : 1
-                let perWorker = (spans.count + n - 1) / n
-                concurrentPerform(n) { w in
-                    let lo = w * perWorker
-                    let hi = min(spans.count, lo + perWorker)
-                    guard lo < hi else { return }
-                    for i in lo..<hi {
-                        slots.value[i] = AppendBatch.prepare(line: spans[i], in: text.value, tape: tapes.value[w])
-                    }
-                }
-            }
+        // Slices of each chunk, each with its own tape; while one chunk's
+        // events are accepted in order (task 0), the next chunk's are prepared.
+        let slices = workers == 1 ? 1 : workers * 8
+        let tapes = UncheckedSendable((0..<slices).map { _ in JSONTape() })
+        var previous: [PreparedEvent?]?
+        let batch = UncheckedSendable(self)
+        @Sendable func acceptAll(_ prepared: [PreparedEvent?]) -> Error? {
             var ids: [String] = []
             for case .success(let s)? in prepared.map({ $0?.result }) {
                 if let id = s.event.id { ids.append(id) }
                 if let r = s.event.reference { ids.append(r) }
             }
-            try index.prefetch(ids: ids)
-            for p in prepared { if let p { accept(p) } }
+            do {
+                try batch.value.index.prefetch(ids: ids)
+            } catch {
+                return error
+            }
+            for p in prepared { if let p { batch.value.accept(p) } }
+            return nil
         }
+        try input.forEachChunk { chunk, spans in
+            var prepared = [PreparedEvent?](repeating: nil, count: spans.count)
+            var failure: Error?
+            let waiting = UncheckedSendable(previous)
+            withUnsafeMutablePointer(to: &failure) { failed in
+                let failureSlot = UncheckedSendable(failed)
+                prepared.withUnsafeMutableBufferPointer { out in
+                    let slots = UncheckedSendable(out)
+                    let text = UncheckedSendable(chunk)
+                    let n = spans.count >= 256 ? slices : 1
+                    let per = (spans.count + n - 1) / n
+                    let tasks = n + (waiting.value == nil ? 0 : 1)
+                    concurrentPerform(tasks) { t in
+                        if let done = waiting.value, t == 0 {
+                            failureSlot.value.pointee = acceptAll(done)
+                            return
+                        }
+                        let slice = waiting.value == nil ? t : t - 1
+                        let lo = slice * per
+                        let hi = min(spans.count, lo + per)
+                        guard lo < hi else { return }
+                        for i in lo..<hi {
+                            slots.value[i] = AppendBatch.prepare(line: spans[i], in: text.value, tape: tapes.value[slice])
+                        }
+                    }
+                }
+            }
+            if let failure { throw failure }
+            previous = prepared
+        }
+        if let last = previous, let failure = acceptAll(last) { throw failure }
     }
 
     /// Form checks, normalisation and canonical bytes of one input line.
@@ -293,7 +350,7 @@ public final class AppendBatch {
             }
             var hasher = SHA256()
             let content = eventBytes.withUnsafeBytes { RecordLine.contentDigest($0, hasher: &hasher) }
-            return PreparedEvent(line: line, result: .success((event, eventBytes, content)))
+            return PreparedEvent(line: line, result: .success((event, eventBytes, content, EventKeys(event))))
         } catch {
             return PreparedEvent(line: line, result: .failure(EventProblem(message: "\(error)")))
         }
@@ -301,7 +358,7 @@ public final class AppendBatch {
 
     /// The checks that depend on what came before, in order; then the record.
     func accept(_ p: PreparedEvent) {
-        let prepared: (event: Event, bytes: [UInt8], content: UInt64)
+        let prepared: (event: Event, bytes: [UInt8], content: UInt64, keys: EventKeys)
         switch p.result {
         case .failure(let f):
             reject("\(place(p.line)): \(f.message)")
@@ -310,11 +367,11 @@ public final class AppendBatch {
         }
         let event = prepared.event
         do {
-            if try index.check(event, content: prepared.content) == .sameContent {
+            if try index.check(event, content: prepared.content, keys: prepared.keys) == .sameContent {
                 outcomes.append(RecordOutcome(line: p.line, id: event.id!, seq: nil, status: .alreadyRecorded))
                 return
             }
-            try index.add(event, content: prepared.content)
+            try index.add(event, content: prepared.content, keys: prepared.keys)
         } catch {
             reject("\(place(p.line)): \(error)")
             return

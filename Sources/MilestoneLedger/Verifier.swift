@@ -47,6 +47,7 @@ public struct InspectedLine: Sendable {
         var recordedAt: Timestamp
         var isCreated: Bool
         var event: Event
+        var keys: EventKeys
         var origin: String?
         var content: UInt64?
     }
@@ -135,7 +136,7 @@ public struct RecordVerifier: ~Copyable {
                 ? RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: line[eventView.byteRange!]), hasher: &hasher) : nil
             return InspectedLine(line: lineNo, offset: offset, length: line.count, result: .success(InspectedLine.Record(
                 seq: seq, prev: prev, sha256: hashes.claimed, recordedAt: recordedAt, isCreated: isCreated, event: event,
-                origin: isCreated ? eventView["name"]?.string : nil, content: content)))
+                keys: EventKeys(event), origin: isCreated ? eventView["name"]?.string : nil, content: content)))
         }
     }
 
@@ -162,8 +163,8 @@ public struct RecordVerifier: ~Copyable {
         if r.seq == 1, !r.isCreated { throw fail("record 1 must hold the ledger.created event") }
         if r.seq != 1, r.isCreated { throw fail("ledger.created may only be record 1") }
         do {
-            _ = try index.check(r.event)
-            try index.add(r.event, content: r.content)
+            _ = try index.check(r.event, keys: r.keys)
+            try index.add(r.event, content: r.content, keys: r.keys)
         } catch {
             throw fail("event: \(error)")
         }

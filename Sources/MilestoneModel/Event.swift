@@ -1,4 +1,7 @@
 import CanonicalJSON
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The event types of events.md.
 public enum EventType: String, CaseIterable, Sendable, Codable {
@@ -43,6 +46,27 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// Every type by ordinal (a stored table: `allCases` builds an array each call).
+    public static let byOrdinal: [EventType] = allCases
+    /// The names, as static text, by ordinal.
+    static let names: [StaticString] = [
+        "ledger.created", "program.announced", "investment.committed", "facility.announced", "site.secured",
+        "construction.started", "construction.completed", "production.started", "production.volume",
+        "production.milestone", "facility.paused", "facility.resumed", "facility.cancelled", "target.set",
+        "target.revised", "event.corrected", "event.retracted",
+    ]
+
+    /// The type whose name is these UTF-8 bytes (no String is made).
+    public init?(utf8 name: UnsafeBufferPointer<UInt8>) {
+        for (k, n) in EventType.names.enumerated() where n.utf8CodeUnitCount == name.count {
+            if memcmp(n.utf8Start, name.baseAddress!, name.count) == 0 {
+                self = EventType.byOrdinal[k]
+                return
+            }
+        }
+        return nil
+    }
+
     /// What the subject of an event of this type must be.
     public enum SubjectRule: Sendable {
         case none, newProgram, newFacility, programOrFacility, facility, sameAsReferenced
@@ -71,6 +95,17 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
 /// How much of an event's `date` the sources support.
 public enum DatePrecision: String, CaseIterable, Sendable, Codable {
     case day, month, quarter, year
+
+    public var ordinal: Int {
+        switch self {
+        case .day: 0
+        case .month: 1
+        case .quarter: 2
+        case .year: 3
+        }
+    }
+    public static let byOrdinal: [DatePrecision] = [.day, .month, .quarter, .year]
+    static let names: [StaticString] = ["day", "month", "quarter", "year"]
 
     /// Whether `date` is the first day of its period, as events.md requires.
     public func admits(_ date: CalendarDate) -> Bool {

@@ -64,7 +64,7 @@ public struct ReferenceIndex {
 
         init(type: EventType, subject: UInt32, retracted: Bool, date: CalendarDate, precision: DatePrecision) {
             let days = UInt64(Int64(date.days) + (1 << 22)) & 0x7F_FFFF
-            let p = UInt64(DatePrecision.allCases.firstIndex(of: precision)!)
+            let p = UInt64(precision.ordinal)
             bits = UInt64(subject) << 32 | days << 8 | UInt64(type.ordinal) << 3 | p << 1 | (retracted ? 1 : 0)
         }
 
@@ -73,9 +73,9 @@ public struct ReferenceIndex {
             get { CalendarDate(days: Int32(Int64(bits >> 8 & 0x7F_FFFF) - (1 << 22))) }
             set { self = IdEntry(type: type, subject: subject, retracted: retracted, date: newValue, precision: precision) }
         }
-        var type: EventType { EventType.allCases[Int(bits >> 3 & 0x1F)] }
+        var type: EventType { EventType.byOrdinal[Int(bits >> 3 & 0x1F)] }
         var precision: DatePrecision {
-            get { DatePrecision.allCases[Int(bits >> 1 & 0x3)] }
+            get { DatePrecision.byOrdinal[Int(bits >> 1 & 0x3)] }
             set { self = IdEntry(type: type, subject: subject, retracted: retracted, date: date, precision: newValue) }
         }
         var retracted: Bool {
@@ -84,7 +84,8 @@ public struct ReferenceIndex {
         }
     }
 
-    private var subjects: [String: (index: UInt32, kind: SubjectKind)] = [:]
+    /// Subjects by the fingerprint of their slug.
+    private var subjects: [UInt64: (index: UInt32, kind: SubjectKind)] = [:]
     private var subjectNames: [String] = []
     private var ids: [UInt64: IdEntry] = [:]
     private var contents: [UInt64: UInt64] = [:]
@@ -92,9 +93,6 @@ public struct ReferenceIndex {
     private let base: (any ReferenceState)?
     /// Base answers fetched ahead for a batch (nil: known absent).
     private var prefetched: [String: ReferenceEntry?] = [:]
-    /// Keyed per process (SipHash with a random seed), so nobody can craft ids
-    /// that collide; at a million ids a false match has odds of about 3e-8.
-    public let seed: Hasher = Hasher()
 
     public init(base: (any ReferenceState)? = nil, expectedEvents: Int = 0) {
         self.base = base
@@ -104,25 +102,34 @@ public struct ReferenceIndex {
     public var eventCount: Int { ids.count }
     public var subjectCount: Int { subjects.count }
 
-    func fingerprint(_ id: String) -> UInt64 {
-        var h = seed
-        h.combine(id)
+    /// A 64-bit fingerprint of an id or a slug: SipHash keyed per process
+    /// (Swift's `Hasher`, randomly seeded at start), so nobody can craft names
+    /// that collide; at a million ids a false match has odds of about 3e-8.
+    /// The same in every thread of a process, so workers compute an event's
+    /// ``EventKeys`` in parallel and the in-order checks only look them up.
+    public static func fingerprint(_ name: String) -> UInt64 {
+        var h = Hasher()
+        h.combine(name)
         return UInt64(bitPattern: Int64(h.finalize()))
     }
+
+    func fingerprint(_ name: String) -> UInt64 { ReferenceIndex.fingerprint(name) }
 
     func targetKey(_ subject: UInt32, _ milestone: String) -> UInt64 {
         let m = EventForm.targetMilestones.firstIndex { $0.rawValue == milestone } ?? 0xFF
         return UInt64(subject) << 8 | UInt64(m)
     }
 
-    public func entry(id: String) throws -> ReferenceEntry? {
-        let key = fingerprint(id)
+    public func entry(id: String) throws -> ReferenceEntry? { try entry(id: id, key: fingerprint(id)) }
+
+    func entry(id: String, key: UInt64) throws -> ReferenceEntry? {
         if let e = ids[key] {
             return ReferenceEntry(type: e.type, subject: e.subject == .max ? nil : subjectNames[Int(e.subject)],
                                   retracted: e.retracted, date: e.date, precision: e.precision, content: contents[key] ?? 0)
         }
-        if let known = prefetched[id] { return known }
-        return try base?.entry(id: id)
+        guard let base else { return nil }
+        if !prefetched.isEmpty, let known = prefetched[id] { return known }
+        return try base.entry(id: id)
     }
 
     /// Asks the base about these ids in one go, so that checking a batch
@@ -134,13 +141,19 @@ public struct ReferenceIndex {
         for id in ids { prefetched[id] = .some(found[id]) }
     }
 
-    public func subjectKind(_ subject: String) throws -> SubjectKind? {
-        if let s = subjects[subject] { return s.kind }
+    public func subjectKind(_ subject: String) throws -> SubjectKind? { try subjectKind(subject, key: fingerprint(subject)) }
+
+    func subjectKind(_ subject: String, key: UInt64) throws -> SubjectKind? {
+        if let s = subjects[key] { return s.kind }
         return try base?.subjectKind(subject)
     }
 
     public func hasTarget(subject: String, milestone: String) throws -> Bool {
-        if let s = subjects[subject], targets.contains(targetKey(s.index, milestone)) { return true }
+        try hasTarget(subject: subject, key: fingerprint(subject), milestone: milestone)
+    }
+
+    func hasTarget(subject: String, key: UInt64, milestone: String) throws -> Bool {
+        if let s = subjects[key], targets.contains(targetKey(s.index, milestone)) { return true }
         return try base?.hasTarget(subject: subject, milestone: milestone) ?? false
     }
 
@@ -151,14 +164,18 @@ public struct ReferenceIndex {
     /// With a `content` digest (of the event's canonical bytes), an id already
     /// recorded with the same digest is an idempotent retry (`.sameContent`);
     /// otherwise any repeat of an id is an error.
-    public func check(_ event: Event, content: UInt64? = nil) throws -> Presence {
-        if let id = event.id, let existing = try entry(id: id) {
+    ///
+    /// `keys` are the event's fingerprints (``EventKeys/init(_:)``), when a
+    /// worker computed them already.
+    public func check(_ event: Event, content: UInt64? = nil, keys: EventKeys? = nil) throws -> Presence {
+        let keys = keys ?? EventKeys(event)
+        if let id = event.id, let existing = try entry(id: id, key: keys.id) {
             if let content, existing.content != 0, existing.content == content { return .sameContent }
             throw EventError(field: "id", "\(quoted(id)) is already recorded\(content != nil ? " with other content" : "")")
         }
         if event.type == .ledgerCreated { return .new }
         let subject = event.subject!
-        let known = try subjectKind(subject)
+        let known = try subjectKind(subject, key: keys.subject)
         switch event.type.subjectRule {
         case .none:
             break
@@ -178,22 +195,22 @@ public struct ReferenceIndex {
                 throw EventError(field: "subject", "\(quoted(subject)) is a program; \(event.type.rawValue) is about a facility")
             }
         case .sameAsReferenced:
-            try checkReference(event, subject: subject)
+            try checkReference(event, subject: subject, key: keys.reference)
         }
         if event.type == .facilityAnnounced, let program = event.program {
-            try requireProgram(program, field: "program")
+            try requireProgram(program, field: "program", key: keys.program)
         }
         if event.type == .targetRevised {
             let milestone = event.milestone!
-            guard known != nil, try hasTarget(subject: subject, milestone: milestone) else {
+            guard known != nil, try hasTarget(subject: subject, key: keys.subject, milestone: milestone) else {
                 throw EventError(field: "milestone", "no target.set for \(quoted(subject)) and \(milestone) is recorded before this revision")
             }
         }
         return .new
     }
 
-    private func requireProgram(_ program: String, field: String) throws {
-        guard let p = try subjectKind(program) else {
+    private func requireProgram(_ program: String, field: String, key: UInt64? = nil) throws {
+        guard let p = try subjectKind(program, key: key ?? fingerprint(program)) else {
             throw EventError(field: field, "\(quoted(program)) is not an announced program")
         }
         guard p == .program else {
@@ -201,10 +218,10 @@ public struct ReferenceIndex {
         }
     }
 
-    private func checkReference(_ event: Event, subject: String) throws {
+    private func checkReference(_ event: Event, subject: String, key: UInt64) throws {
         let field = event.type == .eventCorrected ? "corrects" : "retracts"
         let ref = event.reference!
-        guard let target = try entry(id: ref) else {
+        guard let target = try entry(id: ref, key: key) else {
             throw EventError(field: field, "no event \(quoted(ref)) is recorded before this one")
         }
         guard target.type.isDomain else {
@@ -229,27 +246,30 @@ public struct ReferenceIndex {
         }
     }
 
-    private mutating func subjectIndex(_ subject: String, kind: SubjectKind) -> UInt32 {
-        if let s = subjects[subject] { return s.index }
+    private mutating func subjectIndex(_ subject: String, key: UInt64, kind: () throws -> SubjectKind) rethrows -> UInt32 {
+        if let s = subjects[key] { return s.index }
         let i = UInt32(subjectNames.count)
-        subjects[subject] = (i, kind)
+        subjects[key] = (i, try kind())
         subjectNames.append(subject)
         return i
     }
 
-    /// Remembers `event` (which passed ``check(_:content:)``) as recorded,
+    /// Remembers `event` (which passed ``check(_:content:keys:)``) as recorded,
     /// with the digest of its content when idempotent retries must be recognised.
-    public mutating func add(_ event: Event, content: UInt64? = nil) throws {
+    public mutating func add(_ event: Event, content: UInt64? = nil, keys: EventKeys? = nil) throws {
+        let keys = keys ?? EventKeys(event)
+        let base = self.base
         var index: UInt32 = .max
         if let subject = event.subject {
-            let kind: SubjectKind = event.type == .programAnnounced ? .program
-                : event.type == .facilityAnnounced ? .facility : (try subjectKind(subject) ?? .facility)
-            index = subjectIndex(subject, kind: kind)
+            let type = event.type
+            index = try subjectIndex(subject, key: keys.subject) {
+                type == .programAnnounced ? .program : type == .facilityAnnounced ? .facility
+                    : (try base?.subjectKind(subject) ?? .facility)
+            }
         }
-        if let id = event.id {
-            let key = fingerprint(id)
-            ids[key] = IdEntry(type: event.type, subject: index, retracted: false, date: event.date, precision: event.precision)
-            if let content { contents[key] = content }
+        if event.id != nil {
+            ids[keys.id] = IdEntry(type: event.type, subject: index, retracted: false, date: event.date, precision: event.precision)
+            if let content { contents[keys.id] = content }
         }
         switch event.type {
         case .targetSet:
@@ -257,9 +277,11 @@ public struct ReferenceIndex {
         case .eventRetracted, .eventCorrected:
             // Bring the referenced entry here (from the base if need be), then update it.
             let ref = event.reference!
-            let key = fingerprint(ref)
+            let key = keys.reference
             if ids[key] == nil, let e = try base?.entry(id: ref) {
-                let s = e.subject.map { subjectIndex($0, kind: (try? subjectKind($0)) ?? .facility) } ?? .max
+                let s = try e.subject.map { name in
+                    try subjectIndex(name, key: fingerprint(name)) { (try base?.subjectKind(name)) ?? .facility }
+                } ?? .max
                 ids[key] = IdEntry(type: e.type, subject: s, retracted: e.retracted, date: e.date, precision: e.precision)
                 if e.content != 0 { contents[key] = e.content }
             }
@@ -276,3 +298,19 @@ public struct ReferenceIndex {
 }
 
 extension ReferenceIndex: ReferenceState {}
+
+/// The fingerprints (``ReferenceIndex/fingerprint(_:)``) of the names an
+/// event carries: computed once, by whichever worker prepared the event.
+public struct EventKeys: Sendable {
+    public var id: UInt64 = 0
+    public var subject: UInt64 = 0
+    public var reference: UInt64 = 0
+    public var program: UInt64 = 0
+
+    public init(_ event: Event) {
+        if let id = event.id { self.id = ReferenceIndex.fingerprint(id) }
+        if let subject = event.subject { self.subject = ReferenceIndex.fingerprint(subject) }
+        if let reference = event.reference { self.reference = ReferenceIndex.fingerprint(reference) }
+        if let program = event.program { self.program = ReferenceIndex.fingerprint(program) }
+    }
+}
