@@ -634,6 +634,16 @@ public struct JSONView {
         return out
     }
 
+    /// Calls `body` with each element of an array and its position (no array is made).
+    public func forEachElement<E: Error>(_ body: (Int, JSONView) throws(E) -> Void) throws(E) {
+        guard kind == .array else { return }
+        var i = index + 1
+        for k in 0..<count {
+            try body(k, JSONView(tape: tape, index: i))
+            i = Int(tape.nodes[i].next)
+        }
+    }
+
     /// Calls `body` with each member (key, value) of an object, in text order.
     public func forEachMember(_ body: (JSONView, JSONView) throws -> Void) rethrows {
         guard kind == .object else { return }

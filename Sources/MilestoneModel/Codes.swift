@@ -21,4 +21,33 @@ enum Codes {
         SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE \
         YT ZA ZM ZW
         """.split(separator: " ").map(String.init))
+
+    /// Membership as bit sets over the letters (26³ and 26² bits), so a code
+    /// in parsed text is checked without making a String.
+    static let currencyBits: [UInt64] = bits(currencies, letters: 3)
+    static let countryBits: [UInt64] = bits(countries, letters: 2)
+
+    static func bits(_ codes: Set<String>, letters: Int) -> [UInt64] {
+        var out = [UInt64](repeating: 0, count: (Int(pow26(letters)) + 63) / 64)
+        for c in codes {
+            let k = Array(c.utf8).reduce(0) { $0 * 26 + Int($1 - 0x41) }
+            out[k >> 6] |= 1 << UInt64(k & 63)
+        }
+        return out
+    }
+
+    static func pow26(_ n: Int) -> Int { (0..<n).reduce(1) { a, _ in a * 26 } }
+
+    static func contains(_ u: UnsafeBufferPointer<UInt8>, letters: Int, _ set: [UInt64]) -> Bool {
+        guard u.count == letters else { return false }
+        var k = 0
+        for c in u {
+            guard c >= 0x41, c <= 0x5A else { return false }
+            k = k * 26 + Int(c - 0x41)
+        }
+        return set[k >> 6] & (1 << UInt64(k & 63)) != 0
+    }
+
+    static func isCurrency(_ u: UnsafeBufferPointer<UInt8>) -> Bool { contains(u, letters: 3, currencyBits) }
+    static func isCountry(_ u: UnsafeBufferPointer<UInt8>) -> Bool { contains(u, letters: 2, countryBits) }
 }

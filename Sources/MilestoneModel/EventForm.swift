@@ -28,15 +28,23 @@ public enum EventForm {
     }
 
     static let maxTextLength = 2000
-    public static let facilityKinds = ["fab", "packaging", "assembly", "datacenter", "other"]
     /// The milestones a target can promise.
     public static let targetMilestones: [EventType] = [
         .siteSecured, .constructionStarted, .constructionCompleted, .productionStarted, .productionVolume,
     ]
 
-    static let precisionNames = DatePrecision.allCases.map(\.rawValue)
-    static let targetMilestoneNames = targetMilestones.map(\.rawValue)
-    static let qualifiers = ["exact", "about", "up_to", "at_least"]
+    // Allowed values and member names as static text: compared with the
+    // parsed bytes, no String made or reference counted (Strings only on error).
+    static let precisionNames: [StaticString] = DatePrecision.names
+    static let facilityKindNames: [StaticString] = ["fab", "packaging", "assembly", "datacenter", "other"]
+    static let targetMilestoneNames: [StaticString] = [
+        "site.secured", "construction.started", "construction.completed", "production.started", "production.volume",
+    ]
+    static let qualifiers: [StaticString] = ["exact", "about", "up_to", "at_least"]
+    static let amountMembers: [StaticString] = ["value", "currency", "qualifier"]
+    static let locationMembers: [StaticString] = ["city", "region", "country"]
+    static let dueMembers: [StaticString] = ["earliest", "latest"]
+    static let sourceMembers: [StaticString] = ["publisher", "url", "published", "title"]
 
     static let common: [Field] = [
         Field(name: "type", kind: .typeName, required: true),
@@ -102,10 +110,11 @@ public enum EventForm {
             throw EventError(field: "", "an event must be a JSON object, not \(input.kindName)")
         }
         guard let typeValue = input["type"] else { throw EventError(field: "type", "missing (required)") }
-        guard let typeName = typeValue.string else {
+        guard typeValue.kind == .string else {
             throw EventError(field: "type", "must be a string, not \(typeValue.kindName)")
         }
-        guard let type = EventType(rawValue: typeName) else {
+        guard let type = typeValue.withUTF8({ EventType(utf8: $0) }) ?? nil else {
+            let typeName = typeValue.string!
             let hint = suggestion(for: typeName, among: EventType.allCases.map(\.rawValue))
             throw EventError(field: "type", "unknown event type \(quoted(typeName))\(hint)")
         }
@@ -160,7 +169,9 @@ public enum EventForm {
     /// The typed view of an event whose fields passed their checks.
     static func facts(type: EventType, field: (FactField) -> JSONView?) throws(EventError) -> Event {
         let date = field(.date)!.withUTF8 { CalendarDate(utf8: $0) }!!
-        let precision = field(.precision).map { p in DatePrecision.allCases.first { p.equals($0.rawValue) } ?? .day } ?? .day
+        let precision = field(.precision).map { p in
+            DatePrecision.names.firstIndex { p.equals($0) }.map { DatePrecision.byOrdinal[$0] } ?? .day
+        } ?? .day
         guard precision.admits(date) else {
             throw EventError(field: "date", "\(quoted(date.description)) is not the first day of its \(precision.rawValue), as \(precision.rawValue) precision requires")
         }
@@ -284,7 +295,7 @@ public enum EventForm {
         case .precision:
             try oneOf(v, precisionNames, path: path())
         case .facilityKind:
-            try oneOf(v, facilityKinds, path: path())
+            try oneOf(v, facilityKindNames, path: path())
         case .targetMilestone:
             try oneOf(v, targetMilestoneNames, path: path())
         case .nonNegativeInteger:
@@ -292,33 +303,33 @@ public enum EventForm {
             guard i >= 0 else { throw EventError(field: path(), "must not be negative") }
         case .orgs:
             guard v.kind == .array else { throw EventError(field: path(), "must be an array of names, not \(v.kindName)") }
-            for (i, x) in v.elements.enumerated() { try text(x, path: "\(path())[\(i)]", multiline: false) }
+            try v.forEachElement { i, x throws(EventError) in try text(x, path: "\(path())[\(i)]", multiline: false) }
         case .amount:
-            try object(v, path: path(), allowed: ["value", "currency", "qualifier"])
-            guard let value = v["value"] else { throw EventError(field: "\(path()).value", "missing (required)") }
+            let m = try object(v, path: path(), allowed: amountMembers)
+            guard let value = m[0] else { throw EventError(field: "\(path()).value", "missing (required)") }
             guard let n = value.int, n >= 0 else {
                 throw EventError(field: "\(path()).value", "must be a whole number of currency units ≥ 0")
             }
-            guard let c = v["currency"] else { throw EventError(field: "\(path()).currency", "missing (required)") }
+            guard let c = m[1] else { throw EventError(field: "\(path()).currency", "missing (required)") }
             try requireString(c, path: "\(path()).currency")
-            guard let code = c.string, Codes.currencies.contains(code) else {
+            guard c.withUTF8(Codes.isCurrency) == true else {
                 throw EventError(field: "\(path()).currency", "\(quoted(c.string!)) is not an ISO 4217 currency code")
             }
-            if let q = v["qualifier"] { try oneOf(q, qualifiers, path: "\(path()).qualifier") }
+            if let q = m[2] { try oneOf(q, qualifiers, path: "\(path()).qualifier") }
         case .location:
-            try object(v, path: path(), allowed: ["city", "region", "country"])
-            guard let c = v["country"] else { throw EventError(field: "\(path()).country", "missing (required)") }
+            let m = try object(v, path: path(), allowed: locationMembers)
+            guard let c = m[2] else { throw EventError(field: "\(path()).country", "missing (required)") }
             try requireString(c, path: "\(path()).country")
-            guard let code = c.string, Codes.countries.contains(code) else {
+            guard c.withUTF8(Codes.isCountry) == true else {
                 throw EventError(field: "\(path()).country", "\(quoted(c.string!)) is not an ISO 3166-1 alpha-2 country code")
             }
-            if let x = v["city"] { try text(x, path: "\(path()).city", multiline: false) }
-            if let x = v["region"] { try text(x, path: "\(path()).region", multiline: false) }
+            if let x = m[0] { try text(x, path: "\(path()).city", multiline: false) }
+            if let x = m[1] { try text(x, path: "\(path()).region", multiline: false) }
         case .due:
-            try object(v, path: path(), allowed: ["earliest", "latest"])
-            guard let e = v["earliest"] else { throw EventError(field: "\(path()).earliest", "missing (required)") }
+            let m = try object(v, path: path(), allowed: dueMembers)
+            guard let e = m[0] else { throw EventError(field: "\(path()).earliest", "missing (required)") }
             try check(e, .date, path: "\(path()).earliest")
-            guard let l = v["latest"] else { throw EventError(field: "\(path()).latest", "missing (required)") }
+            guard let l = m[1] else { throw EventError(field: "\(path()).latest", "missing (required)") }
             try check(l, .date, path: "\(path()).latest")
             let earliest = e.withUTF8 { CalendarDate(utf8: $0) }!!
             let latest = l.withUTF8 { CalendarDate(utf8: $0) }!!
@@ -328,17 +339,17 @@ public enum EventForm {
         case .sources:
             guard v.kind == .array else { throw EventError(field: path(), "must be an array of sources, not \(v.kindName)") }
             guard v.count > 0 else { throw EventError(field: path(), "must name at least one source") }
-            for (i, s) in v.elements.enumerated() {
+            try v.forEachElement { i, s throws(EventError) in
                 func p() -> String { "\(path())[\(i)]" }
-                try object(s, path: p(), allowed: ["publisher", "url", "published", "title"])
-                guard let pub = s["publisher"] else { throw EventError(field: "\(p()).publisher", "missing (required)") }
+                let m = try object(s, path: p(), allowed: sourceMembers)
+                guard let pub = m[0] else { throw EventError(field: "\(p()).publisher", "missing (required)") }
                 try text(pub, path: "\(p()).publisher", multiline: false)
-                if let u = s["url"] {
+                if let u = m[1] {
                     try requireString(u, path: "\(p()).url")
                     guard u.withUTF8(isHTTPURL)! else { throw EventError(field: "\(p()).url", "\(quoted(u.string!)) is not an http(s) URL") }
                 }
-                if let d = s["published"] { try check(d, .date, path: "\(p()).published") }
-                if let t = s["title"] { try text(t, path: "\(p()).title", multiline: false) }
+                if let d = m[2] { try check(d, .date, path: "\(p()).published") }
+                if let t = m[3] { try text(t, path: "\(p()).title", multiline: false) }
             }
         case .changes:
             // Checked against the corrected event's type by ReferenceIndex;
@@ -379,22 +390,57 @@ public enum EventForm {
         if count > maxTextLength { throw EventError(field: path(), "is \(count) characters long; at most \(maxTextLength)") }
     }
 
-    static func oneOf(_ v: JSONView, _ allowed: [String], path: @autoclosure () -> String) throws(EventError) {
+    static func oneOf(_ v: JSONView, _ allowed: [StaticString], path: @autoclosure () -> String) throws(EventError) {
         try requireString(v, path: path())
         guard !allowed.contains(where: { v.equals($0) }) else { return }  // small lists
         let s = v.string!
-        throw EventError(field: path(), "\(quoted(s)) is not one of \(allowed.joined(separator: ", "))\(suggestion(for: s, among: allowed))")
+        let names = allowed.map(\.description)
+        throw EventError(field: path(), "\(quoted(s)) is not one of \(names.joined(separator: ", "))\(suggestion(for: s, among: names))")
     }
 
-    static func object(_ v: JSONView, path: @autoclosure () -> String, allowed: [String]) throws(EventError) {
+    /// The members of a small object, found in one walk, by position in
+    /// `allowed` (at most four).
+    struct Members {
+        var found: (JSONView?, JSONView?, JSONView?, JSONView?) = (nil, nil, nil, nil)
+        subscript(k: Int) -> JSONView? {
+            get {
+                switch k {
+                case 0: found.0
+                case 1: found.1
+                case 2: found.2
+                default: found.3
+                }
+            }
+            set {
+                switch k {
+                case 0: found.0 = newValue
+                case 1: found.1 = newValue
+                case 2: found.2 = newValue
+                default: found.3 = newValue
+                }
+            }
+        }
+    }
+
+    /// Checks that `v` is an object whose members are all in `allowed`, and returns them.
+    @discardableResult
+    static func object(_ v: JSONView, path: @autoclosure () -> String, allowed: [StaticString]) throws(EventError) -> Members {
         guard v.kind == .object else { throw EventError(field: path(), "must be an object, not \(v.kindName)") }
         var unknown: String?
-        v.forEachMember { k, _ in
-            if unknown == nil, !allowed.contains(where: { k.equals($0) }) { unknown = k.string ?? "" }
+        var m = Members()
+        v.forEachMember { k, value in
+            guard unknown == nil else { return }
+            if let i = allowed.firstIndex(where: { k.equals($0) }) {
+                m[i] = value
+            } else {
+                unknown = k.string ?? ""
+            }
         }
         if let k = unknown {
-            throw EventError(field: "\(path()).\(k)", "not a field here (allowed: \(allowed.joined(separator: ", ")))\(suggestion(for: k, among: allowed))")
+            let names = allowed.map(\.description)
+            throw EventError(field: "\(path()).\(k)", "not a field here (allowed: \(names.joined(separator: ", ")))\(suggestion(for: k, among: names))")
         }
+        return m
     }
 
     // MARK: - Forms
