@@ -31,7 +31,12 @@ extension ReadModels {
     public func knownSeq(at time: Timestamp?) throws -> Int {
         try db.read { db in
             if let time {
-                return try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM records WHERE recorded_at <= ?", arguments: [time.description]) ?? 0
+                // recorded_at never decreases along seq: the answer is the last
+                // entry of the time index's range (MAX(seq) would walk the table back).
+                return try Int.fetchOne(db, sql: """
+                    SELECT seq FROM records INDEXED BY records_recorded_at WHERE recorded_at <= ?
+                    ORDER BY recorded_at DESC, seq DESC LIMIT 1
+                    """, arguments: [time.description]) ?? 0
             }
             return try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM records") ?? 0
         }
@@ -47,32 +52,64 @@ extension ReadModels {
         ["s": pov.knownSeq, "d": pov.asOf.description]
     }
 
+    /// The lifecycle and control events known at `pov`, dated on or before
+    /// D, in subject order: one scan of the covering index `event_versions_lifecycle`.
+    static let lifecycleSQL = """
+        SELECT subject, rank, type, date, event_seq FROM event_versions INDEXED BY event_versions_lifecycle
+        WHERE (rank > 0 OR type IN ('facility.paused', 'facility.resumed', 'facility.cancelled'))
+          AND date <= :d AND \(known())
+        ORDER BY subject
+        """
+
     /// `status`: every facility that appears as of D, with its phase and since when.
+    ///
+    /// One ordered scan of the lifecycle index and one of the announcements
+    /// index; the rules (``Rules/phase(top:reached:control:)``) run here, per
+    /// subject, instead of in SQL aggregates and correlated subqueries.
     public func facilities(_ pov: PointOfView) throws -> [FacilityStatus] {
-        let sql = """
-            WITH lc AS (SELECT subject, rank, date FROM event_versions WHERE rank > 0 AND date <= :d AND \(ReadModels.known())),
-            top AS (SELECT subject, MAX(rank) AS rank FROM lc GROUP BY subject),
-            reached AS (SELECT lc.subject, MIN(lc.date) AS date FROM lc JOIN top ON top.subject = lc.subject AND top.rank = lc.rank
-                        GROUP BY lc.subject),
-            ann AS (SELECT subject, name, kind, operator, program FROM event_versions
-                    WHERE type = 'facility.announced' AND \(ReadModels.known()))
-            SELECT top.subject, ann.name, ann.kind, ann.operator, ann.program, top.rank, reached.date,
-                   (SELECT c.type || ' ' || c.date FROM event_versions c
-                    WHERE c.type IN ('facility.paused', 'facility.resumed', 'facility.cancelled') AND c.subject = top.subject
-                      AND c.date <= :d AND \(ReadModels.known("c"))
-                    ORDER BY c.date DESC, c.event_seq DESC LIMIT 1)
-            FROM top JOIN reached ON reached.subject = top.subject LEFT JOIN ann ON ann.subject = top.subject
-            ORDER BY top.subject
-            """
-        return try db.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: ReadModels.args(pov)).map { row in
-                let top = FacilityPhase.allCases.first { $0.rank == (row[5] as Int) }!
-                let latest = (row[7] as String?)?.split(separator: " ")
-                let control = latest.flatMap { l in EventType(rawValue: String(l[0])).map { ($0, CalendarDate(String(l[1]))!) } }
-                let (phase, since) = Rules.phase(top: top, reached: CalendarDate(row[6] as String)!, control: control)
-                return FacilityStatus(subject: row[0], name: row[1], kind: row[2], operatorName: row[3], program: row[4],
-                                      phase: phase, phaseDate: since)
+        try db.read { db in
+            var names: [String: (name: String?, kind: String?, operatorName: String?, program: String?)] = [:]
+            let announced = try Row.fetchCursor(db, sql: """
+                SELECT subject, name, kind, operator, program FROM event_versions INDEXED BY event_versions_announced
+                WHERE type = 'facility.announced' AND \(ReadModels.known())
+                """, arguments: ReadModels.args(pov))
+            while let row = try announced.next() { names[row[0]] = (row[1], row[2], row[3], row[4]) }
+
+            var out: [FacilityStatus] = []
+            var subject: String?
+            var top = 0
+            var reached = ""
+            var control: (type: String, date: String, seq: Int)?
+            func finish() {
+                guard let subject, top > 0 else { return }
+                let phase = FacilityPhase.allCases.first { $0.rank == top }!
+                let c = control.flatMap { c in EventType(rawValue: c.type).map { ($0, CalendarDate(c.date)!) } }
+                let (now, since) = Rules.phase(top: phase, reached: CalendarDate(reached)!, control: c)
+                let n = names[subject]
+                out.append(FacilityStatus(subject: subject, name: n?.name, kind: n?.kind, operatorName: n?.operatorName,
+                                          program: n?.program, phase: now, phaseDate: since))
             }
+            let rows = try Row.fetchCursor(db, sql: ReadModels.lifecycleSQL, arguments: ReadModels.args(pov))
+            while let row = try rows.next() {
+                let s: String = row[0]
+                if s != subject {
+                    finish()
+                    (subject, top, reached, control) = (s, 0, "", nil)
+                }
+                let rank: Int = row[1]
+                let date: String = row[3]
+                if rank > top {
+                    (top, reached) = (rank, date)
+                } else if rank == top, rank > 0, date < reached {
+                    reached = date
+                }
+                if rank == 0 {
+                    let seq: Int = row[4]
+                    if control == nil || (date, seq) > (control!.date, control!.seq) { control = (row[2], date, seq) }
+                }
+            }
+            finish()
+            return out
         }
     }
 
@@ -111,31 +148,54 @@ extension ReadModels {
     }
 
     /// `targets`: every (subject, milestone) with a target dated on or before D.
+    ///
+    /// One ordered scan of the targets index (each pair's versions come
+    /// together, by date then seq: the first is the original promise, the
+    /// last the current one) and one of the lifecycle index for the dates
+    /// milestones were reached; ``Rules/target(actual:dueLatest:originalLatest:asOf:)`` runs here.
     public func targets(_ pov: PointOfView) throws -> [TargetStatus] {
-        let sql = """
-            WITH t AS (
-              SELECT subject, milestone, due_earliest, due_latest,
-                     ROW_NUMBER() OVER (PARTITION BY subject, milestone ORDER BY date, event_seq) AS k,
-                     COUNT(*) OVER (PARTITION BY subject, milestone) AS n
-              FROM event_versions WHERE type IN ('target.set', 'target.revised') AND date <= :d AND \(ReadModels.known()))
-            SELECT cur.subject, cur.milestone, cur.due_earliest, cur.due_latest,
-                   (SELECT MIN(a.date) FROM event_versions a WHERE a.type = cur.milestone AND a.subject = cur.subject
-                      AND a.date <= :d AND \(ReadModels.known("a"))),
-                   cur.n - 1,
-                   (SELECT f.due_latest FROM t f WHERE f.subject = cur.subject AND f.milestone = cur.milestone AND f.k = 1)
-            FROM t cur
-            WHERE cur.k = cur.n
-            ORDER BY cur.subject, cur.milestone
-            """
-        return try db.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: ReadModels.args(pov)).map { row in
-                let latest = CalendarDate(row[3] as String)!
-                let actual = (row[4] as String?).flatMap(CalendarDate.init)
-                let rule = Rules.target(actual: actual, dueLatest: latest, originalLatest: CalendarDate(row[6] as String)!, asOf: pov.asOf)
-                return TargetStatus(subject: row[0], milestone: row[1], dueEarliest: CalendarDate(row[2] as String)!,
-                                    dueLatest: latest, actual: actual, state: rule.state, slipDays: rule.slipDays,
-                                    slipFromOriginalDays: rule.slipFromOriginalDays, revisions: row[5])
+        try db.read { db in
+            // When each (subject, milestone) was first reached, as known, on or before D.
+            var reached: [String: String] = [:]
+            let lifecycle = try Row.fetchCursor(db, sql: ReadModels.lifecycleSQL, arguments: ReadModels.args(pov))
+            while let row = try lifecycle.next() {
+                let rank: Int = row[1]
+                guard rank > 0 else { continue }
+                let key = (row[0] as String) + "\u{0}" + (row[2] as String)
+                let date: String = row[3]
+                if let d = reached[key], d <= date { continue }
+                reached[key] = date
             }
+            var out: [TargetStatus] = []
+            var current: (subject: String, milestone: String, earliest: String, latest: String, original: String, count: Int)?
+            func finish() {
+                guard let c = current else { return }
+                let latest = CalendarDate(c.latest)!
+                let actual = reached[c.subject + "\u{0}" + c.milestone].flatMap(CalendarDate.init)
+                let rule = Rules.target(actual: actual, dueLatest: latest, originalLatest: CalendarDate(c.original)!, asOf: pov.asOf)
+                out.append(TargetStatus(subject: c.subject, milestone: c.milestone, dueEarliest: CalendarDate(c.earliest)!,
+                                        dueLatest: latest, actual: actual, state: rule.state, slipDays: rule.slipDays,
+                                        slipFromOriginalDays: rule.slipFromOriginalDays, revisions: c.count - 1))
+            }
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT subject, milestone, due_earliest, due_latest FROM event_versions INDEXED BY event_versions_targets
+                WHERE type IN ('target.set', 'target.revised') AND date <= :d AND \(ReadModels.known())
+                ORDER BY subject, milestone, date, event_seq
+                """, arguments: ReadModels.args(pov))
+            while let row = try rows.next() {
+                let subject: String = row[0]
+                let milestone: String = row[1]
+                if let c = current, c.subject == subject, c.milestone == milestone {
+                    current!.earliest = row[2]
+                    current!.latest = row[3]
+                    current!.count += 1
+                } else {
+                    finish()
+                    current = (subject, milestone, row[2], row[3], row[3], 1)
+                }
+            }
+            finish()
+            return out
         }
     }
 

@@ -46,6 +46,9 @@ public final class ReadModels {
         m.registerMigration("v2: corrections and retractions by the id they name") { db in
             try db.execute(sql: "CREATE INDEX records_refers_to ON records (refers_to) WHERE refers_to IS NOT NULL")
         }
+        m.registerMigration("v3: status and targets as ordered scans of covering indexes") { db in
+            try db.execute(sql: ReadModels.statusIndexes)
+        }
         return m
     }
 

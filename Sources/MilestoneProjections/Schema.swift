@@ -1,4 +1,19 @@
 extension ReadModels {
+    /// Covering indexes that `status` and `targets` scan in subject order
+    /// (migration v3; v1 had `event_versions_rank`, which they replace). Each
+    /// ends with `type`, which its condition implies but SQLite still reads,
+    /// so the scans never visit the table.
+    static let statusIndexes = """
+        DROP INDEX IF EXISTS event_versions_rank;
+        CREATE INDEX event_versions_lifecycle ON event_versions (subject, date, from_seq, to_seq, rank, type, event_seq)
+            WHERE rank > 0 OR type IN ('facility.paused', 'facility.resumed', 'facility.cancelled');
+        CREATE INDEX event_versions_announced ON event_versions (subject, from_seq, to_seq, name, kind, operator, program, type)
+            WHERE type = 'facility.announced';
+        CREATE INDEX event_versions_targets ON event_versions
+            (subject, milestone, date, event_seq, from_seq, to_seq, due_earliest, due_latest, type)
+            WHERE type IN ('target.set', 'target.revised');
+        """
+
     /// The tables and views of docs/read-models.md. Dates are `YYYY-MM-DD`
     /// text and times `YYYY-MM-DDTHH:MM:SSZ` text, so they sort and compare as text.
     static let schema = """
@@ -55,7 +70,6 @@ extension ReadModels {
             PRIMARY KEY (event_seq, from_seq)
         ) WITHOUT ROWID;
         CREATE INDEX event_versions_known ON event_versions (type, subject, date, from_seq, to_seq);
-        CREATE INDEX event_versions_rank ON event_versions (rank, subject, date, from_seq, to_seq) WHERE rank > 0;
 
         CREATE TABLE organizations (slug TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE version_roles (
