@@ -274,8 +274,8 @@ struct Projector: ~Copyable {
         for (name, role) in roles {
             let slug = EventForm.slug(ofOrg: name)
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO organizations (slug, name) VALUES (?, ?)").execute(arguments: [slug, name])
-            try db.execute(sql: "INSERT OR IGNORE INTO version_roles (event_seq, from_seq, org, role) VALUES (?, ?, ?, ?)",
-                           arguments: [eventSeq, from, slug, role])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO version_roles (event_seq, from_seq, org, role) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [eventSeq, from, slug, role])
         }
     }
 
