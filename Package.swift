@@ -33,7 +33,11 @@ let package = Package(
         // SQLite read models (GRDB), catch-up, time-travel queries.
         .target(
             name: "MilestoneProjections",
-            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "CanonicalJSON", "MilestoneModel", "MilestoneLedger", .product(name: "GRDB", package: "GRDB.swift"),
+                // The system SQLite's C API, which GRDB wraps: for binding catch-up rows directly.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
         ),
         // The command tree, output formats, exit codes.
         .target(

@@ -1,6 +1,7 @@
 import CanonicalJSON
 import Foundation
 import GRDB
+import GRDBSQLite
 import MilestoneLedger
 import MilestoneModel
 
@@ -206,7 +207,7 @@ struct Projector: ~Copyable {
         } catch {
             throw fail("not canonical JSON: \(error.message)")
         }
-        guard let eventView = tape.root["event"], case .object(let event) = eventView.value else { throw fail("no event") }
+        guard let eventView = tape.root["event"], eventView.kind == .object else { throw fail("no event") }
         let facts: Event
         do {
             facts = try EventForm.validate(eventView)
@@ -216,22 +217,34 @@ struct Projector: ~Copyable {
         let content = line.withUnsafeBytes { b in
             RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: b[eventView.byteRange!]), hasher: &hasher)
         }
-        try db.cachedStatement(sql: """
+        let insert = RawStatement(try db.cachedStatement(sql: """
             INSERT INTO records (seq, id, type, subject, date, precision, recorded_at, sha256, offset, length, content,
                                  milestone, refers_to, event)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [seq, facts.id, facts.type.rawValue, facts.subject, facts.date.description, facts.precision.rawValue,
-                             tail.recordedAt.description, hashes.claimed.hex, offset, line.count, Int64(bitPattern: content),
-                             facts.milestone, facts.reference,
-                             // The line is canonical: the event's own bytes are its canonical JSON.
-                             String(decoding: line[eventView.byteRange!], as: UTF8.self)])
+            """))
+        insert.bind(1, seq)
+        insert.bind(2, facts.id)
+        insert.bind(3, facts.type.rawValue)
+        insert.bind(4, facts.subject)
+        insert.bind(5, eventView["date"])
+        insert.bind(6, facts.precision.rawValue)
+        insert.bind(7, tape.root["recorded_at"])
+        insert.bind(8, tape.root["sha256"])
+        insert.bind(9, offset)
+        insert.bind(10, line.count)
+        insert.bind(11, Int(Int64(bitPattern: content)))
+        insert.bind(12, facts.milestone)
+        insert.bind(13, facts.reference)
+        // The line is canonical: the event's own bytes are its canonical JSON.
+        line.withUnsafeBufferPointer { insert.bind(14, bytes: UnsafeBufferPointer(rebasing: $0[eventView.byteRange!])) }
+        try insert.run(db)
         switch facts.type {
         case .ledgerCreated:
             break
         case .eventCorrected, .eventRetracted:
             guard let ref = facts.reference,
                   let target = try Row.fetchOne(try db.cachedStatement(sql: """
-                      SELECT v.event_seq, v.from_seq, COALESCE(v.event, r.event) FROM event_versions v JOIN records r ON r.seq = v.event_seq
+                      SELECT v.event_seq, v.from_seq, COALESCE(v.event, r.event), r.type FROM event_versions v JOIN records r ON r.seq = v.event_seq
                       WHERE r.id = ? AND v.to_seq IS NULL
                       """), arguments: [ref])
             else { throw fail("\(facts.type == .eventCorrected ? "corrects" : "retracts") names no current event; run `milestones verify`") }
@@ -239,38 +252,74 @@ struct Projector: ~Copyable {
             try db.cachedStatement(sql: "UPDATE event_versions SET to_seq = ? WHERE event_seq = ? AND to_seq IS NULL").execute(arguments: [seq, targetSeq])
             if facts.type == .eventCorrected {
                 let before = try JSONReader.parse(target[2] as String).objectValue!
-                let after = EventForm.apply(facts.changes!, to: before)
-                try insertVersion(eventSeq: targetSeq, from: seq, KnownEvent(seq: targetSeq, object: after))
+                let after = JSONWriter.bytes(.object(EventForm.apply(facts.changes!, to: before)))
+                let corrected = JSONTape()
+                do {
+                    try corrected.parse(after)
+                } catch {
+                    throw fail("the corrected event is not JSON: \(error.message)")
+                }
+                try insertVersion(eventSeq: targetSeq, from: seq, type: EventType(rawValue: target[3] as String)!, corrected.root,
+                                  stored: after)
                 try db.cachedStatement(sql: "UPDATE records SET corrections = corrections + 1 WHERE seq = ?").execute(arguments: [targetSeq])
             } else {
                 try db.cachedStatement(sql: "UPDATE records SET retracted_by = ? WHERE seq = ?").execute(arguments: [seq, targetSeq])
             }
         default:
-            try insertVersion(eventSeq: seq, from: seq, KnownEvent(seq: seq, object: event))
+            try insertVersion(eventSeq: seq, from: seq, type: facts.type, eventView, stored: nil)
         }
         head = ReadModels.Head(seq: seq, sha256: hashes.claimed, length: offset + line.count + 1, recordedAt: tail.recordedAt)
     }
 
-    func insertVersion(eventSeq: Int, from: Int, _ e: KnownEvent) throws {
-        let o = e.object
-        let amount = o["amount"]?.objectValue
-        let due = o["due"]?.objectValue
-        try db.cachedStatement(sql: """
+    /// Inserts one version of an event, its fields read straight from its
+    /// parsed JSON in one walk and bound by position; `stored` is the version's
+    /// JSON when a correction made it (the record holds the others).
+    func insertVersion(eventSeq: Int, from: Int, type: EventType, _ e: JSONView, stored: [UInt8]?) throws {
+        let insert = RawStatement(try db.cachedStatement(sql: """
             INSERT INTO event_versions (event_seq, from_seq, id, type, subject, date, precision, rank, name, kind, operator,
                 program, sponsor, milestone, due_earliest, due_latest, amount_value, amount_currency, amount_qualifier,
                 horizon, summary, event)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [eventSeq, from, e.id, e.type.rawValue, e.subject, e.date.description, e.precision.rawValue,
-                             FacilityPhase(reachedBy: e.type)?.rank ?? 0, o["name"]?.stringValue, o["kind"]?.stringValue,
-                             o["operator"]?.stringValue, o["program"]?.stringValue, o["sponsor"]?.stringValue,
-                             e.type == .targetSet || e.type == .targetRevised ? o["milestone"]?.stringValue : o["milestone"]?.stringValue,
-                             due?["earliest"]?.stringValue, due?["latest"]?.stringValue, amount?["value"]?.intValue,
-                             amount?["currency"]?.stringValue, amount?["qualifier"]?.stringValue, o["horizon"]?.stringValue,
-                             o["summary"]?.stringValue, from == eventSeq ? nil : JSONWriter.string(.object(o))])
-        var roles: [(String, String)] = []
-        if let s = o["sponsor"]?.stringValue { roles.append((s, "sponsor")) }
-        if let s = o["operator"]?.stringValue { roles.append((s, "operator")) }
-        for p in o["partners"]?.arrayValue ?? [] { if let s = p.stringValue { roles.append((s, "partner")) } }
+            """))
+        insert.bind(1, eventSeq)
+        insert.bind(2, from)
+        insert.bind(4, type.rawValue)
+        insert.bind(7, DatePrecision.day.rawValue)  // unless the event says otherwise (below)
+        insert.bind(8, FacilityPhase(reachedBy: type)?.rank ?? 0)
+        var (sponsor, operatorName, partners): (String?, String?, [String]) = (nil, nil, [])
+        e.forEachMember { key, value in
+            if key.equals("id") { insert.bind(3, value) }
+            else if key.equals("subject") { insert.bind(5, value) }
+            else if key.equals("date") { insert.bind(6, value) }
+            else if key.equals("precision") { insert.bind(7, value) }
+            else if key.equals("name") { insert.bind(9, value) }
+            else if key.equals("kind") { insert.bind(10, value) }
+            else if key.equals("operator") {
+                insert.bind(11, value)
+                operatorName = value.string
+            } else if key.equals("program") { insert.bind(12, value) }
+            else if key.equals("sponsor") {
+                insert.bind(13, value)
+                sponsor = value.string
+            } else if key.equals("milestone") { insert.bind(14, value) }
+            else if key.equals("due") {
+                insert.bind(15, value["earliest"])
+                insert.bind(16, value["latest"])
+            } else if key.equals("amount") {
+                if let v = value["value"]?.int { insert.bind(17, Int(v)) }
+                insert.bind(18, value["currency"])
+                insert.bind(19, value["qualifier"])
+            } else if key.equals("horizon") { insert.bind(20, value) }
+            else if key.equals("summary") { insert.bind(21, value) }
+            else if key.equals("partners") {
+                value.forEachElement { _, p in if let s = p.string { partners.append(s) } }
+            }
+        }
+        if let stored { stored.withUnsafeBufferPointer { insert.bind(22, bytes: $0) } }
+        try insert.run(db)
+        // Sponsor, operator, then partners: the first name seen for an organisation's slug is the one kept.
+        let roles = [sponsor.map { ($0, "sponsor") }, operatorName.map { ($0, "operator") }].compactMap { $0 }
+            + partners.map { ($0, "partner") }
         for (name, role) in roles {
             let slug = EventForm.slug(ofOrg: name)
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO organizations (slug, name) VALUES (?, ?)").execute(arguments: [slug, name])
@@ -284,5 +333,50 @@ struct Projector: ~Copyable {
         try db.cachedStatement(sql: """
             UPDATE meta SET head_seq = ?, head_sha256 = ?, head_length = ?, head_recorded_at = ? WHERE id = 1
             """).execute(arguments: [head.seq, head.sha256.hex, head.length, head.recordedAt.description])
+    }
+}
+
+/// A cached statement bound and stepped through SQLite's C API. On a long
+/// catch-up GRDB's argument arrays (an existential per value, an array per
+/// row) cost more than SQLite's own work; this binds text straight from the
+/// parsed line. Parameters not bound are NULL.
+struct RawStatement {
+    let statement: Statement
+    var handle: SQLiteStatement { statement.sqliteStatement }
+
+    init(_ statement: Statement) {
+        self.statement = statement
+        sqlite3_reset(statement.sqliteStatement)
+        sqlite3_clear_bindings(statement.sqliteStatement)
+    }
+
+    /// SQLite copies the bytes before the call returns.
+    static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+    static let empty: StaticString = ""
+
+    func bind(_ i: Int32, _ v: Int) { sqlite3_bind_int64(handle, i, Int64(v)) }
+
+    func bind(_ i: Int32, bytes: UnsafeBufferPointer<UInt8>) {
+        // A nil pointer would bind NULL, not the empty string.
+        let p = bytes.baseAddress.map(UnsafeRawPointer.init) ?? UnsafeRawPointer(RawStatement.empty.utf8Start)
+        sqlite3_bind_text(handle, i, p.assumingMemoryBound(to: CChar.self), Int32(bytes.count), RawStatement.transient)
+    }
+
+    func bind(_ i: Int32, _ s: String?) {
+        guard var s else { return }
+        s.withUTF8 { bind(i, bytes: $0) }
+    }
+
+    /// A string value's decoded text; anything else is left NULL.
+    func bind(_ i: Int32, _ v: JSONView?) {
+        _ = v?.withUTF8 { bind(i, bytes: $0) }
+    }
+
+    func run(_ db: Database) throws {
+        let rc = sqlite3_step(handle)
+        defer { sqlite3_reset(handle) }
+        guard rc == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+        }
     }
 }
