@@ -235,7 +235,7 @@ public final class MerkleTreeFile: SubtreeHashes {
     /// record's own hash check. The last record's hash is recomputed every
     /// time the tree is opened (``checkAgainst(_:)``).
     ///
-    /// The range is cut at line boundaries into one part per core; each part
+    /// The range is cut at line boundaries into parts (a few per core); each part
     /// is read, hashed and checked on its own (so reading, splitting and
     /// hashing all run in parallel), then the parts' joins are checked in
     /// order. Node data is made durable (fsync) before the header that counts
@@ -244,7 +244,8 @@ public final class MerkleTreeFile: SubtreeHashes {
         let base = ledgerLength
         guard size > base else { return }
         try loadEdge()
-        let want = size - base > 1 << 20 ? max(1, min(8, activeProcessorCount())) : 1
+        // Four parts a core: a core slowed by a neighbour leaves the others more parts to take.
+        let want = size - base > 1 << 20 ? 4 * max(1, min(8, activeProcessorCount())) : 1
         var bounds = [base]
         for k in 1..<max(1, want) {
             if let b = try ledger.lineStart(atOrAfter: base + (size - base) * k / want, limit: size), b > bounds.last! {
