@@ -693,6 +693,12 @@ public struct JSONView {
         return nil
     }
 
+    /// Byte order of this string against `key`'s UTF-8: <0, 0, >0 (nil if not a string).
+    public func compare(_ key: String) -> Int? {
+        var k = key
+        return k.withUTF8 { compare(bytes: $0) }
+    }
+
     /// Byte order of this string against `key`: <0, 0, >0 (nil if not a string).
     public func compare(bytes key: UnsafeBufferPointer<UInt8>) -> Int? {
         guard kind == .string else { return nil }
@@ -769,17 +775,17 @@ extension JSONView {
             out.append(UInt8(ascii: "]"))
         case .object:
             // Members in key order (usually already sorted), merged with `extra`.
-            var keys: [Int] = []
-            keys.reserveCapacity(count)
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { buffer in
+            var keys = buffer
             var i = index + 1
             var sorted = true
-            for _ in 0..<count {
-                if let last = keys.last, tape.compareKeys(last, i) > 0 { sorted = false }
-                keys.append(i)
+            for n in 0..<count {
+                if n > 0, tape.compareKeys(keys[n - 1], i) > 0 { sorted = false }
+                keys[n] = i
                 i = Int(tape.nodes[i + 1].next)
             }
             if !sorted { keys.sort { tape.compareKeys($0, $1) < 0 } }
-            let extras = extra.sorted { JSONObject.keyLess($0.key, $1.key) }
+            let extras = extra.count < 2 ? extra : extra.sorted { JSONObject.keyLess($0.key, $1.key) }
             out.append(UInt8(ascii: "{"))
             var e = 0
             var first = true
@@ -789,7 +795,8 @@ extension JSONView {
             }
             for k in keys {
                 let key = JSONView(tape: tape, index: k)
-                while e < extras.count, let order = key.string.map({ JSONObject.keyLess(extras[e].key, $0) }), order {
+                // Byte order, as JSONObject.keyLess: an extra member that sorts before this key goes first.
+                while e < extras.count, key.compare(extras[e].key) ?? 0 > 0 {
                     comma()
                     JSONWriter.appendString(extras[e].key, to: &out)
                     out.append(UInt8(ascii: ":"))
@@ -810,6 +817,7 @@ extension JSONView {
                 e += 1
             }
             out.append(UInt8(ascii: "}"))
+            }
         }
     }
 }

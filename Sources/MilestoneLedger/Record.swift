@@ -60,7 +60,7 @@ public enum RecordLine {
         out.append(contentsOf: Pieces.event)
         out.append(contentsOf: event)
         out.append(contentsOf: Pieces.prev)
-        out.append(contentsOf: prev.hexBytes)
+        prev.appendHex(to: &out)
         out.append(contentsOf: Pieces.recordedAt)
         out.append(contentsOf: recordedAt)
         out.append(contentsOf: Pieces.seq)
@@ -72,7 +72,7 @@ public enum RecordLine {
         }
         out.removeLast()
         out.append(contentsOf: shaTailPrefix)
-        out.append(contentsOf: digest.hexBytes)
+        digest.appendHex(to: &out)
         out.append(contentsOf: Pieces.end)
         return digest
     }

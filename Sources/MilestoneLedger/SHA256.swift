@@ -90,11 +90,26 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
     public var hexBytes: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(64)
-        for w in [w0, w1, w2, w3] {
-            for shift in stride(from: 60, through: 0, by: -4) { out.append(hexDigits[Int(w >> UInt64(shift) & 0xF)]) }
-        }
+        appendHex(to: &out)
         return out
     }
+
+    /// Appends the 64 lowercase hex digits (no intermediate array).
+    public func appendHex(to out: inout [UInt8]) {
+        let digits = Digest.digits.utf8Start
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buf in
+            func put(_ w: UInt64, _ at: Int) {
+                for k in 0..<16 { buf[at + k] = digits[Int(w >> UInt64(60 - 4 * k) & 0xF)] }
+            }
+            put(w0, 0)
+            put(w1, 16)
+            put(w2, 32)
+            put(w3, 48)
+            out.append(contentsOf: UnsafeBufferPointer(buf))
+        }
+    }
+
+    static let digits: StaticString = "0123456789abcdef"
 
     public var base64: String { Base64.encode(bytes) }
 
