@@ -56,32 +56,20 @@ public enum LedgerReader {
                 }
                 try file.forEachChunk(upTo: size, { chunk, spans in
                     var results = [InspectedLine?](repeating: nil, count: spans.count)
-                    var failure: VerifyFailure?
                     let lineBase = linesBefore
-                    let waiting = UncheckedSendable(previous)
-                    withUnsafeMutablePointer(to: &failure) { failed in
-                        let failureSlot = UncheckedSendable(failed)
-                        results.withUnsafeMutableBufferPointer { out in
-                            let slots = UncheckedSendable(out)
-                            let input = UncheckedSendable(chunk)
-                            // The slices, plus (task 0) the previous chunk's acceptance.
-                            let per = (spans.count + slices - 1) / slices
-                            let tasks = slices + (waiting.value == nil ? 0 : 1)
-                            concurrentPerform(tasks) { t in
-                                if waiting.value != nil, t == 0 {
-                                    failureSlot.value.pointee = accept(waiting.value!)
-                                    return
-                                }
-                                let slice = waiting.value == nil ? t : t - 1
-                                let lo = slice * per
-                                let hi = min(spans.count, lo + per)
-                                guard lo < hi else { return }
-                                for i in lo..<hi where spans[i].kind == .complete {
-                                    let s = spans[i]
-                                    slots.value[i] = inspectors.value[slice].inspect(
-                                        line: UnsafeRawBufferPointer(rebasing: input.value[s.start..<(s.start + s.length)]),
-                                        offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1)
-                                }
+                    let waiting = previous
+                    let failure = results.withUnsafeMutableBufferPointer { out in
+                        let slots = UncheckedSendable(out)
+                        let input = UncheckedSendable(chunk)
+                        let per = (spans.count + slices - 1) / slices
+                        return pipelineStep(slices: slices, acceptPrevious: waiting.map { w in { accept(w) } }) { slice in
+                            let (lo, hi) = (slice * per, min(spans.count, slice * per + per))
+                            guard lo < hi else { return }
+                            for i in lo..<hi where spans[i].kind == .complete {
+                                let s = spans[i]
+                                slots.value[i] = inspectors.value[slice].inspect(
+                                    line: UnsafeRawBufferPointer(rebasing: input.value[s.start..<(s.start + s.length)]),
+                                    offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1)
                             }
                         }
                     }
@@ -286,32 +274,24 @@ public final class AppendBatch {
         }
         try input.forEachChunk { chunk, spans in
             var prepared = [PreparedEvent?](repeating: nil, count: spans.count)
-            var failure: Error?
-            let waiting = UncheckedSendable(previous)
-            withUnsafeMutablePointer(to: &failure) { failed in
-                let failureSlot = UncheckedSendable(failed)
-                prepared.withUnsafeMutableBufferPointer { out in
-                    let slots = UncheckedSendable(out)
-                    let text = UncheckedSendable(chunk)
-                    let n = spans.count >= 256 ? slices : 1
-                    let per = (spans.count + n - 1) / n
-                    let tasks = n + (waiting.value == nil ? 0 : 1)
-                    concurrentPerform(tasks) { t in
-                        if let done = waiting.value, t == 0 {
-                            failureSlot.value.pointee = acceptAll(done)
-                            return
-                        }
-                        let slice = waiting.value == nil ? t : t - 1
-                        let lo = slice * per
-                        let hi = min(spans.count, lo + per)
-                        guard lo < hi else { return }
-                        for i in lo..<hi {
-                            slots.value[i] = AppendBatch.prepare(line: spans[i], in: text.value, tape: tapes.value[slice])
-                        }
+            var acceptPrevious: (@Sendable () -> UncheckedSendable<any Error>?)?
+            if let waiting = previous {
+                acceptPrevious = { acceptAll(waiting).map { UncheckedSendable($0) } }
+            }
+            let failure: UncheckedSendable<any Error>? = prepared.withUnsafeMutableBufferPointer { out in
+                let slots = UncheckedSendable(out)
+                let text = UncheckedSendable(chunk)
+                let n = spans.count >= 256 ? slices : 1
+                let per = (spans.count + n - 1) / n
+                return pipelineStep(slices: n, acceptPrevious: acceptPrevious) { slice in
+                    let (lo, hi) = (slice * per, min(spans.count, slice * per + per))
+                    guard lo < hi else { return }
+                    for i in lo..<hi {
+                        slots.value[i] = AppendBatch.prepare(line: spans[i], in: text.value, tape: tapes.value[slice])
                     }
                 }
             }
-            if let failure { throw failure }
+            if let failure { throw failure.value }
             previous = prepared
         }
         if let last = previous, let failure = acceptAll(last) { throw failure }
@@ -524,6 +504,21 @@ struct UncheckedSendable<T>: @unchecked Sendable {
 
 func activeProcessorCount() -> Int {
     Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+}
+
+/// One step of a two-stage pipeline: the `slices` tasks of `prepare` for
+/// this chunk and, as one more task, `acceptPrevious` (the in-order stage for
+/// the chunk before) share the cores; returns what the in-order stage returned.
+func pipelineStep<R: Sendable>(slices: Int, acceptPrevious: (@Sendable () -> R?)?, prepare: @Sendable (Int) -> Void) -> R? {
+    var result: R?
+    withUnsafeMutablePointer(to: &result) { slot in
+        let out = UncheckedSendable(slot)
+        guard let accept = acceptPrevious else { return concurrentPerform(slices, prepare) }
+        concurrentPerform(slices + 1) { t in
+            if t == 0 { out.value.pointee = accept() } else { prepare(t - 1) }
+        }
+    }
+    return result
 }
 
 func concurrentPerform(_ n: Int, _ body: @Sendable (Int) -> Void) {
