@@ -32,9 +32,9 @@ test: deps
 	$(SWIFT) build
 	$(SWIFT) test
 
-## bench: 1M-event ledger; figures as ratios against baselines measured in the same run
+## bench: 10k, 100k and 1M-event ledgers; figures as ratios against baselines measured in the same run
 bench: release
-	@bash bench/run.sh "$(BIN_RELEASE)" 1000000
+	@bash bench/run.sh "$(BIN_RELEASE)" 10000 100000 1000000
 
 bench-quick: release
 	@bash bench/run.sh "$(BIN_RELEASE)" 100000

@@ -66,6 +66,16 @@ def median(cmd, k=runs, before=None):
     return statistics.median(times)
 
 
+def paired(baseline, ours, k=runs):
+    """Medians of `baseline` and `ours`, run alternately (the machine's speed
+    drifts: a baseline taken minutes apart would skew the ratio)."""
+    base, mine = [], []
+    for _ in range(k):
+        base.append(run(baseline)[0])
+        mine.append(run(ours)[0])
+    return statistics.median(base), statistics.median(mine)
+
+
 def fig(key, value, unit, baseline=None, base_value=None, note=""):
     results["figures"][key] = {"value": value, "unit": unit, "baseline": baseline, "baseline_value": base_value, "note": note}
     ratio = f" ({value / base_value:.2f}× {baseline})" if base_value else ""
@@ -122,8 +132,7 @@ results["ledger_bytes"] = size
 
 # --- verify vs openssl
 log("deep verify vs openssl dgst -sha256")
-t_openssl = median(["openssl", "dgst", "-sha256", str(ledger)])
-t_verify = median([binary, "verify", "--ledger", str(ledger)])
+t_openssl, t_verify = paired(["openssl", "dgst", "-sha256", str(ledger)], [binary, "verify", "--ledger", str(ledger)])
 fig("openssl_dgst_s", t_openssl, "s")
 fig("verify_s", t_verify, "s", "openssl dgst", t_openssl)
 _, rss = run_rss([binary, "verify", "--ledger", str(ledger)])
@@ -132,8 +141,10 @@ fig("verify_peak_rss_mib", rss, "MiB", note=f"({rss * 2**20 / n:.0f} bytes/recor
 # --- Merkle tree and proofs
 log("Merkle tree build, proofs, checkpoint")
 tree = work / "l.tree"
-t_tree = run([binary, "prove", "--ledger", str(ledger), "--seq", "1"])[0]
-fig("tree_build_s", t_tree, "s", "openssl dgst", t_openssl, "(first prove: builds l.tree)")
+run([binary, "prove", "--ledger", str(ledger), "--seq", "1"])  # the first build
+t_openssl_tree, t_tree = paired(["openssl", "dgst", "-sha256", str(ledger)],
+                                [binary, "prove", "--ledger", str(ledger), "--seq", "1", "--rebuild"])
+fig("tree_build_s", t_tree, "s", "openssl dgst", t_openssl_tree, "(prove --rebuild: builds l.tree from the ledger; openssl run alternately)")
 fig("prove_inclusion_s", median([binary, "prove", "--ledger", str(ledger), "--seq", str(n // 3)], k=5), "s")
 fig("prove_consistency_s", median([binary, "prove", "--ledger", str(ledger), "--from-size", str(n // 2)], k=5), "s")
 run([binary, "keygen", "--name", "bench.example/ledger", "--out", str(work / "k")])

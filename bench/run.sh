@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# make bench / make bench-quick: bench/bench.py at one ledger size.
+# make bench / make bench-quick: bench/bench.py at each ledger size given
+# (smallest first; each writes bench/results/latest-N.md and .json), then
+# bench/report.py combines them into bench/results/latest.md, latest.json
+# and scaling.svg.
+# Usage: bench/run.sh MILESTONES_BINARY N [N ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v sqlite3 >/dev/null && command -v openssl >/dev/null && [ -x /usr/bin/time ] || {
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq sqlite3 openssl time
 }
-python3 bench/bench.py "$1" "$2" "${@:3}"
+binary="$1"
+shift
+for n in "$@"; do
+  python3 bench/bench.py "$binary" "$n"
+done
+# The combined report (latest.md, latest.json, scaling.svg) needs several
+# tiers: `make bench-quick` leaves the committed one alone.
+if [ "$#" -gt 1 ]; then python3 bench/report.py "$@"; fi
