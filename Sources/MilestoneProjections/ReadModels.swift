@@ -50,6 +50,9 @@ public final class ReadModels {
         m.registerMigration("v3: status and targets as ordered scans of covering indexes") { db in
             try db.execute(sql: ReadModels.statusIndexes)
         }
+        m.registerMigration("v4: indexes set aside during a first projection") { db in
+            try db.execute(sql: "CREATE TABLE pending_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL) WITHOUT ROWID")
+        }
         return m
     }
 
@@ -90,13 +93,22 @@ public final class ReadModels {
     /// usable read models that the next command continues.
     @discardableResult
     public func catchUp(_ ledger: LedgerFile, upTo size: Int, rebuild: Bool = false,
-                        batch: Int = 20_000, progress: ((Int, Int) -> Void)? = nil) throws -> CatchUp {
+                        batch: Int = 20_000, bulkLoadAbove: Int = ReadModels.bulkLoadBytes,
+                        progress: ((Int, Int) -> Void)? = nil) throws -> CatchUp {
         lookups.withLock { $0 = Lookups() }
         if rebuild { try db.write { db in try ReadModels.clear(db) } }
+        try restoreIndexes()  // after a first projection that did not finish
         var head = try self.head()
         if let h = head { try check(h, against: ledger, size: size) }
         let start = head?.length ?? 0
         guard start < size else { return CatchUp(projected: 0, head: head) }
+        // A first projection of a large ledger loads the tables without their
+        // secondary indexes and builds those at the end (sorted, in one pass
+        // each), instead of inserting into them a row at a time in random order.
+        if head == nil, size - start > bulkLoadAbove {
+            try setIndexesAside()
+        }
+        defer { try? restoreIndexes() }
         var pending: [(line: [UInt8], offset: Int, isFinal: Bool)] = []
         var projected = 0
         var failure: Error?
@@ -144,7 +156,39 @@ public final class ReadModels {
             throw failure
         }
         try flush()
+        try restoreIndexes()
         return CatchUp(projected: projected, head: head)
+    }
+
+    /// Above this many bytes to project into empty read models, the secondary
+    /// indexes are built after the load rather than during it.
+    public static let bulkLoadBytes = 32 << 20
+
+    /// Drops the secondary indexes of `records` and `event_versions`, keeping
+    /// their definitions in `pending_indexes` (in the same transaction, so a
+    /// crash loses none: the next catch-up rebuilds them first).
+    func setIndexesAside() throws {
+        try db.write { db in
+            let indexes = try Row.fetchAll(db, sql: """
+                SELECT name, sql FROM sqlite_master
+                WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('records', 'event_versions')
+                """)
+            for index in indexes {
+                try db.execute(sql: "INSERT INTO pending_indexes (name, sql) VALUES (?, ?)", arguments: [index[0], index[1]])
+                try db.execute(sql: "DROP INDEX \(index[0] as String)")
+            }
+        }
+    }
+
+    /// Builds every index set aside, if any.
+    func restoreIndexes() throws {
+        guard try db.read({ db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pending_indexes") ?? 0 }) > 0 else { return }
+        try db.write { db in
+            for index in try Row.fetchAll(db, sql: "SELECT name, sql FROM pending_indexes") {
+                try db.execute(sql: index[1] as String)
+                try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [index[0]])
+            }
+        }
     }
 
     /// The line that ends at `head.length` must be the stored head record.

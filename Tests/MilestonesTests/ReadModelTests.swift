@@ -171,6 +171,29 @@ struct ReadModelTests {
         #expect(!first.isEmpty)
     }
 
+    @Test("a first projection that builds its indexes at the end gives the same database; an interrupted one gets them back")
+    func bulkLoad() throws {
+        let dir = TempDir()
+        func indexes(_ m: ReadModels) throws -> [String] {
+            try m.db.read { db in try String.fetchAll(db, sql: "SELECT name || ': ' || sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name") }
+        }
+        let normal = try openModels(goldenLedger, db: dir.file("a.sqlite"))
+        let file = try LedgerFile.open(goldenLedger, writable: false)
+        let bulk = try ReadModels(path: dir.file("b.sqlite"))
+        let done = try bulk.catchUp(file, upTo: try file.size(), batch: 5, bulkLoadAbove: 0)
+        #expect(done.projected > 20)
+        #expect(try dump(normal) == dump(bulk))
+        #expect(try indexes(bulk) == indexes(normal))
+        #expect(try indexes(normal).count >= 7)
+        // Interrupted: the indexes set aside, then the process gone.
+        let interrupted = try ReadModels(path: dir.file("c.sqlite"))
+        try interrupted.setIndexesAside()
+        #expect(try indexes(interrupted).isEmpty)
+        let reopened = try openModels(goldenLedger, db: dir.file("c.sqlite"))
+        #expect(try indexes(reopened) == indexes(normal))
+        #expect(try dump(reopened) == dump(normal))
+    }
+
     @Test("a ledger rewritten under existing read models is detected, not silently rebuilt")
     func rewritten() throws {
         let dir = TempDir()
