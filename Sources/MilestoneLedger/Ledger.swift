@@ -25,8 +25,9 @@ public enum LedgerReader {
             size = try file.size()
             file.unlock()
         }
-        // Records run 300 to 600 bytes: reserve the id index once, not by doubling.
-        var verifier = RecordVerifier(rememberContent: rememberContent, expectedRecords: size / 400)
+        // Records run 400 to 600 bytes: size the id table once for the average
+        // (a ledger of shorter records grows it by half, once or twice).
+        var verifier = RecordVerifier(rememberContent: rememberContent, expectedRecords: size / 520)
         // Lines are inspected on every core (hash, canonical form, event form)
         // and accepted in order (chain, ids, references) on one, pipelined:
         // while one chunk's lines are accepted, the next chunk's are inspected.
@@ -54,7 +55,8 @@ public enum LedgerReader {
                         return error
                     }
                 }
-                try file.forEachChunk(upTo: size, { chunk, spans in
+                // 2 MiB chunks: two of them in flight (one inspected, one accepted) keep memory small.
+                try file.forEachChunk(upTo: size, chunkSize: 2 << 20, { chunk, spans in
                     var results = [InspectedLine?](repeating: nil, count: spans.count)
                     let lineBase = linesBefore
                     let waiting = previous

@@ -212,10 +212,10 @@ public final class LedgerFile {
     public func forEachChunk(
         from start0: Int = 0,
         upTo length: Int,
+        chunkSize chunk: Int = 8 << 20,
         _ body: (UnsafeRawBufferPointer, [LineSpan]) throws -> Void,
         progress: ((Int) -> Void)? = nil
     ) throws {
-        let chunk = 8 << 20
         var buf = [UInt8](repeating: 0, count: chunk + LedgerReader.maxLineLength + 1)
         var filled = 0  // bytes in buf
         var base = start0  // file offset of buf[0]

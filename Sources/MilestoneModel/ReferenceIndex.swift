@@ -68,6 +68,8 @@ public struct ReferenceIndex {
             bits = UInt64(subject) << 32 | days << 8 | UInt64(type.ordinal) << 3 | p << 1 | (retracted ? 1 : 0)
         }
 
+        init(bits: UInt64) { self.bits = bits }
+
         var subject: UInt32 { UInt32(bits >> 32) }
         var date: CalendarDate {
             get { CalendarDate(days: Int32(Int64(bits >> 8 & 0x7F_FFFF) - (1 << 22))) }
@@ -87,7 +89,7 @@ public struct ReferenceIndex {
     /// Subjects by the fingerprint of their slug.
     private var subjects: [UInt64: (index: UInt32, kind: SubjectKind)] = [:]
     private var subjectNames: [String] = []
-    private var ids: [UInt64: IdEntry] = [:]
+    private var ids: IdTable
     private var contents: [UInt64: UInt64] = [:]
     private var targets: Set<UInt64> = []
     private let base: (any ReferenceState)?
@@ -96,7 +98,7 @@ public struct ReferenceIndex {
 
     public init(base: (any ReferenceState)? = nil, expectedEvents: Int = 0) {
         self.base = base
-        ids.reserveCapacity(expectedEvents)
+        ids = IdTable(expected: expectedEvents)
     }
 
     public var eventCount: Int { ids.count }

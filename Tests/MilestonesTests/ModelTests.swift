@@ -35,4 +35,30 @@ import Testing
         #expect(Timestamp("2025-04-14T24:00:00Z") == nil)
         #expect(Timestamp.endOfDay(CalendarDate("2025-04-14")!).description == "2025-04-14T23:59:59Z")
     }
+
+    @Test("the id table agrees with a Dictionary: inserts past its first capacity, updates, key 0, copies")
+    func idTable() {
+        var rng = SystemRandomNumberGenerator()
+        var table = IdTable(expected: 100)
+        var reference: [UInt64: UInt64] = [:]
+        func entry(_ n: UInt64) -> ReferenceIndex.IdEntry { ReferenceIndex.IdEntry(bits: n) }
+        var keys: [UInt64] = [0, 1, .max]
+        for _ in 0..<5_000 { keys.append(UInt64.random(in: 0...UInt64.max, using: &rng)) }
+        for (n, k) in keys.enumerated() {
+            table[k] = entry(UInt64(n) << 3)
+            reference[k == 0 ? 1 : k] = UInt64(n) << 3
+        }
+        #expect(table.count == reference.count)
+        for k in keys { #expect(table[k]?.bits == reference[k == 0 ? 1 : k]) }
+        for _ in 0..<1_000 {
+            let k = UInt64.random(in: 2...UInt64.max, using: &rng)
+            #expect(table[k]?.bits == reference[k])
+        }
+        // Updates in place, and a copy keeps its own values.
+        let copy = table
+        table[keys[10]]?.retracted = true
+        #expect(table[keys[10]]?.retracted == true)
+        #expect(copy[keys[10]]?.retracted == false)
+        #expect(copy.count == table.count)
+    }
 }
