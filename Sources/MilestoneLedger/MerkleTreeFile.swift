@@ -262,8 +262,9 @@ public final class MerkleTreeFile: SubtreeHashes {
                 var part = Part()
                 part.leaves.reserveCapacity((cuts[r + 1] - cuts[r]) / 400)  // records run 400-600 bytes
                 var hasher = SHA256()
+                var lastHex = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
                 do {
-                    try file.value.forEachChunk(from: cuts[r], upTo: cuts[r + 1]) { chunk, spans in
+                    try file.value.forEachChunk(from: cuts[r], upTo: cuts[r + 1], chunkSize: 2 << 20) { chunk, spans in
                         guard part.failure == nil else { return }
                         for s in spans {
                             guard s.kind == .complete else {
@@ -271,16 +272,34 @@ public final class MerkleTreeFile: SubtreeHashes {
                                 return
                             }
                             let line = UnsafeRawBufferPointer(rebasing: chunk[s.start..<(s.start + s.length)])
-                            guard let tail = RecordLine.tail(of: line),
-                                  part.leaves.isEmpty || (tail.prev == part.last && tail.seq == part.lastSeq + 1)
+                            // The chain is checked on the hex text: this line's prev must be
+                            // the sha256 text of the line before (digests parsed only at the ends).
+                            guard let at = RecordLine.locateTail(line),
+                                  part.leaves.isEmpty || (at.seq == part.lastSeq + 1
+                                      && withUnsafeBytes(of: &lastHex) { memcmp(line.baseAddress! + at.prev, $0.baseAddress!, 64) } == 0)
                             else {
                                 part.failure = s.offset
                                 return
                             }
-                            if part.leaves.isEmpty { (part.firstPrev, part.firstSeq) = (tail.prev, tail.seq) }
+                            if part.leaves.isEmpty {
+                                guard let prev = Digest(hex: UnsafeRawBufferPointer(rebasing: line[at.prev..<(at.prev + 64)])) else {
+                                    part.failure = s.offset
+                                    return
+                                }
+                                (part.firstPrev, part.firstSeq) = (prev, at.seq)
+                            }
+                            withUnsafeMutableBytes(of: &lastHex) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: line[at.sha..<(at.sha + 64)])) }
                             part.leaves.append((Merkle.leafHash(line, hasher: &hasher), s.offset))
-                            (part.last, part.lastSeq, part.end) = (tail.sha256, tail.seq, s.offset + s.length + 1)
+                            (part.lastSeq, part.end) = (at.seq, s.offset + s.length + 1)
                         }
+                    }
+                    if !part.leaves.isEmpty, part.failure == nil {
+                        guard let last = withUnsafeBytes(of: &lastHex, { Digest(hex: $0) }) else {
+                            part.failure = part.leaves.last!.offset
+                            slots.value[r] = part
+                            return
+                        }
+                        part.last = last
                     }
                 } catch { part.error = error }
                 slots.value[r] = part

@@ -87,12 +87,23 @@ public enum RecordLine {
     }
 
     public static func tail(of line: UnsafeRawBufferPointer) -> Tail? {
+        guard let at = locateTail(line),
+              let sha = Digest(hex: UnsafeRawBufferPointer(rebasing: line[at.sha..<(at.sha + 64)])),
+              let prev = Digest(hex: UnsafeRawBufferPointer(rebasing: line[at.prev..<(at.prev + 64)])),
+              let time = Timestamp(utf8: UnsafeBufferPointer(rebasing: line.assumingMemoryBound(to: UInt8.self)[at.time..<(at.time + 20)]))
+        else { return nil }
+        return Tail(prev: prev, recordedAt: time, seq: at.seq, sha256: sha)
+    }
+
+    /// Where the tail's values are in a record line (byte positions of the
+    /// `prev` and `sha256` hex and of `recorded_at`) and its seq, checked for
+    /// shape only: the digests' and the time's text are not parsed.
+    @inline(__always)
+    static func locateTail(_ line: UnsafeRawBufferPointer) -> (prev: Int, time: Int, seq: Int, sha: Int)? {
         let n = line.count
         guard n > shaTailLength + 120, line[n - 1] == UInt8(ascii: "}") else { return nil }
         let shaStart = n - shaTailLength
-        guard matches(line, at: shaStart, Pieces.shaKey),
-              let sha = Digest(hex: UnsafeRawBufferPointer(rebasing: line[(shaStart + 11)..<(n - 2)]))
-        else { return nil }
+        guard matches(line, at: shaStart, Pieces.shaKey), line[n - 2] == UInt8(ascii: "\"") else { return nil }
         // Back over the digits of seq to `,"seq":`.
         var i = shaStart - 1
         var seq = 0
@@ -109,11 +120,9 @@ public enum RecordLine {
         let prevStart = timeStart - 16 - 65
         guard prevStart > 9, matches(line, at: prevStart - 9, Pieces.prevKey),
               matches(line, at: prevStart + 64, Pieces.recordedAtKey),
-              line[seqStart - 1] == UInt8(ascii: "\""),
-              let prev = Digest(hex: UnsafeRawBufferPointer(rebasing: line[prevStart..<(prevStart + 64)])),
-              let time = Timestamp(utf8: UnsafeBufferPointer(rebasing: line.assumingMemoryBound(to: UInt8.self)[timeStart..<(timeStart + 20)]))
+              line[seqStart - 1] == UInt8(ascii: "\"")
         else { return nil }
-        return Tail(prev: prev, recordedAt: time, seq: seq, sha256: sha)
+        return (prevStart, timeStart, seq, shaStart + 11)
     }
 
     @inline(__always)
