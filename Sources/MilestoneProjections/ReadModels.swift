@@ -56,13 +56,8 @@ public final class ReadModels {
         return m
     }
 
-    /// The stored head: what the read models have projected.
-    public struct Head: Sendable, Equatable {
-        public var seq: Int
-        public var sha256: Digest
-        public var length: Int
-        public var recordedAt: Timestamp
-    }
+    /// The stored head: the last record the read models have projected.
+    public typealias Head = ChainHead
 
     public func head() throws -> Head? {
         try db.read { db in try ReadModels.readHead(db) }
@@ -73,7 +68,7 @@ public final class ReadModels {
               let seq: Int = row[0], seq > 0, let sha: String = row[1], let digest = Digest(hex: sha),
               let length: Int = row[2], let at: String = row[3], let ts = Timestamp(at)
         else { return nil }
-        return Head(seq: seq, sha256: digest, length: length, recordedAt: ts)
+        return Head(seq: seq, sha256: digest, recordedAt: ts, length: length)
     }
 
     // MARK: - Catch-up
@@ -312,7 +307,7 @@ struct Projector: ~Copyable {
         default:
             try insertVersion(eventSeq: seq, from: seq, type: facts.type, eventView, stored: nil)
         }
-        head = ReadModels.Head(seq: seq, sha256: hashes.claimed, length: offset + line.count + 1, recordedAt: tail.recordedAt)
+        head = ReadModels.Head(seq: seq, sha256: hashes.claimed, recordedAt: tail.recordedAt, length: offset + line.count + 1)
     }
 
     /// Inserts one version of an event, its fields read straight from its

@@ -168,7 +168,7 @@ struct Record: ParsableCommand {
                     guard let h = try models.head() else {
                         throw LedgerError.notIntact(VerifyFailure(seq: nil, line: 1, offset: 0, reason: "empty file: a ledger holds at least record 1 (ledger.created)", isTornTail: false), path: file.path)
                     }
-                    return (ChainHead(seq: h.seq, sha256: h.sha256, recordedAt: h.recordedAt, length: h.length), models)
+                    return (h, models)
                 }
             } else {
                 // No read models yet: one verifying pass over the ledger is the
