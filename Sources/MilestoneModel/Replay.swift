@@ -62,6 +62,34 @@ public enum Rules {
         }
     }
 
+    /// The inputs of ``phase(top:reached:control:)`` gathered from one
+    /// facility's events dated on or before D, in any order: the read models
+    /// feed it from an index scan, the in-memory replay from its lists.
+    public struct PhaseInputs {
+        var top: FacilityPhase?
+        var reached = CalendarDate(days: 0)
+        var control: (type: EventType, date: CalendarDate, seq: Int)?
+
+        public init() {}
+
+        public mutating func add(_ type: EventType, date: CalendarDate, seq: Int) {
+            if let p = FacilityPhase(reachedBy: type) {
+                if top == nil || p > top! {
+                    (top, reached) = (p, date)
+                } else if p == top!, date < reached {
+                    reached = date
+                }
+            } else if type == .facilityPaused || type == .facilityResumed || type == .facilityCancelled {
+                if control == nil || (date, seq) > (control!.date, control!.seq) { control = (type, date, seq) }
+            }
+        }
+
+        /// Nil when no lifecycle event was seen: the facility does not appear as of D.
+        public var phase: (phase: FacilityPhase, since: CalendarDate)? {
+            top.map { Rules.phase(top: $0, reached: reached, control: control.map { ($0.type, $0.date) }) }
+        }
+    }
+
     /// A target's state as of D, given the date the milestone was first
     /// reached on or before D, the current `due.latest`, and the first target's.
     public static func target(actual: CalendarDate?, dueLatest: CalendarDate, originalLatest: CalendarDate,
@@ -224,12 +252,9 @@ public enum Replay {
         for e in events where e.type == .facilityAnnounced { announcements[e.subject] = e }
         var out: [FacilityStatus] = []
         for (subject, list) in bySubject {
-            let sorted = list.sorted(by: byDateThenSeq)
-            let lifecycle = sorted.filter { FacilityPhase(reachedBy: $0.type) != nil }
-            guard let top = lifecycle.map({ FacilityPhase(reachedBy: $0.type)! }).max() else { continue }
-            let reached = lifecycle.first { FacilityPhase(reachedBy: $0.type) == top }!.date
-            let control = sorted.last(where: { [.facilityPaused, .facilityResumed, .facilityCancelled].contains($0.type) })
-            let (phase, phaseDate) = Rules.phase(top: top, reached: reached, control: control.map { ($0.type, $0.date) })
+            var inputs = Rules.PhaseInputs()
+            for e in list { inputs.add(e.type, date: e.date, seq: e.seq) }
+            guard let (phase, phaseDate) = inputs.phase else { continue }
             let a = announcements[subject]
             out.append(FacilityStatus(subject: subject, name: a?.name, kind: a?.object["kind"]?.stringValue,
                                       operatorName: a?.object["operator"]?.stringValue, program: a?.object["program"]?.stringValue,

@@ -64,8 +64,8 @@ extension ReadModels {
     /// `status`: every facility that appears as of D, with its phase and since when.
     ///
     /// One ordered scan of the lifecycle index and one of the announcements
-    /// index; the rules (``Rules/phase(top:reached:control:)``) run here, per
-    /// subject, instead of in SQL aggregates and correlated subqueries.
+    /// index; each subject's rows go through ``Rules/PhaseInputs`` (the rule,
+    /// in the model layer) instead of SQL aggregates and correlated subqueries.
     public func facilities(_ pov: PointOfView) throws -> [FacilityStatus] {
         try db.read { db in
             var names: [String: (name: String?, kind: String?, operatorName: String?, program: String?)] = [:]
@@ -77,36 +77,21 @@ extension ReadModels {
 
             var out: [FacilityStatus] = []
             var subject: String?
-            var top = 0
-            var reached = ""
-            var control: (type: String, date: String, seq: Int)?
+            var inputs = Rules.PhaseInputs()
             func finish() {
-                guard let subject, top > 0 else { return }
-                let phase = FacilityPhase.allCases.first { $0.rank == top }!
-                let c = control.flatMap { c in EventType(rawValue: c.type).map { ($0, CalendarDate(c.date)!) } }
-                let (now, since) = Rules.phase(top: phase, reached: CalendarDate(reached)!, control: c)
+                guard let subject, let (phase, since) = inputs.phase else { return }
                 let n = names[subject]
                 out.append(FacilityStatus(subject: subject, name: n?.name, kind: n?.kind, operatorName: n?.operatorName,
-                                          program: n?.program, phase: now, phaseDate: since))
+                                          program: n?.program, phase: phase, phaseDate: since))
             }
             let rows = try Row.fetchCursor(db, sql: ReadModels.lifecycleSQL, arguments: ReadModels.args(pov))
             while let row = try rows.next() {
                 let s: String = row[0]
                 if s != subject {
                     finish()
-                    (subject, top, reached, control) = (s, 0, "", nil)
+                    (subject, inputs) = (s, Rules.PhaseInputs())
                 }
-                let rank: Int = row[1]
-                let date: String = row[3]
-                if rank > top {
-                    (top, reached) = (rank, date)
-                } else if rank == top, rank > 0, date < reached {
-                    reached = date
-                }
-                if rank == 0 {
-                    let seq: Int = row[4]
-                    if control == nil || (date, seq) > (control!.date, control!.seq) { control = (row[2], date, seq) }
-                }
+                inputs.add(EventType(rawValue: row[2])!, date: CalendarDate(row[3] as String)!, seq: row[4])
             }
             finish()
             return out
