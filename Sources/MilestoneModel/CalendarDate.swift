@@ -73,8 +73,25 @@ public struct CalendarDate: Comparable, Hashable, Sendable, CustomStringConverti
     }
 
     public var description: String {
+        guard let iso = isoBytes else { return pad(components.year, 4) + "-" + pad(components.month, 2) + "-" + pad(components.day, 2) }
+        return withUnsafeBytes(of: iso) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Appends `YYYY-MM-DD` as UTF-8.
+    public func appendISO(to out: inout [UInt8]) {
+        guard let iso = isoBytes else { return out.append(contentsOf: description.utf8) }
+        withUnsafeBytes(of: iso) { out.append(contentsOf: $0) }
+    }
+
+    /// The ten bytes of `YYYY-MM-DD`; nil for years outside 0…9999, which no ledger holds.
+    public var isoBytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)? {
         let (y, m, d) = components
-        return pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2)
+        guard (0...9999).contains(y) else { return nil }
+        let zero = UInt8(ascii: "0"), dash = UInt8(ascii: "-")
+        let (c, yy) = (UInt8(truncatingIfNeeded: y / 100), UInt8(truncatingIfNeeded: y % 100))
+        let (mm, dd) = (UInt8(truncatingIfNeeded: m), UInt8(truncatingIfNeeded: d))
+        return (zero &+ c / 10, zero &+ c % 10, zero &+ yy / 10, zero &+ yy % 10, dash,
+                zero &+ mm / 10, zero &+ mm % 10, dash, zero &+ dd / 10, zero &+ dd % 10)
     }
 
     public static func < (a: CalendarDate, b: CalendarDate) -> Bool { a.days < b.days }

@@ -42,6 +42,13 @@ extension ReadModels {
         }
     }
 
+    /// What `each` hands over, in a list.
+    func collect<T>(_ each: ((T) throws -> Void) throws -> Void) rethrows -> [T] {
+        var out: [T] = []
+        try each { out.append($0) }
+        return out
+    }
+
     /// SQL for "this version is the one known at :s".
     static func known(_ v: String = "") -> String {
         let p = v.isEmpty ? "" : v + "."
@@ -52,49 +59,31 @@ extension ReadModels {
         ["s": pov.knownSeq, "d": pov.asOf.description]
     }
 
-    /// The lifecycle and control events known at `pov`, dated on or before
-    /// D, in subject order: one scan of the covering index `event_versions_lifecycle`.
-    static let lifecycleSQL = """
-        SELECT subject, rank, type, date, event_seq FROM event_versions INDEXED BY event_versions_lifecycle
-        WHERE (rank > 0 OR type IN ('facility.paused', 'facility.resumed', 'facility.cancelled'))
-          AND date <= :d AND \(known())
-        ORDER BY subject
-        """
-
     /// `status`: every facility that appears as of D, with its phase and since when.
     ///
-    /// One ordered scan of the lifecycle index and one of the announcements
-    /// index; each subject's rows go through ``Rules/PhaseInputs`` (the rule,
-    /// in the model layer) instead of SQL aggregates and correlated subqueries.
+    /// One scan of the subject summaries: each subject's lifecycle and control
+    /// versions known at the point of view and dated on or before D go through
+    /// ``Rules/PhaseInputs`` (the rule, in the model layer); its names come
+    /// from the announcement version known then.
     public func facilities(_ pov: PointOfView) throws -> [FacilityStatus] {
-        try db.read { db in
-            var names: [String: (name: String?, kind: String?, operatorName: String?, program: String?)] = [:]
-            let announced = try Row.fetchCursor(db, sql: """
-                SELECT subject, name, kind, operator, program FROM event_versions INDEXED BY event_versions_announced
-                WHERE type = 'facility.announced' AND \(ReadModels.known())
-                """, arguments: ReadModels.args(pov))
-            while let row = try announced.next() { names[row[0]] = (row[1], row[2], row[3], row[4]) }
+        try collect { try forEachFacility(pov, $0) }
+    }
 
-            var out: [FacilityStatus] = []
-            var subject: String?
-            var inputs = Rules.PhaseInputs()
-            func finish() {
-                guard let subject, let (phase, since) = inputs.phase else { return }
-                let n = names[subject]
-                out.append(FacilityStatus(subject: subject, name: n?.name, kind: n?.kind, operatorName: n?.operatorName,
-                                          program: n?.program, phase: phase, phaseDate: since))
-            }
-            let rows = try Row.fetchCursor(db, sql: ReadModels.lifecycleSQL, arguments: ReadModels.args(pov))
-            while let row = try rows.next() {
-                let s: String = row[0]
-                if s != subject {
-                    finish()
-                    (subject, inputs) = (s, Rules.PhaseInputs())
+    /// ``facilities(_:)`` one at a time, in subject order.
+    public func forEachFacility(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (FacilityStatus) throws -> Void) throws {
+        try db.read { db in
+            let s = pov.knownSeq
+            try SubjectSummary.scan(db, subjects) { subject, summary in
+                var inputs = Rules.PhaseInputs()
+                summary.forEachLifecycle { type, date, seq, from, to in
+                    if date <= pov.asOf, from <= s, to > s { inputs.add(type, date: date, seq: seq) }
                 }
-                inputs.add(EventType(rawValue: row[2])!, date: CalendarDate(row[3] as String)!, seq: row[4])
+                guard let (phase, since) = inputs.phase else { return }
+                let (name, kind, op, program) = summary.announcement(knownAt: s)
+                func text(_ b: UnsafeBufferPointer<UInt8>?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
+                try body(FacilityStatus(subject: String(decoding: subject, as: UTF8.self), name: text(name), kind: text(kind),
+                                        operatorName: text(op), program: text(program), phase: phase, phaseDate: since))
             }
-            finish()
-            return out
         }
     }
 
@@ -134,53 +123,56 @@ extension ReadModels {
 
     /// `targets`: every (subject, milestone) with a target dated on or before D.
     ///
-    /// One ordered scan of the targets index (each pair's versions come
-    /// together, by date then seq: the first is the original promise, the
-    /// last the current one) and one of the lifecycle index for the dates
-    /// milestones were reached; ``Rules/target(actual:dueLatest:originalLatest:asOf:)`` runs here.
+    /// One scan of the subject summaries. A subject's target versions come by
+    /// milestone, then by date and seq: of those known and dated on or before
+    /// D, the first is the original promise and the last the current one; the
+    /// milestone's actual date is the first lifecycle event that reached it
+    /// (known, on or before D). ``Rules/target(actual:dueLatest:originalLatest:asOf:)`` runs here.
     public func targets(_ pov: PointOfView) throws -> [TargetStatus] {
+        try collect { try forEachTarget(pov, $0) }
+    }
+
+    /// ``targets(_:)`` one at a time, by subject then milestone.
+    public func forEachTarget(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (TargetStatus) throws -> Void) throws {
         try db.read { db in
-            // When each (subject, milestone) was first reached, as known, on or before D.
-            var reached: [String: String] = [:]
-            let lifecycle = try Row.fetchCursor(db, sql: ReadModels.lifecycleSQL, arguments: ReadModels.args(pov))
-            while let row = try lifecycle.next() {
-                let rank: Int = row[1]
-                guard rank > 0 else { continue }
-                let key = (row[0] as String) + "\u{0}" + (row[2] as String)
-                let date: String = row[3]
-                if let d = reached[key], d <= date { continue }
-                reached[key] = date
+            let s = pov.knownSeq
+            // When each phase was first reached, by rank (reset for each subject).
+            var reached = [CalendarDate?](repeating: nil, count: 8)
+            // Milestone names, made into Strings once each.
+            var milestones: [([UInt8], String)] = []
+            func milestoneText(_ m: UnsafeBufferPointer<UInt8>) -> String {
+                if let known = milestones.first(where: { $0.0.elementsEqual(m) }) { return known.1 }
+                let text = String(decoding: m, as: UTF8.self)
+                if milestones.count < 64 { milestones.append((Array(m), text)) }
+                return text
             }
-            var out: [TargetStatus] = []
-            var current: (subject: String, milestone: String, earliest: String, latest: String, original: String, count: Int)?
-            func finish() {
-                guard let c = current else { return }
-                let latest = CalendarDate(c.latest)!
-                let actual = reached[c.subject + "\u{0}" + c.milestone].flatMap(CalendarDate.init)
-                let rule = Rules.target(actual: actual, dueLatest: latest, originalLatest: CalendarDate(c.original)!, asOf: pov.asOf)
-                out.append(TargetStatus(subject: c.subject, milestone: c.milestone, dueEarliest: CalendarDate(c.earliest)!,
-                                        dueLatest: latest, actual: actual, state: rule.state, slipDays: rule.slipDays,
-                                        slipFromOriginalDays: rule.slipFromOriginalDays, revisions: c.count - 1))
-            }
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT subject, milestone, due_earliest, due_latest FROM event_versions INDEXED BY event_versions_targets
-                WHERE type IN ('target.set', 'target.revised') AND date <= :d AND \(ReadModels.known())
-                ORDER BY subject, milestone, date, event_seq
-                """, arguments: ReadModels.args(pov))
-            while let row = try rows.next() {
-                let subject: String = row[0]
-                let milestone: String = row[1]
-                if let c = current, c.subject == subject, c.milestone == milestone {
-                    current!.earliest = row[2]
-                    current!.latest = row[3]
-                    current!.count += 1
-                } else {
-                    finish()
-                    current = (subject, milestone, row[2], row[3], row[3], 1)
+            try SubjectSummary.scan(db, subjects) { subjectBytes, summary in
+                var subject: String?
+                for k in reached.indices { reached[k] = nil }
+                summary.forEachLifecycle { type, date, _, from, to in
+                    guard date <= pov.asOf, from <= s, to > s, let rank = FacilityPhase(reachedBy: type)?.rank else { return }
+                    if reached[rank] == nil || date < reached[rank]! { reached[rank] = date }
+                }
+                try summary.forEachTarget { milestone, versions in
+                    var first: CalendarDate?
+                    var current: (earliest: CalendarDate, latest: CalendarDate)?
+                    var count = 0
+                    versions.forEach { date, earliest, latest, _, from, to in
+                        guard date <= pov.asOf, from <= s, to > s else { return }
+                        if first == nil { first = latest }
+                        current = (earliest, latest)
+                        count += 1
+                    }
+                    guard let current, let first else { return }
+                    let actual = EventType(utf8: milestone).flatMap(FacilityPhase.init(reachedBy:)).flatMap { reached[$0.rank] }
+                    let rule = Rules.target(actual: actual, dueLatest: current.latest, originalLatest: first, asOf: pov.asOf)
+                    if subject == nil { subject = String(decoding: subjectBytes, as: UTF8.self) }
+                    try body(TargetStatus(subject: subject!, milestone: milestoneText(milestone),
+                                          dueEarliest: current.earliest, dueLatest: current.latest, actual: actual, state: rule.state,
+                                          slipDays: rule.slipDays, slipFromOriginalDays: rule.slipFromOriginalDays,
+                                          revisions: count - 1))
                 }
             }
-            finish()
-            return out
         }
     }
 

@@ -25,17 +25,33 @@ public final class ReadModels {
 
     public init(path: String) throws {
         self.path = path
+        db = try ReadModels.open(path, readOnly: false)
+    }
+
+    /// Another connection to the same read models, for reading only (on
+    /// another thread); they must be up to date already.
+    public init(readerOf other: ReadModels) throws {
+        path = other.path
+        db = try ReadModels.open(path, readOnly: true)
+    }
+
+    static func open(_ path: String, readOnly: Bool) throws -> DatabaseQueue {
         var config = Configuration()
+        config.readonly = readOnly
         // Several processes share the file: wait for each other rather than fail.
         config.busyMode = .timeout(30)
         config.prepareDatabase { db in
             // A large page cache keeps index maintenance in memory during a
             // long catch-up (the default 2 MB makes it go to disk for every row).
-            try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY")
+            if !readOnly { try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL") }
+            try db.execute(sql: "PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY")
+            // Reads map the file instead of copying its pages (status and targets scan tens of MB).
+            try db.execute(sql: "PRAGMA mmap_size = 4294967296")
         }
         do {
-            db = try DatabaseQueue(path: path, configuration: config)
-            try ReadModels.migrator.migrate(db)
+            let db = try DatabaseQueue(path: path, configuration: config)
+            if !readOnly { try ReadModels.migrator.migrate(db) }
+            return db
         } catch let e as DatabaseError {
             throw LedgerError.io(path: path, operation: "open read models (\(e.message ?? "SQLite error \(e.resultCode)"))", errno: EIO)
         }
@@ -52,6 +68,11 @@ public final class ReadModels {
         }
         m.registerMigration("v4: indexes set aside during a first projection") { db in
             try db.execute(sql: "CREATE TABLE pending_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL) WITHOUT ROWID")
+        }
+        m.registerMigration("v5: per-subject summaries for status and targets") { db in
+            // Built by the next catch-up, once any indexes set aside are back.
+            try db.execute(sql: SubjectSummary.createSQL)
+            try db.execute(sql: "INSERT INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.table])
         }
         return m
     }
@@ -100,8 +121,10 @@ public final class ReadModels {
         // A first projection of a large ledger loads the tables without their
         // secondary indexes and builds those at the end (sorted, in one pass
         // each), instead of inserting into them a row at a time in random order.
+        var bulk = false
         if head == nil, size - start > bulkLoadAbove {
             try setIndexesAside()
+            bulk = true
         }
         defer { try? restoreIndexes() }
         var pending: [(line: [UInt8], offset: Int, isFinal: Bool)] = []
@@ -122,6 +145,8 @@ public final class ReadModels {
                     }
                     try projector.project(line: line, offset: offset, isFinal: isFinal, ledger: ledger.path)
                 }
+                // In bulk, the summaries are rebuilt at the end with the indexes.
+                if !bulk { try SubjectSummary.refresh(db, subjects: projector.touched) }
                 head = projector.head
                 try projector.saveHead()
             }
@@ -161,7 +186,8 @@ public final class ReadModels {
 
     /// Drops the secondary indexes of `records` and `event_versions`, keeping
     /// their definitions in `pending_indexes` (in the same transaction, so a
-    /// crash loses none: the next catch-up rebuilds them first).
+    /// crash loses none: the next catch-up rebuilds them first), and marks the
+    /// subject summaries for a rebuild after them.
     func setIndexesAside() throws {
         try db.write { db in
             let indexes = try Row.fetchAll(db, sql: """
@@ -172,16 +198,21 @@ public final class ReadModels {
                 try db.execute(sql: "INSERT INTO pending_indexes (name, sql) VALUES (?, ?)", arguments: [index[0], index[1]])
                 try db.execute(sql: "DROP INDEX \(index[0] as String)")
             }
+            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.table])
         }
     }
 
-    /// Builds every index set aside, if any.
+    /// Builds every index set aside, if any, then the summaries if marked.
     func restoreIndexes() throws {
         guard try db.read({ db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pending_indexes") ?? 0 }) > 0 else { return }
         try db.write { db in
-            for index in try Row.fetchAll(db, sql: "SELECT name, sql FROM pending_indexes") {
+            for index in try Row.fetchAll(db, sql: "SELECT name, sql FROM pending_indexes WHERE name <> ?", arguments: [SubjectSummary.table]) {
                 try db.execute(sql: index[1] as String)
                 try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [index[0]])
+            }
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM pending_indexes WHERE name = ?)", arguments: [SubjectSummary.table]) == true {
+                try SubjectSummary.rebuildAll(db)
+                try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [SubjectSummary.table])
             }
         }
     }
@@ -203,7 +234,7 @@ public final class ReadModels {
     }
 
     static func clear(_ db: Database) throws {
-        for table in ["records", "event_versions", "organizations", "version_roles"] {
+        for table in ["records", "event_versions", "organizations", "version_roles", SubjectSummary.table] {
             try db.execute(sql: "DELETE FROM \(table)")
         }
         try db.execute(sql: "UPDATE meta SET head_seq = 0, head_sha256 = NULL, head_length = 0, head_recorded_at = NULL WHERE id = 1")
@@ -216,6 +247,8 @@ struct Projector: ~Copyable {
     var head: ReadModels.Head?
     let tape = JSONTape()
     var hasher = SHA256()
+    /// The subjects whose summaries this transaction changed.
+    var touched: Set<String> = []
 
     init(db: Database, head: ReadModels.Head?) throws {
         self.db = db
@@ -288,6 +321,8 @@ struct Projector: ~Copyable {
                       """), arguments: [ref])
             else { throw fail("\(facts.type == .eventCorrected ? "corrects" : "retracts") names no current event; run `milestones verify`") }
             let targetSeq: Int = target[0]
+            let targetType = EventType(rawValue: target[3] as String)!
+            if SubjectSummary.covers(targetType), let s = facts.subject { touched.insert(s) }
             try db.cachedStatement(sql: "UPDATE event_versions SET to_seq = ? WHERE event_seq = ? AND to_seq IS NULL").execute(arguments: [seq, targetSeq])
             if facts.type == .eventCorrected {
                 let before = try JSONReader.parse(target[2] as String).objectValue!
@@ -298,7 +333,7 @@ struct Projector: ~Copyable {
                 } catch {
                     throw fail("the corrected event is not JSON: \(error.message)")
                 }
-                try insertVersion(eventSeq: targetSeq, from: seq, type: EventType(rawValue: target[3] as String)!, corrected.root,
+                try insertVersion(eventSeq: targetSeq, from: seq, type: targetType, corrected.root,
                                   stored: after)
                 try db.cachedStatement(sql: "UPDATE records SET corrections = corrections + 1 WHERE seq = ?").execute(arguments: [targetSeq])
             } else {
@@ -306,6 +341,7 @@ struct Projector: ~Copyable {
             }
         default:
             try insertVersion(eventSeq: seq, from: seq, type: facts.type, eventView, stored: nil)
+            if SubjectSummary.covers(facts.type), let s = facts.subject { touched.insert(s) }
         }
         head = ReadModels.Head(seq: seq, sha256: hashes.claimed, recordedAt: tail.recordedAt, length: offset + line.count + 1)
     }

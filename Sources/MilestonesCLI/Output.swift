@@ -10,44 +10,310 @@ enum QueryFormat: String, ExpressibleByArgument, CaseIterable {
     static var automatic: QueryFormat { isTerminal(1) ? .table : .json }
 }
 
+/// A growable byte buffer for large outputs (tens of MB of JSON or CSV):
+/// plain stores into memory it owns, without an array's checks on every byte.
+final class ByteOutput {
+    private var base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 64)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    @inline(__always)
+    private func reserve(_ n: Int) {
+        guard count + n > capacity else { return }
+        capacity = max(capacity * 2, count + n)
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        grown.update(from: base, count: count)
+        base.deallocate()
+        base = grown
+    }
+
+    @inline(__always)
+    func append(_ b: UInt8) {
+        reserve(1)
+        base[count] = b
+        count += 1
+    }
+
+    func append(_ bytes: UInt8...) {
+        for b in bytes { append(b) }
+    }
+
+    @inline(__always)
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        reserve(bytes.count)
+        if let p = bytes.baseAddress { (base + count).update(from: p.assumingMemoryBound(to: UInt8.self), count: bytes.count) }
+        count += bytes.count
+    }
+
+    /// A JSON string: copied as it is unless it needs escapes, which JSONWriter writes.
+    func appendJSONString(_ s: String) {
+        var s = s
+        s.withUTF8 { b in
+            if ByteOutput.needsEscape(b) {
+                var escaped: [UInt8] = []
+                JSONWriter.appendString(String(decoding: b, as: UTF8.self), to: &escaped)
+                escaped.withUnsafeBytes { append($0) }
+            } else {
+                reserve(b.count + 2)
+                base[count] = UInt8(ascii: "\"")
+                if let p = b.baseAddress { (base + count + 1).update(from: p, count: b.count) }
+                base[count + 1 + b.count] = UInt8(ascii: "\"")
+                count += b.count + 2
+            }
+        }
+    }
+
+    /// Whether the text holds a control character, `"` or `\`, checked eight bytes at a time.
+    static func needsEscape(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+        var i = 0
+        if let base = b.baseAddress {
+            while i + 8 <= b.count {
+                let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+                // A byte below 0x20, or equal to 0x22 or 0x5C.
+                if (w &- ones &* 0x20) & ~w & highs != 0 || hasZero(w ^ (ones &* 0x22)) || hasZero(w ^ (ones &* 0x5C)) { return true }
+                i += 8
+            }
+        }
+        while i < b.count {
+            let c = b[i]
+            if c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return true }
+            i += 1
+        }
+        return false
+    }
+
+    func appendInteger(_ i: Int64) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        withUnsafeMutableBytes(of: &digits) { d in
+            var n = i.magnitude
+            var k = d.count
+            repeat {
+                k -= 1
+                d[k] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+            } while n > 0
+            if i < 0 { append(UInt8(ascii: "-")) }
+            append(UnsafeRawBufferPointer(rebasing: d[k...]))
+        }
+    }
+
+    /// Bytes `from..<to` of another buffer.
+    func append(_ other: ByteOutput, from: Int, to: Int) {
+        append(UnsafeRawBufferPointer(start: other.base + from, count: to - from))
+    }
+
+    func removeAll() { count = 0 }
+
+    /// A CSV field, quoted when it holds a comma, quote or line break.
+    func appendCSVField(_ s: String) {
+        var s = s
+        s.withUTF8 { b in
+            guard b.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }) else {
+                return append(UnsafeRawBufferPointer(b))
+            }
+            append(UInt8(ascii: "\""))
+            for c in b {
+                if c == UInt8(ascii: "\"") { append(c) }
+                append(c)
+            }
+            append(UInt8(ascii: "\""))
+        }
+    }
+
+    func appendDate(_ d: CalendarDate) {
+        guard let iso = d.isoBytes else { return d.description.utf8.forEach { append($0) } }
+        withUnsafeBytes(of: iso) { append($0) }
+    }
+
+    /// Writes what it holds and empties.
+    func flush(fd: Int32) {
+        writeAll(fd: fd, bytes: UnsafeBufferPointer(start: base, count: count))
+        count = 0
+    }
+}
+
+/// Where the cells of a row go, one at a time in column order.
+protocol CellSink {
+    mutating func cell(_ c: Cell)
+}
+
+extension Array: CellSink where Element == Cell {
+    mutating func cell(_ c: Cell) { append(c) }
+}
+
+/// Rows written as JSON (an array of objects keyed by the column names, in
+/// canonical form) or CSV (RFC 4180: a header line, CRLF line ends, fields
+/// quoted when they hold a comma, quote or line break) as they come, to
+/// stdout in pieces of about 1 MiB: tens of thousands of rows never sit in
+/// memory, and a row is never an array.
+///
+/// Cells arrive in column order; JSON wants the members in key order, so a
+/// JSON row's values are written to a scratch buffer first and copied out in
+/// that order by ``endRow()``.
+struct RowStream: CellSink {
+    let format: QueryFormat
+    let columns: Int
+    /// JSON: the columns in the members' order, and what goes before each
+    /// member: `{"key":` for the first, `,"key":` for the others.
+    let order: [Int]
+    let before: [[UInt8]]
+    let out = ByteOutput(capacity: (1 << 20) + 4096)
+    let scratch = ByteOutput(capacity: 4096)
+    /// Where each of this row's values ends in `scratch`.
+    var ends: [Int]
+    var column = 0
+    var count = 0
+    /// Where the rows go; -1: kept in memory until appended to another stream.
+    let fd: Int32
+    /// Rows that follow another stream's: no CSV header, and every JSON row,
+    /// the first too, after a comma.
+    let continuing: Bool
+
+    init(columns: [String], format: QueryFormat, fd: Int32 = 1, continuing: Bool = false) {
+        precondition(format != .table)
+        self.format = format
+        self.fd = fd
+        self.continuing = continuing
+        self.columns = columns.count
+        let order = columns.indices.sorted { columns[$0].utf16.lexicographicallyPrecedes(columns[$1].utf16) }
+        self.order = order
+        before = order.enumerated().map { m, j in
+            var k: [UInt8] = [m == 0 ? UInt8(ascii: "{") : UInt8(ascii: ",")]
+            JSONWriter.appendString(columns[j], to: &k)
+            k.append(UInt8(ascii: ":"))
+            return k
+        }
+        ends = Array(repeating: 0, count: columns.count)
+        if format == .csv, !continuing {
+            for (k, c) in columns.enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                out.appendCSVField(c)
+            }
+            out.append(0x0D, 0x0A)
+        }
+    }
+
+    mutating func add(_ r: [Cell]) {
+        for c in r { cell(c) }
+        endRow()
+    }
+
+    mutating func cell(_ c: Cell) {
+        precondition(column < columns)
+        if format == .json {
+            switch c {
+            case .null: scratch.append(UInt8(ascii: "n"), UInt8(ascii: "u"), UInt8(ascii: "l"), UInt8(ascii: "l"))
+            case .string(let s): scratch.appendJSONString(s)
+            case .int(let i): scratch.appendInteger(i)
+            case .date(let d):
+                scratch.append(UInt8(ascii: "\""))
+                scratch.appendDate(d)
+                scratch.append(UInt8(ascii: "\""))
+            }
+            ends[column] = scratch.count
+        } else {
+            if column > 0 { out.append(UInt8(ascii: ",")) }
+            switch c {
+            case .null: break
+            case .string(let s): out.appendCSVField(s)
+            case .int(let i): out.appendInteger(i)
+            case .date(let d): out.appendDate(d)
+            }
+        }
+        column += 1
+    }
+
+    mutating func endRow() {
+        precondition(column == columns)
+        if format == .json {
+            out.append(count == 0 && !continuing ? UInt8(ascii: "[") : UInt8(ascii: ","))
+            for (m, j) in order.enumerated() {
+                before[m].withUnsafeBytes { out.append($0) }
+                out.append(scratch, from: j == 0 ? 0 : ends[j - 1], to: ends[j])
+            }
+            out.append(UInt8(ascii: "}"))
+            scratch.removeAll()
+        } else {
+            out.append(0x0D, 0x0A)
+        }
+        column = 0
+        count += 1
+        if out.count >= 1 << 20, fd >= 0 { out.flush(fd: fd) }
+    }
+
+    /// The rows of a stream made with `continuing`, after these.
+    mutating func append(_ next: RowStream) {
+        precondition(next.continuing && next.fd < 0)
+        guard next.count > 0 else { return }
+        // Its first row's comma opens the array when these rows are none.
+        if format == .json, count == 0 {
+            out.append(UInt8(ascii: "["))
+            out.append(next.out, from: 1, to: next.out.count)
+        } else {
+            out.append(next.out, from: 0, to: next.out.count)
+        }
+        count += next.count
+    }
+
+    func finish() {
+        if format == .json {
+            if count == 0 { out.append(UInt8(ascii: "[")) }
+            out.append(UInt8(ascii: "]"), UInt8(ascii: "\n"))
+        }
+        out.flush(fd: fd)
+    }
+}
+
+/// One cell of a result row.
+enum Cell: Equatable {
+    case null
+    case string(String)
+    case int(Int64)
+    case date(CalendarDate)
+
+    init(_ s: String?) { self = s.map { .string($0) } ?? .null }
+    init(_ i: Int?) { self = i.map { .int(Int64($0)) } ?? .null }
+    init(_ d: CalendarDate?) { self = d.map { .date($0) } ?? .null }
+    /// A string or integer member of a JSON object (an amount's value, currency, qualifier).
+    init(_ v: JSONValue?) {
+        switch v {
+        case .string(let s): self = .string(s)
+        case .int(let i): self = .int(i)
+        default: self = .null
+        }
+    }
+}
+
 /// Rows with named columns, written as an aligned table, JSON or CSV.
 struct Rows {
     var columns: [String]
-    var rows: [[JSONValue]]
+    var rows: [[Cell]]
     /// How a cell reads in a table, when not its plain value (e.g. "$500B").
     var display: [[String?]] = []
 
     func write(_ format: QueryFormat, title: String? = nil) {
-        switch format {
-        case .json:
-            let objects: [JSONValue] = rows.map { r in
-                var o = JSONObject()
-                for (c, v) in zip(columns, r) { o[c] = v }
-                return .object(o)
-            }
-            writeStdout(JSONWriter.string(.array(objects)) + "\n")
-        case .csv:
-            var out = columns.map(csvField).joined(separator: ",") + "\r\n"
-            for r in rows { out += r.map { csvField(plain($0)) }.joined(separator: ",") + "\r\n" }
-            writeStdout(out)
-        case .table:
-            writeStdout(table(title: title))
-        }
+        guard format != .table else { return writeStdout(table(title: title)) }
+        var stream = RowStream(columns: columns, format: format)
+        for r in rows { stream.add(r) }
+        stream.finish()
     }
 
-    func plain(_ v: JSONValue) -> String {
+    func plain(_ v: Cell) -> String {
         switch v {
         case .null: ""
         case .string(let s): s
         case .int(let i): String(i)
-        case .bool(let b): b ? "true" : "false"
-        default: JSONWriter.string(v)
+        case .date(let d): d.description
         }
-    }
-
-    func csvField(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-            ? "\"" + s.replacingAll("\"", with: "\"\"") + "\"" : s
     }
 
     /// An aligned table that fits an 80-column terminal: the widest text
@@ -115,6 +381,3 @@ func humanAmount(_ a: JSONObject?) -> String? {
     return prefix + symbol + text
 }
 
-func jsonDate(_ d: CalendarDate?) -> JSONValue { d.map { .string($0.description) } ?? .null }
-func jsonInt(_ i: Int?) -> JSONValue { i.map { .int(Int64($0)) } ?? .null }
-func jsonString(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import CanonicalJSON
 import MilestoneLedger
@@ -55,6 +56,51 @@ struct TimeTravel: ParsableArguments {
     }
 }
 
+/// Streams rows made by `scan` over the subjects' summaries in two halves at
+/// once: the first on this thread, straight to stdout; the second on another
+/// thread, through its own connection, into memory, written after the first.
+/// From 2,000 subjects (`MILESTONES_PARALLEL_FROM`, for tests, sets another
+/// number); the output is the same bytes as one scan's.
+func streamRows(_ models: ReadModels, columns: [String], format: QueryFormat,
+                _ scan: @escaping (ReadModels, SubjectRange, inout RowStream) throws -> Void) throws {
+    var first = RowStream(columns: columns, format: format)
+    let parts = try models.halves(minimum: getenv("MILESTONES_PARALLEL_FROM").flatMap { Int(String(cString: $0)) } ?? 2_000)
+    guard parts.count == 2 else {
+        try scan(models, .all, &first)
+        return first.finish()
+    }
+    let reader = try ReadModels(readerOf: models)
+    let job = BackgroundJob {
+        var second = RowStream(columns: columns, format: format, fd: -1, continuing: true)
+        try scan(reader, parts[1], &second)
+        return second
+    }
+    try scan(models, parts[0], &first)
+    first.append(try job.result())
+    first.finish()
+}
+
+/// Work on another thread, and its result when it is done.
+final class BackgroundJob<T>: @unchecked Sendable {
+    private var outcome: Result<T, Error>?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ work: @escaping () throws -> T) {
+        // The work and its captures are this job's alone until `result()`.
+        nonisolated(unsafe) let work = work
+        Thread.detachNewThread { [self] in
+            outcome = Result(catching: work)
+            done.signal()
+        }
+    }
+
+    /// Waits for the work (its writes are seen once the semaphore is passed).
+    func result() throws -> T {
+        done.wait()
+        return try outcome!.get()
+    }
+}
+
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Where each facility stands (phase, since when) and each program's totals.",
@@ -80,21 +126,34 @@ struct Status: ParsableCommand {
         try reportingErrors {
             let models = try read.open()
             let pov = try time.pointOfView(models)
-            let facilities = try models.facilities(pov)
             let format = self.format ?? .automatic
-            let facilityRows = Rows(
-                columns: ["subject", "name", "kind", "operator", "program", "phase", "phase_date"],
-                rows: facilities.map { f in
-                    [.string(f.subject), jsonString(f.name), jsonString(f.kind), jsonString(f.operatorName), jsonString(f.program),
-                     .string(f.phase.rawValue), .string(f.phaseDate.description)]
-                })
+            let facilityColumns = ["subject", "name", "kind", "operator", "program", "phase", "phase_date"]
+            func cells(_ f: FacilityStatus, _ r: inout some CellSink) {
+                for c in [f.subject, f.name, f.kind, f.operatorName, f.program, f.phase.rawValue] { r.cell(Cell(c)) }
+                r.cell(.date(f.phaseDate))
+            }
+            if format != .table, !programs {
+                // Facilities as they come: no list of tens of thousands held.
+                return try streamRows(models, columns: facilityColumns, format: format) { models, part, stream in
+                    try models.forEachFacility(pov, subjects: part) { f in
+                        cells(f, &stream)
+                        stream.endRow()
+                    }
+                }
+            }
+            let facilities = try models.facilities(pov)
+            let facilityRows = Rows(columns: facilityColumns, rows: facilities.map { f in
+                var r: [Cell] = []
+                cells(f, &r)
+                return r
+            })
             let programList = try models.programs(pov, facilities: facilities)
             let programRows = Rows(
                 columns: ["subject", "name", "sponsor", "committed", "currency", "qualifier", "horizon", "facilities", "by_phase"],
                 rows: programList.map { p in
                     let byPhase = FacilityPhase.allCases.compactMap { ph in p.facilities[ph].map { "\(ph.rawValue):\($0)" } }
-                    return [.string(p.subject), jsonString(p.name), jsonString(p.sponsor), p.committed?["value"] ?? .null,
-                            p.committed?["currency"] ?? .null, p.committed?["qualifier"] ?? .null, jsonDate(p.horizon),
+                    return [.string(p.subject), Cell(p.name), Cell(p.sponsor), Cell(p.committed?["value"]),
+                            Cell(p.committed?["currency"]), Cell(p.committed?["qualifier"]), Cell(p.horizon),
                             .int(Int64(p.facilities.values.reduce(0, +))), .string(byPhase.joined(separator: " "))]
                 },
                 display: programList.map { p in [nil, nil, nil, humanAmount(p.committed), "", "", nil, nil, nil] })
@@ -149,26 +208,44 @@ struct Targets: ParsableCommand {
         try reportingErrors {
             let models = try read.open()
             let pov = try time.pointOfView(models)
-            let targets = try models.targets(pov).filter {
-                (state.isEmpty || state.contains($0.state.rawValue)) && (subject == nil || $0.subject == subject)
+            let columns = ["subject", "milestone", "due_earliest", "due_latest", "actual", "state", "slip_days",
+                           "slip_from_original_days", "revisions"]
+            func cells(_ t: TargetStatus, _ r: inout some CellSink) {
+                r.cell(.string(t.subject))
+                r.cell(.string(t.milestone))
+                r.cell(.date(t.dueEarliest))
+                r.cell(.date(t.dueLatest))
+                r.cell(Cell(t.actual))
+                r.cell(.string(t.state.rawValue))
+                r.cell(Cell(t.slipDays))
+                r.cell(Cell(t.slipFromOriginalDays))
+                r.cell(.int(Int64(t.revisions)))
             }
-            let rows = Rows(
-                columns: ["subject", "milestone", "due_earliest", "due_latest", "actual", "state", "slip_days",
-                          "slip_from_original_days", "revisions"],
-                rows: targets.map { t in
-                    [.string(t.subject), .string(t.milestone), .string(t.dueEarliest.description), .string(t.dueLatest.description),
-                     jsonDate(t.actual), .string(t.state.rawValue), jsonInt(t.slipDays), jsonInt(t.slipFromOriginalDays),
-                     .int(Int64(t.revisions))]
-                })
+            // Read once: each read of an option goes through ArgumentParser's generic wrapper.
+            let (states, only) = (Set(state.compactMap(TargetState.init(rawValue:))), subject)
+            func wanted(_ t: TargetStatus) -> Bool {
+                (states.isEmpty || states.contains(t.state)) && (only == nil || t.subject == only)
+            }
             let format = self.format ?? .automatic
-            if format == .table {
-                var t = rows
-                t.columns = ["subject", "milestone", "due_latest", "actual", "state", "slip", "from_orig", "rev"]
-                t.rows = rows.rows.map { [$0[0], $0[1], $0[3], $0[4], $0[5], $0[6], $0[7], $0[8]] }
-                t.write(.table, title: "Targets as of \(pov.asOf)" + (time.knownAt.map { ", as known at \($0)" } ?? ""))
-            } else {
-                rows.write(format)
+            if format != .table {
+                // Targets as they come: no list of tens of thousands held.
+                return try streamRows(models, columns: columns, format: format) { models, part, stream in
+                    try models.forEachTarget(pov, subjects: part) { t in
+                        guard wanted(t) else { return }
+                        cells(t, &stream)
+                        stream.endRow()
+                    }
+                }
             }
+            let rows = Rows(columns: columns, rows: try models.targets(pov).filter(wanted).map { t in
+                var r: [Cell] = []
+                cells(t, &r)
+                return r
+            })
+            var t = rows
+            t.columns = ["subject", "milestone", "due_latest", "actual", "state", "slip", "from_orig", "rev"]
+            t.rows = rows.rows.map { [$0[0], $0[1], $0[3], $0[4], $0[5], $0[6], $0[7], $0[8]] }
+            t.write(.table, title: "Targets as of \(pov.asOf)" + (time.knownAt.map { ", as known at \($0)" } ?? ""))
         }
     }
 }
@@ -176,8 +253,8 @@ struct Targets: ParsableCommand {
 func eventRows(_ lines: [EventLine]) -> Rows {
     Rows(columns: ["seq", "id", "type", "date", "precision", "subject", "summary"],
          rows: lines.map { e in
-             [.int(Int64(e.seq)), .string(e.id), .string(e.type), .string(e.date), .string(e.precision), jsonString(e.subject),
-              jsonString(e.summary)]
+             [.int(Int64(e.seq)), .string(e.id), .string(e.type), .string(e.date), .string(e.precision), Cell(e.subject),
+              Cell(e.summary)]
          })
 }
 

@@ -47,13 +47,16 @@ func writeStderr(_ text: String) {
 
 func writeAll(fd: Int32, _ text: String) {
     var s = text
-    s.withUTF8 { buf in
-        var done = 0
-        while done < buf.count {
-            let n = Glibc.write(fd, buf.baseAddress! + done, buf.count - done)
-            if n <= 0 { return }
-            done += n
-        }
+    s.withUTF8 { writeAll(fd: fd, bytes: $0) }
+}
+
+func writeAll(fd: Int32, bytes buf: UnsafeBufferPointer<UInt8>) {
+    var done = 0
+    while done < buf.count {
+        let n = Glibc.write(fd, buf.baseAddress! + done, buf.count - done)
+        if n < 0, errno == EINTR { continue }
+        if n <= 0 { return }
+        done += n
     }
 }
 

@@ -1,0 +1,350 @@
+import GRDB
+import GRDBSQLite
+import MilestoneModel
+
+/// Per-subject summaries (the table `subject_summaries`): for each subject,
+/// every version of its lifecycle and control events, of its announcement
+/// (the names `status` shows) and of its targets, packed into one blob.
+///
+/// `status` and `targets` read one row per subject instead of several index
+/// entries per event, and apply the rules of events.md (``Rules``) in Swift
+/// for any point of view: a version counts when it is known at the chosen
+/// seq (`from ≤ s < to`) and dated on or before the chosen date.
+///
+/// A summary is derived wholly from `event_versions`, through the three
+/// covering indexes `event_versions_lifecycle`, `_announced` and `_targets`:
+/// a catch-up rewrites the summaries of the subjects its batch touched, in
+/// the same transaction; a first projection in bulk rebuilds them all at the
+/// end, with the indexes it set aside.
+///
+/// Layout (little-endian): two UInt32 byte offsets (of the announcements and
+/// of the targets), then three sections, each led by a UInt32 count:
+/// - lifecycle versions: type ordinal (UInt8), date (Int32 days), event seq,
+///   from seq, to seq (Int64; `to` is Int64.max while the version is current);
+/// - announcement versions: from, to (Int64); name, kind, operator, program
+///   (each a UInt32 length, UInt32.max for NULL, then UTF-8);
+/// - targets by milestone, in byte order: the milestone (UInt32 length, UTF-8),
+///   its version count (UInt32), then each version in (date, event seq)
+///   order: date, due earliest, due latest (Int32 days), event seq, from, to (Int64).
+enum SubjectSummary {
+    static let table = "subject_summaries"
+    static let createSQL = "CREATE TABLE subject_summaries (subject TEXT PRIMARY KEY, entries BLOB NOT NULL) WITHOUT ROWID"
+
+    /// Whether versions of events of this type go into summaries.
+    static func covers(_ type: EventType) -> Bool {
+        FacilityPhase(reachedBy: type) != nil || type == .facilityPaused || type == .facilityResumed || type == .facilityCancelled
+            || type == .targetSet || type == .targetRevised
+    }
+
+    static let open = Int64.max
+
+    // MARK: - Writing
+
+    /// Rewrites the summaries of `subjects` from `event_versions`.
+    static func refresh(_ db: Database, subjects: some Sequence<String>) throws {
+        let sources = try Sources(db, oneSubject: true)
+        for subject in subjects {
+            for s in sources.all {
+                sqlite3_reset(s.handle)
+                s.bind(1, subject)
+            }
+            try build(sources, db: db)
+        }
+    }
+
+    /// Rebuilds every summary from `event_versions`.
+    static func rebuildAll(_ db: Database) throws {
+        try db.execute(sql: "DELETE FROM subject_summaries")
+        try build(try Sources(db, oneSubject: false), db: db)
+    }
+
+    /// The three ordered scans a summary is made of.
+    struct Sources {
+        let all: [RawStatement]
+        var lifecycle: RawStatement { all[0] }
+        var announced: RawStatement { all[1] }
+        var targets: RawStatement { all[2] }
+
+        init(_ db: Database, oneSubject: Bool) throws {
+            let only = oneSubject ? " AND subject = ?" : ""
+            let lifecycle = RawStatement(try db.cachedStatement(sql: """
+                SELECT subject, type, date, event_seq, from_seq, to_seq FROM event_versions INDEXED BY event_versions_lifecycle
+                WHERE (rank > 0 OR type IN ('facility.paused', 'facility.resumed', 'facility.cancelled'))\(only) ORDER BY subject
+                """))
+            let announced = RawStatement(try db.cachedStatement(sql: """
+                SELECT subject, from_seq, to_seq, name, kind, operator, program FROM event_versions INDEXED BY event_versions_announced
+                WHERE type = 'facility.announced'\(only) ORDER BY subject, from_seq
+                """))
+            let targets = RawStatement(try db.cachedStatement(sql: """
+                SELECT subject, milestone, date, due_earliest, due_latest, event_seq, from_seq, to_seq
+                FROM event_versions INDEXED BY event_versions_targets
+                WHERE type IN ('target.set', 'target.revised')\(only) ORDER BY subject, milestone, date, event_seq
+                """))
+            all = [lifecycle, announced, targets]
+        }
+    }
+
+    /// Merges the three scans by subject and writes one summary per subject.
+    static func build(_ sources: Sources, db: Database) throws {
+        let insert = RawStatement(try db.cachedStatement(sql: "INSERT OR REPLACE INTO subject_summaries (subject, entries) VALUES (?, ?)"))
+        var rows = try sources.all.map { s in try s.step(db) }
+        while true {
+            // The smallest subject among the scans' current rows.
+            var subject: [UInt8]?
+            for (k, s) in sources.all.enumerated() where rows[k] {
+                let t = s.bytes(0)!
+                if subject == nil || t.lexicographicallyPrecedes(subject!) { subject = Array(t) }
+            }
+            guard let subject else { return }
+            var builder = Builder()
+            func at(_ k: Int) -> Bool { rows[k] && sources.all[k].bytes(0)!.elementsEqual(subject) }
+            let l = sources.lifecycle
+            while at(0) {
+                try builder.lifecycle(type: EventType(utf8: l.bytes(1)!).orThrow(db), date: l.date(2, db), eventSeq: l.int(3),
+                                      from: l.int(4), to: l.isNull(5) ? open : l.int(5))
+                rows[0] = try l.step(db)
+            }
+            let a = sources.announced
+            while at(1) {
+                builder.announcement(from: a.int(1), to: a.isNull(2) ? open : a.int(2), names: [a.bytes(3), a.bytes(4), a.bytes(5), a.bytes(6)])
+                rows[1] = try a.step(db)
+            }
+            let t = sources.targets
+            while at(2) {
+                try builder.target(milestone: t.bytes(1) ?? UnsafeBufferPointer(start: nil, count: 0), date: t.date(2, db),
+                                   earliest: t.date(3, db), latest: t.date(4, db), eventSeq: t.int(5), from: t.int(6),
+                                   to: t.isNull(7) ? open : t.int(7))
+                rows[2] = try t.step(db)
+            }
+            sqlite3_reset(insert.handle)
+            subject.withUnsafeBufferPointer { insert.bind(1, bytes: $0) }
+            builder.finish().withUnsafeBytes { b in
+                _ = sqlite3_bind_blob(insert.handle, 2, b.baseAddress, Int32(b.count), RawStatement.transient)
+            }
+            try insert.run(db)
+        }
+    }
+
+    struct Builder {
+        var lifecycle: [UInt8] = [], lifecycleCount: UInt32 = 0
+        var announced: [UInt8] = [], announcedCount: UInt32 = 0
+        var targets: [UInt8] = [], groupCount: UInt32 = 0
+        var milestone: [UInt8]?, versionsAt = 0
+
+        mutating func lifecycle(type: EventType, date: CalendarDate, eventSeq: Int64, from: Int64, to: Int64) {
+            lifecycle.append(UInt8(type.ordinal))
+            Builder.put(date.days, &lifecycle)
+            for v in [eventSeq, from, to] { Builder.put(v, &lifecycle) }
+            lifecycleCount += 1
+        }
+
+        mutating func announcement(from: Int64, to: Int64, names: [UnsafeBufferPointer<UInt8>?]) {
+            Builder.put(from, &announced)
+            Builder.put(to, &announced)
+            for n in names { Builder.put(n, &announced) }
+            announcedCount += 1
+        }
+
+        /// Versions come in (milestone, date, event seq) order.
+        mutating func target(milestone m: UnsafeBufferPointer<UInt8>, date: CalendarDate, earliest: CalendarDate, latest: CalendarDate,
+                             eventSeq: Int64, from: Int64, to: Int64) {
+            if milestone == nil || !m.elementsEqual(milestone!) {
+                milestone = Array(m)
+                Builder.put(m, &targets)
+                versionsAt = targets.count
+                Builder.put(UInt32(0), &targets)
+                groupCount += 1
+            }
+            for d in [date, earliest, latest] { Builder.put(d.days, &targets) }
+            for v in [eventSeq, from, to] { Builder.put(v, &targets) }
+            targets.withUnsafeMutableBytes { b in
+                let n = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: versionsAt, as: UInt32.self)) + 1
+                b.storeBytes(of: n.littleEndian, toByteOffset: versionsAt, as: UInt32.self)
+            }
+        }
+
+        func finish() -> [UInt8] {
+            var out: [UInt8] = []
+            out.reserveCapacity(20 + lifecycle.count + announced.count + targets.count)
+            let announcedAt = 8 + 4 + lifecycle.count
+            Builder.put(UInt32(announcedAt), &out)
+            Builder.put(UInt32(announcedAt + 4 + announced.count), &out)
+            Builder.put(lifecycleCount, &out)
+            out += lifecycle
+            Builder.put(announcedCount, &out)
+            out += announced
+            Builder.put(groupCount, &out)
+            out += targets
+            return out
+        }
+
+        static func put<T: FixedWidthInteger>(_ v: T, _ out: inout [UInt8]) {
+            withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
+        }
+
+        static func put(_ text: UnsafeBufferPointer<UInt8>?, _ out: inout [UInt8]) {
+            guard let text else {
+                put(UInt32.max, &out)
+                return
+            }
+            put(UInt32(text.count), &out)
+            out.append(contentsOf: text)
+        }
+    }
+
+    // MARK: - Reading
+
+    /// One summary, read in place (the bytes belong to SQLite until its next step).
+    struct View {
+        let base: UnsafeRawPointer
+        let count: Int
+
+        func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+        func i32(_ at: Int) -> Int32 { Int32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: Int32.self)) }
+        func i64(_ at: Int) -> Int { Int(Int64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: Int64.self))) }
+
+        /// Text at `at` (nil for NULL) and the offset after it.
+        func text(_ at: Int) -> (UnsafeBufferPointer<UInt8>?, Int) {
+            let n = u32(at)
+            if n == Int(UInt32.max) { return (nil, at + 4) }
+            return (UnsafeBufferPointer(start: (base + at + 4).assumingMemoryBound(to: UInt8.self), count: n), at + 4 + n)
+        }
+
+        /// Each lifecycle or control version: type, date, event seq, from, to.
+        @inline(__always)
+        func forEachLifecycle(_ body: (EventType, CalendarDate, Int, Int, Int) -> Void) {
+            var at = 12
+            for _ in 0..<u32(8) {
+                body(unsafeBitCast(base.load(fromByteOffset: at, as: UInt8.self), to: EventType.self), CalendarDate(days: i32(at + 1)),
+                     i64(at + 5), i64(at + 13), i64(at + 21))
+                at += 29
+            }
+        }
+
+        /// The announcement version known at seq `s` (the last such, as
+        /// `event_versions_announced` orders them): name, kind, operator, program.
+        func announcement(knownAt s: Int) -> (UnsafeBufferPointer<UInt8>?, UnsafeBufferPointer<UInt8>?, UnsafeBufferPointer<UInt8>?,
+                                              UnsafeBufferPointer<UInt8>?) {
+            var at = u32(0)
+            let n = u32(at)
+            at += 4
+            var found: (UnsafeBufferPointer<UInt8>?, UnsafeBufferPointer<UInt8>?, UnsafeBufferPointer<UInt8>?, UnsafeBufferPointer<UInt8>?)
+                = (nil, nil, nil, nil)
+            for _ in 0..<n {
+                let (from, to) = (i64(at), i64(at + 8))
+                let (name, a) = text(at + 16)
+                let (kind, b) = text(a)
+                let (op, c) = text(b)
+                let (program, d) = text(c)
+                if from <= s, to > s { found = (name, kind, op, program) }
+                at = d
+            }
+            return found
+        }
+
+        /// Each target milestone, with a reader of its versions in (date, event seq) order.
+        @inline(__always)
+        func forEachTarget(_ body: (UnsafeBufferPointer<UInt8>, Versions) throws -> Void) rethrows {
+            var at = u32(4)
+            let groups = u32(at)
+            at += 4
+            for _ in 0..<groups {
+                let (m, next) = text(at)
+                let n = u32(next)
+                try body(m ?? UnsafeBufferPointer(start: nil, count: 0), Versions(view: self, start: next + 4, count: n))
+                at = next + 4 + n * 36
+            }
+        }
+
+        struct Versions {
+            let view: View
+            let start: Int
+            let count: Int
+
+            /// Each version: date, due earliest, due latest, event seq, from, to.
+            @inline(__always)
+            func forEach(_ body: (CalendarDate, CalendarDate, CalendarDate, Int, Int, Int) -> Void) {
+                var at = start
+                for _ in 0..<count {
+                    body(CalendarDate(days: view.i32(at)), CalendarDate(days: view.i32(at + 4)), CalendarDate(days: view.i32(at + 8)),
+                         view.i64(at + 12), view.i64(at + 20), view.i64(at + 28))
+                    at += 36
+                }
+            }
+        }
+    }
+
+    /// Every summary in subject order.
+    static func scan(_ db: Database, _ part: SubjectRange, _ body: (UnsafeBufferPointer<UInt8>, View) throws -> Void) throws {
+        let s = RawStatement(try db.cachedStatement(sql: """
+            SELECT subject, entries FROM subject_summaries WHERE subject >= ? AND (? IS NULL OR subject < ?) ORDER BY subject
+            """))
+        s.bind(1, part.from)
+        s.bind(2, part.before)
+        s.bind(3, part.before)
+        while try s.step(db) {
+            guard let blob = sqlite3_column_blob(s.handle, 1) else { continue }
+            try body(s.bytes(0)!, View(base: blob, count: Int(sqlite3_column_bytes(s.handle, 1))))
+        }
+    }
+}
+
+/// The subjects from `from` (inclusive) to `before` (exclusive; nil: to the end), in byte order.
+public struct SubjectRange: Sendable {
+    public var from: String
+    public var before: String?
+    public static let all = SubjectRange(from: "", before: nil)
+    public init(from: String, before: String?) {
+        self.from = from
+        self.before = before
+    }
+}
+
+extension ReadModels {
+    /// The subjects cut into two halves of about as many summaries each (one
+    /// range when there are fewer than `minimum`), for scanning them in parallel.
+    public func halves(minimum: Int = 2_000) throws -> [SubjectRange] {
+        let middle = try db.read { db -> String? in
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_summaries") ?? 0
+            guard count >= max(minimum, 2) else { return nil }
+            return try String.fetchOne(db, sql: "SELECT subject FROM subject_summaries ORDER BY subject LIMIT 1 OFFSET ?",
+                                       arguments: [count / 2])
+        }
+        guard let middle else { return [.all] }
+        return [SubjectRange(from: "", before: middle), SubjectRange(from: middle, before: nil)]
+    }
+}
+
+extension Optional where Wrapped == EventType {
+    func orThrow(_ db: Database) throws -> EventType {
+        guard let self else { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event_versions: an unknown event type") }
+        return self
+    }
+}
+
+extension RawStatement {
+    /// Steps: true with a row, false when done.
+    func step(_ db: Database) throws -> Bool {
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        case let rc: throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+        }
+    }
+
+    func isNull(_ i: Int32) -> Bool { sqlite3_column_type(handle, i) == SQLITE_NULL }
+    func int(_ i: Int32) -> Int64 { sqlite3_column_int64(handle, i) }
+
+    /// The column's text (nil for NULL), valid until the next step.
+    func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
+        guard let p = sqlite3_column_text(handle, i) else { return nil }
+        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, i)))
+    }
+
+    func date(_ i: Int32, _ db: Database) throws -> CalendarDate {
+        guard let b = bytes(i), let d = CalendarDate(utf8: b) else {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event_versions: a date that is not YYYY-MM-DD")
+        }
+        return d
+    }
+}
