@@ -21,9 +21,11 @@ build: deps
 	$(SWIFT) build
 
 ## release: the Swift runtime and Foundation linked in (--static-swift-stdlib): each run
-## starts ~10 ms sooner (no dynamic symbol binding), which is most of a one-record command
+## starts ~10 ms sooner (no dynamic symbol binding), which is most of a one-record command;
+## and generic code specialised across our modules (-cross-module-optimization): ~7% off verify
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -cross-module-optimization
 release: deps
-	$(SWIFT) build -c release --static-swift-stdlib
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 ## run: build, then make a ledger from the bundled fixture in a scratch folder and show it
 run: release
