@@ -74,6 +74,9 @@ public final class ReadModels {
             try db.execute(sql: SubjectSummary.createSQL)
             try db.execute(sql: "INSERT INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.table])
         }
+        m.registerMigration("v6: where to cut the subject summaries for a scan in two halves") { db in
+            try db.execute(sql: "ALTER TABLE meta ADD COLUMN summary_split TEXT")
+        }
         return m
     }
 
@@ -117,7 +120,10 @@ public final class ReadModels {
         var head = try self.head()
         if let h = head { try check(h, against: ledger, size: size) }
         let start = head?.length ?? 0
-        guard start < size else { return CatchUp(projected: 0, head: head) }
+        guard start < size else {
+            try ensureSplit()
+            return CatchUp(projected: 0, head: head)
+        }
         // A first projection of a large ledger loads the tables without their
         // secondary indexes and builds those at the end (sorted, in one pass
         // each), instead of inserting into them a row at a time in random order.
@@ -177,7 +183,18 @@ public final class ReadModels {
         }
         try flush()
         try restoreIndexes()
+        try ensureSplit()
         return CatchUp(projected: projected, head: head)
+    }
+
+    /// Stores where to cut the subject summaries in two, if none is stored and
+    /// there are enough of them (read models of a ledger grown by small catch-ups).
+    func ensureSplit() throws {
+        let needed = try db.read { db in
+            try SubjectSummary.split(db) == nil
+                && (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_summaries") ?? 0) >= SubjectSummary.parallelFrom
+        }
+        if needed { try db.write { db in try SubjectSummary.storeSplit(db) } }
     }
 
     /// Above this many bytes to project into empty read models, the secondary
@@ -237,7 +254,7 @@ public final class ReadModels {
         for table in ["records", "event_versions", "organizations", "version_roles", SubjectSummary.table] {
             try db.execute(sql: "DELETE FROM \(table)")
         }
-        try db.execute(sql: "UPDATE meta SET head_seq = 0, head_sha256 = NULL, head_length = 0, head_recorded_at = NULL WHERE id = 1")
+        try db.execute(sql: "UPDATE meta SET head_seq = 0, head_sha256 = NULL, head_length = 0, head_recorded_at = NULL, summary_split = NULL WHERE id = 1")
     }
 }
 

@@ -26,7 +26,7 @@ import MilestoneModel
 /// - targets by milestone, in byte order: the milestone (UInt32 length, UTF-8),
 ///   its version count (UInt32), then each version in (date, event seq)
 ///   order: date, due earliest, due latest (Int32 days), event seq, from, to (Int64).
-enum SubjectSummary {
+public enum SubjectSummary {
     static let table = "subject_summaries"
     static let createSQL = "CREATE TABLE subject_summaries (subject TEXT PRIMARY KEY, entries BLOB NOT NULL) WITHOUT ROWID"
 
@@ -56,6 +56,37 @@ enum SubjectSummary {
     static func rebuildAll(_ db: Database) throws {
         try db.execute(sql: "DELETE FROM subject_summaries")
         try build(try Sources(db, oneSubject: false), db: db)
+        try storeSplit(db)
+    }
+
+    /// From this many summaries, `status` and `targets` scan two halves at once.
+    public static let parallelFrom = 2_000
+
+    /// The stored subject where the second half of the summaries starts.
+    static func split(_ db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT summary_split FROM meta WHERE id = 1")
+    }
+
+    /// Stores the subject that cuts the summaries into two halves of about as
+    /// many bytes (about as much work each), when there are enough to be worth
+    /// it. Worked out when the summaries are rebuilt, or once a catch-up finds
+    /// none stored; a later catch-up may unbalance the halves a little, and
+    /// `--rebuild` balances them again.
+    static func storeSplit(_ db: Database, minimum: Int = parallelFrom) throws {
+        var split: String?
+        let rows = try Row.fetchAll(db, sql: "SELECT subject, length(entries) FROM subject_summaries ORDER BY subject")
+        if rows.count >= minimum {
+            let total = rows.reduce(0) { $0 + ($1[1] as Int) }
+            var sum = 0
+            for r in rows {
+                sum += r[1] as Int
+                if sum * 2 >= total {
+                    split = r[0]
+                    break
+                }
+            }
+        }
+        try db.execute(sql: "UPDATE meta SET summary_split = ? WHERE id = 1", arguments: [split])
     }
 
     /// The three ordered scans a summary is made of.
@@ -301,10 +332,12 @@ public struct SubjectRange: Sendable {
 }
 
 extension ReadModels {
-    /// The subjects cut into two halves of about as many summaries each (one
-    /// range when there are fewer than `minimum`), for scanning them in parallel.
-    public func halves(minimum: Int = 2_000) throws -> [SubjectRange] {
+    /// The subjects cut into two halves (one range when there are fewer than
+    /// `minimum`), for scanning them in parallel: at the stored split, else
+    /// (another minimum) at the middle summary.
+    public func halves(minimum: Int = SubjectSummary.parallelFrom) throws -> [SubjectRange] {
         let middle = try db.read { db -> String? in
+            if minimum >= SubjectSummary.parallelFrom, let split = try SubjectSummary.split(db) { return split }
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_summaries") ?? 0
             guard count >= max(minimum, 2) else { return nil }
             return try String.fetchOne(db, sql: "SELECT subject FROM subject_summaries ORDER BY subject LIMIT 1 OFFSET ?",

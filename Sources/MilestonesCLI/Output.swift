@@ -134,6 +134,11 @@ final class ByteOutput {
         withUnsafeBytes(of: iso) { append($0) }
     }
 
+    /// Writes what it holds from byte `from` on, and keeps it.
+    func write(fd: Int32, from: Int) {
+        writeAll(fd: fd, bytes: UnsafeBufferPointer(start: base + from, count: count - from))
+    }
+
     /// Writes what it holds and empties.
     func flush(fd: Int32) {
         writeAll(fd: fd, bytes: UnsafeBufferPointer(start: base, count: count))
@@ -250,23 +255,22 @@ struct RowStream: CellSink {
         if out.count >= 1 << 20, fd >= 0 { out.flush(fd: fd) }
     }
 
-    /// The rows of a stream made with `continuing`, after these.
-    mutating func append(_ next: RowStream) {
-        precondition(next.continuing && next.fd < 0)
-        guard next.count > 0 else { return }
-        // Its first row's comma opens the array when these rows are none.
-        if format == .json, count == 0 {
-            out.append(UInt8(ascii: "["))
-            out.append(next.out, from: 1, to: next.out.count)
-        } else {
-            out.append(next.out, from: 0, to: next.out.count)
+    /// Ends the output, after the rows of `next` (a stream made with
+    /// `continuing`, kept in memory) when given: they are written as they are,
+    /// not copied.
+    func finish(followedBy next: RowStream? = nil) {
+        var total = count
+        if let next, next.count > 0 {
+            precondition(next.continuing && next.fd < 0)
+            // Its first row's comma opens the array when these rows are none.
+            let skip = format == .json && count == 0 ? 1 : 0
+            if skip == 1 { out.append(UInt8(ascii: "[")) }
+            out.flush(fd: fd)
+            next.out.write(fd: fd, from: skip)
+            total += next.count
         }
-        count += next.count
-    }
-
-    func finish() {
         if format == .json {
-            if count == 0 { out.append(UInt8(ascii: "[")) }
+            if total == 0 { out.append(UInt8(ascii: "[")) }
             out.append(UInt8(ascii: "]"), UInt8(ascii: "\n"))
         }
         out.flush(fd: fd)

@@ -60,7 +60,8 @@ struct TimeTravel: ParsableArguments {
 /// once: the first on this thread, straight to stdout; the second on another
 /// thread, through its own connection, into memory, written after the first.
 /// From 2,000 subjects (`MILESTONES_PARALLEL_FROM`, for tests, sets another
-/// number); the output is the same bytes as one scan's.
+/// number, and cuts at the middle summary rather than at the stored split);
+/// the output is the same bytes as one scan's.
 func streamRows(_ models: ReadModels, columns: [String], format: QueryFormat,
                 _ scan: @escaping (ReadModels, SubjectRange, inout RowStream) throws -> Void) throws {
     var first = RowStream(columns: columns, format: format)
@@ -76,8 +77,7 @@ func streamRows(_ models: ReadModels, columns: [String], format: QueryFormat,
         return second
     }
     try scan(models, parts[0], &first)
-    first.append(try job.result())
-    first.finish()
+    first.finish(followedBy: try job.result())
 }
 
 /// Work on another thread, and its result when it is done.

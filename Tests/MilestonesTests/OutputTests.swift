@@ -5,14 +5,15 @@ import Testing
 @testable import MilestonesCLI
 
 /// What a RowStream writes, read back from a file.
-func streamed(_ columns: [String], _ format: QueryFormat, _ body: (inout RowStream) -> Void) -> String {
+func streamed(_ columns: [String], _ format: QueryFormat, then next: (() -> RowStream)? = nil,
+              _ body: (inout RowStream) -> Void) -> String {
     let dir = TempDir()
     let path = dir.file("out")
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     precondition(fd >= 0)
     var stream = RowStream(columns: columns, format: format, fd: fd)
     body(&stream)
-    stream.finish()
+    stream.finish(followedBy: next?())
     close(fd)
     return String(decoding: FileManager.default.contents(atPath: path)!, as: UTF8.self)
 }
@@ -76,12 +77,11 @@ struct OutputTests {
         let rows = OutputTests.rows(counts.0 + counts.1, seed: 7)
         for format in [QueryFormat.json, .csv] {
             let whole = streamed(OutputTests.columns, format) { s in for r in rows { s.add(r) } }
-            let joined = streamed(OutputTests.columns, format) { s in
+            let joined = streamed(OutputTests.columns, format, then: { () -> RowStream in
                 var second = RowStream(columns: OutputTests.columns, format: format, fd: -1, continuing: true)
                 for r in rows[counts.0...] { second.add(r) }
-                for r in rows[..<counts.0] { s.add(r) }
-                s.append(second)
-            }
+                return second
+            }) { s in for r in rows[..<counts.0] { s.add(r) } }
             #expect(joined == whole, "\(format) \(counts)")
         }
     }

@@ -260,6 +260,18 @@ struct ReadModelTests {
                 #expect(one.stdout.count > 100)
             }
         }
+        // The stored split cuts the summaries' bytes in two halves.
+        let split = try models.db.write { db -> String? in
+            try SubjectSummary.storeSplit(db, minimum: 2)
+            return try SubjectSummary.split(db)
+        }
+        let sizes = try models.db.read { db in
+            try Row.fetchAll(db, sql: "SELECT subject, length(entries) FROM subject_summaries ORDER BY subject").map { ($0[0] as String, $0[1] as Int) }
+        }
+        let total = sizes.reduce(0) { $0 + $1.1 }
+        let before = sizes.filter { $0.0 < split! }.reduce(0) { $0 + $1.1 }
+        let through = before + (sizes.first { $0.0 == split! }?.1 ?? 0)
+        #expect(before * 2 < total && through * 2 >= total)
         // Each half alone holds its own subjects.
         let first = try models.facilities(PointOfView(asOf: CalendarDate("2030-01-01")!, knownSeq: 10_000))
         var parts: [String] = []
