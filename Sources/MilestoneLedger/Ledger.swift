@@ -213,7 +213,9 @@ public final class AppendBatch {
         try file.lock(exclusive: true, wait: wait)
         startLength = try file.size()
         let known = try state(file, startLength)
-        index = ReferenceIndex(base: known.known)
+        // A ledger's own verified index is in memory: the batch goes on from it
+        // rather than asking it, id by id, as it would the read models.
+        index = known.known as? ReferenceIndex ?? ReferenceIndex(base: known.known)
         head = known.head
         recordedAtText = Array(max(now, known.head.recordedAt).description.utf8)
     }
@@ -249,8 +251,11 @@ public final class AppendBatch {
     public func add(from input: InputFile) throws {
         source = input.name
         if let size = input.size {
-            // Records run about 1.3 times their input (ids, hashes, time, seq).
-            bytes.reserveCapacity(bytes.count + size + size / 2)
+            // Records run up to about twice their input (ids, hashes, time,
+            // seq, defaults written out): room for all, or growing the buffer
+            // would copy what it holds (half a GB for a million events).
+            // Pages never written cost nothing.
+            bytes.reserveCapacity(bytes.count + 2 * size + 4096)
             outcomes.reserveCapacity(outcomes.count + size / 256)
         }
         let workers = max(1, min(8, activeProcessorCount()))
@@ -261,15 +266,17 @@ public final class AppendBatch {
         var previous: [PreparedEvent?]?
         let batch = UncheckedSendable(self)
         @Sendable func acceptAll(_ prepared: [PreparedEvent?]) -> Error? {
-            var ids: [String] = []
-            for case .success(let s)? in prepared.map({ $0?.result }) {
-                if let id = s.event.id { ids.append(id) }
-                if let r = s.event.reference { ids.append(r) }
-            }
-            do {
-                try batch.value.index.prefetch(ids: ids)
-            } catch {
-                return error
+            if batch.value.index.hasBase {
+                var ids: [String] = []
+                for case .success(let s)? in prepared.map({ $0?.result }) {
+                    if let id = s.event.id { ids.append(id) }
+                    if let r = s.event.reference { ids.append(r) }
+                }
+                do {
+                    try batch.value.index.prefetch(ids: ids)
+                } catch {
+                    return error
+                }
             }
             for p in prepared { if let p { batch.value.accept(p) } }
             return nil

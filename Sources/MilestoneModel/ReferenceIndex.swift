@@ -102,6 +102,8 @@ public struct ReferenceIndex {
     }
 
     public var eventCount: Int { ids.count }
+    /// Whether another state (the read models) answers for what came before.
+    public var hasBase: Bool { base != nil }
     public var subjectCount: Int { subjects.count }
 
     /// A 64-bit fingerprint of an id or a slug: SipHash keyed per process
