@@ -171,12 +171,16 @@ public final class LedgerFile {
     /// The line (without its LF) that ends at byte `length`: the last record
     /// of the first `length` bytes; nil when those bytes do not end with LF.
     public func line(endingAt length: Int) throws -> [UInt8]? {
-        let from = max(0, length - LedgerReader.maxLineLength - 1)
-        let bytes = try read(at: from, count: length - from)
-        guard bytes.count >= 2, bytes.last == 0x0A else { return nil }
-        var start = bytes.count - 1
-        while start > 0, bytes[start - 1] != 0x0A { start -= 1 }
-        return Array(bytes[start..<(bytes.count - 1)])
+        // The last 4 KiB hold the line almost always; else up to a maximal line.
+        for reach in [4096, LedgerReader.maxLineLength + 1] {
+            let from = max(0, length - reach)
+            let bytes = try read(at: from, count: length - from)
+            guard bytes.count >= 2, bytes.last == 0x0A else { return nil }
+            var start = bytes.count - 1
+            while start > 0, bytes[start - 1] != 0x0A { start -= 1 }
+            if start > 0 || from == 0 { return Array(bytes[start..<(bytes.count - 1)]) }
+        }
+        return nil
     }
 
     /// Where the first line that starts at or after `position` starts (the
@@ -216,7 +220,8 @@ public final class LedgerFile {
         _ body: (UnsafeRawBufferPointer, [LineSpan]) throws -> Void,
         progress: ((Int) -> Void)? = nil
     ) throws {
-        var buf = [UInt8](repeating: 0, count: chunk + LedgerReader.maxLineLength + 1)
+        // No bigger than what there is to read: catching up one record reads one line, not 9 MiB.
+        var buf = [UInt8](repeating: 0, count: max(1, min(chunk + LedgerReader.maxLineLength + 1, length - start0 + 1)))
         var filled = 0  // bytes in buf
         var base = start0  // file offset of buf[0]
         var readTo = start0  // file offset read so far

@@ -38,6 +38,20 @@ public struct Milestones: ParsableCommand {
     public static func runMain() {
         FileSystemCalls.installFaultFromEnvironment()
         ignoreFileSizeSignal()
+        // A subcommand's own arguments, parsed by that command alone: building
+        // the whole tree of commands first costs several ms, much of a
+        // one-record run. Whatever it does not take (help, a usage error) goes
+        // through the whole tree, for the same messages and exit codes.
+        let args = Array(CommandLine.arguments.dropFirst())
+        if let name = args.first, let command = configuration.subcommands.first(where: { $0._commandName == name }),
+           var parsed = try? command.parseAsRoot(Array(args.dropFirst())) {
+            do {
+                try parsed.run()
+            } catch {
+                exit(withError: error)
+            }
+            return
+        }
         main()
     }
 }

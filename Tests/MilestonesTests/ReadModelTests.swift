@@ -240,6 +240,24 @@ struct ReadModelTests {
         #expect((overdue ?? 0) > 0)
     }
 
+    @Test("the read models find their head record when it is a long line (the catch-up reads the ledger's end in two reaches)")
+    func longHeadLine() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        // 1,500 four-byte characters: a record line of over 6,000 bytes, more than the first reach.
+        let summary = String(repeating: "🏭", count: 1500)
+        let r = cli(["record", "-q", "--ledger", ledger, "--type", "construction.started", "--subject", "foxconn-houston",
+                     "--date", "2025-09-01", "--source", "z", "--summary", summary])
+        #expect(r.code == 0, "\(r.stderr)")
+        #expect(try LedgerFile.open(ledger, writable: false).line(endingAt: try LedgerFile.open(ledger, writable: false).size())?.count ?? 0 > 6000)
+        #expect(cli(["status", "--ledger", ledger]).code == 0)  // projects the long record: it is the head now
+        #expect(cli(["status", "--ledger", ledger]).code == 0)  // finds it again
+        #expect(cli(["record", "-q", "--ledger", ledger, "--type", "construction.completed", "--subject", "foxconn-houston",
+                     "--date", "2025-10-01", "--source", "z"]).code == 0)
+        let t = cli(["timeline", "foxconn-houston", "--ledger", ledger, "--format", "json"])
+        #expect(t.code == 0 && t.stdout.contains("construction.completed"), "\(t.stderr)")
+    }
+
     @Test("status and targets scanned in two halves on two threads print the same bytes as one scan")
     func parallelHalves() throws {
         let dir = TempDir()
