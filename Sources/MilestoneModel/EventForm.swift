@@ -373,7 +373,22 @@ public enum EventForm {
             var blank = true
             var previous: UInt8 = 0
             var bad: UInt32?
-            for c in u {
+            var i = 0
+            // Eight bytes at a time while they are printable ASCII (0x20–0x7E):
+            // eight characters, none a control; blank only if all spaces.
+            if let base = u.baseAddress {
+                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                while i + 8 <= u.count {
+                    let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                    // Any byte ≥ 0x80, < 0x20, or 0x7F (0x7F + 1 = 0x80) sends the word to the byte loop.
+                    guard (w | (w &+ ones)) & highs == 0, (w &- ones &* 0x20) & ~w & highs == 0 else { break }
+                    if w != ones &* 0x20 { blank = false }
+                    count += 8
+                    previous = UInt8(truncatingIfNeeded: w >> 56)
+                    i += 8
+                }
+            }
+            for c in u[i...] {
                 if c & 0xC0 != 0x80 { count += 1 }
                 if c < 0x20 || c == 0x7F {
                     if !(multiline && (c == 0x0A || c == 0x09)) { bad = bad ?? UInt32(c) }

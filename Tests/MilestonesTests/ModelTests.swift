@@ -1,7 +1,47 @@
+import CanonicalJSON
 import Testing
 @testable import MilestoneModel
 
 @Suite struct ModelTests {
+    @Test("text checks (eight bytes at a time) agree with a character-by-character reference: controls, blanks, length")
+    func textChecks() throws {
+        // The rule of events.md, one scalar at a time.
+        func reference(_ s: String, multiline: Bool) -> String? {
+            for u in s.unicodeScalars where u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) {
+                if multiline && (u == "\n" || u == "\t") { continue }
+                return "control"
+            }
+            if s.unicodeScalars.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }) { return "empty" }
+            if s.unicodeScalars.count > EventForm.maxTextLength { return "long" }
+            return nil
+        }
+        let pieces = ["a", "Z", " ", "~", "\t", "\n", "\r", "\u{7F}", "\u{80}", "\u{9F}", "\u{A0}", "é", "漢", "🏭", "\u{1}", "\"", "\\"]
+        var rng = SplitMix64(seed: 11)
+        for n in 0..<1500 {
+            let length = n < 40 ? n : Int.random(in: 0..<40, using: &rng)
+            var s = ""
+            for _ in 0..<length {
+                // Mostly plain ASCII, so that whole words of eight take the fast path.
+                s += Int.random(in: 0..<4, using: &rng) > 0 ? (Bool.random(using: &rng) ? "x" : " ") : pieces[Int.random(in: 0..<pieces.count, using: &rng)]
+            }
+            for long in [false, true] {
+                let text = long ? String(repeating: s.isEmpty ? "y" : s, count: 2001 / max(1, s.unicodeScalars.count) + 1) : s
+                for multiline in [false, true] {
+                    let tape = JSONTape()
+                    try tape.parse(JSONWriter.bytes(.string(text)))
+                    var got: String?
+                    do throws(EventError) {
+                        try EventForm.text(tape.root, path: "f", multiline: multiline)
+                    } catch {
+                        let m = "\(error)"
+                        got = m.contains("control") ? "control" : m.contains("empty") ? "empty" : m.contains("long") ? "long" : m
+                    }
+                    #expect(got == reference(text, multiline: multiline), "\(JSONWriter.string(.string(text)))")
+                }
+            }
+        }
+    }
+
     @Test("the packed id entry keeps every field, at the ends of the date range too")
     func packedEntry() {
         for type in EventType.allCases {
