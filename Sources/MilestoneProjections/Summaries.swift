@@ -307,12 +307,12 @@ public enum SubjectSummary {
 
     /// Every summary in subject order.
     static func scan(_ db: Database, _ part: SubjectRange, _ body: (UnsafeBufferPointer<UInt8>, View) throws -> Void) throws {
-        let s = RawStatement(try db.cachedStatement(sql: """
-            SELECT subject, entries FROM subject_summaries WHERE subject >= ? AND (? IS NULL OR subject < ?) ORDER BY subject
-            """))
+        // Both bounds as range constraints of the primary key (an `OR` would be tested row by row).
+        let s = RawStatement(try db.cachedStatement(sql: part.before == nil
+            ? "SELECT subject, entries FROM subject_summaries WHERE subject >= ? ORDER BY subject"
+            : "SELECT subject, entries FROM subject_summaries WHERE subject >= ? AND subject < ? ORDER BY subject"))
         s.bind(1, part.from)
         s.bind(2, part.before)
-        s.bind(3, part.before)
         while try s.step(db) {
             guard let blob = sqlite3_column_blob(s.handle, 1) else { continue }
             try body(s.bytes(0)!, View(base: blob, count: Int(sqlite3_column_bytes(s.handle, 1))))
