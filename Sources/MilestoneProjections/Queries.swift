@@ -15,6 +15,40 @@ public struct PointOfView: Sendable, Equatable {
     }
 }
 
+/// Text of a row read from a subject summary: UTF-8 bytes in SQLite's row,
+/// valid only during the call the row is given to (no String is made).
+public typealias RowText = UnsafeBufferPointer<UInt8>
+
+/// A ``FacilityStatus`` as a summary scan finds it.
+public struct FacilityRow {
+    public let subject: RowText
+    public let name, kind, operatorName, program: RowText?
+    public let phase: FacilityPhase
+    public let phaseDate: CalendarDate
+
+    public var status: FacilityStatus {
+        func text(_ b: RowText?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
+        return FacilityStatus(subject: String(decoding: subject, as: UTF8.self), name: text(name), kind: text(kind),
+                              operatorName: text(operatorName), program: text(program), phase: phase, phaseDate: phaseDate)
+    }
+}
+
+/// A ``TargetStatus`` as a summary scan finds it.
+public struct TargetRow {
+    public let subject, milestone: RowText
+    public let dueEarliest, dueLatest: CalendarDate
+    public let actual: CalendarDate?
+    public let state: TargetState
+    public let slipDays, slipFromOriginalDays: Int?
+    public let revisions: Int
+
+    public var status: TargetStatus {
+        TargetStatus(subject: String(decoding: subject, as: UTF8.self), milestone: String(decoding: milestone, as: UTF8.self),
+                     dueEarliest: dueEarliest, dueLatest: dueLatest, actual: actual, state: state, slipDays: slipDays,
+                     slipFromOriginalDays: slipFromOriginalDays, revisions: revisions)
+    }
+}
+
 /// One line of `timeline` and `events`.
 public struct EventLine: Sendable, Equatable {
     public var seq: Int
@@ -66,11 +100,11 @@ extension ReadModels {
     /// ``Rules/PhaseInputs`` (the rule, in the model layer); its names come
     /// from the announcement version known then.
     public func facilities(_ pov: PointOfView) throws -> [FacilityStatus] {
-        try collect { try forEachFacility(pov, $0) }
+        try collect { body in try forEachFacility(pov) { try body($0.status) } }
     }
 
-    /// ``facilities(_:)`` one at a time, in subject order.
-    public func forEachFacility(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (FacilityStatus) throws -> Void) throws {
+    /// ``facilities(_:)`` one at a time, in subject order, their texts as bytes.
+    public func forEachFacility(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (FacilityRow) throws -> Void) throws {
         try db.read { db in
             let s = pov.knownSeq
             try SubjectSummary.scan(db, subjects) { subject, summary in
@@ -80,9 +114,8 @@ extension ReadModels {
                 }
                 guard let (phase, since) = inputs.phase else { return }
                 let (name, kind, op, program) = summary.announcement(knownAt: s)
-                func text(_ b: UnsafeBufferPointer<UInt8>?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
-                try body(FacilityStatus(subject: String(decoding: subject, as: UTF8.self), name: text(name), kind: text(kind),
-                                        operatorName: text(op), program: text(program), phase: phase, phaseDate: since))
+                try body(FacilityRow(subject: subject, name: name, kind: kind, operatorName: op, program: program, phase: phase,
+                                     phaseDate: since))
             }
         }
     }
@@ -129,25 +162,16 @@ extension ReadModels {
     /// milestone's actual date is the first lifecycle event that reached it
     /// (known, on or before D). ``Rules/target(actual:dueLatest:originalLatest:asOf:)`` runs here.
     public func targets(_ pov: PointOfView) throws -> [TargetStatus] {
-        try collect { try forEachTarget(pov, $0) }
+        try collect { body in try forEachTarget(pov) { try body($0.status) } }
     }
 
-    /// ``targets(_:)`` one at a time, by subject then milestone.
-    public func forEachTarget(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (TargetStatus) throws -> Void) throws {
+    /// ``targets(_:)`` one at a time, by subject then milestone, their texts as bytes.
+    public func forEachTarget(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (TargetRow) throws -> Void) throws {
         try db.read { db in
             let s = pov.knownSeq
             // When each phase was first reached, by rank (reset for each subject).
             var reached = [CalendarDate?](repeating: nil, count: 8)
-            // Milestone names, made into Strings once each.
-            var milestones: [([UInt8], String)] = []
-            func milestoneText(_ m: UnsafeBufferPointer<UInt8>) -> String {
-                if let known = milestones.first(where: { $0.0.elementsEqual(m) }) { return known.1 }
-                let text = String(decoding: m, as: UTF8.self)
-                if milestones.count < 64 { milestones.append((Array(m), text)) }
-                return text
-            }
-            try SubjectSummary.scan(db, subjects) { subjectBytes, summary in
-                var subject: String?
+            try SubjectSummary.scan(db, subjects) { subject, summary in
                 for k in reached.indices { reached[k] = nil }
                 summary.forEachLifecycle { type, date, _, from, to in
                     guard date <= pov.asOf, from <= s, to > s, let rank = FacilityPhase(reachedBy: type)?.rank else { return }
@@ -166,11 +190,9 @@ extension ReadModels {
                     guard let current, let first else { return }
                     let actual = EventType(utf8: milestone).flatMap(FacilityPhase.init(reachedBy:)).flatMap { reached[$0.rank] }
                     let rule = Rules.target(actual: actual, dueLatest: current.latest, originalLatest: first, asOf: pov.asOf)
-                    if subject == nil { subject = String(decoding: subjectBytes, as: UTF8.self) }
-                    try body(TargetStatus(subject: subject!, milestone: milestoneText(milestone),
-                                          dueEarliest: current.earliest, dueLatest: current.latest, actual: actual, state: rule.state,
-                                          slipDays: rule.slipDays, slipFromOriginalDays: rule.slipFromOriginalDays,
-                                          revisions: count - 1))
+                    try body(TargetRow(subject: subject, milestone: milestone, dueEarliest: current.earliest, dueLatest: current.latest,
+                                       actual: actual, state: rule.state, slipDays: rule.slipDays,
+                                       slipFromOriginalDays: rule.slipFromOriginalDays, revisions: count - 1))
                 }
             }
         }

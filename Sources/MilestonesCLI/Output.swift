@@ -55,18 +55,20 @@ final class ByteOutput {
     /// A JSON string: copied as it is unless it needs escapes, which JSONWriter writes.
     func appendJSONString(_ s: String) {
         var s = s
-        s.withUTF8 { b in
-            if ByteOutput.needsEscape(b) {
-                var escaped: [UInt8] = []
-                JSONWriter.appendString(String(decoding: b, as: UTF8.self), to: &escaped)
-                escaped.withUnsafeBytes { append($0) }
-            } else {
-                reserve(b.count + 2)
-                base[count] = UInt8(ascii: "\"")
-                if let p = b.baseAddress { (base + count + 1).update(from: p, count: b.count) }
-                base[count + 1 + b.count] = UInt8(ascii: "\"")
-                count += b.count + 2
-            }
+        s.withUTF8 { appendJSONString($0) }
+    }
+
+    func appendJSONString(_ b: UnsafeBufferPointer<UInt8>) {
+        if ByteOutput.needsEscape(b) {
+            var escaped: [UInt8] = []
+            JSONWriter.appendString(String(decoding: b, as: UTF8.self), to: &escaped)
+            escaped.withUnsafeBytes { append($0) }
+        } else {
+            reserve(b.count + 2)
+            base[count] = UInt8(ascii: "\"")
+            if let p = b.baseAddress { (base + count + 1).update(from: p, count: b.count) }
+            base[count + 1 + b.count] = UInt8(ascii: "\"")
+            count += b.count + 2
         }
     }
 
@@ -116,17 +118,19 @@ final class ByteOutput {
     /// A CSV field, quoted when it holds a comma, quote or line break.
     func appendCSVField(_ s: String) {
         var s = s
-        s.withUTF8 { b in
-            guard b.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }) else {
-                return append(UnsafeRawBufferPointer(b))
-            }
-            append(UInt8(ascii: "\""))
-            for c in b {
-                if c == UInt8(ascii: "\"") { append(c) }
-                append(c)
-            }
-            append(UInt8(ascii: "\""))
+        s.withUTF8 { appendCSVField($0) }
+    }
+
+    func appendCSVField(_ b: UnsafeBufferPointer<UInt8>) {
+        guard b.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }) else {
+            return append(UnsafeRawBufferPointer(b))
         }
+        append(UInt8(ascii: "\""))
+        for c in b {
+            if c == UInt8(ascii: "\"") { append(c) }
+            append(c)
+        }
+        append(UInt8(ascii: "\""))
     }
 
     func appendDate(_ d: CalendarDate) {
@@ -218,6 +222,7 @@ struct RowStream: CellSink {
             switch c {
             case .null: scratch.append(UInt8(ascii: "n"), UInt8(ascii: "u"), UInt8(ascii: "l"), UInt8(ascii: "l"))
             case .string(let s): scratch.appendJSONString(s)
+            case .utf8(let b): scratch.appendJSONString(b)
             case .int(let i): scratch.appendInteger(i)
             case .date(let d):
                 scratch.append(UInt8(ascii: "\""))
@@ -230,6 +235,7 @@ struct RowStream: CellSink {
             switch c {
             case .null: break
             case .string(let s): out.appendCSVField(s)
+            case .utf8(let b): out.appendCSVField(b)
             case .int(let i): out.appendInteger(i)
             case .date(let d): out.appendDate(d)
             }
@@ -278,9 +284,11 @@ struct RowStream: CellSink {
 }
 
 /// One cell of a result row.
-enum Cell: Equatable {
+enum Cell {
     case null
     case string(String)
+    /// Text as UTF-8 bytes that stay valid until the cell is written (a summary scan's row).
+    case utf8(UnsafeBufferPointer<UInt8>)
     case int(Int64)
     case date(CalendarDate)
 
@@ -317,6 +325,7 @@ struct Rows {
         case .string(let s): s
         case .int(let i): String(i)
         case .date(let d): d.description
+        case .utf8(let b): String(decoding: b, as: UTF8.self)
         }
     }
 
@@ -326,7 +335,8 @@ struct Rows {
         var cells: [[String]] = rows.enumerated().map { (i, r) in
             r.enumerated().map { (j, v) in
                 let d = i < display.count && j < display[i].count ? display[i][j] : nil
-                return safe(d ?? (v == .null ? "–" : plain(v)))
+                if case .null = v, d == nil { return "–" }
+                return safe(d ?? plain(v))
             }
         }
         let header = columns.map { $0.replacingAll("_", with: " ") }

@@ -128,24 +128,22 @@ struct Status: ParsableCommand {
             let pov = try time.pointOfView(models)
             let format = self.format ?? .automatic
             let facilityColumns = ["subject", "name", "kind", "operator", "program", "phase", "phase_date"]
-            func cells(_ f: FacilityStatus, _ r: inout some CellSink) {
-                for c in [f.subject, f.name, f.kind, f.operatorName, f.program, f.phase.rawValue] { r.cell(Cell(c)) }
-                r.cell(.date(f.phaseDate))
-            }
             if format != .table, !programs {
-                // Facilities as they come: no list of tens of thousands held.
+                // Facilities as they come, their texts straight from the read models' rows.
                 return try streamRows(models, columns: facilityColumns, format: format) { models, part, stream in
                     try models.forEachFacility(pov, subjects: part) { f in
-                        cells(f, &stream)
+                        stream.cell(.utf8(f.subject))
+                        for t in [f.name, f.kind, f.operatorName, f.program] { stream.cell(t.map { .utf8($0) } ?? .null) }
+                        stream.cell(.string(f.phase.rawValue))
+                        stream.cell(.date(f.phaseDate))
                         stream.endRow()
                     }
                 }
             }
             let facilities = try models.facilities(pov)
             let facilityRows = Rows(columns: facilityColumns, rows: facilities.map { f in
-                var r: [Cell] = []
-                cells(f, &r)
-                return r
+                [.string(f.subject), Cell(f.name), Cell(f.kind), Cell(f.operatorName), Cell(f.program), .string(f.phase.rawValue),
+                 .date(f.phaseDate)]
             })
             let programList = try models.programs(pov, facilities: facilities)
             let programRows = Rows(
@@ -210,9 +208,9 @@ struct Targets: ParsableCommand {
             let pov = try time.pointOfView(models)
             let columns = ["subject", "milestone", "due_earliest", "due_latest", "actual", "state", "slip_days",
                            "slip_from_original_days", "revisions"]
-            func cells(_ t: TargetStatus, _ r: inout some CellSink) {
-                r.cell(.string(t.subject))
-                r.cell(.string(t.milestone))
+            func cells(_ t: TargetRow, _ r: inout some CellSink) {
+                r.cell(.utf8(t.subject))
+                r.cell(.utf8(t.milestone))
                 r.cell(.date(t.dueEarliest))
                 r.cell(.date(t.dueLatest))
                 r.cell(Cell(t.actual))
@@ -222,9 +220,9 @@ struct Targets: ParsableCommand {
                 r.cell(.int(Int64(t.revisions)))
             }
             // Read once: each read of an option goes through ArgumentParser's generic wrapper.
-            let (states, only) = (Set(state.compactMap(TargetState.init(rawValue:))), subject)
-            func wanted(_ t: TargetStatus) -> Bool {
-                (states.isEmpty || states.contains(t.state)) && (only == nil || t.subject == only)
+            let (states, only) = (Set(state.compactMap(TargetState.init(rawValue:))), subject.map { Array($0.utf8) })
+            func wanted(_ t: TargetRow) -> Bool {
+                (states.isEmpty || states.contains(t.state)) && (only == nil || t.subject.elementsEqual(only!))
             }
             let format = self.format ?? .automatic
             if format != .table {
@@ -237,11 +235,15 @@ struct Targets: ParsableCommand {
                     }
                 }
             }
-            let rows = Rows(columns: columns, rows: try models.targets(pov).filter(wanted).map { t in
+            var table: [[Cell]] = []
+            try models.forEachTarget(pov) { t in
+                guard wanted(t) else { return }
                 var r: [Cell] = []
                 cells(t, &r)
-                return r
-            })
+                // The bytes last only for this call: the table keeps Strings.
+                table.append(r.map { if case .utf8(let b) = $0 { .string(String(decoding: b, as: UTF8.self)) } else { $0 } })
+            }
+            let rows = Rows(columns: columns, rows: table)
             var t = rows
             t.columns = ["subject", "milestone", "due_latest", "actual", "state", "slip", "from_orig", "rev"]
             t.rows = rows.rows.map { [$0[0], $0[1], $0[3], $0[4], $0[5], $0[6], $0[7], $0[8]] }

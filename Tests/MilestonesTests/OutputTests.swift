@@ -25,13 +25,12 @@ struct OutputTests {
     /// Random rows with text that needs escapes, non-ASCII text, nulls, dates and integers.
     static func rows(_ n: Int, seed: UInt64) -> [[Cell]] {
         var rng = SplitMix64(seed: seed)
-        let texts = ["fac-1-us", "", "Wistron \"Fort Worth\"", "naïve, café", "line\nbreak", "tab\there", "back\\slash",
-                     "ctl\u{1}x", "漢字 plant 2", "a,b", "\u{7F}del", String(repeating: "long text ", count: 9)]
         return (0..<n).map { _ in
             columns.indices.map { _ -> Cell in
-                switch Int.random(in: 0..<4, using: &rng) {
+                switch Int.random(in: 0..<5, using: &rng) {
                 case 0: .null
                 case 1: .string(texts[Int.random(in: 0..<texts.count, using: &rng)])
+                case 4: .utf8(OutputTests.bytes[Int.random(in: 0..<texts.count, using: &rng)])
                 case 2: .int(Int64.random(in: -99_999...99_999, using: &rng) * (Bool.random(using: &rng) ? 1 : 1_000_000_000))
                 default: .date(CalendarDate(days: Int32.random(in: -800_000...2_900_000, using: &rng)))
                 }
@@ -39,10 +38,20 @@ struct OutputTests {
         }
     }
 
+    /// The same texts as bytes that live as long as the tests (as a summary row's do during a scan).
+    nonisolated(unsafe) static let bytes: [UnsafeBufferPointer<UInt8>] = texts.map { t in
+        let b = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: t.utf8.count)
+        _ = b.initialize(from: t.utf8)
+        return UnsafeBufferPointer(b)
+    }
+    static let texts = ["fac-1-us", "", "Wistron \"Fort Worth\"", "naïve, café", "line\nbreak", "tab\there", "back\\slash",
+                        "ctl\u{1}x", "漢字 plant 2", "a,b", "\u{7F}del", String(repeating: "long text ", count: 9)]
+
     static func json(_ c: Cell) -> JSONValue {
         switch c {
         case .null: .null
         case .string(let s): .string(s)
+        case .utf8(let b): .string(String(decoding: b, as: UTF8.self))
         case .int(let i): .int(i)
         case .date(let d): .string(d.description)
         }

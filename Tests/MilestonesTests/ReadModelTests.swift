@@ -293,7 +293,7 @@ struct ReadModelTests {
         // Each half alone holds its own subjects.
         let first = try models.facilities(PointOfView(asOf: CalendarDate("2030-01-01")!, knownSeq: 10_000))
         var parts: [String] = []
-        for h in halves { try models.forEachFacility(PointOfView(asOf: CalendarDate("2030-01-01")!, knownSeq: 10_000), subjects: h) { parts.append($0.subject) } }
+        for h in halves { try models.forEachFacility(PointOfView(asOf: CalendarDate("2030-01-01")!, knownSeq: 10_000), subjects: h) { parts.append($0.status.subject) } }
         #expect(parts == first.map(\.subject))
     }
 
