@@ -22,7 +22,11 @@ final class ByteOutput {
         base = .allocate(capacity: self.capacity)
     }
 
-    deinit { base.deallocate() }
+    deinit {
+        base.deallocate()
+        dateDays.deallocate()
+        dateText.deallocate()
+    }
 
     @inline(__always)
     private func reserve(_ n: Int) {
@@ -108,9 +112,25 @@ final class ByteOutput {
         }
     }
 
-    /// Bytes `from..<to` of another buffer.
-    func append(_ other: ByteOutput, from: Int, to: Int) {
-        append(UnsafeRawBufferPointer(start: other.base + from, count: to - from))
+    /// What it holds.
+    var bytes: UnsafePointer<UInt8> { UnsafePointer(base) }
+
+    /// A few bytes (a key, a value): copied eight at a time, without a call to memcpy.
+    @inline(__always)
+    func appendSmall(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        guard n <= 32 else { return append(UnsafeRawBufferPointer(start: p, count: n)) }
+        reserve(32)  // room to copy whole words past the end; `count` moves by `n` only
+        let to = UnsafeMutableRawPointer(base + count), from = UnsafeRawPointer(p)
+        var i = 0
+        while i + 8 <= n {
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: i, as: UInt64.self), toByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < n {
+            to.storeBytes(of: from.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self)
+            i += 1
+        }
+        count += n
     }
 
     func removeAll() { count = 0 }
@@ -133,10 +153,28 @@ final class ByteOutput {
         append(UInt8(ascii: "\""))
     }
 
+    /// `YYYY-MM-DD`; the text of recent dates is kept by day (a few thousand
+    /// distinct dates come back again and again in a large listing).
     func appendDate(_ d: CalendarDate) {
-        guard let iso = d.isoBytes else { return d.description.utf8.forEach { append($0) } }
-        withUnsafeBytes(of: iso) { append($0) }
+        let slot = Int(UInt32(bitPattern: d.days) & 4095)
+        if dateDays[slot] != d.days || d.days == Int32.min {
+            guard let iso = d.isoBytes else { return d.description.utf8.forEach { append($0) } }
+            dateDays[slot] = d.days
+            withUnsafeBytes(of: iso) { UnsafeMutableRawPointer(dateText + slot * 10).copyMemory(from: $0.baseAddress!, byteCount: 10) }
+        }
+        appendSmall(dateText + slot * 10, 10)
     }
+
+    private let dateDays: UnsafeMutablePointer<Int32> = {
+        let p = UnsafeMutablePointer<Int32>.allocate(capacity: 4096)
+        p.initialize(repeating: Int32.min, count: 4096)
+        return p
+    }()
+    private let dateText: UnsafeMutablePointer<UInt8> = {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 4096 * 10)
+        p.initialize(repeating: 0, count: 4096 * 10)
+        return p
+    }()
 
     /// Writes what it holds from byte `from` on, and keeps it.
     func write(fd: Int32, from: Int) {
@@ -172,13 +210,15 @@ struct RowStream: CellSink {
     let format: QueryFormat
     let columns: Int
     /// JSON: the columns in the members' order, and what goes before each
-    /// member: `{"key":` for the first, `,"key":` for the others.
+    /// member (`{"key":` for the first, `,"key":` for the others), all in
+    /// `keys`, member m's from `keyStarts[m]` to `keyStarts[m + 1]`.
     let order: [Int]
-    let before: [[UInt8]]
+    let keys: [UInt8]
+    let keyStarts: [Int]
     let out = ByteOutput(capacity: (1 << 20) + 4096)
     let scratch = ByteOutput(capacity: 4096)
-    /// Where each of this row's values ends in `scratch`.
-    var ends: [Int]
+    /// Where each of this row's values ends in `scratch`, by column.
+    let ends: Ends
     var column = 0
     var count = 0
     /// Where the rows go; -1: kept in memory until appended to another stream.
@@ -195,13 +235,17 @@ struct RowStream: CellSink {
         self.columns = columns.count
         let order = columns.indices.sorted { columns[$0].utf16.lexicographicallyPrecedes(columns[$1].utf16) }
         self.order = order
-        before = order.enumerated().map { m, j in
-            var k: [UInt8] = [m == 0 ? UInt8(ascii: "{") : UInt8(ascii: ",")]
-            JSONWriter.appendString(columns[j], to: &k)
-            k.append(UInt8(ascii: ":"))
-            return k
+        var keys: [UInt8] = []
+        var keyStarts: [Int] = []
+        for (m, j) in order.enumerated() {
+            keyStarts.append(keys.count)
+            keys.append(m == 0 ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            JSONWriter.appendString(columns[j], to: &keys)
+            keys.append(UInt8(ascii: ":"))
         }
-        ends = Array(repeating: 0, count: columns.count)
+        keyStarts.append(keys.count)
+        (self.keys, self.keyStarts) = (keys, keyStarts)
+        ends = Ends(columns.count)
         if format == .csv, !continuing {
             for (k, c) in columns.enumerated() {
                 if k > 0 { out.append(UInt8(ascii: ",")) }
@@ -229,7 +273,7 @@ struct RowStream: CellSink {
                 scratch.appendDate(d)
                 scratch.append(UInt8(ascii: "\""))
             }
-            ends[column] = scratch.count
+            ends.p[column] = scratch.count
         } else {
             if column > 0 { out.append(UInt8(ascii: ",")) }
             switch c {
@@ -247,9 +291,17 @@ struct RowStream: CellSink {
         precondition(column == columns)
         if format == .json {
             out.append(count == 0 && !continuing ? UInt8(ascii: "[") : UInt8(ascii: ","))
-            for (m, j) in order.enumerated() {
-                before[m].withUnsafeBytes { out.append($0) }
-                out.append(scratch, from: j == 0 ? 0 : ends[j - 1], to: ends[j])
+            order.withUnsafeBufferPointer { order in
+                keys.withUnsafeBufferPointer { keys in
+                    keyStarts.withUnsafeBufferPointer { starts in
+                        for m in 0..<order.count {
+                            let j = order[m]
+                            out.appendSmall(keys.baseAddress! + starts[m], starts[m + 1] - starts[m])
+                            let from = j == 0 ? 0 : ends.p[j - 1]
+                            out.appendSmall(scratch.bytes + from, ends.p[j] - from)
+                        }
+                    }
+                }
             }
             out.append(UInt8(ascii: "}"))
             scratch.removeAll()
@@ -281,6 +333,16 @@ struct RowStream: CellSink {
         }
         out.flush(fd: fd)
     }
+}
+
+/// Offsets, one per column, owned by a stream.
+final class Ends {
+    let p: UnsafeMutablePointer<Int>
+    init(_ n: Int) {
+        p = .allocate(capacity: max(1, n))
+        p.initialize(repeating: 0, count: max(1, n))
+    }
+    deinit { p.deallocate() }
 }
 
 /// One cell of a result row.
