@@ -12,14 +12,20 @@ enum QueryFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// A growable byte buffer for large outputs (tens of MB of JSON or CSV):
 /// plain stores into memory it owns, without an array's checks on every byte.
+///
+/// At least `slack` bytes past `count` are always allocated (and initialised),
+/// so short copies move whole eight-byte words, reading and writing a little
+/// past their ends.
 final class ByteOutput {
     private var base: UnsafeMutablePointer<UInt8>
     private(set) var count = 0
     private var capacity: Int
+    static let slack = 40
 
     init(capacity: Int) {
         self.capacity = max(capacity, 64)
         base = .allocate(capacity: self.capacity)
+        base.initialize(repeating: 0, count: self.capacity)
     }
 
     deinit {
@@ -30,9 +36,10 @@ final class ByteOutput {
 
     @inline(__always)
     private func reserve(_ n: Int) {
-        guard count + n > capacity else { return }
-        capacity = max(capacity * 2, count + n)
+        guard count + n + ByteOutput.slack > capacity else { return }
+        capacity = max(capacity * 2, count + n + ByteOutput.slack)
         let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        grown.initialize(repeating: 0, count: capacity)
         grown.update(from: base, count: count)
         base.deallocate()
         base = grown
@@ -115,20 +122,19 @@ final class ByteOutput {
     /// What it holds.
     var bytes: UnsafePointer<UInt8> { UnsafePointer(base) }
 
-    /// A few bytes (a key, a value): copied eight at a time, without a call to memcpy.
+    /// A few bytes (a key, a value) from a buffer with at least eight readable
+    /// bytes past them (another ByteOutput's, or padded): copied in whole
+    /// eight-byte words, without a call to memcpy; the bytes written past the
+    /// end are in the slack, and `count` moves by `n` only.
     @inline(__always)
     func appendSmall(_ p: UnsafePointer<UInt8>, _ n: Int) {
         guard n <= 32 else { return append(UnsafeRawBufferPointer(start: p, count: n)) }
-        reserve(32)  // room to copy whole words past the end; `count` moves by `n` only
+        reserve(n)
         let to = UnsafeMutableRawPointer(base + count), from = UnsafeRawPointer(p)
         var i = 0
-        while i + 8 <= n {
+        while i < n {
             to.storeBytes(of: from.loadUnaligned(fromByteOffset: i, as: UInt64.self), toByteOffset: i, as: UInt64.self)
             i += 8
-        }
-        while i < n {
-            to.storeBytes(of: from.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self)
-            i += 1
         }
         count += n
     }
@@ -162,7 +168,7 @@ final class ByteOutput {
             dateDays[slot] = d.days
             withUnsafeBytes(of: iso) { UnsafeMutableRawPointer(dateText + slot * 10).copyMemory(from: $0.baseAddress!, byteCount: 10) }
         }
-        appendSmall(dateText + slot * 10, 10)
+        appendSmall(dateText + slot * 10, 10)  // the text has 8 readable bytes past it (the next slot, or the padding)
     }
 
     private let dateDays: UnsafeMutablePointer<Int32> = {
@@ -171,8 +177,8 @@ final class ByteOutput {
         return p
     }()
     private let dateText: UnsafeMutablePointer<UInt8> = {
-        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 4096 * 10)
-        p.initialize(repeating: 0, count: 4096 * 10)
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 4096 * 10 + 8)
+        p.initialize(repeating: 0, count: 4096 * 10 + 8)
         return p
     }()
 
@@ -244,6 +250,7 @@ struct RowStream: CellSink {
             keys.append(UInt8(ascii: ":"))
         }
         keyStarts.append(keys.count)
+        keys += [UInt8](repeating: 0, count: 8)  // readable past the last key (appendSmall)
         (self.keys, self.keyStarts) = (keys, keyStarts)
         ends = Ends(columns.count)
         if format == .csv, !continuing {
