@@ -361,6 +361,12 @@ enum Cell {
     case int(Int64)
     case date(CalendarDate)
 
+    /// The cell with its text in a String of its own (bytes last only for the call that gave them).
+    var owned: Cell {
+        if case .utf8(let b) = self { return .string(String(decoding: b, as: UTF8.self)) }
+        return self
+    }
+
     init(_ s: String?) { self = s.map { .string($0) } ?? .null }
     init(_ i: Int?) { self = i.map { .int(Int64($0)) } ?? .null }
     init(_ d: CalendarDate?) { self = d.map { .date($0) } ?? .null }

@@ -128,23 +128,30 @@ struct Status: ParsableCommand {
             let pov = try time.pointOfView(models)
             let format = self.format ?? .automatic
             let facilityColumns = ["subject", "name", "kind", "operator", "program", "phase", "phase_date"]
+            func cells(_ f: FacilityRow, _ r: inout some CellSink) {
+                r.cell(.utf8(f.subject))
+                for t in [f.name, f.kind, f.operatorName, f.program] { r.cell(t.map { .utf8($0) } ?? .null) }
+                r.cell(.string(f.phase.rawValue))
+                r.cell(.date(f.phaseDate))
+            }
             if format != .table, !programs {
                 // Facilities as they come, their texts straight from the read models' rows.
                 return try streamRows(models, columns: facilityColumns, format: format) { models, part, stream in
                     try models.forEachFacility(pov, subjects: part) { f in
-                        stream.cell(.utf8(f.subject))
-                        for t in [f.name, f.kind, f.operatorName, f.program] { stream.cell(t.map { .utf8($0) } ?? .null) }
-                        stream.cell(.string(f.phase.rawValue))
-                        stream.cell(.date(f.phaseDate))
+                        cells(f, &stream)
                         stream.endRow()
                     }
                 }
             }
-            let facilities = try models.facilities(pov)
-            let facilityRows = Rows(columns: facilityColumns, rows: facilities.map { f in
-                [.string(f.subject), Cell(f.name), Cell(f.kind), Cell(f.operatorName), Cell(f.program), .string(f.phase.rawValue),
-                 .date(f.phaseDate)]
-            })
+            var facilities: [FacilityStatus] = []
+            var facilityTable: [[Cell]] = []
+            try models.forEachFacility(pov) { f in
+                facilities.append(f.status)
+                var r: [Cell] = []
+                cells(f, &r)
+                facilityTable.append(r.map(\.owned))
+            }
+            let facilityRows = Rows(columns: facilityColumns, rows: facilityTable)
             let programList = try models.programs(pov, facilities: facilities)
             let programRows = Rows(
                 columns: ["subject", "name", "sponsor", "committed", "currency", "qualifier", "horizon", "facilities", "by_phase"],
@@ -240,8 +247,7 @@ struct Targets: ParsableCommand {
                 guard wanted(t) else { return }
                 var r: [Cell] = []
                 cells(t, &r)
-                // The bytes last only for this call: the table keeps Strings.
-                table.append(r.map { if case .utf8(let b) = $0 { .string(String(decoding: b, as: UTF8.self)) } else { $0 } })
+                table.append(r.map(\.owned))
             }
             let rows = Rows(columns: columns, rows: table)
             var t = rows
