@@ -338,6 +338,12 @@ struct ReadModelTests {
                 #expect(try models.programs(pov, facilities: facilities) == Replay.programs(known, asOf: asOf), "programs, \(pov)")
                 #expect(try models.targets(pov) == Replay.targets(known, asOf: asOf), "targets, \(pov)")
                 #expect(try models.timeline(pov).map(\.seq) == Replay.timeline(known, asOf: asOf).map(\.seq), "timeline, \(pov)")
+                // One subject's timeline and events (searched by subject, not scanned) are the whole lists' rows for it.
+                let subject = known.randomElement(using: &rng)?.subject ?? ""
+                #expect(try models.timeline(pov, subject: subject).map(\.seq)
+                    == Replay.timeline(known, asOf: asOf).filter { $0.subject == subject }.map(\.seq), "timeline of \(subject), \(pov)")
+                #expect(try models.events(pov, subject: subject) == models.events(pov).filter { $0.subject == subject },
+                        "events of \(subject), \(pov)")
             }
         }
     }
