@@ -434,7 +434,9 @@ struct Rows {
 
     /// Text fit for a terminal: newlines and tabs as spaces, control characters escaped.
     func safe(_ s: String) -> String {
-        String(String.UnicodeScalarView(s.unicodeScalars.flatMap { u -> [Unicode.Scalar] in
+        // Most text has nothing to replace: a scan of its scalars, no new string.
+        guard s.unicodeScalars.contains(where: { $0.value < 0x20 || ($0.value >= 0x7F && $0.value < 0xA0) }) else { return s }
+        return String(String.UnicodeScalarView(s.unicodeScalars.flatMap { u -> [Unicode.Scalar] in
             if u == "\n" || u == "\t" { return [" "] }
             if u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) { return Array("\\u{\(String(u.value, radix: 16))}".unicodeScalars) }
             return [u]
