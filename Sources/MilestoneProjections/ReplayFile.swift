@@ -18,6 +18,7 @@ extension ReadModels {
         let timeline = try self.timeline(pov)
         let head = try self.head()
         let out = try DatabaseQueue(path: path)
+        // One transaction; each INSERT compiled once (cached), not once per row.
         try out.write { db in
             try db.execute(sql: """
                 CREATE TABLE meta (as_of TEXT NOT NULL, known_seq INTEGER NOT NULL, known_recorded_at TEXT,
@@ -38,22 +39,22 @@ extension ReadModels {
             try db.execute(sql: "INSERT INTO meta VALUES (?, ?, ?, ?, ?)",
                            arguments: [pov.asOf.description, pov.knownSeq, knownAt, head?.seq, head?.sha256.hex])
             for f in facilities {
-                try db.execute(sql: "INSERT INTO facilities VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [f.subject, f.name, f.kind, f.operatorName, f.program, f.phase.rawValue, f.phaseDate.description])
+                try db.cachedStatement(sql: "INSERT INTO facilities VALUES (?, ?, ?, ?, ?, ?, ?)").execute(
+                    arguments: [f.subject, f.name, f.kind, f.operatorName, f.program, f.phase.rawValue, f.phaseDate.description])
             }
             for p in programs {
-                try db.execute(sql: "INSERT INTO programs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [p.subject, p.name, p.sponsor, p.committed?["value"]?.intValue, p.committed?["currency"]?.stringValue,
-                                           p.committed?["qualifier"]?.stringValue, p.horizon?.description, p.facilities.values.reduce(0, +)])
+                try db.cachedStatement(sql: "INSERT INTO programs VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(
+                    arguments: [p.subject, p.name, p.sponsor, p.committed?["value"]?.intValue, p.committed?["currency"]?.stringValue,
+                                p.committed?["qualifier"]?.stringValue, p.horizon?.description, p.facilities.values.reduce(0, +)])
             }
             for t in targets {
-                try db.execute(sql: "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [t.subject, t.milestone, t.dueEarliest.description, t.dueLatest.description,
-                                           t.actual?.description, t.state.rawValue, t.slipDays, t.slipFromOriginalDays, t.revisions])
+                try db.cachedStatement(sql: "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").execute(
+                    arguments: [t.subject, t.milestone, t.dueEarliest.description, t.dueLatest.description,
+                                t.actual?.description, t.state.rawValue, t.slipDays, t.slipFromOriginalDays, t.revisions])
             }
             for e in timeline {
-                try db.execute(sql: "INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [e.seq, e.id, e.type, e.date, e.precision, e.subject, e.summary])
+                try db.cachedStatement(sql: "INSERT INTO timeline VALUES (?, ?, ?, ?, ?, ?, ?)").execute(
+                    arguments: [e.seq, e.id, e.type, e.date, e.precision, e.subject, e.summary])
             }
         }
     }
