@@ -776,47 +776,42 @@ extension JSONView {
         case .object:
             // Members in key order (usually already sorted), merged with `extra`.
             withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { buffer in
-            var keys = buffer
-            var i = index + 1
-            var sorted = true
-            for n in 0..<count {
-                if n > 0, tape.compareKeys(keys[n - 1], i) > 0 { sorted = false }
-                keys[n] = i
-                i = Int(tape.nodes[i + 1].next)
-            }
-            if !sorted { keys.sort { tape.compareKeys($0, $1) < 0 } }
-            let extras = extra.count < 2 ? extra : extra.sorted { JSONObject.keyLess($0.key, $1.key) }
-            out.append(UInt8(ascii: "{"))
-            var e = 0
-            var first = true
-            func comma() {
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-            }
-            for k in keys {
-                let key = JSONView(tape: tape, index: k)
-                // Byte order, as JSONObject.keyLess: an extra member that sorts before this key goes first.
-                while e < extras.count, key.compare(extras[e].key) ?? 0 > 0 {
+                var keys = buffer
+                var i = index + 1
+                var sorted = true
+                for n in 0..<count {
+                    if n > 0, tape.compareKeys(keys[n - 1], i) > 0 { sorted = false }
+                    keys[n] = i
+                    i = Int(tape.nodes[i + 1].next)
+                }
+                if !sorted { keys.sort { tape.compareKeys($0, $1) < 0 } }
+                let extras = extra.count < 2 ? extra : extra.sorted { JSONObject.keyLess($0.key, $1.key) }
+                out.append(UInt8(ascii: "{"))
+                var e = 0
+                var first = true
+                func comma() {
+                    if !first { out.append(UInt8(ascii: ",")) }
+                    first = false
+                }
+                func writeExtra() {
                     comma()
                     JSONWriter.appendString(extras[e].key, to: &out)
                     out.append(UInt8(ascii: ":"))
                     JSONWriter.append(extras[e].value, to: &out)
                     e += 1
                 }
-                comma()
-                key.appendCanonical(to: &out)
-                out.append(UInt8(ascii: ":"))
-                let value = JSONView(tape: tape, index: k + 1)
-                if nested?(key, value, &out) != true { value.appendCanonical(to: &out) }
-            }
-            while e < extras.count {
-                comma()
-                JSONWriter.appendString(extras[e].key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                JSONWriter.append(extras[e].value, to: &out)
-                e += 1
-            }
-            out.append(UInt8(ascii: "}"))
+                for k in keys {
+                    let key = JSONView(tape: tape, index: k)
+                    // Byte order, as JSONObject.keyLess: an extra member that sorts before this key goes first.
+                    while e < extras.count, key.compare(extras[e].key) ?? 0 > 0 { writeExtra() }
+                    comma()
+                    key.appendCanonical(to: &out)
+                    out.append(UInt8(ascii: ":"))
+                    let value = JSONView(tape: tape, index: k + 1)
+                    if nested?(key, value, &out) != true { value.appendCanonical(to: &out) }
+                }
+                while e < extras.count { writeExtra() }
+                out.append(UInt8(ascii: "}"))
             }
         }
     }

@@ -31,6 +31,26 @@ public enum Merkle {
         return nodeHash(left, right, hasher: &h)
     }
 
+    /// The root of a perfect subtree (2^k leaves), from its leaf hashes in order:
+    /// each pair of equal-sized subtrees is joined as soon as both are there.
+    struct PerfectRoot {
+        private var stack: [(level: Int, hash: Digest)] = []
+
+        mutating func reset() { stack.removeAll(keepingCapacity: true) }
+
+        mutating func add(leaf: Digest, hasher: inout SHA256) {
+            var node = (level: 0, hash: leaf)
+            while let top = stack.last, top.level == node.level {
+                stack.removeLast()
+                node = (node.level + 1, Merkle.nodeHash(top.hash, node.hash, hasher: &hasher))
+            }
+            stack.append(node)
+        }
+
+        /// The root, once a power of two of leaves came.
+        var root: Digest { stack[0].hash }
+    }
+
     /// The largest power of two smaller than `n` (n ≥ 2): RFC 9162's split.
     static func split(_ n: Int) -> Int {
         var k = 1

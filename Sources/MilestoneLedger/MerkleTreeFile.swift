@@ -114,7 +114,7 @@ public final class MerkleTreeFile: SubtreeHashes {
         let end = first + count == leaves ? ledgerLength : try leafOffsets(first + count, count: 1)[0]
         let bytes = try ledger.read(at: offsets[0], count: end - offsets[0])
         var hasher = SHA256()
-        var stack: [(level: Int, hash: Digest)] = []
+        var subtree = Merkle.PerfectRoot()
         try bytes.withUnsafeBytes { raw in
             for k in 0..<count {
                 let from = offsets[k] - offsets[0]
@@ -122,15 +122,10 @@ public final class MerkleTreeFile: SubtreeHashes {
                 guard from < to, to < raw.count, raw[to] == 0x0A else {
                     throw LedgerError.stale(path: path, reason: "record \(first + k + 1) is not where this tree saw it; rebuild the tree with --rebuild")
                 }
-                var node = (level: 0, hash: Merkle.leafHash(UnsafeRawBufferPointer(rebasing: raw[from..<to]), hasher: &hasher))
-                while let top = stack.last, top.level == node.level {
-                    stack.removeLast()
-                    node = (node.level + 1, Merkle.nodeHash(top.hash, node.hash, hasher: &hasher))
-                }
-                stack.append(node)
+                subtree.add(leaf: Merkle.leafHash(UnsafeRawBufferPointer(rebasing: raw[from..<to]), hasher: &hasher), hasher: &hasher)
             }
         }
-        return stack[0].hash
+        return subtree.root
     }
 
     /// The root of the first `size` leaves.
@@ -352,33 +347,26 @@ public final class MerkleTreeFile: SubtreeHashes {
             let workers = roots.count > 16 ? max(1, min(8, activeProcessorCount())) : 1
             roots.withUnsafeMutableBufferPointer { rootsOut in
                 failures.withUnsafeMutableBufferPointer { failed in
-                    do {
-                        let (rootSlots, failSlots, input) = (UncheckedSendable(rootsOut), UncheckedSendable(failed), UncheckedSendable(new))
-                        let fd = self.fd
-                        let per = (rootsOut.count + workers - 1) / workers
-                        concurrentPerform(workers) { w in
-                            var hasher = SHA256()
-                            var buf = [UInt8](repeating: 0, count: block * 8 + 32)
-                            var stack: [(level: Int, hash: Digest)] = []
-                            for k in (w * per)..<min(rootSlots.value.count, w * per + per) {
-                                let b = firstBlock + k
-                                stack.removeAll(keepingCapacity: true)
-                                buf.withUnsafeMutableBytes { raw in
-                                    for g in (b * block)..<((b + 1) * block) {
-                                        let entry = input.value[g - first]
-                                        raw.storeBytes(of: UInt64(entry.offset).littleEndian, toByteOffset: (g - b * block) * 8, as: UInt64.self)
-                                        var node = (level: 0, hash: entry.leaf)
-                                        while let top = stack.last, top.level == node.level {
-                                            stack.removeLast()
-                                            node = (node.level + 1, Merkle.nodeHash(top.hash, node.hash, hasher: &hasher))
-                                        }
-                                        stack.append(node)
-                                    }
-                                    stack[0].hash.withBytes { raw.baseAddress!.advanced(by: block * 8).copyMemory(from: $0.baseAddress!, byteCount: 32) }
+                    let (rootSlots, failSlots, input) = (UncheckedSendable(rootsOut), UncheckedSendable(failed), UncheckedSendable(new))
+                    let fd = self.fd
+                    let per = (rootsOut.count + workers - 1) / workers
+                    concurrentPerform(workers) { w in
+                        var hasher = SHA256()
+                        var buf = [UInt8](repeating: 0, count: block * 8 + 32)
+                        var subtree = Merkle.PerfectRoot()
+                        for k in (w * per)..<min(rootSlots.value.count, w * per + per) {
+                            let b = firstBlock + k
+                            subtree.reset()
+                            buf.withUnsafeMutableBytes { raw in
+                                for g in (b * block)..<((b + 1) * block) {
+                                    let entry = input.value[g - first]
+                                    raw.storeBytes(of: UInt64(entry.offset).littleEndian, toByteOffset: (g - b * block) * 8, as: UInt64.self)
+                                    subtree.add(leaf: entry.leaf, hasher: &hasher)
                                 }
-                                rootSlots.value[k] = stack[0].hash
-                                failSlots.value[k] = MerkleTreeFile.pwriteAll(fd, buf, at: MerkleTreeFile.entryOffset(leaf: b * block))
+                                subtree.root.withBytes { raw.baseAddress!.advanced(by: block * 8).copyMemory(from: $0.baseAddress!, byteCount: 32) }
                             }
+                            rootSlots.value[k] = subtree.root
+                            failSlots.value[k] = MerkleTreeFile.pwriteAll(fd, buf, at: MerkleTreeFile.entryOffset(leaf: b * block))
                         }
                     }
                 }

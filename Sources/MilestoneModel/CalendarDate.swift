@@ -77,12 +77,6 @@ public struct CalendarDate: Comparable, Hashable, Sendable, CustomStringConverti
         return withUnsafeBytes(of: iso) { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// Appends `YYYY-MM-DD` as UTF-8.
-    public func appendISO(to out: inout [UInt8]) {
-        guard let iso = isoBytes else { return out.append(contentsOf: description.utf8) }
-        withUnsafeBytes(of: iso) { out.append(contentsOf: $0) }
-    }
-
     /// The ten bytes of `YYYY-MM-DD`; nil for years outside 0…9999, which no ledger holds.
     public var isoBytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)? {
         let (y, m, d) = components

@@ -46,6 +46,9 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// Pause, resume and cancel: the events whose latest overrides a facility's lifecycle phase.
+    public var isControl: Bool { self == .facilityPaused || self == .facilityResumed || self == .facilityCancelled }
+
     /// Every type by ordinal (a stored table: `allCases` builds an array each call).
     public static let byOrdinal: [EventType] = allCases
     /// The names, as static text, by ordinal.

@@ -79,7 +79,7 @@ public enum Rules {
                 } else if p == top!, date < reached {
                     reached = date
                 }
-            } else if type == .facilityPaused || type == .facilityResumed || type == .facilityCancelled {
+            } else if type.isControl {
                 if control == nil || (date, seq) > (control!.date, control!.seq) { control = (type, date, seq) }
             }
         }

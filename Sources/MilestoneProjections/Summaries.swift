@@ -32,8 +32,7 @@ public enum SubjectSummary {
 
     /// Whether versions of events of this type go into summaries.
     static func covers(_ type: EventType) -> Bool {
-        FacilityPhase(reachedBy: type) != nil || type == .facilityPaused || type == .facilityResumed || type == .facilityCancelled
-            || type == .targetSet || type == .targetRevised
+        FacilityPhase(reachedBy: type) != nil || type.isControl || type == .targetSet || type == .targetRevised
     }
 
     static let open = Int64.max
@@ -131,20 +130,20 @@ public enum SubjectSummary {
             func at(_ k: Int) -> Bool { rows[k] && sources.all[k].bytes(0)!.elementsEqual(subject) }
             let l = sources.lifecycle
             while at(0) {
-                try builder.lifecycle(type: EventType(utf8: l.bytes(1)!).orThrow(db), date: l.date(2, db), eventSeq: l.int(3),
-                                      from: l.int(4), to: l.isNull(5) ? open : l.int(5))
+                try builder.addLifecycle(type: EventType(utf8: l.bytes(1)!).orCorrupt(), date: l.date(2, db), eventSeq: l.int(3),
+                                         from: l.int(4), to: l.isNull(5) ? open : l.int(5))
                 rows[0] = try l.step(db)
             }
             let a = sources.announced
             while at(1) {
-                builder.announcement(from: a.int(1), to: a.isNull(2) ? open : a.int(2), names: [a.bytes(3), a.bytes(4), a.bytes(5), a.bytes(6)])
+                builder.addAnnouncement(from: a.int(1), to: a.isNull(2) ? open : a.int(2), names: [a.bytes(3), a.bytes(4), a.bytes(5), a.bytes(6)])
                 rows[1] = try a.step(db)
             }
             let t = sources.targets
             while at(2) {
-                try builder.target(milestone: t.bytes(1) ?? UnsafeBufferPointer(start: nil, count: 0), date: t.date(2, db),
-                                   earliest: t.date(3, db), latest: t.date(4, db), eventSeq: t.int(5), from: t.int(6),
-                                   to: t.isNull(7) ? open : t.int(7))
+                try builder.addTarget(milestone: t.bytes(1) ?? UnsafeBufferPointer(start: nil, count: 0), date: t.date(2, db),
+                                      earliest: t.date(3, db), latest: t.date(4, db), eventSeq: t.int(5), from: t.int(6),
+                                      to: t.isNull(7) ? open : t.int(7))
                 rows[2] = try t.step(db)
             }
             sqlite3_reset(insert.handle)
@@ -162,14 +161,14 @@ public enum SubjectSummary {
         var targets: [UInt8] = [], groupCount: UInt32 = 0
         var milestone: [UInt8]?, versionsAt = 0
 
-        mutating func lifecycle(type: EventType, date: CalendarDate, eventSeq: Int64, from: Int64, to: Int64) {
+        mutating func addLifecycle(type: EventType, date: CalendarDate, eventSeq: Int64, from: Int64, to: Int64) {
             lifecycle.append(UInt8(type.ordinal))
             Builder.put(date.days, &lifecycle)
             for v in [eventSeq, from, to] { Builder.put(v, &lifecycle) }
             lifecycleCount += 1
         }
 
-        mutating func announcement(from: Int64, to: Int64, names: [UnsafeBufferPointer<UInt8>?]) {
+        mutating func addAnnouncement(from: Int64, to: Int64, names: [UnsafeBufferPointer<UInt8>?]) {
             Builder.put(from, &announced)
             Builder.put(to, &announced)
             for n in names { Builder.put(n, &announced) }
@@ -177,7 +176,7 @@ public enum SubjectSummary {
         }
 
         /// Versions come in (milestone, date, event seq) order.
-        mutating func target(milestone m: UnsafeBufferPointer<UInt8>, date: CalendarDate, earliest: CalendarDate, latest: CalendarDate,
+        mutating func addTarget(milestone m: UnsafeBufferPointer<UInt8>, date: CalendarDate, earliest: CalendarDate, latest: CalendarDate,
                              eventSeq: Int64, from: Int64, to: Int64) {
             if milestone == nil || !m.elementsEqual(milestone!) {
                 milestone = Array(m)
@@ -233,6 +232,38 @@ public enum SubjectSummary {
         func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
         func i32(_ at: Int) -> Int32 { Int32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: Int32.self)) }
         func i64(_ at: Int) -> Int { Int(Int64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: Int64.self))) }
+
+        /// Whether every section and entry lies within the blob, as ``Builder``
+        /// writes them (checked once per row, before any is read unchecked).
+        var isWellFormed: Bool {
+            guard count >= 12 else { return false }
+            let (announcedAt, targetsAt) = (u32(0), u32(4))
+            guard announcedAt == 12 + u32(8) * 29, announcedAt + 4 <= targetsAt, targetsAt + 4 <= count else { return false }
+            // Each lifecycle version's type is read as an EventType: it must be one.
+            for at in stride(from: 12, to: announcedAt, by: 29)
+            where Int(base.load(fromByteOffset: at, as: UInt8.self)) >= EventType.byOrdinal.count { return false }
+            func text(_ at: inout Int, within end: Int) -> Bool {
+                guard at + 4 <= end else { return false }
+                let n = u32(at)
+                at += 4
+                if n == Int(UInt32.max) { return true }
+                at += n
+                return at <= end
+            }
+            var at = announcedAt + 4
+            for _ in 0..<u32(announcedAt) {
+                at += 16
+                for _ in 0..<4 where !text(&at, within: targetsAt) { return false }
+            }
+            guard at == targetsAt else { return false }
+            at = targetsAt + 4
+            for _ in 0..<u32(targetsAt) {
+                guard text(&at, within: count), at + 4 <= count else { return false }
+                at += 4 + u32(at) * 36
+                guard at <= count else { return false }
+            }
+            return at == count
+        }
 
         /// Text at `at` (nil for NULL) and the offset after it.
         func text(_ at: Int) -> (UnsafeBufferPointer<UInt8>?, Int) {
@@ -314,8 +345,11 @@ public enum SubjectSummary {
         s.bind(1, part.from)
         s.bind(2, part.before)
         while try s.step(db) {
-            guard let blob = sqlite3_column_blob(s.handle, 1) else { continue }
-            try body(s.bytes(0)!, View(base: blob, count: Int(sqlite3_column_bytes(s.handle, 1))))
+            let view = sqlite3_column_blob(s.handle, 1).map { View(base: $0, count: Int(sqlite3_column_bytes(s.handle, 1))) }
+            guard let view, view.isWellFormed else {
+                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "subject_summaries: the summary of \(quoted(String(decoding: s.bytes(0) ?? RowText(start: nil, count: 0), as: UTF8.self))) is damaged")
+            }
+            try body(s.bytes(0)!, view)
         }
     }
 }
@@ -349,8 +383,8 @@ extension ReadModels {
 }
 
 extension Optional where Wrapped == EventType {
-    func orThrow(_ db: Database) throws -> EventType {
-        guard let self else { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event_versions: an unknown event type") }
+    func orCorrupt() throws -> EventType {
+        guard let self else { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event_versions holds an unknown event type") }
         return self
     }
 }
@@ -376,7 +410,7 @@ extension RawStatement {
 
     func date(_ i: Int32, _ db: Database) throws -> CalendarDate {
         guard let b = bytes(i), let d = CalendarDate(utf8: b) else {
-            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event_versions: a date that is not YYYY-MM-DD")
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event_versions holds a date that is not YYYY-MM-DD")
         }
         return d
     }

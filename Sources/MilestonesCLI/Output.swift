@@ -52,8 +52,9 @@ final class ByteOutput {
         count += 1
     }
 
-    func append(_ bytes: UInt8...) {
-        for b in bytes { append(b) }
+    /// Fixed text (`null`, a line end): copied, no array made.
+    func append(_ text: StaticString) {
+        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     @inline(__always)
@@ -70,9 +71,9 @@ final class ByteOutput {
     }
 
     func appendJSONString(_ b: UnsafeBufferPointer<UInt8>) {
-        if ByteOutput.needsEscape(b) {
+        if JSONWriter.needsEscape(b) {
             var escaped: [UInt8] = []
-            JSONWriter.appendString(String(decoding: b, as: UTF8.self), to: &escaped)
+            JSONWriter.appendString(utf8: b, to: &escaped)
             escaped.withUnsafeBytes { append($0) }
         } else {
             reserve(b.count + 2)
@@ -81,27 +82,6 @@ final class ByteOutput {
             base[count + 1 + b.count] = UInt8(ascii: "\"")
             count += b.count + 2
         }
-    }
-
-    /// Whether the text holds a control character, `"` or `\`, checked eight bytes at a time.
-    static func needsEscape(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
-        var i = 0
-        if let base = b.baseAddress {
-            while i + 8 <= b.count {
-                let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-                // A byte below 0x20, or equal to 0x22 or 0x5C.
-                if (w &- ones &* 0x20) & ~w & highs != 0 || hasZero(w ^ (ones &* 0x22)) || hasZero(w ^ (ones &* 0x5C)) { return true }
-                i += 8
-            }
-        }
-        while i < b.count {
-            let c = b[i]
-            if c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return true }
-            i += 1
-        }
-        return false
     }
 
     func appendInteger(_ i: Int64) {
@@ -258,7 +238,7 @@ struct RowStream: CellSink {
                 if k > 0 { out.append(UInt8(ascii: ",")) }
                 out.appendCSVField(c)
             }
-            out.append(0x0D, 0x0A)
+            out.append("\r\n")
         }
     }
 
@@ -271,7 +251,7 @@ struct RowStream: CellSink {
         precondition(column < columns)
         if format == .json {
             switch c {
-            case .null: scratch.append(UInt8(ascii: "n"), UInt8(ascii: "u"), UInt8(ascii: "l"), UInt8(ascii: "l"))
+            case .null: scratch.append("null")
             case .string(let s): scratch.appendJSONString(s)
             case .utf8(let b): scratch.appendJSONString(b)
             case .int(let i): scratch.appendInteger(i)
@@ -313,7 +293,7 @@ struct RowStream: CellSink {
             out.append(UInt8(ascii: "}"))
             scratch.removeAll()
         } else {
-            out.append(0x0D, 0x0A)
+            out.append("\r\n")
         }
         column = 0
         count += 1
@@ -336,7 +316,7 @@ struct RowStream: CellSink {
         }
         if format == .json {
             if total == 0 { out.append(UInt8(ascii: "[")) }
-            out.append(UInt8(ascii: "]"), UInt8(ascii: "\n"))
+            out.append("]\n")
         }
         out.flush(fd: fd)
     }

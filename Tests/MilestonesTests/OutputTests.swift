@@ -103,12 +103,12 @@ struct OutputTests {
                 for value in 0...255 {
                     var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
                     bytes[position] = UInt8(value)
-                    let got = bytes.withUnsafeBufferPointer { ByteOutput.needsEscape($0) }
+                    let got = bytes.withUnsafeBufferPointer { JSONWriter.needsEscape($0) }
                     #expect(got == reference(bytes), "length \(length), byte \(value) at \(position)")
                 }
             }
         }
-        #expect(!"".utf8.withContiguousStorageIfAvailable { ByteOutput.needsEscape($0) }!)
+        #expect(!"".utf8.withContiguousStorageIfAvailable { JSONWriter.needsEscape($0) }!)
     }
 
     @Test("dates read YYYY-MM-DD across the calendar, as their components say")

@@ -258,6 +258,29 @@ struct ReadModelTests {
         #expect(t.code == 0 && t.stdout.contains("construction.completed"), "\(t.stderr)")
     }
 
+    @Test("a damaged subject summary is an error that names it and the remedy, not a crash or a wrong answer", arguments: [
+        "x'00'", "substr(entries, 1, length(entries) - 1)", "entries || x'00'", "x'0c0000001000000001000000ff'",
+        // Well laid out, but its one lifecycle version's type is no event type.
+        "x'290000002d00000001000000ff" + String(repeating: "00", count: 28) + "0000000000000000'",
+    ])
+    func damagedSummary(_ damage: String) throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        #expect(cli(["status", "--ledger", ledger]).code == 0)
+        let models = try ReadModels(path: ReadModels.path(forLedger: ledger))
+        try models.db.write { db in
+            try db.execute(sql: "UPDATE subject_summaries SET entries = \(damage) WHERE subject = 'foxconn-houston'")
+        }
+        for command in ["status", "targets"] {
+            let r = cli([command, "--ledger", ledger, "--format", "json"])
+            #expect(r.code == 74, "\(command): \(r.stderr)")
+            #expect(r.stderr.contains("\"foxconn-houston\" is damaged") && r.stderr.contains("remove the .sqlite file"), "\(r.stderr)")
+        }
+        // The remedy works.
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: ReadModels.path(forLedger: ledger) + suffix) }
+        #expect(cli(["status", "--ledger", ledger]).code == 0)
+    }
+
     @Test("status and targets scanned in two halves on two threads print the same bytes as one scan")
     func parallelHalves() throws {
         let dir = TempDir()
