@@ -141,7 +141,7 @@ public final class ProvableLedger {
         file.unlock()
         tree = try MerkleTreeFile.open(ledger: file, upTo: size, rebuild: rebuild)
         guard tree.leaves > 0 else {
-            throw LedgerError.notIntact(VerifyFailure(seq: nil, line: 1, offset: 0, reason: "empty file: a ledger holds at least record 1 (ledger.created)", isTornTail: false), path: path)
+            throw LedgerError.notIntact(.emptyLedger, path: path)
         }
         let first = try file.read(at: 0, count: try tree.recordRange(seq: 1).count)
         let tape = JSONTape()

@@ -21,6 +21,10 @@ public struct VerifyFailure: Error, Equatable, Sendable, CustomStringConvertible
         self.isTornTail = isTornTail
     }
 
+    /// A file without record 1.
+    public static let emptyLedger = VerifyFailure(seq: nil, line: 1, offset: 0,
+                                                  reason: "empty file: a ledger holds at least record 1 (ledger.created)", isTornTail: false)
+
     public var description: String {
         let place = seq.map { "seq \($0) (line \(line), byte \(offset))" } ?? "line \(line) (byte \(offset))"
         return "\(place): \(reason)"
@@ -190,7 +194,7 @@ public struct RecordVerifier: ~Copyable {
     /// The result once every line has passed.
     public func finish() throws(VerifyFailure) -> VerifiedLedger {
         guard head.seq > 0, let origin else {
-            throw VerifyFailure(seq: nil, line: 1, offset: 0, reason: "empty file: a ledger holds at least record 1 (ledger.created)", isTornTail: false)
+            throw VerifyFailure.emptyLedger
         }
         return VerifiedLedger(head: head, origin: origin, index: index)
     }

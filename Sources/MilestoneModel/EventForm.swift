@@ -37,9 +37,7 @@ public enum EventForm {
     // parsed bytes, no String made or reference counted (Strings only on error).
     static let precisionNames: [StaticString] = DatePrecision.names
     static let facilityKindNames: [StaticString] = ["fab", "packaging", "assembly", "datacenter", "other"]
-    static let targetMilestoneNames: [StaticString] = [
-        "site.secured", "construction.started", "construction.completed", "production.started", "production.volume",
-    ]
+    static let targetMilestoneNames: [StaticString] = targetMilestones.map { EventType.names[$0.ordinal] }
     static let qualifiers: [StaticString] = ["exact", "about", "up_to", "at_least"]
     static let amountMembers: [StaticString] = ["value", "currency", "qualifier"]
     static let locationMembers: [StaticString] = ["city", "region", "country"]

@@ -166,7 +166,7 @@ struct Record: ParsableCommand {
                 batch = try AppendBatch(ledger: read.location.path, wait: waitOption.wait) { file, length in
                     try models.catchUp(file, upTo: length, rebuild: read.rebuild)
                     guard let h = try models.head() else {
-                        throw LedgerError.notIntact(VerifyFailure(seq: nil, line: 1, offset: 0, reason: "empty file: a ledger holds at least record 1 (ledger.created)", isTornTail: false), path: file.path)
+                        throw LedgerError.notIntact(.emptyLedger, path: file.path)
                     }
                     return (h, models)
                 }
