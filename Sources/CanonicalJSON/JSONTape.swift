@@ -67,8 +67,10 @@ public final class JSONTape {
     /// Nodes and a copy of the text live in buffers the tape owns and reuses:
     /// reading them needs no reference counting (this is the hot path of verify).
     var nodes = NodeBuffer()
-    private var text = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+    private var owned = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
     private var textCapacity = 1
+    /// The text parsed last: `owned`, or the caller's bytes (``parse(_:mode:copy:)``).
+    private var text = UnsafePointer<UInt8>(bitPattern: 1)!
     private(set) var textCount = 0
     private var canonical = false
     private var pos = 0
@@ -76,7 +78,7 @@ public final class JSONTape {
     public init() {}
 
     deinit {
-        text.deallocate()
+        owned.deallocate()
         nodes.free()
     }
 
@@ -114,16 +116,23 @@ public final class JSONTape {
     }
 
     /// The root value of the last successful parse.
-    public var root: JSONView { JSONView(tape: self, index: 0) }
+    public var root: JSONView { JSONView(nodes: nodes.base, text: text, index: 0) }
 
     /// Parses a whole text (leading and trailing whitespace allowed in input mode).
-    public func parse(_ input: UnsafeRawBufferPointer, mode: Mode = .input) throws(JSONError) {
-        if input.count > textCapacity {
-            text.deallocate()
-            textCapacity = max(input.count, textCapacity * 2)
-            text = UnsafeMutablePointer<UInt8>.allocate(capacity: textCapacity)
+    /// With `copy: false` the views read `input` itself, which must then
+    /// outlive them (verify's chunk of lines does): no copy is made.
+    public func parse(_ input: UnsafeRawBufferPointer, mode: Mode = .input, copy: Bool = true) throws(JSONError) {
+        if !copy, let base = input.baseAddress {
+            text = base.assumingMemoryBound(to: UInt8.self)
+        } else {
+            if input.count > textCapacity {
+                owned.deallocate()
+                textCapacity = max(input.count, textCapacity * 2)
+                owned = UnsafeMutablePointer<UInt8>.allocate(capacity: textCapacity)
+            }
+            if input.count > 0 { memcpy(owned, input.baseAddress!, input.count) }
+            text = UnsafePointer(owned)
         }
-        if input.count > 0 { memcpy(text, input.baseAddress!, input.count) }
         textCount = input.count
         nodes.removeAll()
         canonical = mode == .canonical
@@ -272,16 +281,15 @@ public final class JSONTape {
     }
 
     /// Compares two string nodes by their decoded bytes: <0, 0, >0.
-    func compareKeys(_ a: Int, _ b: Int) -> Int {
-        let na = nodes[a]
-        let nb = nodes[b]
+    func compareKeys(_ a: Int, _ b: Int) -> Int { JSONTape.compareKeys(nodes[a], nodes[b], text) }
+
+    static func compareKeys(_ na: Node, _ nb: Node, _ text: UnsafePointer<UInt8>) -> Int {
         if !na.flag && !nb.flag {
-            let p = bytes
-            return compareBytes(UnsafeBufferPointer(rebasing: p[Int(na.start)..<Int(na.end)]),
-                                UnsafeBufferPointer(rebasing: p[Int(nb.start)..<Int(nb.end)]))
+            return compareBytes(UnsafeBufferPointer(start: text + Int(na.start), count: Int(na.end - na.start)),
+                                UnsafeBufferPointer(start: text + Int(nb.start), count: Int(nb.end - nb.start)))
         }
-        let x = decodedString(a)
-        let y = decodedString(b)
+        let x = decodedString(na, text)
+        let y = decodedString(nb, text)
         return x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in compareBytes(px, py) } }
     }
 
@@ -346,41 +354,52 @@ public final class JSONTape {
     }
 
     func string(_ p: UnsafeBufferPointer<UInt8>) throws(JSONError) {
-        pos += 1  // opening quote
-        let start = pos
+        // The position is kept in a local (not the tape's `pos`) while
+        // scanning: this runs for every key and string value of every line.
+        var i = pos &+ 1  // after the opening quote
+        let start = i
+        let n = p.count
         var escaped = false
         let base = UnsafeRawPointer(p.baseAddress!)
-        while pos < p.count {
-            // Eight bytes at a time up to the first that needs a look: " \\,
+        while true {
+            // Eight bytes at a time up to the first that needs a look: " \,
             // a control character, or a byte of a multi-byte sequence.
-            while pos + 8 <= p.count {
-                let m = JSONTape.specialBytes(base.loadUnaligned(fromByteOffset: pos, as: UInt64.self))
+            while i &+ 8 <= n {
+                let m = JSONTape.specialBytes(base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
                 if m != 0 {
-                    pos += m.trailingZeroBitCount >> 3
+                    i &+= m.trailingZeroBitCount >> 3
                     break
                 }
-                pos += 8
+                i &+= 8
             }
-            guard pos < p.count else { break }
-            let c = p[pos]
+            guard i < n else { break }
+            let c = base.load(fromByteOffset: i, as: UInt8.self)
             if c == UInt8(ascii: "\"") {
-                nodes.append(Node(kind: .string, flag: escaped, start: Int32(start), end: Int32(pos), count: 0,
-                                  next: Int32(nodes.count + 1), int: 0))
-                pos += 1
+                nodes.append(Node(kind: .string, flag: escaped, start: Int32(start), end: Int32(i),
+                                  count: 0, next: Int32(truncatingIfNeeded: nodes.count &+ 1), int: 0))
+                pos = i &+ 1
                 return
             }
             if c < 0x80 {
                 if c == UInt8(ascii: "\\") {
                     escaped = true
+                    pos = i
                     try escape(p)
+                    i = pos
                     continue
                 }
-                if c < 0x20 { throw fail(.syntax, "unescaped control character in a string") }
-                pos += 1
+                if c < 0x20 {
+                    pos = i
+                    throw fail(.syntax, "unescaped control character in a string")
+                }
+                i &+= 1
             } else {
+                pos = i
                 try utf8Sequence(p)
+                i = pos
             }
         }
+        pos = i
         throw fail(.syntax, "unterminated string", at: start - 1)
     }
 
@@ -484,9 +503,10 @@ public final class JSONTape {
     // MARK: Reading nodes
 
     /// The decoded UTF-8 bytes of a string node (escapes resolved).
-    func decodedString(_ index: Int) -> [UInt8] {
-        let n = nodes[index]
-        let raw = UnsafeBufferPointer(rebasing: bytes[Int(n.start)..<Int(n.end)])
+    func decodedString(_ index: Int) -> [UInt8] { JSONTape.decodedString(nodes[index], text) }
+
+    static func decodedString(_ n: Node, _ text: UnsafePointer<UInt8>) -> [UInt8] {
+        let raw = UnsafeBufferPointer(start: text + Int(n.start), count: Int(n.end - n.start))
         return n.flag ? JSONTape.unescape(raw) : Array(raw)
     }
 
@@ -556,8 +576,19 @@ public final class JSONTape {
 func compareBytes(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Int {
     let n = min(x.count, y.count)
     if n > 0 {
-        let c = memcmp(x.baseAddress!, y.baseAddress!, n)
-        if c != 0 { return Int(c) }
+        // Member names are short: compare eight bytes at a time here rather than call memcmp.
+        let (a, b) = (UnsafeRawPointer(x.baseAddress!), UnsafeRawPointer(y.baseAddress!))
+        var i = 0
+        while i + 8 <= n {
+            let (u, v) = (a.loadUnaligned(fromByteOffset: i, as: UInt64.self), b.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            if u != v { return u.bigEndian < v.bigEndian ? -1 : 1 }
+            i += 8
+        }
+        while i < n {
+            let (u, v) = (a.load(fromByteOffset: i, as: UInt8.self), b.load(fromByteOffset: i, as: UInt8.self))
+            if u != v { return u < v ? -1 : 1 }
+            i += 1
+        }
     }
     return x.count - y.count
 }
@@ -567,15 +598,28 @@ func compareBytes(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt
 /// A view is valid while its tape lives and until the tape's next `parse`;
 /// it does not keep the tape alive (no reference counting on the hot path).
 public struct JSONView {
-    public unowned(unsafe) let tape: JSONTape
+    // The tape's buffers, not the tape: reading a view counts no references.
+    let nodes: UnsafeMutablePointer<JSONTape.Node>
+    let text: UnsafePointer<UInt8>
     let index: Int
 
-    init(tape: JSONTape, index: Int) {
-        self.tape = tape
+    init(nodes: UnsafeMutablePointer<JSONTape.Node>, text: UnsafePointer<UInt8>, index: Int) {
+        self.nodes = nodes
+        self.text = text
         self.index = index
     }
 
-    var node: JSONTape.Node { tape.nodes[index] }
+    /// Another value of the same tape.
+    @inline(__always)
+    func at(_ i: Int) -> JSONView { JSONView(nodes: nodes, text: text, index: i) }
+
+    var node: JSONTape.Node { nodes[index] }
+
+    /// Bytes of the text.
+    @inline(__always)
+    func bytes(_ start: Int32, _ end: Int32) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: text + Int(start), count: Int(end - start))
+    }
 
     public var kind: JSONTape.Kind { node.kind }
 
@@ -597,16 +641,16 @@ public struct JSONView {
     public var string: String? {
         guard kind == .string else { return nil }
         let n = node
-        if n.flag { return String(decoding: tape.decodedString(index), as: UTF8.self) }
-        return String(decoding: UnsafeBufferPointer(rebasing: tape.bytes[Int(n.start)..<Int(n.end)]), as: UTF8.self)
+        if n.flag { return String(decoding: JSONTape.decodedString(node, text), as: UTF8.self) }
+        return String(decoding: bytes(n.start, n.end), as: UTF8.self)
     }
 
     /// Calls `body` with the string's decoded UTF-8 bytes; nil if not a string.
     public func withUTF8<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
         guard kind == .string else { return nil }
         let n = node
-        if n.flag { return tape.decodedString(index).withUnsafeBufferPointer(body) }
-        return body(UnsafeBufferPointer(rebasing: tape.bytes[Int(n.start)..<Int(n.end)]))
+        if n.flag { return JSONTape.decodedString(node, text).withUnsafeBufferPointer(body) }
+        return body(bytes(n.start, n.end))
     }
 
     /// Whether this is a string equal to `text`.
@@ -628,8 +672,8 @@ public struct JSONView {
         out.reserveCapacity(count)
         var i = index + 1
         for _ in 0..<count {
-            out.append(JSONView(tape: tape, index: i))
-            i = Int(tape.nodes[i].next)
+            out.append(at(i))
+            i = Int(nodes[i].next)
         }
         return out
     }
@@ -639,8 +683,8 @@ public struct JSONView {
         guard kind == .array else { return }
         var i = index + 1
         for k in 0..<count {
-            try body(k, JSONView(tape: tape, index: i))
-            i = Int(tape.nodes[i].next)
+            try body(k, at(i))
+            i = Int(nodes[i].next)
         }
     }
 
@@ -649,10 +693,10 @@ public struct JSONView {
         guard kind == .object else { return }
         var i = index + 1
         for _ in 0..<count {
-            let key = JSONView(tape: tape, index: i)
-            let value = JSONView(tape: tape, index: i + 1)
+            let key = at(i)
+            let value = at(i + 1)
             try body(key, value)
-            i = Int(tape.nodes[i + 1].next)
+            i = Int(nodes[i + 1].next)
         }
     }
 
@@ -661,25 +705,34 @@ public struct JSONView {
         guard kind == .object else { return nil }
         var i = index + 1
         for _ in 0..<count {
-            if JSONView(tape: tape, index: i).equals(key) { return JSONView(tape: tape, index: i + 1) }
-            i = Int(tape.nodes[i + 1].next)
+            if at(i).equals(key) { return at(i + 1) }
+            i = Int(nodes[i + 1].next)
         }
         return nil
     }
 
-    /// The values of an object whose keys are exactly `keys`, in that order
-    /// (a canonical object's members are sorted); nil otherwise.
-    public func members(exactly keys: [StaticString]) -> [JSONView]? {
-        guard kind == .object, count == keys.count else { return nil }
-        var out: [JSONView] = []
-        out.reserveCapacity(keys.count)
+    /// The last member of an object, when its key is `key` (in a canonical
+    /// object, the member whose key sorts last): one comparison, not one per member.
+    public func lastMember(named key: StaticString) -> JSONView? {
+        guard kind == .object, count > 0 else { return nil }
         var i = index + 1
-        for k in keys {
-            guard JSONView(tape: tape, index: i).equals(k) else { return nil }
-            out.append(JSONView(tape: tape, index: i + 1))
-            i = Int(tape.nodes[i + 1].next)
+        for _ in 1..<count { i = Int(nodes[i + 1].next) }
+        return at(i).equals(key) ? at(i + 1) : nil
+    }
+
+    /// The values of an object whose keys are exactly `keys`, in that order
+    /// (a canonical object's members are sorted), passed to `body`; nil otherwise.
+    public func members<R>(exactly keys: StaticTable<StaticString>, _ body: (UnsafeBufferPointer<JSONView>) -> R) -> R? {
+        guard kind == .object, count == keys.count else { return nil }
+        return withUnsafeTemporaryAllocation(of: JSONView.self, capacity: keys.count) { out -> R? in
+            var i = index + 1
+            for (n, k) in keys.enumerated() {
+                guard at(i).equals(k) else { return nil }
+                out.initializeElement(at: n, to: at(i + 1))
+                i = Int(nodes[i + 1].next)
+            }
+            return body(UnsafeBufferPointer(out))
         }
-        return out
     }
 
     /// The member named `key` of an object (a key known only at run time).
@@ -687,8 +740,8 @@ public struct JSONView {
         guard kind == .object else { return nil }
         var i = index + 1
         for _ in 0..<count {
-            if JSONView(tape: tape, index: i).equals(key) { return JSONView(tape: tape, index: i + 1) }
-            i = Int(tape.nodes[i + 1].next)
+            if at(i).equals(key) { return at(i + 1) }
+            i = Int(nodes[i + 1].next)
         }
         return nil
     }
@@ -704,7 +757,7 @@ public struct JSONView {
         guard kind == .string else { return nil }
         let n = node
         if !n.flag {
-            return compareBytes(UnsafeBufferPointer(start: tape.bytes.baseAddress! + Int(n.start), count: Int(n.end - n.start)), key)
+            return compareBytes(bytes(n.start, n.end), key)
         }
         return withUTF8 { compareBytes($0, key) }
     }
@@ -714,10 +767,7 @@ public struct JSONView {
         guard kind == .string else { return false }
         let n = node
         if !n.flag {
-            guard Int(n.end - n.start) == key.count else { return false }
-            let a = tape.bytes.baseAddress! + Int(n.start)
-            for i in 0..<key.count where a[i] != key[i] { return false }
-            return true
+            return Int(n.end - n.start) == key.count && compareBytes(bytes(n.start, n.end), key) == 0
         }
         return withUTF8 { compareBytes($0, key) == 0 } ?? false
     }
@@ -756,12 +806,12 @@ extension JSONView {
         case .string:
             let n = node
             if n.flag {
-                JSONWriter.appendString(String(decoding: tape.decodedString(index), as: UTF8.self), to: &out)
+                JSONWriter.appendString(String(decoding: JSONTape.decodedString(node, text), as: UTF8.self), to: &out)
             } else {
                 // Unescaped JSON string bytes hold no quote, backslash or control
                 // character: they are already canonical.
                 out.append(UInt8(ascii: "\""))
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: tape.bytes[Int(n.start)..<Int(n.end)]))
+                out.append(contentsOf: bytes(n.start, n.end))
                 out.append(UInt8(ascii: "\""))
             }
         case .array:
@@ -769,8 +819,8 @@ extension JSONView {
             var i = index + 1
             for k in 0..<count {
                 if k > 0 { out.append(UInt8(ascii: ",")) }
-                JSONView(tape: tape, index: i).appendCanonical(to: &out)
-                i = Int(tape.nodes[i].next)
+                at(i).appendCanonical(to: &out)
+                i = Int(nodes[i].next)
             }
             out.append(UInt8(ascii: "]"))
         case .object:
@@ -780,11 +830,11 @@ extension JSONView {
                 var i = index + 1
                 var sorted = true
                 for n in 0..<count {
-                    if n > 0, tape.compareKeys(keys[n - 1], i) > 0 { sorted = false }
+                    if n > 0, JSONTape.compareKeys(nodes[keys[n - 1]], nodes[i], text) > 0 { sorted = false }
                     keys[n] = i
-                    i = Int(tape.nodes[i + 1].next)
+                    i = Int(nodes[i + 1].next)
                 }
-                if !sorted { keys.sort { tape.compareKeys($0, $1) < 0 } }
+                if !sorted { keys.sort { JSONTape.compareKeys(nodes[$0], nodes[$1], text) < 0 } }
                 let extras = extra.count < 2 ? extra : extra.sorted { JSONObject.keyLess($0.key, $1.key) }
                 out.append(UInt8(ascii: "{"))
                 var e = 0
@@ -801,13 +851,13 @@ extension JSONView {
                     e += 1
                 }
                 for k in keys {
-                    let key = JSONView(tape: tape, index: k)
+                    let key = at(k)
                     // Byte order, as JSONObject.keyLess: an extra member that sorts before this key goes first.
                     while e < extras.count, key.compare(extras[e].key) ?? 0 > 0 { writeExtra() }
                     comma()
                     key.appendCanonical(to: &out)
                     out.append(UInt8(ascii: ":"))
-                    let value = JSONView(tape: tape, index: k + 1)
+                    let value = at(k + 1)
                     if nested?(key, value, &out) != true { value.appendCanonical(to: &out) }
                 }
                 while e < extras.count { writeExtra() }

@@ -35,17 +35,20 @@ public enum LedgerReader {
         // Slices of each chunk, each with its own inspector (a tape and a hasher).
         let slices = workers == 1 ? 1 : workers * 8
         let inspectors = UncheckedSendable((0..<slices).map { _ in verifier.makeInspector() })
-        var previous: (spans: [LedgerFile.LineSpan], results: [InspectedLine?])?
+        typealias Inspected = (spans: [LedgerFile.LineSpan], results: [InspectedLine], failures: [VerifyFailure?])
+        var previous: Inspected?
         var linesBefore = 0
         do {
             try withUnsafeMutablePointer(to: &verifier) { v in
                 let acceptor = UncheckedSendable(v)
+                let reader = UncheckedSendable(file)
                 /// Accepts an inspected chunk in order; the first failure.
-                @Sendable func accept(_ done: (spans: [LedgerFile.LineSpan], results: [InspectedLine?])) -> VerifyFailure? {
+                @Sendable func accept(_ done: Inspected) -> VerifyFailure? {
                     do throws(VerifyFailure) {
                         for (i, s) in done.spans.enumerated() {
                             switch s.kind {
-                            case .complete: try acceptor.value.pointee.accept(done.results[i]!)
+                            case .complete:
+                                try acceptor.value.pointee.accept(done.results[i], failure: done.failures[i], in: reader.value)
                             case .tooLong: throw acceptor.value.pointee.lineTooLong(offset: s.offset)
                             case .unterminated: throw acceptor.value.pointee.unterminated(offset: s.offset, length: s.length)
                             }
@@ -57,27 +60,30 @@ public enum LedgerReader {
                 }
                 // 2 MiB chunks: two of them in flight (one inspected, one accepted) keep memory small.
                 try file.forEachChunk(upTo: size, chunkSize: 2 << 20, { chunk, spans in
-                    var results = [InspectedLine?](repeating: nil, count: spans.count)
+                    var results = [InspectedLine](repeating: InspectedLine(line: 0, offset: 0, length: 0, record: nil), count: spans.count)
+                    var failures = [VerifyFailure?](repeating: nil, count: spans.count)
                     let lineBase = linesBefore
                     let waiting = previous
                     let failure = results.withUnsafeMutableBufferPointer { out in
-                        let slots = UncheckedSendable(out)
-                        let input = UncheckedSendable(chunk)
-                        let per = (spans.count + slices - 1) / slices
-                        return pipelineStep(slices: slices, acceptPrevious: waiting.map { w in { accept(w) } }) { slice in
-                            let (lo, hi) = (slice * per, min(spans.count, slice * per + per))
-                            guard lo < hi else { return }
-                            for i in lo..<hi where spans[i].kind == .complete {
-                                let s = spans[i]
-                                slots.value[i] = inspectors.value[slice].inspect(
-                                    line: UnsafeRawBufferPointer(rebasing: input.value[s.start..<(s.start + s.length)]),
-                                    offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1)
+                        failures.withUnsafeMutableBufferPointer { failed in
+                            let slots = UncheckedSendable((out, failed))
+                            let input = UncheckedSendable(chunk)
+                            let per = (spans.count + slices - 1) / slices
+                            return pipelineStep(slices: slices, acceptPrevious: waiting.map { w in { accept(w) } }) { slice in
+                                let (lo, hi) = (slice * per, min(spans.count, slice * per + per))
+                                guard lo < hi else { return }
+                                for i in lo..<hi where spans[i].kind == .complete {
+                                    let s = spans[i]
+                                    (slots.value.0[i], slots.value.1[i]) = inspectors.value[slice].inspect(
+                                        line: UnsafeRawBufferPointer(rebasing: input.value[s.start..<(s.start + s.length)]),
+                                        offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1)
+                                }
                             }
                         }
                     }
                     if let failure { throw failure }
                     linesBefore += spans.count
-                    previous = (spans, results)
+                    previous = (spans, results, failures)
                 }, progress: progress.map { p in { p($0, size) } })
                 if let last = previous, let failure = accept(last) { throw failure }
             }
@@ -161,7 +167,7 @@ public struct RecordOutcome: Sendable, Equatable {
 /// normalised, its canonical bytes written, its id given.
 struct PreparedEvent: Sendable {
     var line: Int?
-    var result: Result<(event: Event, bytes: [UInt8], content: UInt64, keys: EventKeys), EventProblem>
+    var result: Result<(event: Event, bytes: [UInt8], content: UInt64), EventProblem>
 }
 
 struct EventProblem: Error, Sendable {
@@ -333,13 +339,13 @@ public final class AppendBatch {
             eventBytes.reserveCapacity(512)
             EventForm.appendNormalized(input, id: nil, to: &eventBytes)
             if event.id == nil {
-                event.id = EventIDs.derived(fromCanonical: eventBytes)
+                event.assign(id: EventIDs.derived(fromCanonical: eventBytes))
                 eventBytes.removeAll(keepingCapacity: true)
                 EventForm.appendNormalized(input, id: event.id, to: &eventBytes)
             }
             var hasher = SHA256()
             let content = eventBytes.withUnsafeBytes { RecordLine.contentDigest($0, hasher: &hasher) }
-            return PreparedEvent(line: line, result: .success((event, eventBytes, content, EventKeys(event))))
+            return PreparedEvent(line: line, result: .success((event, eventBytes, content)))
         } catch {
             return PreparedEvent(line: line, result: .failure(EventProblem(message: "\(error)")))
         }
@@ -347,7 +353,7 @@ public final class AppendBatch {
 
     /// The checks that depend on what came before, in order; then the record.
     func accept(_ p: PreparedEvent) {
-        let prepared: (event: Event, bytes: [UInt8], content: UInt64, keys: EventKeys)
+        let prepared: (event: Event, bytes: [UInt8], content: UInt64)
         switch p.result {
         case .failure(let f):
             reject("\(place(p.line)): \(f.message)")
@@ -356,11 +362,11 @@ public final class AppendBatch {
         }
         let event = prepared.event
         do {
-            if try index.check(event, content: prepared.content, keys: prepared.keys) == .sameContent {
+            if try index.check(event, content: prepared.content) == .sameContent {
                 outcomes.append(RecordOutcome(line: p.line, id: event.id!, seq: nil, status: .alreadyRecorded))
                 return
             }
-            try index.add(event, content: prepared.content, keys: prepared.keys)
+            try index.add(event, content: prepared.content)
         } catch {
             reject("\(place(p.line)): \(error)")
             return

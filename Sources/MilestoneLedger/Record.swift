@@ -40,7 +40,7 @@ public enum RecordLine {
     }
 
     /// A record's members, in canonical order.
-    public static let members: [StaticString] = ["event", "prev", "recorded_at", "seq", "sha256"]
+    public static let members: StaticTable<StaticString> = ["event", "prev", "recorded_at", "seq", "sha256"]
 
     /// `,"sha256":"` + 64 hex + `"}`: the fixed tail every record line ends with.
     public static let shaTailLength = 77

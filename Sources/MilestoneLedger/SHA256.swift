@@ -1,7 +1,7 @@
 internal import COpenSSL
 
 /// A SHA-256 digest (32 bytes), held inline (no allocation).
-public struct Digest: Hashable, Sendable, CustomStringConvertible {
+public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
     var w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64  // big-endian words
 
     public init(bytes: [UInt8]) {

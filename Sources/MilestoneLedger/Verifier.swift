@@ -43,28 +43,49 @@ public struct VerifiedLedger {
 
 /// What one line says, as far as it can be known from the line alone: the
 /// part of verification that lines do independently (and so in parallel).
-public struct InspectedLine: Sendable {
-    public struct Record: Sendable {
+/// Plain values only, so that a million of them pass from the workers to the
+/// in-order checks without allocating or counting references.
+public struct InspectedLine: Sendable, BitwiseCopyable {
+    public struct Record: Sendable, BitwiseCopyable {
         var seq: Int
         var prev: Digest
         var sha256: Digest
         var recordedAt: Timestamp
-        var isCreated: Bool
-        var event: Event
-        var keys: EventKeys
-        var origin: String?
-        var content: UInt64?
+        var facts: EventFacts
+        /// The digest of the event's bytes (0 when not asked for).
+        var content: UInt64
+        /// An announcement's subject, the one name the in-order checks keep.
+        var newSubject: Slug
     }
     var line: Int
     var offset: Int
     var length: Int
-    var result: Result<Record, VerifyFailure>
+    /// nil when the line failed (the failure is returned beside it).
+    var record: Record?
+}
+
+/// A slug's bytes held inline (slugs are at most 64 ASCII bytes).
+struct Slug: Sendable, BitwiseCopyable {
+    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    private var count: UInt8 = 0
+
+    init() {}
+
+    init(_ utf8: UnsafeBufferPointer<UInt8>) {
+        let n = min(utf8.count, 64)
+        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[..<n])) }
+        count = UInt8(n)
+    }
+
+    var string: String {
+        withUnsafeBytes(of: words) { String(decoding: $0[..<Int(count)], as: UTF8.self) }
+    }
 }
 
 /// Checks records in order, remembering only what the checks need (the chain
 /// head and the ``ReferenceIndex``). Each line is first inspected on its own
-/// (``inspect(line:offset:isFinal:lineNumber:)``: canonical form, hash, event
-/// form), then accepted in order (``accept(_:)``: chain, seq, time, ids and
+/// (``Inspector/inspect(line:offset:isFinal:lineNumber:)``: canonical form, hash, event
+/// form), then accepted in order (``accept(_:names:)``: chain, seq, time, ids and
 /// references).
 public struct RecordVerifier: ~Copyable {
     public private(set) var head = ChainHead.genesis
@@ -93,10 +114,11 @@ public struct RecordVerifier: ~Copyable {
 
         /// Checks what a line (without its LF, at byte `offset`) can show alone.
         /// `isFinal`: nothing follows this line's LF (so a hash failure is a torn tail).
-        public func inspect(line: UnsafeRawBufferPointer, offset: Int, isFinal: Bool, lineNumber lineNo: Int) -> InspectedLine {
-            func fail(_ reason: String, seq: Int? = nil, torn: Bool = false) -> InspectedLine {
-                InspectedLine(line: lineNo, offset: offset, length: line.count,
-                              result: .failure(VerifyFailure(seq: seq, line: lineNo, offset: offset, reason: reason, isTornTail: torn)))
+        public func inspect(line: UnsafeRawBufferPointer, offset: Int, isFinal: Bool, lineNumber lineNo: Int)
+            -> (InspectedLine, VerifyFailure?) {
+            func fail(_ reason: String, seq: Int? = nil, torn: Bool = false) -> (InspectedLine, VerifyFailure?) {
+                (InspectedLine(line: lineNo, offset: offset, length: line.count, record: nil),
+                 VerifyFailure(seq: seq, line: lineNo, offset: offset, reason: reason, isTornTail: torn))
             }
             let hashes = RecordLine.hashes(of: line, hasher: &hasher)
             if isFinal, hashes == nil || hashes!.claimed != hashes!.computed {
@@ -104,14 +126,13 @@ public struct RecordVerifier: ~Copyable {
             }
             // 1. well-formed UTF-8 JSON, byte for byte canonical.
             do {
-                try tape.parse(line, mode: .canonical)
+                try tape.parse(line, mode: .canonical, copy: false)  // the chunk outlives this inspection
             } catch {
                 return fail("not canonical JSON: \(error.message) at byte \(offset + error.offset)")
             }
-            guard let members = tape.root.members(exactly: RecordLine.members) else {
+            guard let (eventView, prevView, timeView, seqView) = tape.root.members(exactly: RecordLine.members, { ($0[0], $0[1], $0[2], $0[3]) }) else {
                 return fail("not a record: expected exactly the members event, prev, recorded_at, seq, sha256")
             }
-            let (eventView, prevView, timeView, seqView) = (members[0], members[1], members[2], members[3])
             guard let seq64 = seqView.int, seq64 >= 1 else { return fail("seq: must be a positive integer") }
             let seq = Int(seq64)
             // 2. sha256 (prev is checked in order).
@@ -128,32 +149,44 @@ public struct RecordVerifier: ~Copyable {
             }
             // 6. the event's form.
             guard eventView.kind == .object else { return fail("event: must be an object", seq: seq) }
-            let isCreated = eventView["type"]?.equals("ledger.created") ?? false
-            let event: Event
+            let facts: EventFacts
             do {
-                event = try EventForm.validate(eventView)
-                guard event.id != nil else { throw EventError(field: "id", "missing: a recorded event always has its id") }
+                facts = try EventForm.facts(of: eventView)
+                guard facts.id != nil else { throw EventError(field: "id", "missing: a recorded event always has its id") }
             } catch {
                 return fail("event: \(error)", seq: seq)
             }
             let content = rememberContent
-                ? RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: line[eventView.byteRange!]), hasher: &hasher) : nil
-            return InspectedLine(line: lineNo, offset: offset, length: line.count, result: .success(InspectedLine.Record(
-                seq: seq, prev: prev, sha256: hashes.claimed, recordedAt: recordedAt, isCreated: isCreated, event: event,
-                keys: EventKeys(event), origin: isCreated ? eventView["name"]?.string : nil, content: content)))
+                ? RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: line[eventView.byteRange!]), hasher: &hasher) : 0
+            var newSubject = Slug()
+            if facts.type.subjectRule == .newProgram || facts.type.subjectRule == .newFacility {
+                newSubject = eventView["subject"]!.withUTF8 { Slug($0) }!
+            }
+            return (InspectedLine(line: lineNo, offset: offset, length: line.count, record: InspectedLine.Record(
+                seq: seq, prev: prev, sha256: hashes.claimed, recordedAt: recordedAt, facts: facts, content: content,
+                newSubject: newSubject)), nil)
+        }
+
+        /// The event of a line inspected before, with its names, and the
+        /// ledger's name when it is `ledger.created`.
+        static func event(of line: [UInt8]) -> (event: Event, origin: String?)? {
+            let tape = JSONTape()
+            guard (try? tape.parse(line, mode: .canonical)) != nil, let view = tape.root["event"],
+                  let event = try? EventForm.validate(view)
+            else { return nil }
+            return (event, event.type == .ledgerCreated ? view["name"]?.string : nil)
         }
     }
 
     public func makeInspector() -> Inspector { Inspector(rememberContent: rememberContent) }
 
     /// The checks that depend on the records before: 2 (prev), 3, 4 (order), 5, 6 (ids, references).
-    public mutating func accept(_ inspected: InspectedLine) throws(VerifyFailure) {
+    /// `failure` is what inspecting the line found wrong; the line is read
+    /// again from `file` for the names an error message quotes.
+    public mutating func accept(_ inspected: InspectedLine, failure: VerifyFailure?, in file: LedgerFile) throws(VerifyFailure) {
         lineNumber = inspected.line
-        let r: InspectedLine.Record
-        switch inspected.result {
-        case .failure(let f): throw f
-        case .success(let record): r = record
-        }
+        if let failure { throw failure }
+        let r = inspected.record!
         func fail(_ reason: String) -> VerifyFailure {
             VerifyFailure(seq: r.seq, line: inspected.line, offset: inspected.offset, reason: reason, isTornTail: false)
         }
@@ -164,15 +197,27 @@ public struct RecordVerifier: ~Copyable {
         guard r.recordedAt >= head.recordedAt else {
             throw fail("recorded_at: \(r.recordedAt) is earlier than the previous record's \(head.recordedAt)")
         }
-        if r.seq == 1, !r.isCreated { throw fail("record 1 must hold the ledger.created event") }
-        if r.seq != 1, r.isCreated { throw fail("ledger.created may only be record 1") }
+        let isCreated = r.facts.type == .ledgerCreated
+        if r.seq == 1, !isCreated { throw fail("record 1 must hold the ledger.created event") }
+        if r.seq != 1, isCreated { throw fail("ledger.created may only be record 1") }
+        /// The line read and parsed again (for a message, or the origin).
+        func reparsed() -> (event: Event, origin: String?)? {
+            (try? file.read(at: inspected.offset, count: inspected.length)).flatMap(Inspector.event(of:))
+        }
+        func names() -> Event {
+            reparsed()?.event ?? Event(facts: r.facts, id: "?", subject: "?", reference: "?", program: "?", changes: JSONObject())
+        }
+        let announces = r.facts.type.subjectRule == .newProgram || r.facts.type.subjectRule == .newFacility
         do {
-            _ = try index.check(r.event, keys: r.keys)
-            try index.add(r.event, content: r.content, keys: r.keys)
+            _ = try index.check(r.facts, names: names)
+            // `add` asks for the name of a new subject: an announcement's, kept inline.
+            try index.add(r.facts, content: rememberContent ? r.content : nil, names: { () -> Event in
+                announces ? Event(facts: r.facts, id: nil, subject: r.newSubject.string, reference: nil, program: nil, changes: nil) : names()
+            })
         } catch {
             throw fail("event: \(error)")
         }
-        if r.isCreated { origin = r.origin }
+        if isCreated { origin = reparsed()?.origin }
         head = ChainHead(seq: r.seq, sha256: r.sha256, recordedAt: r.recordedAt, length: inspected.offset + inspected.length + 1)
     }
 

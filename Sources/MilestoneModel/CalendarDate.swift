@@ -1,5 +1,5 @@
 /// A proleptic Gregorian calendar date, `YYYY-MM-DD`, years 0001 to 9999.
-public struct CalendarDate: Comparable, Hashable, Sendable, CustomStringConvertible {
+public struct CalendarDate: Comparable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
     /// Days since 1970-01-01 (negative before).
     public let days: Int32
 
@@ -27,16 +27,13 @@ public struct CalendarDate: Comparable, Hashable, Sendable, CustomStringConverti
 
     static func fields(_ u: UnsafeBufferPointer<UInt8>) -> (Int, Int, Int)? {
         guard u.count == 10, u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-") else { return nil }
-        func num(_ r: Range<Int>) -> Int? {
-            var v = 0
-            for i in r {
-                guard u[i] >= 0x30 && u[i] <= 0x39 else { return nil }
-                v = v * 10 + Int(u[i] - 0x30)
-            }
-            return v
-        }
-        guard let y = num(0..<4), let m = num(5..<7), let d = num(8..<10) else { return nil }
-        return (y, m, d)
+        // Unrolled: this runs several times for every event a verify reads.
+        let b = u.baseAddress!
+        let (y0, y1, y2, y3) = (b[0] &- 0x30, b[1] &- 0x30, b[2] &- 0x30, b[3] &- 0x30)
+        let (m0, m1, d0, d1) = (b[5] &- 0x30, b[6] &- 0x30, b[8] &- 0x30, b[9] &- 0x30)
+        guard y0 < 10, y1 < 10, y2 < 10, y3 < 10, m0 < 10, m1 < 10, d0 < 10, d1 < 10 else { return nil }
+        let y = Int(y0) * 1000 + Int(y1) * 100 + Int(y2) * 10 + Int(y3)
+        return (y, Int(m0) * 10 + Int(m1), Int(d0) * 10 + Int(d1))
     }
 
     public static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
@@ -111,7 +108,7 @@ func pad(_ v: Int, _ width: Int) -> String {
 
 /// A UTC instant at second precision, written `YYYY-MM-DDTHH:MM:SSZ` (the
 /// `recorded_at` of a record: transaction time).
-public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible {
+public struct Timestamp: Comparable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
     /// Seconds since 1970-01-01T00:00:00Z.
     public let seconds: Int64
 

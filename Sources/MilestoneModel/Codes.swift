@@ -1,3 +1,5 @@
+import CanonicalJSON
+
 /// ISO 4217 active currency codes and ISO 3166-1 alpha-2 country codes
 /// (officially assigned), as the event forms of events.md require.
 enum Codes {
@@ -24,8 +26,8 @@ enum Codes {
 
     /// Membership as bit sets over the letters (26³ and 26² bits), so a code
     /// in parsed text is checked without making a String.
-    static let currencyBits: [UInt64] = bits(currencies, letters: 3)
-    static let countryBits: [UInt64] = bits(countries, letters: 2)
+    static let currencyBits = StaticTable(bits(currencies, letters: 3))
+    static let countryBits = StaticTable(bits(countries, letters: 2))
 
     static func bits(_ codes: Set<String>, letters: Int) -> [UInt64] {
         var out = [UInt64](repeating: 0, count: (Int(pow26(letters)) + 63) / 64)
@@ -38,7 +40,7 @@ enum Codes {
 
     static func pow26(_ n: Int) -> Int { (0..<n).reduce(1) { a, _ in a * 26 } }
 
-    static func contains(_ u: UnsafeBufferPointer<UInt8>, letters: Int, _ set: [UInt64]) -> Bool {
+    static func contains(_ u: UnsafeBufferPointer<UInt8>, letters: Int, _ set: StaticTable<UInt64>) -> Bool {
         guard u.count == letters else { return false }
         var k = 0
         for c in u {

@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// The event types of events.md.
-public enum EventType: String, CaseIterable, Sendable, Codable {
+public enum EventType: String, CaseIterable, Sendable, Codable, BitwiseCopyable {
     case ledgerCreated = "ledger.created"
     case programAnnounced = "program.announced"
     case investmentCommitted = "investment.committed"
@@ -50,9 +50,9 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
     public var isControl: Bool { self == .facilityPaused || self == .facilityResumed || self == .facilityCancelled }
 
     /// Every type by ordinal (a stored table: `allCases` builds an array each call).
-    public static let byOrdinal: [EventType] = allCases
+    public static let byOrdinal = StaticTable<EventType>(allCases)
     /// The names, as static text, by ordinal.
-    static let names: [StaticString] = [
+    static let names: StaticTable<StaticString> = [
         "ledger.created", "program.announced", "investment.committed", "facility.announced", "site.secured",
         "construction.started", "construction.completed", "production.started", "production.volume",
         "production.milestone", "facility.paused", "facility.resumed", "facility.cancelled", "target.set",
@@ -61,7 +61,8 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
 
     /// The type whose name is these UTF-8 bytes (no String is made).
     public init?(utf8 name: UnsafeBufferPointer<UInt8>) {
-        for (k, n) in EventType.names.enumerated() where n.utf8CodeUnitCount == name.count {
+        for k in 0..<EventType.names.count where EventType.names[k].utf8CodeUnitCount == name.count {
+            let n = EventType.names[k]
             if memcmp(n.utf8Start, name.baseAddress!, name.count) == 0 {
                 self = EventType.byOrdinal[k]
                 return
@@ -96,7 +97,7 @@ public enum EventType: String, CaseIterable, Sendable, Codable {
 }
 
 /// How much of an event's `date` the sources support.
-public enum DatePrecision: String, CaseIterable, Sendable, Codable {
+public enum DatePrecision: String, CaseIterable, Sendable, Codable, BitwiseCopyable {
     case day, month, quarter, year
 
     public var ordinal: Int {
@@ -107,8 +108,8 @@ public enum DatePrecision: String, CaseIterable, Sendable, Codable {
         case .year: 3
         }
     }
-    public static let byOrdinal: [DatePrecision] = [.day, .month, .quarter, .year]
-    static let names: [StaticString] = ["day", "month", "quarter", "year"]
+    public static let byOrdinal: StaticTable<DatePrecision> = [.day, .month, .quarter, .year]
+    static let names: StaticTable<StaticString> = ["day", "month", "quarter", "year"]
 
     /// Whether `date` is the first day of its period, as events.md requires.
     public func admits(_ date: CalendarDate) -> Bool {
@@ -123,35 +124,78 @@ public enum DatePrecision: String, CaseIterable, Sendable, Codable {
 }
 
 /// What the rules need to know of an event that passed the form checks of
-/// events.md: its type, id, subject, valid time, and the names it refers to.
+/// events.md, with no text: its type, valid time, and the fingerprints
+/// (``ReferenceIndex/fingerprint(_:)``) of the names it carries. Plain
+/// values only, so that `verify` hands a million of them from the workers
+/// that check lines to the in-order checks without allocating or counting
+/// references; the names themselves (``Event``) are made only when an
+/// error message or a store needs them.
+public struct EventFacts: Sendable, Equatable, BitwiseCopyable {
+    public var type: EventType
+    public var date: CalendarDate
+    public var precision: DatePrecision
+    public var id: UInt64?
+    /// `nil` only for `ledger.created`.
+    public var subject: UInt64?
+    /// The id named by `corrects` or `retracts`.
+    public var reference: UInt64?
+    /// A facility's `program`.
+    public var program: UInt64?
+    /// A target's milestone, as its position in ``EventForm/targetMilestones``.
+    public var milestone: UInt8?
+    /// What a correction's `changes` do, as far as the rules need to know.
+    public var changes: ChangeFacts?
+}
+
+/// A correction's `changes`, checked against every type's fields when the
+/// event is read (the corrected event's type is known only in record order).
+public struct ChangeFacts: Sendable, Equatable, BitwiseCopyable {
+    /// Bit `t` set: the changes are valid for an event whose type has ordinal `t`.
+    public var fits: UInt32
+    /// The new `date`, when changed.
+    public var date: CalendarDate?
+    /// The new precision, when `precision` is changed (`null` resets it to `day`).
+    public var precision: DatePrecision?
+    /// The fingerprint of the new `program`, when changed to one.
+    public var program: UInt64?
+
+    public func fits(_ type: EventType) -> Bool { fits & 1 << UInt32(type.ordinal) != 0 }
+}
+
+/// An event that passed the form checks of events.md: its ``EventFacts``
+/// and the names they fingerprint.
 public struct Event: Sendable, Equatable {
-    public let type: EventType
+    public private(set) var facts: EventFacts
     /// `nil` only for an input event that has not been given one yet.
-    public var id: String?
+    public private(set) var id: String?
     /// `nil` only for `ledger.created`.
     public let subject: String?
-    public let date: CalendarDate
-    public let precision: DatePrecision
     /// The id named by `corrects` or `retracts`.
     public let reference: String?
-    /// A target's milestone (`target.set`, `target.revised`).
-    public let milestone: String?
     /// A facility's `program`.
     public let program: String?
     /// A correction's `changes`.
     public let changes: JSONObject?
 
-    public init(type: EventType, id: String?, subject: String?, date: CalendarDate, precision: DatePrecision,
-                reference: String? = nil, milestone: String? = nil, program: String? = nil, changes: JSONObject? = nil) {
-        self.type = type
+    public init(facts: EventFacts, id: String?, subject: String?, reference: String?, program: String?, changes: JSONObject?) {
+        self.facts = facts
         self.id = id
         self.subject = subject
-        self.date = date
-        self.precision = precision
         self.reference = reference
-        self.milestone = milestone
         self.program = program
         self.changes = changes
+    }
+
+    public var type: EventType { facts.type }
+    public var date: CalendarDate { facts.date }
+    public var precision: DatePrecision { facts.precision }
+    /// A target's milestone (`target.set`, `target.revised`).
+    public var milestone: String? { facts.milestone.map { EventForm.targetMilestones[Int($0)].rawValue } }
+
+    /// Gives an input event its id.
+    public mutating func assign(id: String) {
+        self.id = id
+        facts.id = ReferenceIndex.fingerprint(id)
     }
 }
 

@@ -4,7 +4,7 @@ import CanonicalJSON
 /// field's value must look like. Referential rules are ``ReferenceIndex``'s.
 public enum EventForm {
     /// The kinds of field value events.md defines.
-    enum Kind: Sendable {
+    enum Kind: Sendable, Equatable {
         case text  // one line, ≤ 2,000 characters
         case multilineText  // `summary`: newline and tab allowed
         case slug, date, precision, org, orgs, amount, location, due, sources, eventID, changes
@@ -29,20 +29,20 @@ public enum EventForm {
 
     static let maxTextLength = 2000
     /// The milestones a target can promise.
-    public static let targetMilestones: [EventType] = [
+    public static let targetMilestones: StaticTable<EventType> = [
         .siteSecured, .constructionStarted, .constructionCompleted, .productionStarted, .productionVolume,
     ]
 
     // Allowed values and member names as static text: compared with the
     // parsed bytes, no String made or reference counted (Strings only on error).
-    static let precisionNames: [StaticString] = DatePrecision.names
-    static let facilityKindNames: [StaticString] = ["fab", "packaging", "assembly", "datacenter", "other"]
-    static let targetMilestoneNames: [StaticString] = targetMilestones.map { EventType.names[$0.ordinal] }
-    static let qualifiers: [StaticString] = ["exact", "about", "up_to", "at_least"]
-    static let amountMembers: [StaticString] = ["value", "currency", "qualifier"]
-    static let locationMembers: [StaticString] = ["city", "region", "country"]
-    static let dueMembers: [StaticString] = ["earliest", "latest"]
-    static let sourceMembers: [StaticString] = ["publisher", "url", "published", "title"]
+    static let precisionNames: StaticTable<StaticString> = DatePrecision.names
+    static let facilityKindNames: StaticTable<StaticString> = ["fab", "packaging", "assembly", "datacenter", "other"]
+    static let targetMilestoneNames = StaticTable<StaticString>(targetMilestones.map { EventType.names[$0.ordinal] })
+    static let qualifiers: StaticTable<StaticString> = ["exact", "about", "up_to", "at_least"]
+    static let amountMembers: StaticTable<StaticString> = ["value", "currency", "qualifier"]
+    static let locationMembers: StaticTable<StaticString> = ["city", "region", "country"]
+    static let dueMembers: StaticTable<StaticString> = ["earliest", "latest"]
+    static let sourceMembers: StaticTable<StaticString> = ["publisher", "url", "published", "title"]
 
     static let common: [Field] = [
         Field(name: "type", kind: .typeName, required: true),
@@ -84,12 +84,12 @@ public enum EventForm {
 
     /// Per type (by ordinal), its fields sorted by name: validation walks
     /// them side by side with the input's sorted members.
-    static let fieldTables: [[Field]] = EventType.allCases.map { type in
-        (type == .ledgerCreated ? ledgerCreatedFields : common + extra(type)).sorted { JSONObject.keyLess($0.name, $1.name) }
-    }
+    static let fieldTables = StaticTable(EventType.allCases.map { type in
+        StaticTable((type == .ledgerCreated ? ledgerCreatedFields : common + extra(type)).sorted { JSONObject.keyLess($0.name, $1.name) })
+    })
 
     /// Every field of `type`, common ones included, sorted by name.
-    static func fields(_ type: EventType) -> [Field] { fieldTables[type.ordinal] }
+    static func fields(_ type: EventType) -> StaticTable<Field> { fieldTables[type.ordinal] }
 
     /// The names of the fields an event of `type` may have.
     public static func fieldNames(of type: EventType) -> [String] { fields(type).map(\.name) }
@@ -97,17 +97,25 @@ public enum EventForm {
     // MARK: - Validation
 
     /// Checks an event against events.md's forms, reading the parsed text
-    /// directly (no tree is built), and returns what the referential rules
-    /// and the read side need to know about it.
+    /// directly (no tree is built), and returns its facts and names.
     ///
     ///     let tape = JSONTape()
     ///     try tape.parse(line)
     ///     let event = try EventForm.validate(tape.root)
     public static func validate(_ input: JSONView) throws(EventError) -> Event {
+        names(of: input, facts: try facts(of: input))
+    }
+
+    /// Checks an event against events.md's forms and returns what the rules
+    /// need of it, making no String (``validate(_:)`` adds the names).
+    public static func facts(of input: JSONView) throws(EventError) -> EventFacts {
         guard input.kind == .object else {
             throw EventError(field: "", "an event must be a JSON object, not \(input.kindName)")
         }
-        guard let typeValue = input["type"] else { throw EventError(field: "type", "missing (required)") }
+        // `type` sorts after every other field: look at the last member first.
+        guard let typeValue = input.lastMember(named: "type") ?? input["type"] else {
+            throw EventError(field: "type", "missing (required)")
+        }
         guard typeValue.kind == .string else {
             throw EventError(field: "type", "must be a string, not \(typeValue.kindName)")
         }
@@ -119,7 +127,7 @@ public enum EventForm {
         let table = fields(type)
         // One pass over the members: each must be a field of the type; then
         // each field is checked from the view found for it.
-        return try withUnsafeTemporaryAllocation(of: JSONView?.self, capacity: table.count) { (found: UnsafeMutableBufferPointer<JSONView?>) throws(EventError) -> Event in
+        return try withUnsafeTemporaryAllocation(of: JSONView?.self, capacity: table.count) { (found: UnsafeMutableBufferPointer<JSONView?>) throws(EventError) -> EventFacts in
             found.initialize(repeating: nil)
             var problem: EventError?
             var next = 0  // members usually come sorted, like the table: walk both
@@ -160,12 +168,12 @@ public enum EventForm {
         var key: String { "\(self)" }
     }
 
-    static let positions: [[Int?]] = EventType.allCases.map { type in
-        FactField.allCases.map { k in fieldTables[type.ordinal].firstIndex { $0.name == k.key } }
-    }
+    static let positions = StaticTable(EventType.allCases.map { type in
+        StaticTable(FactField.allCases.map { k in fieldTables[type.ordinal].firstIndex { $0.name == k.key } })
+    })
 
-    /// The typed view of an event whose fields passed their checks.
-    static func facts(type: EventType, field: (FactField) -> JSONView?) throws(EventError) -> Event {
+    /// The facts of an event whose fields passed their checks.
+    static func facts(type: EventType, field: (FactField) -> JSONView?) throws(EventError) -> EventFacts {
         let date = field(.date)!.withUTF8 { CalendarDate(utf8: $0) }!!
         let precision = field(.precision).map { p in
             DatePrecision.names.firstIndex { p.equals($0) }.map { DatePrecision.byOrdinal[$0] } ?? .day
@@ -173,15 +181,28 @@ public enum EventForm {
         guard precision.admits(date) else {
             throw EventError(field: "date", "\(quoted(date.description)) is not the first day of its \(precision.rawValue), as \(precision.rawValue) precision requires")
         }
-        var changes: JSONObject?
+        var changes: ChangeFacts?
         if type == .eventCorrected {
-            changes = field(.changes)!.value.objectValue!
-            if changes!.isEmpty { throw EventError(field: "changes", "must name at least one field to change") }
+            let c = field(.changes)!
+            if c.count == 0 { throw EventError(field: "changes", "must name at least one field to change") }
+            changes = changeFacts(c)
         }
-        return Event(type: type, id: field(.id)?.string, subject: field(.subject)?.string, date: date,
-                     precision: precision, reference: (field(.corrects) ?? field(.retracts))?.string,
-                     milestone: type == .targetSet || type == .targetRevised ? field(.milestone)?.string : nil,
-                     program: field(.program)?.string, changes: changes)
+        func key(_ v: JSONView?) -> UInt64? { v?.withUTF8(ReferenceIndex.fingerprint(utf8:)) }
+        var milestone: UInt8?
+        if type == .targetSet || type == .targetRevised, let m = field(.milestone) {
+            milestone = targetMilestoneNames.firstIndex { m.equals($0) }.map(UInt8.init)
+        }
+        return EventFacts(type: type, date: date, precision: precision, id: key(field(.id)), subject: key(field(.subject)),
+                          reference: key(field(.corrects) ?? field(.retracts)), program: key(field(.program)),
+                          milestone: milestone, changes: changes)
+    }
+
+    /// The names of a valid event (`facts` are its ``facts(of:)``).
+    public static func names(of input: JSONView, facts: EventFacts) -> Event {
+        Event(facts: facts, id: input["id"]?.string, subject: input["subject"]?.string,
+              reference: facts.reference == nil ? nil : (input["corrects"] ?? input["retracts"])?.string,
+              program: facts.program == nil ? nil : input["program"]?.string,
+              changes: facts.changes == nil ? nil : input["changes"]?.value.objectValue)
     }
 
     /// Checks a value built in memory (e.g. from command-line options).
@@ -195,7 +216,7 @@ public enum EventForm {
         return try validate(tape.root)
     }
 
-    static func unknownField(_ key: String, type: EventType, table: [Field]) -> EventError {
+    static func unknownField(_ key: String, type: EventType, table: StaticTable<Field>) -> EventError {
         EventError(field: key, "not a field of \(type.rawValue)\(suggestion(for: key, among: table.map(\.name)))")
     }
 
@@ -227,31 +248,105 @@ public enum EventForm {
     /// Checks a correction's `changes` against the fields of the corrected
     /// event's type. `null` removes an optional field.
     public static func checkChanges(_ changes: JSONObject, for type: EventType) throws(EventError) {
-        let table = fields(type)
         let tape = JSONTape()
         try? tape.parse(JSONWriter.bytes(.object(changes)))
-        var problem: EventError?
-        tape.root.forEachMember { key, value in
-            guard problem == nil, let name = key.string else { return }
-            let path = "changes.\(name)"
-            do throws(EventError) {
-                if ["type", "id", "subject"].contains(name) {
-                    throw EventError(field: path, "a correction cannot change \(name)")
+        if let problem = changesFit(tape.root, explaining: type).problem { throw problem }
+    }
+
+    /// What a correction's `changes` do, for the rules: the types whose fields
+    /// they fit, and the new date, precision and program.
+    static func changeFacts(_ changes: JSONView) -> ChangeFacts {
+        var facts = ChangeFacts(fits: changesFit(changes).fits)
+        if let d = changes["date"] { facts.date = d.withUTF8 { CalendarDate(utf8: $0) } ?? nil }
+        if let p = changes["precision"] {
+            facts.precision = DatePrecision.names.firstIndex { p.equals($0) }.map { DatePrecision.byOrdinal[$0] } ?? .day
+        }
+        if let p = changes["program"] { facts.program = p.withUTF8(ReferenceIndex.fingerprint(utf8:)) }
+        return facts
+    }
+
+    /// Every field name of the domain types, with its kind in each type that
+    /// has it (by type ordinal) and the types that require it.
+    struct ChangeableField {
+        let key: StaticString
+        let kinds: StaticTable<Kind?>
+        let required: UInt32
+        let present: UInt32
+    }
+
+    static let changeableFields: StaticTable<ChangeableField> = {
+        var keys: [StaticString] = []
+        var kinds: [[Kind?]] = []
+        var required: [UInt32] = []
+        var present: [UInt32] = []
+        for type in EventType.allCases where type.isDomain {
+            for f in fields(type) {
+                var i = keys.firstIndex { $0.description == f.name }
+                if i == nil {
+                    keys.append(f.key)
+                    kinds.append(Array(repeating: nil, count: EventType.allCases.count))
+                    required.append(0)
+                    present.append(0)
+                    i = keys.count - 1
                 }
-                guard let f = table.first(where: { $0.name == name }) else {
-                    let names = table.map(\.name).filter { !["type", "id", "subject"].contains($0) }
-                    throw EventError(field: path, "not a field of \(type.rawValue)\(suggestion(for: name, among: names))")
-                }
-                if value.isNull {
-                    if f.required { throw EventError(field: path, "cannot remove a required field of \(type.rawValue)") }
-                } else {
-                    try check(value, f.kind, path: path)
-                }
-            } catch {
-                problem = error
+                kinds[i!][type.ordinal] = f.kind
+                present[i!] |= 1 << UInt32(type.ordinal)
+                if f.required { required[i!] |= 1 << UInt32(type.ordinal) }
             }
         }
-        if let problem { throw problem }
+        return StaticTable(keys.indices.map {
+            ChangeableField(key: keys[$0], kinds: StaticTable(kinds[$0]), required: required[$0], present: present[$0])
+        })
+    }()
+
+    /// The domain types (bit per ordinal) whose fields a correction's
+    /// `changes` fit (`null` removes an optional field), and, for the type
+    /// `explaining`, the first problem when they do not fit it.
+    static func changesFit(_ changes: JSONView, explaining: EventType? = nil) -> (fits: UInt32, problem: EventError?) {
+        var fits = changeableFields.reduce(0) { $0 | $1.present }
+        var problem: EventError?
+        func clear(_ types: UInt32, _ why: @autoclosure () -> EventError) {
+            if let t = explaining, problem == nil, types & fits & 1 << UInt32(t.ordinal) != 0 { problem = why() }
+            fits &= ~types
+        }
+        changes.forEachMember { key, value in
+            guard fits != 0 else { return }
+            let name = key.string ?? ""
+            let path = "changes.\(name)"
+            if key.equals("type") || key.equals("id") || key.equals("subject") {
+                clear(.max, EventError(field: path, "a correction cannot change \(name)"))
+                return
+            }
+            guard let field = changeableFields.first(where: { key.equals($0.key) }) else {
+                let t = explaining ?? .programAnnounced
+                let names = fields(t).map(\.name).filter { !["type", "id", "subject"].contains($0) }
+                clear(.max, EventError(field: path, "not a field of \(t.rawValue)\(suggestion(for: name, among: names))"))
+                return
+            }
+            if let t = explaining, field.present & 1 << UInt32(t.ordinal) == 0 {
+                let names = fields(t).map(\.name).filter { !["type", "id", "subject"].contains($0) }
+                clear(~field.present, EventError(field: path, "not a field of \(t.rawValue)\(suggestion(for: name, among: names))"))
+            }
+            fits &= field.present
+            if value.isNull {
+                clear(field.required, EventError(field: path, "cannot remove a required field of \(explaining?.rawValue ?? "")"))
+                return
+            }
+            // Each kind the field has among the types still fitting, checked once.
+            var checked: UInt32 = 0
+            for (t, kind) in field.kinds.enumerated() where fits & 1 << UInt32(t) != 0 && checked & 1 << UInt32(t) == 0 {
+                guard let kind else { continue }
+                var same: UInt32 = 0
+                for (u, k) in field.kinds.enumerated() where k == kind { same |= 1 << UInt32(u) }
+                checked |= same
+                do throws(EventError) {
+                    try check(value, kind, path: path)
+                } catch {
+                    clear(same, error)
+                }
+            }
+        }
+        return (fits, problem)
     }
 
     /// Applies a correction's `changes` to an event object (null removes).
@@ -286,10 +381,7 @@ public enum EventForm {
             try requireString(v, path: path())
             guard v.withUTF8(isID)! else { throw EventError(field: path(), "\(quoted(v.string!)) is not an id ([A-Za-z0-9][A-Za-z0-9._:-]{0,127})") }
         case .date:
-            try requireString(v, path: path())
-            guard v.withUTF8({ CalendarDate(utf8: $0) })! != nil else {
-                throw EventError(field: path(), "\(quoted(v.string!)) is not a calendar date (YYYY-MM-DD)")
-            }
+            _ = try date(v, path: path())
         case .precision:
             try oneOf(v, precisionNames, path: path())
         case .facilityKind:
@@ -326,11 +418,9 @@ public enum EventForm {
         case .due:
             let m = try object(v, path: path(), allowed: dueMembers)
             guard let e = m[0] else { throw EventError(field: "\(path()).earliest", "missing (required)") }
-            try check(e, .date, path: "\(path()).earliest")
+            let earliest = try date(e, path: "\(path()).earliest")
             guard let l = m[1] else { throw EventError(field: "\(path()).latest", "missing (required)") }
-            try check(l, .date, path: "\(path()).latest")
-            let earliest = e.withUTF8 { CalendarDate(utf8: $0) }!!
-            let latest = l.withUTF8 { CalendarDate(utf8: $0) }!!
+            let latest = try date(l, path: "\(path()).latest")
             guard earliest <= latest else {
                 throw EventError(field: "\(path()).earliest", "\(earliest) is after latest \(latest)")
             }
@@ -355,6 +445,14 @@ public enum EventForm {
             guard v.kind == .object else { throw EventError(field: path(), "must be an object of replacement values, not \(v.kindName)") }
             if let a = v["amount"], !a.isNull { try check(a, .amount, path: "\(path()).amount") }
         }
+    }
+
+    static func date(_ v: JSONView, path: @autoclosure () -> String) throws(EventError) -> CalendarDate {
+        try requireString(v, path: path())
+        guard let d = v.withUTF8({ CalendarDate(utf8: $0) }) ?? nil else {
+            throw EventError(field: path(), "\(quoted(v.string!)) is not a calendar date (YYYY-MM-DD)")
+        }
+        return d
     }
 
     static func requireString(_ v: JSONView, path: @autoclosure () -> String) throws(EventError) {
@@ -403,7 +501,7 @@ public enum EventForm {
         if count > maxTextLength { throw EventError(field: path(), "is \(count) characters long; at most \(maxTextLength)") }
     }
 
-    static func oneOf(_ v: JSONView, _ allowed: [StaticString], path: @autoclosure () -> String) throws(EventError) {
+    static func oneOf(_ v: JSONView, _ allowed: StaticTable<StaticString>, path: @autoclosure () -> String) throws(EventError) {
         try requireString(v, path: path())
         guard !allowed.contains(where: { v.equals($0) }) else { return }  // small lists
         let s = v.string!
@@ -437,7 +535,7 @@ public enum EventForm {
 
     /// Checks that `v` is an object whose members are all in `allowed`, and returns them.
     @discardableResult
-    static func object(_ v: JSONView, path: @autoclosure () -> String, allowed: [StaticString]) throws(EventError) -> Members {
+    static func object(_ v: JSONView, path: @autoclosure () -> String, allowed: StaticTable<StaticString>) throws(EventError) -> Members {
         guard v.kind == .object else { throw EventError(field: path(), "must be an object, not \(v.kindName)") }
         var unknown: String?
         var m = Members()

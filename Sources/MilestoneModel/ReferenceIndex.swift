@@ -107,33 +107,61 @@ public struct ReferenceIndex {
     public var subjectCount: Int { subjects.count }
 
     /// A 64-bit fingerprint of an id or a slug: SipHash keyed per process
-    /// (Swift's `Hasher`, randomly seeded at start), so nobody can craft names
-    /// that collide; at a million ids a false match has odds of about 3e-8.
-    /// The same in every thread of a process, so workers compute an event's
-    /// ``EventKeys`` in parallel and the in-order checks only look them up.
-    public static func fingerprint(_ name: String) -> UInt64 {
+    /// (Swift's `Hasher`, randomly seeded at start) over its UTF-8 bytes, so
+    /// nobody can craft names that collide; at a million ids a false match
+    /// has odds of about 3e-8. The same in every thread of a process, so
+    /// workers compute an event's ``EventFacts`` in parallel and the in-order
+    /// checks only look them up.
+    public static func fingerprint(utf8 name: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var h = Hasher()
-        h.combine(name)
+        h.combine(bytes: UnsafeRawBufferPointer(name))
         return UInt64(bitPattern: Int64(h.finalize()))
     }
 
-    func fingerprint(_ name: String) -> UInt64 { ReferenceIndex.fingerprint(name) }
-
-    func targetKey(_ subject: UInt32, _ milestone: String) -> UInt64 {
-        let m = EventForm.targetMilestones.firstIndex { $0.rawValue == milestone } ?? 0xFF
-        return UInt64(subject) << 8 | UInt64(m)
+    public static func fingerprint(_ name: String) -> UInt64 {
+        var s = name
+        return s.withUTF8(fingerprint(utf8:))
     }
 
-    public func entry(id: String) throws -> ReferenceEntry? { try entry(id: id, key: fingerprint(id)) }
+    func targetKey(_ subject: UInt32, _ milestone: UInt8) -> UInt64 { UInt64(subject) << 8 | UInt64(milestone) }
 
-    func entry(id: String, key: UInt64) throws -> ReferenceEntry? {
+    /// What is recorded of an id: in memory (with its subject's index), or
+    /// from the base (with its subject's name).
+    private struct Recorded {
+        var type: EventType
+        var retracted: Bool
+        var date: CalendarDate
+        var precision: DatePrecision
+        var content: UInt64
+        var subjectIndex: UInt32?
+        var subjectName: String?
+    }
+
+    private func recorded(_ key: UInt64, name: () -> String) throws -> Recorded? {
         if let e = ids[key] {
-            return ReferenceEntry(type: e.type, subject: e.subject == .max ? nil : subjectNames[Int(e.subject)],
-                                  retracted: e.retracted, date: e.date, precision: e.precision, content: contents[key] ?? 0)
+            return Recorded(type: e.type, retracted: e.retracted, date: e.date, precision: e.precision,
+                            content: contents.isEmpty ? 0 : contents[key] ?? 0, subjectIndex: e.subject, subjectName: nil)
         }
         guard let base else { return nil }
-        if !prefetched.isEmpty, let known = prefetched[id] { return known }
-        return try base.entry(id: id)
+        let id = name()
+        let found: ReferenceEntry?
+        if !prefetched.isEmpty, let known = prefetched[id] { found = known } else { found = try base.entry(id: id) }
+        return found.map {
+            Recorded(type: $0.type, retracted: $0.retracted, date: $0.date, precision: $0.precision, content: $0.content,
+                     subjectIndex: nil, subjectName: $0.subject)
+        }
+    }
+
+    private func subjectName(of r: Recorded) -> String? {
+        if let i = r.subjectIndex { return i == .max ? nil : subjectNames[Int(i)] }
+        return r.subjectName
+    }
+
+    public func entry(id: String) throws -> ReferenceEntry? {
+        try recorded(ReferenceIndex.fingerprint(id), name: { id }).map {
+            ReferenceEntry(type: $0.type, subject: subjectName(of: $0), retracted: $0.retracted, date: $0.date,
+                           precision: $0.precision, content: $0.content)
+        }
     }
 
     /// Asks the base about these ids in one go, so that checking a batch
@@ -145,20 +173,25 @@ public struct ReferenceIndex {
         for id in ids { prefetched[id] = .some(found[id]) }
     }
 
-    public func subjectKind(_ subject: String) throws -> SubjectKind? { try subjectKind(subject, key: fingerprint(subject)) }
+    public func subjectKind(_ subject: String) throws -> SubjectKind? {
+        try subjectKind(ReferenceIndex.fingerprint(subject), name: { subject })
+    }
 
-    func subjectKind(_ subject: String, key: UInt64) throws -> SubjectKind? {
+    func subjectKind(_ key: UInt64, name: () -> String) throws -> SubjectKind? {
         if let s = subjects[key] { return s.kind }
-        return try base?.subjectKind(subject)
+        return try base?.subjectKind(name())
     }
 
     public func hasTarget(subject: String, milestone: String) throws -> Bool {
-        try hasTarget(subject: subject, key: fingerprint(subject), milestone: milestone)
+        guard let m = EventForm.targetMilestones.firstIndex(where: { $0.rawValue == milestone }) else { return false }
+        return try hasTarget(ReferenceIndex.fingerprint(subject), milestone: UInt8(m), names: { (subject, milestone) })
     }
 
-    func hasTarget(subject: String, key: UInt64, milestone: String) throws -> Bool {
-        if let s = subjects[key], targets.contains(targetKey(s.index, milestone)) { return true }
-        return try base?.hasTarget(subject: subject, milestone: milestone) ?? false
+    func hasTarget(_ subject: UInt64, milestone: UInt8, names: () -> (String, String)) throws -> Bool {
+        if let s = subjects[subject], targets.contains(targetKey(s.index, milestone)) { return true }
+        guard let base else { return false }
+        let (name, m) = names()
+        return try base.hasTarget(subject: name, milestone: m)
     }
 
     /// Whether an event with this id is already recorded, and whether with the same content.
@@ -168,132 +201,143 @@ public struct ReferenceIndex {
     /// With a `content` digest (of the event's canonical bytes), an id already
     /// recorded with the same digest is an idempotent retry (`.sameContent`);
     /// otherwise any repeat of an id is an error.
-    ///
-    /// `keys` are the event's fingerprints (``EventKeys/init(_:)``), when a
-    /// worker computed them already.
-    public func check(_ event: Event, content: UInt64? = nil, keys: EventKeys? = nil) throws -> Presence {
-        let keys = keys ?? EventKeys(event)
-        if let id = event.id, let existing = try entry(id: id, key: keys.id) {
+    public func check(_ event: Event, content: UInt64? = nil) throws -> Presence {
+        try check(event.facts, content: content, names: { event })
+    }
+
+    /// Checks an event by its facts; `names` gives the event with its names,
+    /// called only for an error message or a question to the base.
+    public func check(_ facts: EventFacts, content: UInt64? = nil, names: () -> Event) throws -> Presence {
+        if let id = facts.id, let existing = try recorded(id, name: { names().id! }) {
             if let content, existing.content != 0, existing.content == content { return .sameContent }
-            throw EventError(field: "id", "\(quoted(id)) is already recorded\(content != nil ? " with other content" : "")")
+            throw EventError(field: "id", "\(quoted(names().id!)) is already recorded\(content != nil ? " with other content" : "")")
         }
-        if event.type == .ledgerCreated { return .new }
-        let subject = event.subject!
-        let known = try subjectKind(subject, key: keys.subject)
-        switch event.type.subjectRule {
+        if facts.type == .ledgerCreated { return .new }
+        let subject = facts.subject!
+        func name() -> String { names().subject! }
+        let known = try subjectKind(subject, name: name)
+        switch facts.type.subjectRule {
         case .none:
             break
         case .newProgram, .newFacility:
             if let k = known {
-                throw EventError(field: "subject", "\(quoted(subject)) is already announced as a \(k.rawValue)")
+                throw EventError(field: "subject", "\(quoted(name())) is already announced as a \(k.rawValue)")
             }
         case .programOrFacility:
             guard known != nil else {
-                throw EventError(field: "subject", "\(quoted(subject)) is not announced: record its program.announced or facility.announced first")
+                throw EventError(field: "subject", "\(quoted(name())) is not announced: record its program.announced or facility.announced first")
             }
         case .facility:
             guard let k = known else {
-                throw EventError(field: "subject", "\(quoted(subject)) is not announced: record its facility.announced first")
+                throw EventError(field: "subject", "\(quoted(name())) is not announced: record its facility.announced first")
             }
             guard k == .facility else {
-                throw EventError(field: "subject", "\(quoted(subject)) is a program; \(event.type.rawValue) is about a facility")
+                throw EventError(field: "subject", "\(quoted(name())) is a program; \(facts.type.rawValue) is about a facility")
             }
         case .sameAsReferenced:
-            try checkReference(event, subject: subject, key: keys.reference)
+            try checkReference(facts, names: names)
         }
-        if event.type == .facilityAnnounced, let program = event.program {
-            try requireProgram(program, field: "program", key: keys.program)
+        if facts.type == .facilityAnnounced, let program = facts.program {
+            try requireProgram(program, field: "program", name: { names().program! })
         }
-        if event.type == .targetRevised {
-            let milestone = event.milestone!
-            guard known != nil, try hasTarget(subject: subject, key: keys.subject, milestone: milestone) else {
-                throw EventError(field: "milestone", "no target.set for \(quoted(subject)) and \(milestone) is recorded before this revision")
+        if facts.type == .targetRevised {
+            guard known != nil, try hasTarget(subject, milestone: facts.milestone!, names: { (name(), names().milestone!) }) else {
+                throw EventError(field: "milestone", "no target.set for \(quoted(name())) and \(names().milestone!) is recorded before this revision")
             }
         }
         return .new
     }
 
-    private func requireProgram(_ program: String, field: String, key: UInt64? = nil) throws {
-        guard let p = try subjectKind(program, key: key ?? fingerprint(program)) else {
-            throw EventError(field: field, "\(quoted(program)) is not an announced program")
+    private func requireProgram(_ program: UInt64, field: String, name: () -> String) throws {
+        guard let p = try subjectKind(program, name: name) else {
+            throw EventError(field: field, "\(quoted(name())) is not an announced program")
         }
         guard p == .program else {
-            throw EventError(field: field, "\(quoted(program)) is a facility, not a program")
+            throw EventError(field: field, "\(quoted(name())) is a facility, not a program")
         }
     }
 
-    private func checkReference(_ event: Event, subject: String, key: UInt64) throws {
-        let field = event.type == .eventCorrected ? "corrects" : "retracts"
-        let ref = event.reference!
-        guard let target = try entry(id: ref, key: key) else {
-            throw EventError(field: field, "no event \(quoted(ref)) is recorded before this one")
+    private func checkReference(_ facts: EventFacts, names: () -> Event) throws {
+        let field = facts.type == .eventCorrected ? "corrects" : "retracts"
+        func ref() -> String { names().reference! }
+        guard let target = try recorded(facts.reference!, name: ref) else {
+            throw EventError(field: field, "no event \(quoted(ref())) is recorded before this one")
         }
         guard target.type.isDomain else {
-            throw EventError(field: field, "\(quoted(ref)) is a \(target.type.rawValue) event, which cannot be \(field == "corrects" ? "corrected" : "retracted")")
+            throw EventError(field: field, "\(quoted(ref())) is a \(target.type.rawValue) event, which cannot be \(field == "corrects" ? "corrected" : "retracted")")
         }
         guard !target.retracted else {
-            throw EventError(field: field, "\(quoted(ref)) is retracted")
+            throw EventError(field: field, "\(quoted(ref())) is retracted")
         }
-        guard target.subject == subject else {
-            throw EventError(field: "subject", "must be \(quoted(target.subject ?? "")), the subject of \(quoted(ref))")
+        let sameSubject = if let i = target.subjectIndex { subjects[facts.subject!]?.index == i } else { target.subjectName == names().subject }
+        guard sameSubject else {
+            throw EventError(field: "subject", "must be \(quoted(subjectName(of: target) ?? "")), the subject of \(quoted(ref()))")
         }
-        if event.type == .eventCorrected {
-            let changes = event.changes!
-            try EventForm.checkChanges(changes, for: target.type)
-            if let p = changes["program"]?.stringValue { try requireProgram(p, field: "changes.program") }
-            let date = changes["date"]?.stringValue.flatMap(CalendarDate.init) ?? target.date
-            let precision = changes["precision"].map { $0.stringValue.flatMap(DatePrecision.init) ?? .day } ?? target.precision
+        if let changes = facts.changes {
+            guard changes.fits(target.type) else {
+                try EventForm.checkChanges(names().changes!, for: target.type)
+                throw EventError(field: "changes", "do not fit a \(target.type.rawValue) event")  // checkChanges names the field
+            }
+            if let p = changes.program {
+                try requireProgram(p, field: "changes.program", name: { names().changes!["program"]!.stringValue! })
+            }
+            let date = changes.date ?? target.date
+            let precision = changes.precision ?? target.precision
             guard precision.admits(date) else {
-                throw EventError(field: changes["date"] != nil ? "changes.date" : "changes.precision",
+                throw EventError(field: changes.date != nil ? "changes.date" : "changes.precision",
                                  "\(date) is not the first day of its \(precision.rawValue), as \(precision.rawValue) precision requires")
             }
         }
     }
 
-    private mutating func subjectIndex(_ subject: String, key: UInt64, kind: () throws -> SubjectKind) rethrows -> UInt32 {
+    private mutating func subjectIndex(_ key: UInt64, name: () -> String, kind: () throws -> SubjectKind) rethrows -> UInt32 {
         if let s = subjects[key] { return s.index }
         let i = UInt32(subjectNames.count)
         subjects[key] = (i, try kind())
-        subjectNames.append(subject)
+        subjectNames.append(name())
         return i
     }
 
-    /// Remembers `event` (which passed ``check(_:content:keys:)``) as recorded,
+    /// Remembers `event` (which passed ``check(_:content:)``) as recorded,
     /// with the digest of its content when idempotent retries must be recognised.
-    public mutating func add(_ event: Event, content: UInt64? = nil, keys: EventKeys? = nil) throws {
-        let keys = keys ?? EventKeys(event)
+    public mutating func add(_ event: Event, content: UInt64? = nil) throws {
+        try add(event.facts, content: content, names: { event })
+    }
+
+    /// Remembers an event by its facts; `names` is called for a subject not
+    /// seen before (its name is kept) and for questions to the base.
+    public mutating func add(_ facts: EventFacts, content: UInt64? = nil, names: () -> Event) throws {
         let base = self.base
         var index: UInt32 = .max
-        if let subject = event.subject {
-            let type = event.type
-            index = try subjectIndex(subject, key: keys.subject) {
+        if let subject = facts.subject {
+            let type = facts.type
+            index = try subjectIndex(subject, name: { names().subject! }) {
                 type == .programAnnounced ? .program : type == .facilityAnnounced ? .facility
-                    : (try base?.subjectKind(subject) ?? .facility)
+                    : (try base?.subjectKind(names().subject!) ?? .facility)
             }
         }
-        if event.id != nil {
-            ids[keys.id] = IdEntry(type: event.type, subject: index, retracted: false, date: event.date, precision: event.precision)
-            if let content { contents[keys.id] = content }
+        if let id = facts.id {
+            ids[id] = IdEntry(type: facts.type, subject: index, retracted: false, date: facts.date, precision: facts.precision)
+            if let content { contents[id] = content }
         }
-        switch event.type {
+        switch facts.type {
         case .targetSet:
-            targets.insert(targetKey(index, event.milestone!))
+            targets.insert(targetKey(index, facts.milestone!))
         case .eventRetracted, .eventCorrected:
             // Bring the referenced entry here (from the base if need be), then update it.
-            let ref = event.reference!
-            let key = keys.reference
-            if ids[key] == nil, let e = try base?.entry(id: ref) {
+            let key = facts.reference!
+            if ids[key] == nil, let base, let e = try base.entry(id: names().reference!) {
                 let s = try e.subject.map { name in
-                    try subjectIndex(name, key: fingerprint(name)) { (try base?.subjectKind(name)) ?? .facility }
+                    try subjectIndex(ReferenceIndex.fingerprint(name), name: { name }) { (try base.subjectKind(name)) ?? .facility }
                 } ?? .max
                 ids[key] = IdEntry(type: e.type, subject: s, retracted: e.retracted, date: e.date, precision: e.precision)
                 if e.content != 0 { contents[key] = e.content }
             }
-            if event.type == .eventRetracted {
+            if facts.type == .eventRetracted {
                 ids[key]?.retracted = true
-            } else if let changes = event.changes {
-                if let d = changes["date"]?.stringValue.flatMap(CalendarDate.init) { ids[key]?.date = d }
-                if let p = changes["precision"] { ids[key]?.precision = p.stringValue.flatMap(DatePrecision.init) ?? .day }
+            } else if let changes = facts.changes {
+                if let d = changes.date { ids[key]?.date = d }
+                if let p = changes.precision { ids[key]?.precision = p }
             }
         default:
             break
@@ -302,19 +346,3 @@ public struct ReferenceIndex {
 }
 
 extension ReferenceIndex: ReferenceState {}
-
-/// The fingerprints (``ReferenceIndex/fingerprint(_:)``) of the names an
-/// event carries: computed once, by whichever worker prepared the event.
-public struct EventKeys: Sendable {
-    public var id: UInt64 = 0
-    public var subject: UInt64 = 0
-    public var reference: UInt64 = 0
-    public var program: UInt64 = 0
-
-    public init(_ event: Event) {
-        if let id = event.id { self.id = ReferenceIndex.fingerprint(id) }
-        if let subject = event.subject { self.subject = ReferenceIndex.fingerprint(subject) }
-        if let reference = event.reference { self.reference = ReferenceIndex.fingerprint(reference) }
-        if let program = event.program { self.program = ReferenceIndex.fingerprint(program) }
-    }
-}

@@ -1,4 +1,6 @@
+import CanonicalJSON
 import Foundation
+import MilestoneLedger
 import Testing
 
 struct TamperCase: Decodable, Sendable, CustomTestStringConvertible {
@@ -392,5 +394,47 @@ struct RejectionTests {
         #expect(first.hasPrefix(prefix), "\(first)")
         #expect(first.contains(c.contains), "\(first)")
         #expect(bytes(ledger) == before)
+    }
+
+    /// Cases that cannot be written as a record a verifier reads as an event
+    /// (not an object, beyond canonical integers), or that verify words
+    /// otherwise (only record 1 is `ledger.created`).
+    static let notRecordable: Set<String> = [
+        "an event is an object", "amounts are integers within 2^53", "ledger.created is written by init only",
+    ]
+
+    /// `verify` checks recorded events by facts alone and reads a failing
+    /// line again for the names its message quotes: a record that breaks a
+    /// rule (written with a valid hash, as a forger would) is reported with
+    /// the same field and words as `record` uses.
+    @Test("verify names the same rule in a forged record", arguments: RejectionCase.all.filter { !notRecordable.contains($0.rule) })
+    func forged(_ c: RejectionCase) throws {
+        let (dir, ledger, created) = RejectionTests.shared
+        var text = Array(bytes(ledger))
+        let lines = text.split(separator: UInt8(ascii: "\n"))
+        let tail = try #require(Array(lines.last!).withUnsafeBytes { RecordLine.tail(of: $0) })
+        var (seq, prev) = (tail.seq, tail.sha256)
+        var hasher = SHA256()
+        for (i, event) in c.events.enumerated() {
+            var value = try JSONReader.parse(event.text.replacingOccurrences(of: "$CREATED", with: created))
+            if case .object(var o) = value, o["id"] == nil {
+                o["id"] = .string("forged-\(i)")
+                value = .object(o)
+            }
+            seq += 1
+            prev = RecordLine.append(event: JSONWriter.bytes(value), seq: seq, prev: prev, recordedAt: Array(fixedNow.utf8),
+                                     to: &text, hasher: &hasher)
+        }
+        let path = dir.file("forged-\(abs(c.rule.hashValue)).jsonl")
+        try Data(text).write(to: URL(fileURLWithPath: path))
+        let r = cli(["verify", "--ledger", path, "--format", "json"])
+        #expect(r.code == 1)
+        let report = try #require(parseJSON(r.stdout) as? [String: Any], "\(r.stdout)")
+        let failure = try #require(report["error"] as? [String: Any], "\(r.stdout)")
+        #expect(failure["seq"] as? Int == tail.seq + c.line)
+        let reason = failure["reason"] as? String ?? ""
+        #expect(reason.hasPrefix(c.field.isEmpty ? "event: " : "event: \(c.field): "), "\(reason)")
+        // verify cannot tell a retry from a clash: it keeps no contents.
+        #expect(reason.contains(c.contains.replacingOccurrences(of: " with other content", with: "")), "\(reason)")
     }
 }

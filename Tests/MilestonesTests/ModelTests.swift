@@ -3,6 +3,43 @@ import Testing
 @testable import MilestoneModel
 
 @Suite struct ModelTests {
+    @Test("a correction's changes fit exactly the types a member-by-member reading of events.md allows")
+    func changesFit() throws {
+        // The rule, member by member, for one type.
+        func reference(_ changes: JSONView, _ type: EventType) -> Bool {
+            var ok = true
+            changes.forEachMember { key, value in
+                guard let name = key.string, !["type", "id", "subject"].contains(name),
+                      let f = EventForm.fields(type).first(where: { $0.name == name })
+                else { ok = false; return }
+                if value.isNull { ok = ok && !f.required } else { ok = ok && (try? EventForm.check(value, f.kind, path: name)) != nil }
+            }
+            return ok
+        }
+        let values = [#""2025-01-01""#, #""2025-02-30""#, #""x""#, #""""#, "null", "5", "-1", #"{"value":1,"currency":"USD"}"#,
+                      #"{"value":1,"currency":"usd"}"#, #"{"country":"US"}"#, #"["a"]"#, #""fab""#, #""month""#,
+                      #""construction.started""#, #""program-x""#, #"{"earliest":"2025-01-01","latest":"2025-02-01"}"#,
+                      #"[{"publisher":"Reuters"}]"#, #""line\none""#]
+        var keys = Set(["type", "id", "subject", "bogus"])
+        for t in EventType.allCases { keys.formUnion(EventForm.fields(t).map(\.name)) }
+        let names = keys.sorted()
+        var rng = SystemRandomNumberGenerator()
+        let tape = JSONTape()
+        for _ in 0..<3000 {
+            var members: [String: String] = [:]
+            for _ in 0..<Int.random(in: 1...3, using: &rng) { members[names.randomElement(using: &rng)!] = values.randomElement(using: &rng)! }
+            let text = "{" + members.keys.sorted().map { "\"\($0)\":\(members[$0]!)" }.joined(separator: ",") + "}"
+            try tape.parse(Array(text.utf8))
+            let fits = EventForm.changesFit(tape.root).fits
+            for t in EventType.allCases where t.isDomain {
+                let expected = reference(tape.root, t)
+                #expect((fits & 1 << UInt32(t.ordinal) != 0) == expected, "\(text) for \(t.rawValue)")
+                // The message for the type is there exactly when the changes do not fit it.
+                #expect((EventForm.changesFit(tape.root, explaining: t).problem == nil) == expected, "\(text) for \(t.rawValue)")
+            }
+        }
+    }
+
     @Test("text checks (eight bytes at a time) agree with a character-by-character reference: controls, blanks, length")
     func textChecks() throws {
         // The rule of events.md, one scalar at a time.

@@ -1,0 +1,31 @@
+/// A table built once and kept for the life of the process, read without
+/// reference counting.
+///
+/// Reading a global Swift array retains and releases its buffer. When the
+/// workers of `verify` did that at once on the same tables (field lists,
+/// type names), they fought over the buffer header's cache line, and the
+/// reference counting cost about a tenth of the run.
+public struct StaticTable<Element>: RandomAccessCollection, @unchecked Sendable {
+    public let base: UnsafePointer<Element>
+    public let count: Int
+
+    public init(_ elements: [Element]) {
+        let p = UnsafeMutablePointer<Element>.allocate(capacity: Swift.max(1, elements.count))
+        p.initialize(from: elements, count: elements.count)
+        base = UnsafePointer(p)
+        count = elements.count
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { count }
+
+    @inline(__always)
+    public subscript(i: Int) -> Element {
+        precondition(i >= 0 && i < count, "index out of range")
+        return base[i]
+    }
+}
+
+extension StaticTable: ExpressibleByArrayLiteral {
+    public init(arrayLiteral elements: Element...) { self.init(elements) }
+}
