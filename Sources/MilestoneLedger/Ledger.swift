@@ -35,7 +35,8 @@ public enum LedgerReader {
         // Slices of each chunk, each with its own inspector (a tape and a hasher).
         let slices = workers == 1 ? 1 : workers * 8
         let inspectors = UncheckedSendable((0..<slices).map { _ in verifier.makeInspector() })
-        typealias Inspected = (spans: [LedgerFile.LineSpan], results: [InspectedLine], failures: [VerifyFailure?])
+        // Failures by line, one dictionary per slice (each written by one task; almost always empty).
+        typealias Inspected = (spans: [LedgerFile.LineSpan], results: [InspectedLine], failures: [[Int: VerifyFailure]])
         var previous: Inspected?
         var linesBefore = 0
         do {
@@ -46,9 +47,16 @@ public enum LedgerReader {
                 @Sendable func accept(_ done: Inspected) -> VerifyFailure? {
                     do throws(VerifyFailure) {
                         for (i, s) in done.spans.enumerated() {
+                            if i % 32 == 0 {  // what the lines 32 to 64 ahead will look up
+                                done.results.withUnsafeBufferPointer { r in
+                                    let ahead = i == 0 ? 0..<min(r.count, 64) : min(r.count, i + 32)..<min(r.count, i + 64)
+                                    acceptor.value.pointee.warm(UnsafeBufferPointer(rebasing: r[ahead]))
+                                }
+                            }
                             switch s.kind {
                             case .complete:
-                                try acceptor.value.pointee.accept(done.results[i], failure: done.failures[i], in: reader.value)
+                                let failure = done.results[i].record == nil ? done.failures.lazy.compactMap { $0[i] }.first : nil
+                                try acceptor.value.pointee.accept(done.results[i], failure: failure, in: reader.value)
                             case .tooLong: throw acceptor.value.pointee.lineTooLong(offset: s.offset)
                             case .unterminated: throw acceptor.value.pointee.unterminated(offset: s.offset, length: s.length)
                             }
@@ -61,7 +69,7 @@ public enum LedgerReader {
                 // 2 MiB chunks: two of them in flight (one inspected, one accepted) keep memory small.
                 try file.forEachChunk(upTo: size, chunkSize: 2 << 20, { chunk, spans in
                     var results = [InspectedLine](repeating: InspectedLine(line: 0, offset: 0, length: 0, record: nil), count: spans.count)
-                    var failures = [VerifyFailure?](repeating: nil, count: spans.count)
+                    var failures = [[Int: VerifyFailure]](repeating: [:], count: slices)
                     let lineBase = linesBefore
                     let waiting = previous
                     let failure = results.withUnsafeMutableBufferPointer { out in
@@ -74,9 +82,11 @@ public enum LedgerReader {
                                 guard lo < hi else { return }
                                 for i in lo..<hi where spans[i].kind == .complete {
                                     let s = spans[i]
-                                    (slots.value.0[i], slots.value.1[i]) = inspectors.value[slice].inspect(
+                                    let failure: VerifyFailure?
+                                    (slots.value.0[i], failure) = inspectors.value[slice].inspect(
                                         line: UnsafeRawBufferPointer(rebasing: input.value[s.start..<(s.start + s.length)]),
                                         offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1)
+                                    if let failure { slots.value.1[slice][i] = failure }
                                 }
                             }
                         }

@@ -33,6 +33,7 @@ public enum RecordLine {
         static let seq: [UInt8] = Array(#"","seq":"#.utf8)
         static let end: [UInt8] = Array("\"}\n".utf8)
         // For matching (StaticString: no reference counting on the hot path).
+        static let eventKey: StaticString = #"{"event":"#
         static let seqKey: StaticString = #","seq":"#
         static let prevKey: StaticString = #","prev":""#
         static let recordedAtKey: StaticString = #"","recorded_at":""#
@@ -93,6 +94,27 @@ public enum RecordLine {
               let time = Timestamp(utf8: UnsafeBufferPointer(rebasing: line.assumingMemoryBound(to: UInt8.self)[at.time..<(at.time + 20)]))
         else { return nil }
         return Tail(prev: prev, recordedAt: time, seq: at.seq, sha256: sha)
+    }
+
+    /// The parts of a record line whose tail (after the event) has exactly
+    /// the canonical shape and values: the event's byte range (to parse),
+    /// prev, recorded_at and seq. Such a line is canonical JSON with exactly
+    /// the record's members if and only if its event is a canonical object.
+    /// nil when the line is anything else (the full parse then names the
+    /// problem). The sha256 value is ``hashes(of:hasher:)``'s to check.
+    static func canonicalParts(_ line: UnsafeRawBufferPointer) -> (event: Range<Int>, prev: Digest, recordedAt: Timestamp, seq: Int)? {
+        guard matches(line, at: 0, Pieces.eventKey), let at = locateTail(line),
+              at.seq >= 1, at.seq <= JSONValue.maxInteger,
+              let prev = Digest(hex: UnsafeRawBufferPointer(rebasing: line[at.prev..<(at.prev + 64)])),
+              let time = Timestamp(utf8: UnsafeBufferPointer(rebasing: line.assumingMemoryBound(to: UInt8.self)[at.time..<(at.time + 20)]))
+        else { return nil }
+        // No leading zero in seq: its first digit follows `,"seq":`.
+        let firstDigit = at.time + 21 + Pieces.seqKey.utf8CodeUnitCount
+        guard line[firstDigit] != UInt8(ascii: "0") else { return nil }
+        let eventEnd = at.prev - Pieces.prevKey.utf8CodeUnitCount
+        let eventStart = Pieces.eventKey.utf8CodeUnitCount
+        guard eventStart < eventEnd else { return nil }
+        return (eventStart..<eventEnd, prev, time, at.seq)
     }
 
     /// Where the tail's values are in a record line (byte positions of the

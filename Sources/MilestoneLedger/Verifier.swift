@@ -124,31 +124,47 @@ public struct RecordVerifier: ~Copyable {
             if isFinal, hashes == nil || hashes!.claimed != hashes!.computed {
                 return fail("torn tail: the last line fails its hash (\(line.count + 1) bytes from byte \(offset)); `milestones repair --torn-tail` removes it", torn: true)
             }
-            // 1. well-formed UTF-8 JSON, byte for byte canonical.
-            do {
-                try tape.parse(line, mode: .canonical, copy: false)  // the chunk outlives this inspection
-            } catch {
-                return fail("not canonical JSON: \(error.message) at byte \(offset + error.offset)")
+            // 1. well-formed UTF-8 JSON, byte for byte canonical. A record is
+            // `{"event":` EVENT `,"prev":"…","recorded_at":"…","seq":N,"sha256":"…"}`:
+            // when its tail has exactly that shape and canonical values, only the
+            // event needs the parser. Any other line is parsed whole, which names its problem.
+            let eventView: JSONView, eventText: UnsafeRawBufferPointer
+            let prev: Digest, recordedAt: Timestamp, seq: Int
+            if hashes != nil, let parts = RecordLine.canonicalParts(line),
+               case let text = UnsafeRawBufferPointer(rebasing: line[parts.event]),
+               (try? tape.parse(text, mode: .canonical, copy: false, depth: 1)) != nil, tape.root.kind == .object {
+                (eventView, eventText, prev, recordedAt, seq) = (tape.root, text, parts.prev, parts.recordedAt, parts.seq)
+            } else {
+                do {
+                    try tape.parse(line, mode: .canonical, copy: false)  // the chunk outlives this inspection
+                } catch {
+                    return fail("not canonical JSON: \(error.message) at byte \(offset + error.offset)")
+                }
+                guard let (e, prevView, timeView, seqView) = tape.root.members(exactly: RecordLine.members, { ($0[0], $0[1], $0[2], $0[3]) }) else {
+                    return fail("not a record: expected exactly the members event, prev, recorded_at, seq, sha256")
+                }
+                guard let seq64 = seqView.int, seq64 >= 1 else { return fail("seq: must be a positive integer") }
+                seq = Int(seq64)
+                guard let hashes else { return fail("sha256: not 64 lowercase hex digits", seq: seq) }
+                guard hashes.claimed == hashes.computed else {
+                    return fail("sha256: the record hashes to \(hashes.computed.hex), not \(hashes.claimed.hex)", seq: seq)
+                }
+                guard let p = prevView.withUTF8({ Digest(hex: UnsafeRawBufferPointer($0)) }) ?? nil else {
+                    return fail("prev: not 64 lowercase hex digits", seq: seq)
+                }
+                // 4. recorded_at is well-formed (its order is checked in order).
+                guard let t = timeView.withUTF8({ Timestamp(utf8: $0) }) ?? nil else {
+                    return fail("recorded_at: not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ", seq: seq)
+                }
+                guard e.kind == .object else { return fail("event: must be an object", seq: seq) }
+                (eventView, eventText, prev, recordedAt) = (e, line, p, t)
             }
-            guard let (eventView, prevView, timeView, seqView) = tape.root.members(exactly: RecordLine.members, { ($0[0], $0[1], $0[2], $0[3]) }) else {
-                return fail("not a record: expected exactly the members event, prev, recorded_at, seq, sha256")
-            }
-            guard let seq64 = seqView.int, seq64 >= 1 else { return fail("seq: must be a positive integer") }
-            let seq = Int(seq64)
             // 2. sha256 (prev is checked in order).
-            guard let hashes else { return fail("sha256: not 64 lowercase hex digits", seq: seq) }
-            guard hashes.claimed == hashes.computed else {
-                return fail("sha256: the record hashes to \(hashes.computed.hex), not \(hashes.claimed.hex)", seq: seq)
-            }
-            guard let prev = prevView.withUTF8({ Digest(hex: UnsafeRawBufferPointer($0)) }) ?? nil else {
-                return fail("prev: not 64 lowercase hex digits", seq: seq)
-            }
-            // 4. recorded_at is well-formed (its order is checked in order).
-            guard let recordedAt = timeView.withUTF8({ Timestamp(utf8: $0) }) ?? nil else {
-                return fail("recorded_at: not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ", seq: seq)
+            let (claimed, computed) = hashes!
+            guard claimed == computed else {
+                return fail("sha256: the record hashes to \(computed.hex), not \(claimed.hex)", seq: seq)
             }
             // 6. the event's form.
-            guard eventView.kind == .object else { return fail("event: must be an object", seq: seq) }
             let facts: EventFacts
             do {
                 facts = try EventForm.facts(of: eventView)
@@ -157,13 +173,13 @@ public struct RecordVerifier: ~Copyable {
                 return fail("event: \(error)", seq: seq)
             }
             let content = rememberContent
-                ? RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: line[eventView.byteRange!]), hasher: &hasher) : 0
+                ? RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: eventText[eventView.byteRange!]), hasher: &hasher) : 0
             var newSubject = Slug()
             if facts.type.subjectRule == .newProgram || facts.type.subjectRule == .newFacility {
                 newSubject = eventView["subject"]!.withUTF8 { Slug($0) }!
             }
             return (InspectedLine(line: lineNo, offset: offset, length: line.count, record: InspectedLine.Record(
-                seq: seq, prev: prev, sha256: hashes.claimed, recordedAt: recordedAt, facts: facts, content: content,
+                seq: seq, prev: prev, sha256: claimed, recordedAt: recordedAt, facts: facts, content: content,
                 newSubject: newSubject)), nil)
         }
 
@@ -219,6 +235,24 @@ public struct RecordVerifier: ~Copyable {
         }
         if isCreated { origin = reparsed()?.origin }
         head = ChainHead(seq: r.seq, sha256: r.sha256, recordedAt: r.recordedAt, length: inspected.offset + inspected.length + 1)
+    }
+
+    /// Brings what these lines' checks will look up into the cache, all at
+    /// once, before they are accepted one by one. A few dozen lines ahead:
+    /// the lines themselves, read in between, would push more out of the cache.
+    public func warm(_ lines: UnsafeBufferPointer<InspectedLine>) {
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * lines.count) { ids in
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: lines.count) { subjects in
+                var (i, s) = (0, 0)
+                for line in lines {
+                    guard let f = line.record?.facts else { continue }
+                    if let id = f.id { ids[i] = id; i += 1 }
+                    if let ref = f.reference { ids[i] = ref; i += 1 }
+                    if let subject = f.subject { subjects[s] = subject; s += 1 }
+                }
+                index.warm(ids: UnsafeBufferPointer(rebasing: ids[..<i]), subjects: UnsafeBufferPointer(rebasing: subjects[..<s]))
+            }
+        }
     }
 
     /// A line too long to be a record.

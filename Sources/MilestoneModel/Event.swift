@@ -113,6 +113,7 @@ public enum DatePrecision: String, CaseIterable, Sendable, Codable, BitwiseCopya
 
     /// Whether `date` is the first day of its period, as events.md requires.
     public func admits(_ date: CalendarDate) -> Bool {
+        if self == .day { return true }  // most events: no calendar arithmetic
         let (_, m, d) = date.components
         switch self {
         case .day: return true

@@ -59,7 +59,7 @@ public struct ReferenceIndex {
     /// subject index (bits 32–63) | date in days + 2^22 (bits 8–30: years
     /// 0001–9999) | type (3–7) | precision (1–2) | retracted (0). Content digests, needed only by
     /// `record`, live in a dictionary of their own.
-    struct IdEntry {
+    struct IdEntry: PackedValue {
         var bits: UInt64
 
         init(type: EventType, subject: UInt32, retracted: Bool, date: CalendarDate, precision: DatePrecision) {
@@ -86,8 +86,17 @@ public struct ReferenceIndex {
         }
     }
 
+    /// A subject: its index in `subjectNames` (bits 0–31) and kind (bit 32: a program).
+    struct SubjectEntry: PackedValue {
+        var bits: UInt64
+        init(bits: UInt64) { self.bits = bits }
+        init(index: UInt32, kind: SubjectKind) { bits = UInt64(index) | (kind == .program ? 1 << 32 : 0) }
+        var index: UInt32 { UInt32(truncatingIfNeeded: bits) }
+        var kind: SubjectKind { bits >> 32 & 1 == 1 ? .program : .facility }
+    }
+
     /// Subjects by the fingerprint of their slug.
-    private var subjects: [UInt64: (index: UInt32, kind: SubjectKind)] = [:]
+    private var subjects = FingerprintTable<SubjectEntry>()
     private var subjectNames: [String] = []
     private var ids: IdTable
     private var contents: [UInt64: UInt64] = [:]
@@ -105,6 +114,13 @@ public struct ReferenceIndex {
     /// Whether another state (the read models) answers for what came before.
     public var hasBase: Bool { base != nil }
     public var subjectCount: Int { subjects.count }
+
+    /// Brings the entries these events will look up into the cache, all at
+    /// once (see ``FingerprintTable/warm(_:)``), before they are checked one by one.
+    public func warm(ids: UnsafeBufferPointer<UInt64>, subjects: UnsafeBufferPointer<UInt64>) {
+        self.ids.warm(ids)
+        self.subjects.warm(subjects)
+    }
 
     /// A 64-bit fingerprint of an id or a slug: SipHash keyed per process
     /// (Swift's `Hasher`, randomly seeded at start) over its UTF-8 bytes, so
@@ -293,7 +309,7 @@ public struct ReferenceIndex {
     private mutating func subjectIndex(_ key: UInt64, name: () -> String, kind: () throws -> SubjectKind) rethrows -> UInt32 {
         if let s = subjects[key] { return s.index }
         let i = UInt32(subjectNames.count)
-        subjects[key] = (i, try kind())
+        subjects[key] = SubjectEntry(index: i, kind: try kind())
         subjectNames.append(name())
         return i
     }
