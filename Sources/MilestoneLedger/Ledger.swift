@@ -36,8 +36,11 @@ public enum LedgerReader {
         let slices = workers == 1 ? 1 : workers * 8
         let inspectors = UncheckedSendable((0..<slices).map { _ in verifier.makeInspector() })
         // Failures by line, one dictionary per slice (each written by one task; almost always empty).
-        typealias Inspected = (spans: [LedgerFile.LineSpan], results: [InspectedLine], failures: [[Int: VerifyFailure]])
+        typealias Inspected = (spans: [LedgerFile.LineSpan], results: UnsafeBufferPointer<InspectedLine>, failures: [[Int: VerifyFailure]])
         var previous: Inspected?
+        // Two buffers of inspected lines, reused: one chunk's written while the one before is accepted.
+        let buffers = (LineBuffer(), LineBuffer())
+        var chunks = 0
         var linesBefore = 0
         do {
             try withUnsafeMutablePointer(to: &verifier) { v in
@@ -48,10 +51,9 @@ public enum LedgerReader {
                     do throws(VerifyFailure) {
                         for (i, s) in done.spans.enumerated() {
                             if i % 32 == 0 {  // what the lines 32 to 64 ahead will look up
-                                done.results.withUnsafeBufferPointer { r in
-                                    let ahead = i == 0 ? 0..<min(r.count, 64) : min(r.count, i + 32)..<min(r.count, i + 64)
-                                    acceptor.value.pointee.warm(UnsafeBufferPointer(rebasing: r[ahead]))
-                                }
+                                let r = done.results
+                                let ahead = i == 0 ? 0..<min(r.count, 64) : min(r.count, i + 32)..<min(r.count, i + 64)
+                                acceptor.value.pointee.warm(UnsafeBufferPointer(rebasing: r[ahead]))
                             }
                             switch s.kind {
                             case .complete:
@@ -67,17 +69,17 @@ public enum LedgerReader {
                     }
                 }
                 // 2 MiB chunks: two of them in flight (one inspected, one accepted) keep memory small.
-                try file.forEachChunk(upTo: size, chunkSize: 2 << 20, { chunk, spans in
-                    var results = [InspectedLine](repeating: InspectedLine(line: 0, offset: 0, length: 0, record: nil), count: spans.count)
+                try file.forEachChunk(upTo: size, chunkSize: 2 << 20, readAhead: workers > 1, { chunk, spans in
+                    let out = (chunks % 2 == 0 ? buffers.0 : buffers.1).lines(spans.count)
+                    chunks += 1
                     var failures = [[Int: VerifyFailure]](repeating: [:], count: slices)
                     let lineBase = linesBefore
                     let waiting = previous
-                    let failure = results.withUnsafeMutableBufferPointer { out in
-                        failures.withUnsafeMutableBufferPointer { failed in
+                    let failure = failures.withUnsafeMutableBufferPointer { failed in
                             let slots = UncheckedSendable((out, failed))
                             let input = UncheckedSendable(chunk)
                             let per = (spans.count + slices - 1) / slices
-                            return pipelineStep(slices: slices, acceptPrevious: waiting.map { w in { accept(w) } }) { slice in
+                            return pipelineStep(slices: slices, acceptPrevious: waiting.map { w in let u = UncheckedSendable(w); return { accept(u.value) } }) { slice in
                                 let (lo, hi) = (slice * per, min(spans.count, slice * per + per))
                                 guard lo < hi else { return }
                                 for i in lo..<hi where spans[i].kind == .complete {
@@ -89,11 +91,10 @@ public enum LedgerReader {
                                     if let failure { slots.value.1[slice][i] = failure }
                                 }
                             }
-                        }
                     }
                     if let failure { throw failure }
                     linesBefore += spans.count
-                    previous = (spans, results, failures)
+                    previous = (spans, UnsafeBufferPointer(out), failures)
                 }, progress: progress.map { p in { p($0, size) } })
                 if let last = previous, let failure = accept(last) { throw failure }
             }
@@ -519,6 +520,22 @@ public enum LedgerRepair {
             return Result(removedBytes: size - failure.offset, records: state.records)
         }
     }
+}
+
+/// Room for a chunk's inspected lines, kept from chunk to chunk.
+final class LineBuffer {
+    private var buffer = UnsafeMutableBufferPointer<InspectedLine>.allocate(capacity: 0)
+
+    /// `count` slots (their old contents are overwritten before they are read).
+    func lines(_ count: Int) -> UnsafeMutableBufferPointer<InspectedLine> {
+        if buffer.count < count {
+            buffer.deallocate()
+            buffer = .allocate(capacity: count + count / 4)
+        }
+        return UnsafeMutableBufferPointer(rebasing: buffer[..<count])
+    }
+
+    deinit { buffer.deallocate() }
 }
 
 /// A value handed to parallel workers that write disjoint parts of it.

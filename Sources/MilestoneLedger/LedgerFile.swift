@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CanonicalJSON
+import Dispatch
 import MilestoneModel
 
 /// An open ledger file: locking, reading, appending durably, truncating.
@@ -213,84 +214,166 @@ public final class LedgerFile {
     /// ``LedgerReader/maxLineLength`` comes as `.tooLong` without its bytes; a
     /// last piece without LF as `.unterminated`. Memory stays bounded by the
     /// chunk size, whatever the file holds.
+    ///
+    /// With `readAhead`, the next chunk is read (on another thread, into a
+    /// second buffer) while `body` works on this one.
     public func forEachChunk(
         from start0: Int = 0,
         upTo length: Int,
         chunkSize chunk: Int = 8 << 20,
+        readAhead: Bool = false,
         _ body: (UnsafeRawBufferPointer, [LineSpan]) throws -> Void,
         progress: ((Int) -> Void)? = nil
     ) throws {
         // No bigger than what there is to read: catching up one record reads one line, not 9 MiB.
-        var buf = [UInt8](repeating: 0, count: max(1, min(chunk + LedgerReader.maxLineLength + 1, length - start0 + 1)))
-        var filled = 0  // bytes in buf
-        var base = start0  // file offset of buf[0]
-        var readTo = start0  // file offset read so far
-        var skipping = false  // inside an over-long line
-        var skipStart = 0
-        var spans: [LineSpan] = []
-        while true {
-            let want = min(buf.count - filled, length - readTo)
-            if want > 0 {
-                let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, want, off_t(readTo)) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw LedgerError.io(path: path, operation: "read", errno: errno)
-                }
-                if n == 0 { throw LedgerError.io(path: path, operation: "read (the file shrank)", errno: EIO) }
-                filled += n
-                readTo += n
-            }
-            let atEnd = readTo == length
-            var start = 0
-            spans.removeAll(keepingCapacity: true)
-            buf.withUnsafeBytes { raw in
-                let p = raw.baseAddress!
-                while start < filled {
-                    guard let hit = memchr(p + start, 0x0A, filled - start) else { break }
-                    let end = p.distance(to: UnsafeRawPointer(hit))
-                    if skipping {
-                        skipping = false
-                        spans.append(LineSpan(kind: .tooLong, start: 0, length: 0, offset: skipStart, isFinal: false))
-                    } else if end - start > LedgerReader.maxLineLength {
-                        spans.append(LineSpan(kind: .tooLong, start: 0, length: 0, offset: base + start, isFinal: false))
-                    } else {
-                        spans.append(LineSpan(kind: .complete, start: start, length: end - start, offset: base + start,
-                                              isFinal: base + end + 1 == length))
-                    }
-                    start = end + 1
-                }
-            }
-            // Keep the unfinished line; drop what an over-long line has used.
-            let rest = filled - start
-            if !skipping, rest > LedgerReader.maxLineLength {
-                skipping = true
-                skipStart = base + start
-            }
-            if atEnd {
-                if skipping {
-                    spans.append(LineSpan(kind: .unterminated, start: 0, length: length - skipStart, offset: skipStart, isFinal: true))
-                } else if rest > 0 {
-                    spans.append(LineSpan(kind: .unterminated, start: 0, length: rest, offset: base + start, isFinal: true))
-                }
-            }
-            if !spans.isEmpty {
-                try buf.withUnsafeBytes { try body($0, spans) }
-            }
-            progress?(base + start)
-            if atEnd { return }
-            if skipping {
-                base += filled
-                filled = 0
-            } else {
-                if start > 0 {
-                    buf.withUnsafeMutableBytes { b in
-                        _ = memmove(b.baseAddress!, b.baseAddress! + start, rest)
-                    }
-                }
-                base += start
-                filled = rest
+        let capacity = max(1, min(chunk + LedgerReader.maxLineLength + 1, length - start0 + 1))
+        var cursor = ChunkCursor(file: self, base: start0, readTo: start0, length: length, chunkSize: chunk)
+        var current = ChunkCursor.Chunk(capacity: capacity)
+        defer { current.free() }
+        try cursor.fill(&current, carried: false)
+        guard readAhead else {
+            while true {
+                if !current.spans.isEmpty { try body(current.bytes, current.spans) }
+                progress?(current.end)
+                if current.atEnd { return }
+                try cursor.fill(&current, carried: false)
             }
         }
+        var next = ChunkCursor.Chunk(capacity: capacity)
+        defer { next.free() }
+        while true {
+            // Read the next chunk while the body works on this one; the read
+            // only copies the unfinished line out of this chunk.
+            var readError: Error?
+            var bodyError: Error?
+            if current.atEnd {
+                if !current.spans.isEmpty { try body(current.bytes, current.spans) }
+                progress?(current.end)
+                return
+            }
+            cursor.prepareCarry(from: current, into: &next)
+            let group = DispatchGroup()
+            withUnsafeMutablePointer(to: &cursor) { c in
+                withUnsafeMutablePointer(to: &next) { n in
+                    withUnsafeMutablePointer(to: &readError) { e in
+                        let job = UncheckedSendable((c, n, e))
+                        DispatchQueue.global().async(group: group) {
+                            do { try job.value.0.pointee.fill(&job.value.1.pointee, carried: true) } catch { job.value.2.pointee = error }
+                        }
+                        do {
+                            if !current.spans.isEmpty { try body(current.bytes, current.spans) }
+                        } catch {
+                            bodyError = error
+                        }
+                        group.wait()  // before the pointers go
+                    }
+                }
+            }
+            if let bodyError { throw bodyError }
+            if let readError { throw readError }
+            progress?(current.end)
+            swap(&current, &next)
+        }
+    }
+}
+
+/// Where ``LedgerFile/forEachChunk(from:upTo:chunkSize:readAhead:_:progress:)``
+/// is in the file, and how it fills a buffer with whole lines.
+struct ChunkCursor {
+    let file: LedgerFile
+    var base: Int  // file offset of the next chunk's first byte
+    var readTo: Int  // file offset read so far
+    let length: Int
+    /// Bytes read at a time: the buffer has room for an unfinished line
+    /// besides, but the pages it does not need are never touched.
+    let chunkSize: Int
+    var skipping = false  // inside an over-long line
+    var skipStart = 0
+
+    /// A buffer of whole lines and where they are.
+    struct Chunk {
+        let buffer: UnsafeMutableRawBufferPointer
+        var filled = 0
+        var start = 0  // where the unfinished line begins
+        var atEnd = false
+        var end = 0  // file offset after the last whole line
+        var spans: [LedgerFile.LineSpan] = []
+        /// Bytes already copied in (the unfinished line of the chunk before).
+        var carried = 0
+
+        init(capacity: Int) { buffer = .allocate(byteCount: capacity, alignment: 16) }
+        func free() { buffer.deallocate() }
+        var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer[..<filled]) }
+    }
+
+    /// Copies the unfinished line at the end of `previous` to the start of `next`.
+    func prepareCarry(from previous: Chunk, into next: inout Chunk) {
+        let rest = skipping ? 0 : previous.filled - previous.start
+        if rest > 0 { next.buffer.baseAddress!.copyMemory(from: previous.buffer.baseAddress! + previous.start, byteCount: rest) }
+        next.carried = rest
+    }
+
+    /// Fills `c` with the next whole lines. The unfinished line of the chunk
+    /// before is moved to the front within `c` itself or, when `carried`, was
+    /// copied in by ``prepareCarry(from:into:)``.
+    mutating func fill(_ c: inout Chunk, carried: Bool) throws {
+        // Keep the unfinished line; drop what an over-long line has used.
+        if carried {
+            c.filled = c.carried
+        } else if c.atEnd == false, c.filled > 0 || c.start > 0 {
+            let rest = skipping ? 0 : c.filled - c.start
+            if rest > 0, c.start > 0 { memmove(c.buffer.baseAddress!, c.buffer.baseAddress! + c.start, rest) }
+            c.filled = rest
+        }
+        let p = c.buffer.baseAddress!
+        while true {
+            let want = min(c.buffer.count - c.filled, chunkSize, length - readTo)
+            if want > 0 {
+                let n = pread(file.fd, p + c.filled, want, off_t(readTo))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw LedgerError.io(path: file.path, operation: "read", errno: errno)
+                }
+                if n == 0 { throw LedgerError.io(path: file.path, operation: "read (the file shrank)", errno: EIO) }
+                c.filled += n
+                readTo += n
+            }
+            break
+        }
+        let atEnd = readTo == length
+        var start = 0
+        c.spans.removeAll(keepingCapacity: true)
+        while start < c.filled {
+            guard let hit = memchr(p + start, 0x0A, c.filled - start) else { break }
+            let end = p.distance(to: UnsafeMutableRawPointer(hit))
+            if skipping {
+                skipping = false
+                c.spans.append(LedgerFile.LineSpan(kind: .tooLong, start: 0, length: 0, offset: skipStart, isFinal: false))
+            } else if end - start > LedgerReader.maxLineLength {
+                c.spans.append(LedgerFile.LineSpan(kind: .tooLong, start: 0, length: 0, offset: base + start, isFinal: false))
+            } else {
+                c.spans.append(LedgerFile.LineSpan(kind: .complete, start: start, length: end - start, offset: base + start,
+                                                   isFinal: base + end + 1 == length))
+            }
+            start = end + 1
+        }
+        let rest = c.filled - start
+        if !skipping, rest > LedgerReader.maxLineLength {
+            skipping = true
+            skipStart = base + start
+        }
+        if atEnd {
+            if skipping {
+                c.spans.append(LedgerFile.LineSpan(kind: .unterminated, start: 0, length: length - skipStart, offset: skipStart, isFinal: true))
+            } else if rest > 0 {
+                c.spans.append(LedgerFile.LineSpan(kind: .unterminated, start: 0, length: rest, offset: base + start, isFinal: true))
+            }
+        }
+        c.start = start
+        c.atEnd = atEnd
+        c.end = base + start
+        // The next chunk starts at the unfinished line (or, past an over-long one, after what was read).
+        base += skipping ? c.filled : start
     }
 }
 

@@ -170,3 +170,44 @@ func loadSHA256Vectors() -> [SHA256Vector] {
         }
     }
 }
+
+@Suite struct ChunkTests {
+    /// Every line `forEachChunk` hands out: kind, file offset, length, final, bytes.
+    static func lines(_ path: String, chunk: Int, readAhead: Bool) throws -> [String] {
+        let file = try LedgerFile.open(path, writable: false)
+        let size = try file.size()
+        var out: [String] = []
+        try file.forEachChunk(upTo: size, chunkSize: chunk, readAhead: readAhead, { bytes, spans in
+            for s in spans {
+                let text = s.kind == .complete ? String(decoding: bytes[s.start..<(s.start + s.length)], as: UTF8.self) : ""
+                out.append("\(s.kind) \(s.offset) \(s.length) \(s.isFinal) \(text)")
+            }
+        })
+        return out
+    }
+
+    @Test("reading ahead hands out the same lines as reading in turn: short and long lines, over-long ones, a last line without LF")
+    func readAheadAgrees() throws {
+        let dir = TempDir()
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<40 {
+            var text = ""
+            for _ in 0..<Int.random(in: 1...60, using: &rng) {
+                let n = [0, 1, 5, 40, 300, 3000].randomElement(using: &rng)! + Int.random(in: 0...9, using: &rng)
+                text += String(repeating: "x", count: n) + "\n"
+            }
+            if round % 3 == 0 { text += String(repeating: "y", count: Int.random(in: 1...500, using: &rng)) }  // no LF at the end
+            if round % 5 == 0 {  // a line longer than any record may be, in the middle
+                text = "a\n" + String(repeating: "z", count: LedgerReader.maxLineLength + 10) + "\nb\n" + text
+            }
+            let path = dir.write("chunks-\(round).txt", text)
+            let chunk = [64, 1000, 4096].randomElement(using: &rng)!
+            let inTurn = try Self.lines(path, chunk: chunk, readAhead: false)
+            #expect(try Self.lines(path, chunk: chunk, readAhead: true) == inTurn, "round \(round), chunk \(chunk)")
+            // And both agree with the lines as split here.
+            let complete = inTurn.filter { $0.hasPrefix("complete") }.count
+            let expected = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().filter { $0.utf8.count <= LedgerReader.maxLineLength }.count
+            #expect(complete == expected, "round \(round)")
+        }
+    }
+}
