@@ -580,8 +580,11 @@ public final class JSONTape {
 func compareBytes(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Int {
     let n = min(x.count, y.count)
     if n > 0 {
-        // Member names are short: compare eight bytes at a time here rather than call memcmp.
+        // Member names are short, and most comparisons are settled by the
+        // first byte; then eight bytes at a time rather than a call to memcmp.
         let (a, b) = (UnsafeRawPointer(x.baseAddress!), UnsafeRawPointer(y.baseAddress!))
+        let (a0, b0) = (a.load(as: UInt8.self), b.load(as: UInt8.self))
+        if a0 != b0 { return a0 < b0 ? -1 : 1 }
         var i = 0
         while i + 8 <= n {
             let (u, v) = (a.loadUnaligned(fromByteOffset: i, as: UInt64.self), b.loadUnaligned(fromByteOffset: i, as: UInt64.self))
@@ -689,6 +692,32 @@ public struct JSONView {
         for k in 0..<count {
             try body(k, at(i))
             i = Int(nodes[i].next)
+        }
+    }
+
+    /// The members (key, value) of an object, in text order (none for another kind).
+    public var members: Members { Members(view: self) }
+
+    public struct Members: Sequence {
+        let view: JSONView
+
+        public struct Iterator: IteratorProtocol {
+            let view: JSONView
+            var i: Int
+            var left: Int
+
+            @inline(__always)
+            public mutating func next() -> (key: JSONView, value: JSONView)? {
+                guard left > 0 else { return nil }
+                left -= 1
+                let member = (view.at(i), view.at(i + 1))
+                i = Int(view.nodes[i + 1].next)
+                return member
+            }
+        }
+
+        public func makeIterator() -> Iterator {
+            Iterator(view: view, i: view.index + 1, left: view.kind == .object ? view.count : 0)
         }
     }
 

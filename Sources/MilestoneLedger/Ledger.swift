@@ -33,7 +33,7 @@ public enum LedgerReader {
         // while one chunk's lines are accepted, the next chunk's are inspected.
         let workers = size > 1 << 20 ? max(1, min(8, activeProcessorCount())) : 1
         // Slices of each chunk, each with its own inspector (a tape and a hasher).
-        let slices = workers == 1 ? 1 : workers * 8
+        let slices = workers == 1 ? 1 : workers * 32
         let inspectors = UncheckedSendable((0..<slices).map { _ in verifier.makeInspector() })
         // Failures by line, one dictionary per slice (each written by one task; almost always empty).
         typealias Inspected = (spans: [LedgerFile.LineSpan], results: UnsafeBufferPointer<InspectedLine>, failures: [[Int: VerifyFailure]])

@@ -129,26 +129,22 @@ public enum EventForm {
         // each field is checked from the view found for it.
         return try withUnsafeTemporaryAllocation(of: JSONView?.self, capacity: table.count) { (found: UnsafeMutableBufferPointer<JSONView?>) throws(EventError) -> EventFacts in
             found.initialize(repeating: nil)
-            var problem: EventError?
             var next = 0  // members usually come sorted, like the table: walk both
-            input.forEachMember { key, value in
-                guard problem == nil else { return }
+            members: for (key, value) in input.members {
                 var k = next
                 while k < table.count, let order = key.compare(bytes: table[k].bytes), order >= 0 {
                     if order == 0 {
                         found[k] = value
                         next = k + 1
-                        return
+                        continue members
                     }
                     k += 1
                 }
-                if let i = table.firstIndex(where: { key.equals(bytes: $0.bytes) }) {
-                    found[i] = value
-                } else {
-                    problem = unknownField(key.string ?? "", type: type, table: table)
+                guard let i = table.firstIndex(where: { key.equals(bytes: $0.bytes) }) else {
+                    throw unknownField(key.string ?? "", type: type, table: table)
                 }
+                found[i] = value
             }
-            if let problem { throw problem }
             for (i, f) in table.enumerated() {
                 if let v = found[i] {
                     try check(v, f.kind, path: f.name)  // the name is made only on error
@@ -539,13 +535,12 @@ public enum EventForm {
         guard v.kind == .object else { throw EventError(field: path(), "must be an object, not \(v.kindName)") }
         var unknown: String?
         var m = Members()
-        v.forEachMember { k, value in
-            guard unknown == nil else { return }
-            if let i = allowed.firstIndex(where: { k.equals($0) }) {
-                m[i] = value
-            } else {
+        for (k, value) in v.members {
+            guard let i = allowed.firstIndex(where: { k.equals($0) }) else {
                 unknown = k.string ?? ""
+                break
             }
+            m[i] = value
         }
         if let k = unknown {
             let names = allowed.map(\.description)
@@ -589,24 +584,36 @@ public enum EventForm {
 
     /// `http://` or `https://`, a host, and no spaces or control characters.
     public static func isHTTPURL(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
-        func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
-        var i = 0
-        for c in "http".utf8 {
-            guard i < u.count, lower(u[i]) == c else { return false }
-            i += 1
-        }
-        if i < u.count, lower(u[i]) == UInt8(ascii: "s") { i += 1 }
-        for c in "://".utf8 {
-            guard i < u.count, u[i] == c else { return false }
-            i += 1
+        guard let base = u.baseAddress, u.count >= 8 else { return false }
+        // The scheme, case-insensitively: "http://" or "https://".
+        let head = UnsafeRawPointer(base).loadUnaligned(as: UInt64.self)
+        let lowered = head | 0x0000_0000_2020_2020  // the letters of "http" (the first four bytes) to lower case
+        var i: Int
+        if lowered & 0x00FF_FFFF_FFFF_FFFF == 0x002F_2F3A_7074_7468 {  // "http://"
+            i = 7
+        } else if lowered | 0x0000_0020_0000_0000 == 0x2F2F_3A73_7074_7468 {  // "https://" (the s in either case)
+            i = 8
+        } else {
+            return false
         }
         // A host: at least one byte before the first / ? #, not starting with : or @.
         guard i < u.count, u[i] != UInt8(ascii: "/"), u[i] != UInt8(ascii: "?"), u[i] != UInt8(ascii: "#"),
               u[i] != UInt8(ascii: ":"), u[i] != UInt8(ascii: "@")
         else { return false }
+        // No space or control character; eight bytes at a time while they are
+        // printable ASCII other than space (0x21–0x7E).
         var count = 0
         var ascii = true
-        for c in u {
+        i = 0
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while i + 8 <= u.count {
+            let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            // A byte ≥ 0x80, ≤ 0x20 or 0x7F sends the word to the byte loop.
+            guard (w | (w &+ ones)) & highs == 0, (w &- ones &* 0x21) & ~w & highs == 0 else { break }
+            count += 8
+            i += 8
+        }
+        for c in u[i...] {
             if c & 0xC0 != 0x80 { count += 1 }
             if c <= 0x20 || c == 0x7F { return false }
             if c >= 0x80 { ascii = false }

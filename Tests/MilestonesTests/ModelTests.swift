@@ -3,6 +3,39 @@ import Testing
 @testable import MilestoneModel
 
 @Suite struct ModelTests {
+    @Test("URL checks (eight bytes at a time) agree with a byte-by-byte reference")
+    func urlChecks() {
+        // The rule as first written: scheme case-insensitive, a host, no space or control character.
+        func reference(_ s: String) -> Bool {
+            let u = Array(s.utf8)
+            func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+            var i = 0
+            for c in "http".utf8 {
+                guard i < u.count, lower(u[i]) == c else { return false }
+                i += 1
+            }
+            if i < u.count, lower(u[i]) == UInt8(ascii: "s") { i += 1 }
+            for c in "://".utf8 {
+                guard i < u.count, u[i] == c else { return false }
+                i += 1
+            }
+            guard i < u.count, !"/?#:@".utf8.contains(u[i]) else { return false }
+            guard u.allSatisfy({ $0 > 0x20 && $0 != 0x7F }), s.unicodeScalars.count <= EventForm.maxTextLength else { return false }
+            return !s.unicodeScalars.contains {
+                ($0.value >= 0x80 && $0.value < 0xA0) || $0.properties.isWhitespace || $0.properties.generalCategory == .format
+            }
+        }
+        var cases = ["http://a", "https://a", "HTTP://A", "HtTpS://x.y/z", "http:/a", "http//a", "httpx://a", "https:/", "http://",
+                     "https://", "ftp://a", "http://:a", "http://@a", "http:///a", "https://?a", "https://#a", "http://a b",
+                     "http://a\u{7F}", "http://a\u{85}", "http://ä.de/ü", "http://a\u{202E}b", "http://a\u{3000}b", "httpS://a",
+                     "https://" + String(repeating: "x", count: 1992), "https://" + String(repeating: "x", count: 1993), "h", "",
+                     "http://a\t", "https://exa mple.com", "https://example.com/path?q=1#f"]
+        var rng = SystemRandomNumberGenerator()
+        let pieces = ["http", "HTTP", "https", "s", "S", ":", "/", "//", "a", "é", " ", "\u{1}", "\u{7F}", "?", "#", "@", "x.y", "\u{A0}", "0123456789"]
+        for _ in 0..<5000 { cases.append((0..<Int.random(in: 1...8, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()) }
+        for c in cases { #expect(EventForm.isHTTPURL(c) == reference(c), "\(c.debugDescription)") }
+    }
+
     @Test("a correction's changes fit exactly the types a member-by-member reading of events.md allows")
     func changesFit() throws {
         // The rule, member by member, for one type.
