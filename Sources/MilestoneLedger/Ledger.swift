@@ -35,8 +35,8 @@ public enum LedgerReader {
         // Slices of each chunk, each with its own inspector (a tape and a hasher).
         let slices = workers == 1 ? 1 : workers * 32
         let inspectors = UncheckedSendable((0..<slices).map { _ in verifier.makeInspector() })
-        // Failures by line, one dictionary per slice (each written by one task; almost always empty).
-        typealias Inspected = (spans: [LedgerFile.LineSpan], results: UnsafeBufferPointer<InspectedLine>, failures: [[Int: VerifyFailure]])
+        // Notes by line (failures, announced subjects), one dictionary per slice (each written by one task).
+        typealias Inspected = (spans: [LedgerFile.LineSpan], results: UnsafeBufferPointer<InspectedLine>, notes: [[Int: LineNote]])
         var previous: Inspected?
         // Two buffers of inspected lines, reused: one chunk's written while the one before is accepted.
         let buffers = (LineBuffer(), LineBuffer())
@@ -57,8 +57,9 @@ public enum LedgerReader {
                             }
                             switch s.kind {
                             case .complete:
-                                let failure = done.results[i].record == nil ? done.failures.lazy.compactMap { $0[i] }.first : nil
-                                try acceptor.value.pointee.accept(done.results[i], failure: failure, in: reader.value)
+                                let line = done.results.baseAddress! + i
+                                let note = line.pointee.hasNote ? done.notes.lazy.compactMap { $0[i] }.first : nil
+                                try acceptor.value.pointee.accept(line, note: note, in: reader.value)
                             case .tooLong: throw acceptor.value.pointee.lineTooLong(offset: s.offset)
                             case .unterminated: throw acceptor.value.pointee.unterminated(offset: s.offset, length: s.length)
                             }
@@ -72,11 +73,11 @@ public enum LedgerReader {
                 try file.forEachChunk(upTo: size, chunkSize: 2 << 20, readAhead: workers > 1, { chunk, spans in
                     let out = (chunks % 2 == 0 ? buffers.0 : buffers.1).lines(spans.count)
                     chunks += 1
-                    var failures = [[Int: VerifyFailure]](repeating: [:], count: slices)
+                    var notes = [[Int: LineNote]](repeating: [:], count: slices)
                     let lineBase = linesBefore
                     let waiting = previous
-                    let failure = failures.withUnsafeMutableBufferPointer { failed in
-                            let slots = UncheckedSendable((out, failed))
+                    let failure = notes.withUnsafeMutableBufferPointer { noted in
+                            let slots = UncheckedSendable((out, noted))
                             let input = UncheckedSendable(chunk)
                             let per = (spans.count + slices - 1) / slices
                             return pipelineStep(slices: slices, acceptPrevious: waiting.map { w in let u = UncheckedSendable(w); return { accept(u.value) } }) { slice in
@@ -84,17 +85,17 @@ public enum LedgerReader {
                                 guard lo < hi else { return }
                                 for i in lo..<hi where spans[i].kind == .complete {
                                     let s = spans[i]
-                                    let failure: VerifyFailure?
-                                    (slots.value.0[i], failure) = inspectors.value[slice].inspect(
+                                    if let note = inspectors.value[slice].inspect(
                                         line: UnsafeRawBufferPointer(rebasing: input.value[s.start..<(s.start + s.length)]),
-                                        offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1)
-                                    if let failure { slots.value.1[slice][i] = failure }
+                                        offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1, into: slots.value.0.baseAddress! + i) {
+                                        slots.value.1[slice][i] = note
+                                    }
                                 }
                             }
                     }
                     if let failure { throw failure }
                     linesBefore += spans.count
-                    previous = (spans, UnsafeBufferPointer(out), failures)
+                    previous = (spans, UnsafeBufferPointer(out), notes)
                 }, progress: progress.map { p in { p($0, size) } })
                 if let last = previous, let failure = accept(last) { throw failure }
             }
@@ -278,7 +279,7 @@ public final class AppendBatch {
         let workers = max(1, min(8, activeProcessorCount()))
         // Slices of each chunk, each with its own tape; while one chunk's
         // events are accepted in order (task 0), the next chunk's are prepared.
-        let slices = workers == 1 ? 1 : workers * 8
+        let slices = workers == 1 ? 1 : workers * 32
         let tapes = UncheckedSendable((0..<slices).map { _ in JSONTape() })
         var previous: [PreparedEvent?]?
         let batch = UncheckedSendable(self)

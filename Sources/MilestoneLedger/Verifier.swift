@@ -44,7 +44,8 @@ public struct VerifiedLedger {
 /// What one line says, as far as it can be known from the line alone: the
 /// part of verification that lines do independently (and so in parallel).
 /// Plain values only, so that a million of them pass from the workers to the
-/// in-order checks without allocating or counting references.
+/// in-order checks without allocating or counting references; the rare
+/// rest comes beside it as a ``LineNote``.
 public struct InspectedLine: Sendable, BitwiseCopyable {
     public struct Record: Sendable, BitwiseCopyable {
         var seq: Int
@@ -54,32 +55,25 @@ public struct InspectedLine: Sendable, BitwiseCopyable {
         var facts: EventFacts
         /// The digest of the event's bytes (0 when not asked for).
         var content: UInt64
-        /// An announcement's subject, the one name the in-order checks keep.
-        var newSubject: Slug
     }
     var line: Int
     var offset: Int
     var length: Int
-    /// nil when the line failed (the failure is returned beside it).
+    /// nil when the line failed (its note says why).
     var record: Record?
+
+    /// Whether inspecting the line left a note: its failure, or the name of the subject it announces.
+    var hasNote: Bool {
+        guard let r = record else { return true }
+        return r.facts.type.subjectRule == .newProgram || r.facts.type.subjectRule == .newFacility
+    }
 }
 
-/// A slug's bytes held inline (slugs are at most 64 ASCII bytes).
-struct Slug: Sendable, BitwiseCopyable {
-    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
-    private var count: UInt8 = 0
-
-    init() {}
-
-    init(_ utf8: UnsafeBufferPointer<UInt8>) {
-        let n = min(utf8.count, 64)
-        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[..<n])) }
-        count = UInt8(n)
-    }
-
-    var string: String {
-        withUnsafeBytes(of: words) { String(decoding: $0[..<Int(count)], as: UTF8.self) }
-    }
+/// What inspecting a line found besides its plain record.
+public enum LineNote: Sendable {
+    case failure(VerifyFailure)
+    /// An announcement's subject: the one name the in-order checks keep.
+    case newSubject(String)
 }
 
 /// Checks records in order, remembering only what the checks need (the chain
@@ -114,11 +108,12 @@ public struct RecordVerifier: ~Copyable {
 
         /// Checks what a line (without its LF, at byte `offset`) can show alone.
         /// `isFinal`: nothing follows this line's LF (so a hash failure is a torn tail).
-        public func inspect(line: UnsafeRawBufferPointer, offset: Int, isFinal: Bool, lineNumber lineNo: Int)
-            -> (InspectedLine, VerifyFailure?) {
-            func fail(_ reason: String, seq: Int? = nil, torn: Bool = false) -> (InspectedLine, VerifyFailure?) {
-                (InspectedLine(line: lineNo, offset: offset, length: line.count, record: nil),
-                 VerifyFailure(seq: seq, line: lineNo, offset: offset, reason: reason, isTornTail: torn))
+        /// Writes what it finds into `slot`; returns the line's note, if any.
+        public func inspect(line: UnsafeRawBufferPointer, offset: Int, isFinal: Bool, lineNumber lineNo: Int,
+                            into slot: UnsafeMutablePointer<InspectedLine>) -> LineNote? {
+            func fail(_ reason: String, seq: Int? = nil, torn: Bool = false) -> LineNote? {
+                slot.pointee = InspectedLine(line: lineNo, offset: offset, length: line.count, record: nil)
+                return .failure(VerifyFailure(seq: seq, line: lineNo, offset: offset, reason: reason, isTornTail: torn))
             }
             let hashes = RecordLine.hashes(of: line, hasher: &hasher)
             if isFinal, hashes == nil || hashes!.claimed != hashes!.computed {
@@ -174,13 +169,9 @@ public struct RecordVerifier: ~Copyable {
             }
             let content = rememberContent
                 ? RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: eventText[eventView.byteRange!]), hasher: &hasher) : 0
-            var newSubject = Slug()
-            if facts.type.subjectRule == .newProgram || facts.type.subjectRule == .newFacility {
-                newSubject = eventView["subject"]!.withUTF8 { Slug($0) }!
-            }
-            return (InspectedLine(line: lineNo, offset: offset, length: line.count, record: InspectedLine.Record(
-                seq: seq, prev: prev, sha256: claimed, recordedAt: recordedAt, facts: facts, content: content,
-                newSubject: newSubject)), nil)
+            slot.pointee = InspectedLine(line: lineNo, offset: offset, length: line.count, record: InspectedLine.Record(
+                seq: seq, prev: prev, sha256: claimed, recordedAt: recordedAt, facts: facts, content: content))
+            return slot.pointee.hasNote ? .newSubject(eventView["subject"]!.string!) : nil
         }
 
         /// The event of a line inspected before, with its names, and the
@@ -197,11 +188,12 @@ public struct RecordVerifier: ~Copyable {
     public func makeInspector() -> Inspector { Inspector(rememberContent: rememberContent) }
 
     /// The checks that depend on the records before: 2 (prev), 3, 4 (order), 5, 6 (ids, references).
-    /// `failure` is what inspecting the line found wrong; the line is read
+    /// `note` is what inspecting the line left beside it; the line is read
     /// again from `file` for the names an error message quotes.
-    public mutating func accept(_ inspected: InspectedLine, failure: VerifyFailure?, in file: LedgerFile) throws(VerifyFailure) {
+    public mutating func accept(_ inspected: UnsafePointer<InspectedLine>, note: LineNote?, in file: LedgerFile) throws(VerifyFailure) {
+        let inspected = inspected.pointee
         lineNumber = inspected.line
-        if let failure { throw failure }
+        if case .failure(let failure) = note { throw failure }
         let r = inspected.record!
         func fail(_ reason: String) -> VerifyFailure {
             VerifyFailure(seq: r.seq, line: inspected.line, offset: inspected.offset, reason: reason, isTornTail: false)
@@ -223,12 +215,12 @@ public struct RecordVerifier: ~Copyable {
         func names() -> Event {
             reparsed()?.event ?? Event(facts: r.facts, id: "?", subject: "?", reference: "?", program: "?", changes: JSONObject())
         }
-        let announces = r.facts.type.subjectRule == .newProgram || r.facts.type.subjectRule == .newFacility
         do {
             _ = try index.check(r.facts, names: names)
-            // `add` asks for the name of a new subject: an announcement's, kept inline.
+            // `add` asks for the name of a new subject: an announcement's, noted beside it.
             try index.add(r.facts, content: rememberContent ? r.content : nil, names: { () -> Event in
-                announces ? Event(facts: r.facts, id: nil, subject: r.newSubject.string, reference: nil, program: nil, changes: nil) : names()
+                guard case .newSubject(let subject) = note else { return names() }
+                return Event(facts: r.facts, id: nil, subject: subject, reference: nil, program: nil, changes: nil)
             })
         } catch {
             throw fail("event: \(error)")

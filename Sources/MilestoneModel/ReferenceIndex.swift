@@ -95,11 +95,17 @@ public struct ReferenceIndex {
         var kind: SubjectKind { bits >> 32 & 1 == 1 ? .program : .facility }
     }
 
+    /// An event's content digest.
+    struct ContentEntry: PackedValue {
+        var bits: UInt64
+    }
+
     /// Subjects by the fingerprint of their slug.
     private var subjects = FingerprintTable<SubjectEntry>()
     private var subjectNames: [String] = []
     private var ids: IdTable
-    private var contents: [UInt64: UInt64] = [:]
+    /// Content digests by id fingerprint (only `record` keeps them).
+    private var contents = FingerprintTable<ContentEntry>()
     private var targets: Set<UInt64> = []
     private let base: (any ReferenceState)?
     /// Base answers fetched ahead for a batch (nil: known absent).
@@ -156,7 +162,7 @@ public struct ReferenceIndex {
     private func recorded(_ key: UInt64, name: () -> String) throws -> Recorded? {
         if let e = ids[key] {
             return Recorded(type: e.type, retracted: e.retracted, date: e.date, precision: e.precision,
-                            content: contents.isEmpty ? 0 : contents[key] ?? 0, subjectIndex: e.subject, subjectName: nil)
+                            content: contents.count == 0 ? 0 : contents[key]?.bits ?? 0, subjectIndex: e.subject, subjectName: nil)
         }
         guard let base else { return nil }
         let id = name()
@@ -334,7 +340,7 @@ public struct ReferenceIndex {
         }
         if let id = facts.id {
             ids[id] = IdEntry(type: facts.type, subject: index, retracted: false, date: facts.date, precision: facts.precision)
-            if let content { contents[id] = content }
+            if let content { contents[id] = ContentEntry(bits: content) }
         }
         switch facts.type {
         case .targetSet:
@@ -347,7 +353,7 @@ public struct ReferenceIndex {
                     try subjectIndex(ReferenceIndex.fingerprint(name), name: { name }) { (try base.subjectKind(name)) ?? .facility }
                 } ?? .max
                 ids[key] = IdEntry(type: e.type, subject: s, retracted: e.retracted, date: e.date, precision: e.precision)
-                if e.content != 0 { contents[key] = e.content }
+                if e.content != 0 { contents[key] = ContentEntry(bits: e.content) }
             }
             if facts.type == .eventRetracted {
                 ids[key]?.retracted = true
