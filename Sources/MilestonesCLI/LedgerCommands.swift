@@ -38,9 +38,10 @@ struct Verify: ParsableCommand {
             offset and reason; exit 1 when anything is wrong, including an empty file and a
             torn tail.
 
-            With --checkpoint and --key, also checks that every checkpoint is signed by every
-            key and that the ledger extends it: fewer records than it commits to is reported
-            as truncation or rollback, another root for its first n records as a fork.
+            With --checkpoint and --key, also checks that every checkpoint is signed by
+            every key and that the ledger extends it: fewer records than it commits to is
+            reported as truncation or rollback, another root for its first n records as a
+            fork.
 
             Examples:
               milestones verify
@@ -129,8 +130,8 @@ struct Repair: ParsableCommand {
         abstract: "Remove a torn tail (an incomplete or hash-failing last line), and nothing else.",
         discussion: """
             A crash in the middle of an append can leave a last line without its LF or
-            failing its hash; appends refuse to run until it is removed. Any other damage is
-            refused (exit 1): repair never removes a complete, valid record.
+            failing its hash; appends refuse to run until it is removed. Any other damage
+            is refused (exit 1): repair never removes a complete, valid record.
 
             Example:
               milestones repair --torn-tail

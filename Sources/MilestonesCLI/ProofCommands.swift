@@ -33,10 +33,11 @@ struct CheckpointCommand: ParsableCommand {
         commandName: "checkpoint",
         abstract: "Sign a checkpoint of the whole ledger (C2SP tlog-checkpoint in a signed note).",
         discussion: """
-            The body is the ledger's origin, its number of records, the base64 RFC 9162 root
-            of their Merkle tree, and `head <sha256 of the last record>`. Each --key adds a
-            signature. Publish it: anyone can later check that the ledger still extends it
-            (`milestones verify --checkpoint`) or that one record is in it (`prove`).
+            The body is the ledger's origin, its number of records, the base64 RFC 9162
+            root of their Merkle tree, and `head <sha256 of the last record>`. Each --key
+            adds a signature. Publish it: anyone can later check that the ledger still
+            extends it (`milestones verify --checkpoint`) or that one record is in it
+            (`prove`).
 
             Examples:
               milestones checkpoint --key ci-signer.key --out today.checkpoint
@@ -73,15 +74,17 @@ struct Prove: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print an RFC 9162 inclusion or consistency proof (JSON).",
         discussion: """
-            --seq N: that record N is in the tree of the first M records (--size, default all).
-            --from-size A: that the tree of A records is a prefix of the tree of B (--size).
-            --bundle with --checkpoint: one self-contained file (the record line, its inclusion
-            proof, the signed checkpoint) that `verify-proof --bundle` checks offline.
+            --seq N: record N is in the tree of the first M records (--size; default all).
+            --from-size A: the tree of A records is a prefix of the tree of B (--size).
+            --bundle with --checkpoint: one self-contained file (the record line, its
+            inclusion proof, the signed checkpoint) that `verify-proof --bundle` checks
+            offline.
 
             Examples:
               milestones prove --seq 12
               milestones prove --from-size 28 --size 40
-              milestones prove --seq 12 --bundle --checkpoint today.checkpoint --out claim.json
+              milestones prove --seq 12 --bundle --checkpoint today.checkpoint \\
+                  --out claim.json
             """
     )
 
@@ -133,15 +136,16 @@ struct VerifyProof: ParsableCommand {
         commandName: "verify-proof",
         abstract: "Check a proof without the ledger: a bundle, an inclusion or a consistency proof.",
         discussion: """
-            Every checkpoint must carry a valid signature by every --key. Exit 0 when the proof
-            holds, 1 when it does not.
+            Every checkpoint must carry a valid signature by every --key. Exit 0 when the
+            proof holds, 1 when it does not.
 
             Examples:
               milestones verify-proof --bundle claim.json --key ci-signer.vkey
               milestones verify-proof --inclusion proof.json --record line.json \\
                   --checkpoint today.checkpoint --key ci-signer.vkey
-              milestones verify-proof --consistency proof.json --checkpoint old.checkpoint \\
-                  --checkpoint new.checkpoint --key ci-signer.vkey
+              milestones verify-proof --consistency proof.json \\
+                  --checkpoint old.checkpoint --checkpoint new.checkpoint \\
+                  --key ci-signer.vkey
             """
     )
 

@@ -105,9 +105,10 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Where each facility stands (phase, since when) and each program's totals.",
         discussion: """
-            A facility's phase as of D is its most advanced lifecycle phase reached by an event
-            dated on or before D, unless its latest pause/resume/cancel says paused or cancelled
-            (events.md). JSON and CSV list facilities; --programs lists programs instead.
+            A facility's phase as of D is its most advanced lifecycle phase reached by an
+            event dated on or before D, unless its latest pause/resume/cancel says paused
+            or cancelled (events.md). JSON and CSV list facilities; --programs lists
+            programs instead.
 
             Examples:
               milestones status
@@ -186,8 +187,8 @@ struct Targets: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Every promised date with its state and slip: met, missed, overdue or pending.",
         discussion: """
-            slip_days is actual − due.latest (negative when early), or today − due.latest when
-            overdue; slip_from_original_days measures against the first target set;
+            slip_days is actual − due.latest (negative when early), or today − due.latest
+            when overdue; slip_from_original_days measures against the first target set;
             revisions counts the revisions after it (events.md).
 
             Examples:
@@ -310,7 +311,8 @@ struct Events: ParsableCommand {
         discussion: """
             Examples:
               milestones events --subject wistron-texas
-              milestones events --type target.revised --since 2025-01-01 --until 2025-12-31 --format csv
+              milestones events --type target.revised --since 2025-01-01 \\
+                  --until 2025-12-31 --format csv
             """
     )
 
@@ -410,13 +412,14 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the read models as of a chosen time into a new self-contained SQLite file.",
         discussion: """
-            The file holds the tables facilities, programs, targets and timeline as the ledger
-            saw the world as of --as-of, knowing what was recorded by --known-at, and a meta
-            table saying so. Open it in sqlite3 or Datasette.
+            The file holds the tables facilities, programs, targets and timeline as the
+            ledger saw the world as of --as-of, knowing what was recorded by --known-at,
+            and a meta table saying so. Open it in sqlite3 or Datasette.
 
             Examples:
               milestones replay --as-of 2025-04-14 --out april.sqlite
-              milestones replay --as-of 2026-07-15 --known-at 2025-06-30 --out then.sqlite --force
+              milestones replay --as-of 2026-07-15 --known-at 2025-06-30 \\
+                  --out then.sqlite --force
             """
     )
 

@@ -16,23 +16,26 @@ struct Record: ParsableCommand {
             without an id get ev-<first 20 hex digits of the SHA-256 of their canonical
             JSON>, so retrying an id-less batch is a no-op too.
 
-            The read models (X.sqlite) serve as the index of ids, subjects and
-            references when they exist, so recording into a large ledger does not
-            rescan it; without them, record verifies the ledger in one pass instead.
+            The read models (X.sqlite) serve as the index of ids, subjects and references
+            when they exist, so recording into a large ledger does not rescan it; without
+            them, record verifies the ledger in one pass instead.
 
             Examples:
               milestones record --file events.jsonl
               cat events.jsonl | milestones record --file -
               milestones record --type facility.announced --subject foxconn-houston \\
                   --date 2025-04-14 --name "Foxconn supercomputer plant, Houston" \\
-                  --operator Foxconn --kind assembly --city Houston --region TX --country US \\
-                  --program nvidia-us-ai-infrastructure --source "NVIDIA,https://nvidianews.nvidia.com/"
-              milestones record --type target.set --subject foxconn-houston --date 2025-04-14 \\
-                  --milestone production.volume --due-earliest 2026-04-14 --due-latest 2026-07-14 \\
-                  --source NVIDIA
-              milestones record --type event.corrected --subject wistron-texas --date 2025-08-21 \\
-                  --corrects wistron-texas-announced --changes '{"location":{"city":"Fort Worth","country":"US"}}' \\
-                  --reason "the plant is in Fort Worth" --source "Dallas Business Journal"
+                  --operator Foxconn --kind assembly --city Houston --region TX \\
+                  --country US --program nvidia-us-ai-infrastructure \\
+                  --source "NVIDIA,https://nvidianews.nvidia.com/"
+              milestones record --type target.set --subject foxconn-houston \\
+                  --date 2025-04-14 --milestone production.volume \\
+                  --due-earliest 2026-04-14 --due-latest 2026-07-14 --source NVIDIA
+              milestones record --type event.corrected --subject wistron-texas \\
+                  --date 2025-08-21 --corrects wistron-texas-announced \\
+                  --changes '{"location":{"city":"Fort Worth","country":"US"}}' \\
+                  --reason "the plant is in Fort Worth" \\
+                  --source "Dallas Business Journal"
             """
     )
 

@@ -7,9 +7,9 @@ public struct Milestones: ParsableCommand {
         commandName: "milestones",
         abstract: "An event-sourced, tamper-evident ledger of industrial megaproject milestones.",
         discussion: """
-            Every fact is an immutable, sourced event in an append-only, SHA-256 hash-chained
-            JSON Lines file. The ledger is --ledger PATH, else $MILESTONES_LEDGER, else
-            milestones.jsonl in the current folder.
+            Every fact is an immutable, sourced event in an append-only, SHA-256
+            hash-chained JSON Lines file. The ledger is --ledger PATH, else
+            $MILESTONES_LEDGER, else milestones.jsonl in the current folder.
 
             Examples:
               milestones init --name example.org/ai-factories
@@ -25,8 +25,8 @@ public struct Milestones: ParsableCommand {
               milestones prove --seq 12
 
             Exit codes: 0 ok, 1 not intact, 64 usage, 65 invalid input (nothing written),
-            66 no such ledger or input, 73 init on an existing file, 74 I/O error,
-            75 locked by another writer.
+            66 no such ledger or input, 73 init on an existing file, 74 I/O error, 75
+            locked by another writer.
             """,
         subcommands: [Init.self, Record.self, Verify.self, Repair.self, Status.self, Timeline.self, Targets.self, Events.self,
                       Show.self, Replay.self, Keygen.self, CheckpointCommand.self, Prove.self, VerifyProof.self]
