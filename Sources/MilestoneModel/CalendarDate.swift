@@ -6,10 +6,13 @@ public struct CalendarDate: Comparable, Hashable, Sendable, BitwiseCopyable, Cus
     public init(days: Int32) { self.days = days }
 
     public init?(year: Int, month: Int, day: Int) {
-        guard (1...9999).contains(year), (1...12).contains(month),
-              day >= 1, day <= CalendarDate.daysIn(month: month, year: year)
-        else { return nil }
+        guard CalendarDate.isReal(year, month, day) else { return nil }
         days = Int32(CalendarDate.daysFromCivil(year, month, day))
+    }
+
+    /// A day of the proleptic Gregorian calendar in years 0001–9999.
+    static func isReal(_ year: Int, _ month: Int, _ day: Int) -> Bool {
+        (1...9999).contains(year) && (1...12).contains(month) && day >= 1 && day <= daysIn(month: month, year: year)
     }
 
     /// Parses exactly `YYYY-MM-DD` naming a real date.
@@ -23,6 +26,12 @@ public struct CalendarDate: Comparable, Hashable, Sendable, BitwiseCopyable, Cus
     public init?(utf8 u: UnsafeBufferPointer<UInt8>) {
         guard let (y, m, d) = CalendarDate.fields(u) else { return nil }
         self.init(year: y, month: m, day: d)
+    }
+
+    /// Whether the bytes are exactly `YYYY-MM-DD` naming a real date (no day count is made).
+    public static func isValid(utf8 u: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let (y, m, d) = fields(u) else { return false }
+        return isReal(y, m, d)
     }
 
     static func fields(_ u: UnsafeBufferPointer<UInt8>) -> (Int, Int, Int)? {

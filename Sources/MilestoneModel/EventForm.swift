@@ -261,84 +261,90 @@ public enum EventForm {
         return facts
     }
 
-    /// Every field name of the domain types, with its kind in each type that
-    /// has it (by type ordinal) and the types that require it.
+    /// Every field name of the domain types: the types that have it, the
+    /// types that require it, and its kinds with the types that give it each.
     struct ChangeableField {
         let key: StaticString
-        let kinds: StaticTable<Kind?>
+        let kinds: StaticTable<(kind: Kind, types: UInt32)>
         let required: UInt32
         let present: UInt32
     }
 
+    /// Sorted by name (byte order), for a binary search.
     static let changeableFields: StaticTable<ChangeableField> = {
-        var keys: [StaticString] = []
-        var kinds: [[Kind?]] = []
-        var required: [UInt32] = []
-        var present: [UInt32] = []
+        var byName: [String: (key: StaticString, kinds: [(kind: Kind, types: UInt32)], required: UInt32, present: UInt32)] = [:]
         for type in EventType.allCases where type.isDomain {
+            let bit = UInt32(1) << UInt32(type.ordinal)
             for f in fields(type) {
-                var i = keys.firstIndex { $0.description == f.name }
-                if i == nil {
-                    keys.append(f.key)
-                    kinds.append(Array(repeating: nil, count: EventType.allCases.count))
-                    required.append(0)
-                    present.append(0)
-                    i = keys.count - 1
-                }
-                kinds[i!][type.ordinal] = f.kind
-                present[i!] |= 1 << UInt32(type.ordinal)
-                if f.required { required[i!] |= 1 << UInt32(type.ordinal) }
+                var entry = byName[f.name] ?? (f.key, [], 0, 0)
+                if let k = entry.kinds.firstIndex(where: { $0.kind == f.kind }) { entry.kinds[k].types |= bit } else { entry.kinds.append((f.kind, bit)) }
+                entry.present |= bit
+                if f.required { entry.required |= bit }
+                byName[f.name] = entry
             }
         }
-        return StaticTable(keys.indices.map {
-            ChangeableField(key: keys[$0], kinds: StaticTable(kinds[$0]), required: required[$0], present: present[$0])
+        return StaticTable(byName.keys.sorted(by: JSONObject.keyLess).map { name in
+            let e = byName[name]!
+            return ChangeableField(key: e.key, kinds: StaticTable(e.kinds), required: e.required, present: e.present)
         })
     }()
+
+    /// The domain types, a bit per ordinal.
+    static let domainTypes: UInt32 = EventType.allCases.filter(\.isDomain).reduce(0) { $0 | 1 << UInt32($1.ordinal) }
+
+    static func changeableField(named key: JSONView) -> ChangeableField? {
+        var (lo, hi) = (0, changeableFields.count)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            let f = changeableFields[mid]
+            guard let order = key.compare(bytes: UnsafeBufferPointer(start: f.key.utf8Start, count: f.key.utf8CodeUnitCount)) else { return nil }
+            if order == 0 { return f }
+            if order < 0 { hi = mid } else { lo = mid + 1 }
+        }
+        return nil
+    }
 
     /// The domain types (bit per ordinal) whose fields a correction's
     /// `changes` fit (`null` removes an optional field), and, for the type
     /// `explaining`, the first problem when they do not fit it.
     static func changesFit(_ changes: JSONView, explaining: EventType? = nil) -> (fits: UInt32, problem: EventError?) {
-        var fits = changeableFields.reduce(0) { $0 | $1.present }
+        var fits = domainTypes
         var problem: EventError?
         func clear(_ types: UInt32, _ why: @autoclosure () -> EventError) {
             if let t = explaining, problem == nil, types & fits & 1 << UInt32(t.ordinal) != 0 { problem = why() }
             fits &= ~types
         }
-        changes.forEachMember { key, value in
-            guard fits != 0 else { return }
-            let name = key.string ?? ""
-            let path = "changes.\(name)"
-            if key.equals("type") || key.equals("id") || key.equals("subject") {
-                clear(.max, EventError(field: path, "a correction cannot change \(name)"))
-                return
-            }
-            guard let field = changeableFields.first(where: { key.equals($0.key) }) else {
-                let t = explaining ?? .programAnnounced
+        for (key, value) in changes.members {
+            guard fits != 0 else { break }
+            // Names and paths are made only for a message.
+            func name() -> String { key.string ?? "" }
+            func path() -> String { "changes.\(name())" }
+            func notAField(of t: EventType) -> EventError {
                 let names = fields(t).map(\.name).filter { !["type", "id", "subject"].contains($0) }
-                clear(.max, EventError(field: path, "not a field of \(t.rawValue)\(suggestion(for: name, among: names))"))
-                return
+                return EventError(field: path(), "not a field of \(t.rawValue)\(suggestion(for: name(), among: names))")
+            }
+            if key.equals("type") || key.equals("id") || key.equals("subject") {
+                clear(.max, EventError(field: path(), "a correction cannot change \(name())"))
+                continue
+            }
+            guard let field = changeableField(named: key) else {
+                clear(.max, notAField(of: explaining ?? .programAnnounced))
+                continue
             }
             if let t = explaining, field.present & 1 << UInt32(t.ordinal) == 0 {
-                let names = fields(t).map(\.name).filter { !["type", "id", "subject"].contains($0) }
-                clear(~field.present, EventError(field: path, "not a field of \(t.rawValue)\(suggestion(for: name, among: names))"))
+                clear(~field.present, notAField(of: t))
             }
             fits &= field.present
             if value.isNull {
-                clear(field.required, EventError(field: path, "cannot remove a required field of \(explaining?.rawValue ?? "")"))
-                return
+                clear(field.required, EventError(field: path(), "cannot remove a required field of \(explaining?.rawValue ?? "")"))
+                continue
             }
             // Each kind the field has among the types still fitting, checked once.
-            var checked: UInt32 = 0
-            for (t, kind) in field.kinds.enumerated() where fits & 1 << UInt32(t) != 0 && checked & 1 << UInt32(t) == 0 {
-                guard let kind else { continue }
-                var same: UInt32 = 0
-                for (u, k) in field.kinds.enumerated() where k == kind { same |= 1 << UInt32(u) }
-                checked |= same
+            for (kind, types) in field.kinds where fits & types != 0 {
                 do throws(EventError) {
-                    try check(value, kind, path: path)
+                    try check(value, kind, path: path())
                 } catch {
-                    clear(same, error)
+                    clear(types, error)
                 }
             }
         }
@@ -377,7 +383,10 @@ public enum EventForm {
             try requireString(v, path: path())
             guard v.withUTF8(isID)! else { throw EventError(field: path(), "\(quoted(v.string!)) is not an id ([A-Za-z0-9][A-Za-z0-9._:-]{0,127})") }
         case .date:
-            _ = try date(v, path: path())
+            try requireString(v, path: path())
+            guard v.withUTF8(CalendarDate.isValid)! else {
+                throw EventError(field: path(), "\(quoted(v.string!)) is not a calendar date (YYYY-MM-DD)")
+            }
         case .precision:
             try oneOf(v, precisionNames, path: path())
         case .facilityKind:
@@ -444,11 +453,8 @@ public enum EventForm {
     }
 
     static func date(_ v: JSONView, path: @autoclosure () -> String) throws(EventError) -> CalendarDate {
-        try requireString(v, path: path())
-        guard let d = v.withUTF8({ CalendarDate(utf8: $0) }) ?? nil else {
-            throw EventError(field: path(), "\(quoted(v.string!)) is not a calendar date (YYYY-MM-DD)")
-        }
-        return d
+        try check(v, .date, path: path())
+        return v.withUTF8 { CalendarDate(utf8: $0) }!!
     }
 
     static func requireString(_ v: JSONView, path: @autoclosure () -> String) throws(EventError) {
