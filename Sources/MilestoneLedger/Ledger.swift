@@ -275,6 +275,8 @@ public final class AppendBatch {
             // Pages never written cost nothing.
             bytes.reserveCapacity(bytes.count + 2 * size + 4096)
             outcomes.reserveCapacity(outcomes.count + size / 256)
+            // Input events run 250 to 500 bytes.
+            if !index.hasBase { index.reserve(events: size / 250, contents: true) }
         }
         let workers = max(1, min(8, activeProcessorCount()))
         // Slices of each chunk, each with its own tape; while one chunk's

@@ -87,6 +87,13 @@ struct FingerprintTable<Value: PackedValue> {
 
     var count: Int { storage.count }
 
+    /// Makes room for `more` keys beyond those held, in one copy (growing by
+    /// half at a time would copy the table over and over).
+    mutating func reserve(_ more: Int) {
+        let needed = Int(Double(storage.count + more) / FingerprintTable.maxLoad) + 1
+        if needed > storage.capacity { storage = storage.copy(capacity: needed) }
+    }
+
     /// 0 is the empty slot's key; the one fingerprint that is 0 is stored as 1
     /// (one more of the 2^64 values a collision could take).
     @inline(__always)

@@ -121,6 +121,14 @@ public struct ReferenceIndex {
     public var hasBase: Bool { base != nil }
     public var subjectCount: Int { subjects.count }
 
+    /// Makes room for about `events` more events (ids, contents, subjects),
+    /// so that the tables are not copied again and again as they fill.
+    public mutating func reserve(events: Int, contents withContents: Bool) {
+        ids.reserve(events)
+        subjects.reserve(events / 8)
+        if withContents { contents.reserve(events) }
+    }
+
     /// Brings the entries these events will look up into the cache, all at
     /// once (see ``FingerprintTable/warm(_:)``), before they are checked one by one.
     public func warm(ids: UnsafeBufferPointer<UInt64>, subjects: UnsafeBufferPointer<UInt64>) {

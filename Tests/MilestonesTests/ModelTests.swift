@@ -160,6 +160,10 @@ import Testing
         }
         #expect(table.count == reference.count)
         for k in keys { #expect(table[k]?.bits == reference[k == 0 ? 1 : k]) }
+        // Room made ahead keeps every entry.
+        table.reserve(20_000)
+        #expect(table.count == reference.count)
+        for k in keys { #expect(table[k]?.bits == reference[k == 0 ? 1 : k]) }
         for _ in 0..<1_000 {
             let k = UInt64.random(in: 2...UInt64.max, using: &rng)
             #expect(table[k]?.bits == reference[k])
