@@ -76,22 +76,26 @@ public enum LedgerReader {
                     var notes = [[Int: LineNote]](repeating: [:], count: slices)
                     let lineBase = linesBefore
                     let waiting = previous
+                    let acceptWaiting = waiting.map { w in
+                        let u = UncheckedSendable(w)
+                        return { @Sendable in accept(u.value) }
+                    }
                     let failure = notes.withUnsafeMutableBufferPointer { noted in
-                            let slots = UncheckedSendable((out, noted))
-                            let input = UncheckedSendable(chunk)
-                            let per = (spans.count + slices - 1) / slices
-                            return pipelineStep(slices: slices, acceptPrevious: waiting.map { w in let u = UncheckedSendable(w); return { accept(u.value) } }) { slice in
-                                let (lo, hi) = (slice * per, min(spans.count, slice * per + per))
-                                guard lo < hi else { return }
-                                for i in lo..<hi where spans[i].kind == .complete {
-                                    let s = spans[i]
-                                    if let note = inspectors.value[slice].inspect(
-                                        line: UnsafeRawBufferPointer(rebasing: input.value[s.start..<(s.start + s.length)]),
-                                        offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1, into: slots.value.0.baseAddress! + i) {
-                                        slots.value.1[slice][i] = note
-                                    }
+                        let slots = UncheckedSendable((out, noted))
+                        let input = UncheckedSendable(chunk)
+                        let per = (spans.count + slices - 1) / slices
+                        return pipelineStep(slices: slices, acceptPrevious: acceptWaiting) { slice in
+                            let (lo, hi) = (slice * per, min(spans.count, slice * per + per))
+                            guard lo < hi else { return }
+                            for i in lo..<hi where spans[i].kind == .complete {
+                                let s = spans[i]
+                                if let note = inspectors.value[slice].inspect(
+                                    line: UnsafeRawBufferPointer(rebasing: input.value[s.start..<(s.start + s.length)]),
+                                    offset: s.offset, isFinal: s.isFinal, lineNumber: lineBase + i + 1, into: slots.value.0.baseAddress! + i) {
+                                    slots.value.1[slice][i] = note
                                 }
                             }
+                        }
                     }
                     if let failure { throw failure }
                     linesBefore += spans.count
