@@ -696,9 +696,9 @@ public struct JSONView {
     }
 
     /// The members (key, value) of an object, in text order (none for another kind).
-    public var members: Members { Members(view: self) }
+    public var members: MemberSequence { MemberSequence(view: self) }
 
-    public struct Members: Sequence {
+    public struct MemberSequence: Sequence {
         let view: JSONView
 
         public struct Iterator: IteratorProtocol {

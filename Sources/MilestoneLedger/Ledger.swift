@@ -36,7 +36,7 @@ public enum LedgerReader {
         let slices = workers == 1 ? 1 : workers * 32
         let inspectors = UncheckedSendable((0..<slices).map { _ in verifier.makeInspector() })
         // Notes by line (failures, announced subjects), one dictionary per slice (each written by one task).
-        typealias Inspected = (spans: [LedgerFile.LineSpan], results: UnsafeBufferPointer<InspectedLine>, notes: [[Int: LineNote]])
+        typealias Inspected = (spans: [LedgerFile.LineSpan], results: UnsafeBufferPointer<InspectedLine>, notes: [[Int: LineNote]], perSlice: Int)
         var previous: Inspected?
         // Two buffers of inspected lines, reused: one chunk's written while the one before is accepted.
         let buffers = (LineBuffer(), LineBuffer())
@@ -58,7 +58,7 @@ public enum LedgerReader {
                             switch s.kind {
                             case .complete:
                                 let line = done.results.baseAddress! + i
-                                let note = line.pointee.hasNote ? done.notes.lazy.compactMap { $0[i] }.first : nil
+                                let note = line.pointee.hasNote ? done.notes[i / done.perSlice][i] : nil
                                 try acceptor.value.pointee.accept(line, note: note, in: reader.value)
                             case .tooLong: throw acceptor.value.pointee.lineTooLong(offset: s.offset)
                             case .unterminated: throw acceptor.value.pointee.unterminated(offset: s.offset, length: s.length)
@@ -75,6 +75,7 @@ public enum LedgerReader {
                     chunks += 1
                     var notes = [[Int: LineNote]](repeating: [:], count: slices)
                     let lineBase = linesBefore
+                    let per = (spans.count + slices - 1) / slices  // lines a slice inspects
                     let waiting = previous
                     let acceptWaiting = waiting.map { w in
                         let u = UncheckedSendable(w)
@@ -83,7 +84,6 @@ public enum LedgerReader {
                     let failure = notes.withUnsafeMutableBufferPointer { noted in
                         let slots = UncheckedSendable((out, noted))
                         let input = UncheckedSendable(chunk)
-                        let per = (spans.count + slices - 1) / slices
                         return pipelineStep(slices: slices, acceptPrevious: acceptWaiting) { slice in
                             let (lo, hi) = (slice * per, min(spans.count, slice * per + per))
                             guard lo < hi else { return }
@@ -99,7 +99,7 @@ public enum LedgerReader {
                     }
                     if let failure { throw failure }
                     linesBefore += spans.count
-                    previous = (spans, UnsafeBufferPointer(out), notes)
+                    previous = (spans, UnsafeBufferPointer(out), notes, per)
                 }, progress: progress.map { p in { p($0, size) } })
                 if let last = previous, let failure = accept(last) { throw failure }
             }

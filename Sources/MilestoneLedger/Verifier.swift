@@ -65,7 +65,7 @@ public struct InspectedLine: Sendable, BitwiseCopyable {
     /// Whether inspecting the line left a note: its failure, or the name of the subject it announces.
     var hasNote: Bool {
         guard let r = record else { return true }
-        return r.facts.type.subjectRule == .newProgram || r.facts.type.subjectRule == .newFacility
+        return r.facts.type.announces != nil
     }
 }
 

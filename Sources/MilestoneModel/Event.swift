@@ -76,6 +76,15 @@ public enum EventType: String, CaseIterable, Sendable, Codable, BitwiseCopyable 
         case none, newProgram, newFacility, programOrFacility, facility, sameAsReferenced
     }
 
+    /// The kind of subject an announcement introduces (nil for other types).
+    public var announces: SubjectKind? {
+        switch self {
+        case .programAnnounced: .program
+        case .facilityAnnounced: .facility
+        default: nil
+        }
+    }
+
     public var subjectRule: SubjectRule {
         switch self {
         case .ledgerCreated: .none

@@ -171,9 +171,7 @@ public enum EventForm {
     /// The facts of an event whose fields passed their checks.
     static func facts(type: EventType, field: (FactField) -> JSONView?) throws(EventError) -> EventFacts {
         let date = field(.date)!.withUTF8 { CalendarDate(utf8: $0) }!!
-        let precision = field(.precision).map { p in
-            DatePrecision.names.firstIndex { p.equals($0) }.map { DatePrecision.byOrdinal[$0] } ?? .day
-        } ?? .day
+        let precision = field(.precision).map(precision(of:)) ?? .day
         guard precision.admits(date) else {
             throw EventError(field: "date", "\(quoted(date.description)) is not the first day of its \(precision.rawValue), as \(precision.rawValue) precision requires")
         }
@@ -191,6 +189,12 @@ public enum EventForm {
         return EventFacts(type: type, date: date, precision: precision, id: key(field(.id)), subject: key(field(.subject)),
                           reference: key(field(.corrects) ?? field(.retracts)), program: key(field(.program)),
                           milestone: milestone, changes: changes)
+    }
+
+    /// The precision a present `precision` value names; `null` (in a
+    /// correction's `changes`) resets it to the default, `day`.
+    static func precision(of v: JSONView) -> DatePrecision {
+        DatePrecision.names.firstIndex { v.equals($0) }.map { DatePrecision.byOrdinal[$0] } ?? .day
     }
 
     /// The names of a valid event (`facts` are its ``facts(of:)``).
@@ -255,7 +259,7 @@ public enum EventForm {
         var facts = ChangeFacts(fits: changesFit(changes).fits)
         if let d = changes["date"] { facts.date = d.withUTF8 { CalendarDate(utf8: $0) } ?? nil }
         if let p = changes["precision"] {
-            facts.precision = DatePrecision.names.firstIndex { p.equals($0) }.map { DatePrecision.byOrdinal[$0] } ?? .day
+            facts.precision = precision(of: p)
         }
         if let p = changes["program"] { facts.program = p.withUTF8(ReferenceIndex.fingerprint(utf8:)) }
         return facts

@@ -342,8 +342,7 @@ public struct ReferenceIndex {
         if let subject = facts.subject {
             let type = facts.type
             index = try subjectIndex(subject, name: { names().subject! }) {
-                type == .programAnnounced ? .program : type == .facilityAnnounced ? .facility
-                    : (try base?.subjectKind(names().subject!) ?? .facility)
+                try type.announces ?? base?.subjectKind(names().subject!) ?? .facility
             }
         }
         if let id = facts.id {

@@ -318,7 +318,11 @@ struct LargeLedgerTests {
         data[mid] = data[mid] == UInt8(ascii: "a") ? UInt8(ascii: "b") : UInt8(ascii: "a")
         let bad = dir.file("bad.jsonl")
         try data.write(to: URL(fileURLWithPath: bad))
-        #expect(cli(["verify", "--ledger", bad]).code == 1)
+        let b = cli(["verify", "--format", "json", "--ledger", bad])
+        #expect(b.code == 1)
+        // Reported at the damaged line, found in a middle slice of a middle chunk.
+        let damagedLine = data[..<mid].filter { $0 == 0x0A }.count + 1
+        #expect(((parseJSON(b.stdout) as? [String: Any])?["error"] as? [String: Any])?["line"] as? Int == damagedLine, "\(b.stdout)")
         #expect(pythonCheck(["ledger", bad]).code == 1)
     }
 }
