@@ -48,10 +48,11 @@ soak: deps
 	$(SWIFT) build
 	MILESTONES_SOAK_KILLS=1000 $(SWIFT) test --filter crashHarness
 
-## fuzz: libFuzzer on the JSON reader, event validator, record-line verifier, proof and
-## signed-note parsers, FUZZ_SECONDS each (default 60), from the seed corpora in fixtures/fuzz
+## fuzz: libFuzzer on the JSON reader, event validator, verify's one-pass event reader (against
+## the full path), record-line verifier, proof and signed-note parsers, FUZZ_SECONDS each
+## (default 60), from the seed corpora in fixtures/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= json event record proof note
+FUZZ_TARGETS ?= json event plain record proof note
 fuzz: deps
 	MILESTONES_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product milestones-fuzz -Xswiftc -sanitize=fuzzer,address
 	@mkdir -p .build-fuzz/corpus .build-fuzz/crashes

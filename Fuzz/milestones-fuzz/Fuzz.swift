@@ -1,5 +1,5 @@
 // libFuzzer entry points (`make fuzz`). The target is chosen by the
-// environment variable MILESTONES_FUZZ_TARGET: json, event, record, proof, note.
+// environment variable MILESTONES_FUZZ_TARGET: json, event, plain, record, proof, note.
 // Built with `-sanitize=fuzzer,address` (libFuzzer supplies main).
 import CanonicalJSON
 import MilestoneLedger
@@ -12,6 +12,7 @@ import Glibc
 nonisolated(unsafe) var target = "json"
 nonisolated(unsafe) let tape = JSONTape()
 nonisolated(unsafe) var inspector: RecordVerifier.Inspector?
+nonisolated(unsafe) let slot = UnsafeMutablePointer<InspectedLine>.allocate(capacity: 1)
 
 @_cdecl("LLVMFuzzerInitialize")
 public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
@@ -45,8 +46,17 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 _ = ev
             }
         }
+    case "plain":
+        // Verify's one pass over a plain event takes only what the full path
+        // takes (canonical parse nested in a record, then the form checks),
+        // with the same facts and subject.
+        if let p = EventForm.plainFacts(bytes, tape: JSONTape()) {
+            guard (try? tape.parse(bytes, mode: .canonical, copy: true, depth: 1)) != nil, let f = try? EventForm.facts(of: tape.root),
+                  f == p.facts, tape.root["subject"]?.string == String(decoding: bytes[p.subject], as: UTF8.self)
+            else { fatalError("the one pass took what the full path does not, or read it otherwise") }
+        }
     case "record":
-        _ = inspector!.inspect(line: bytes, offset: 0, isFinal: size % 2 == 0, lineNumber: 1)
+        _ = inspector!.inspect(line: bytes, offset: 0, isFinal: size % 2 == 0, lineNumber: 1, into: slot)
         _ = RecordLine.tail(of: bytes)
     case "proof":
         if let v = try? JSONReader.parse(Array(bytes)) {

@@ -122,13 +122,20 @@ public struct RecordVerifier: ~Copyable {
             // 1. well-formed UTF-8 JSON, byte for byte canonical. A record is
             // `{"event":` EVENT `,"prev":"…","recorded_at":"…","seq":N,"sha256":"…"}`:
             // when its tail has exactly that shape and canonical values, only the
-            // event needs the parser. Any other line is parsed whole, which names its problem.
-            let eventView: JSONView, eventText: UnsafeRawBufferPointer
+            // event needs reading: in one pass when it is plain (EventForm.plainFacts),
+            // else by the parser. Any other line is parsed whole, which names its problem.
+            var parts = hashes == nil ? nil : RecordLine.canonicalParts(line)
+            let plain = parts.flatMap { EventForm.plainFacts(UnsafeRawBufferPointer(rebasing: line[$0.event]), tape: tape) }
+            if plain == nil, let p = parts,
+               (try? tape.parse(UnsafeRawBufferPointer(rebasing: line[p.event]), mode: .canonical, copy: false, depth: 1)) == nil
+                || tape.root.kind != .object {
+                parts = nil
+            }
+            let eventView: JSONView?, eventText: UnsafeRawBufferPointer
             let prev: Digest, recordedAt: Timestamp, seq: Int
-            if hashes != nil, let parts = RecordLine.canonicalParts(line),
-               case let text = UnsafeRawBufferPointer(rebasing: line[parts.event]),
-               (try? tape.parse(text, mode: .canonical, copy: false, depth: 1)) != nil, tape.root.kind == .object {
-                (eventView, eventText, prev, recordedAt, seq) = (tape.root, text, parts.prev, parts.recordedAt, parts.seq)
+            if let parts {
+                (eventText, prev, recordedAt, seq) = (UnsafeRawBufferPointer(rebasing: line[parts.event]), parts.prev, parts.recordedAt, parts.seq)
+                eventView = plain == nil ? tape.root : nil
             } else {
                 do {
                     try tape.parse(line, mode: .canonical, copy: false)  // the chunk outlives this inspection
@@ -152,7 +159,7 @@ public struct RecordVerifier: ~Copyable {
                     return fail("recorded_at: not a UTC time of the form YYYY-MM-DDTHH:MM:SSZ", seq: seq)
                 }
                 guard e.kind == .object else { return fail("event: must be an object", seq: seq) }
-                (eventView, eventText, prev, recordedAt) = (e, line, p, t)
+                (eventView, eventText, prev, recordedAt) = (e, UnsafeRawBufferPointer(rebasing: line[e.byteRange!]), p, t)
             }
             // 2. sha256 (prev is checked in order).
             let (claimed, computed) = hashes!
@@ -162,16 +169,17 @@ public struct RecordVerifier: ~Copyable {
             // 6. the event's form.
             let facts: EventFacts
             do {
-                facts = try EventForm.facts(of: eventView)
+                facts = try plain?.facts ?? EventForm.facts(of: eventView!)
                 guard facts.id != nil else { throw EventError(field: "id", "missing: a recorded event always has its id") }
             } catch {
                 return fail("event: \(error)", seq: seq)
             }
-            let content = rememberContent
-                ? RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: eventText[eventView.byteRange!]), hasher: &hasher) : 0
+            let content = rememberContent ? RecordLine.contentDigest(eventText, hasher: &hasher) : 0
             slot.pointee = InspectedLine(line: lineNo, offset: offset, length: line.count, record: InspectedLine.Record(
                 seq: seq, prev: prev, sha256: claimed, recordedAt: recordedAt, facts: facts, content: content))
-            return slot.pointee.hasNote ? .newSubject(eventView["subject"]!.string!) : nil
+            guard slot.pointee.hasNote else { return nil }
+            if let plain { return .newSubject(String(decoding: UnsafeRawBufferPointer(rebasing: eventText[plain.subject]), as: UTF8.self)) }
+            return .newSubject(eventView!["subject"]!.string!)
         }
 
         /// The event of a line inspected before, with its names, and the

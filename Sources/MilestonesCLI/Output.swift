@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import CanonicalJSON
 import MilestoneModel
 
@@ -13,7 +14,7 @@ enum QueryFormat: String, ExpressibleByArgument, CaseIterable {
 /// A growable byte buffer for large outputs (tens of MB of JSON or CSV):
 /// plain stores into memory it owns, without an array's checks on every byte.
 ///
-/// At least `slack` bytes past `count` are always allocated (and initialised),
+/// At least `slack` bytes past `count` are always allocated,
 /// so short copies move whole eight-byte words, reading and writing a little
 /// past their ends.
 final class ByteOutput {
@@ -22,27 +23,30 @@ final class ByteOutput {
     private var capacity: Int
     static let slack = 40
 
+    /// The buffer is malloc'd and grown by realloc, not zeroed: a large one
+    /// grows in place or by remapping its pages (no copy, no memset), and
+    /// bytes past `count` are only ever read as padding, never used.
     init(capacity: Int) {
         self.capacity = max(capacity, 64)
-        base = .allocate(capacity: self.capacity)
-        base.initialize(repeating: 0, count: self.capacity)
+        base = ByteOutput.allocate(self.capacity, from: nil)
     }
 
     deinit {
-        base.deallocate()
+        free(base)
         dateDays.deallocate()
         dateText.deallocate()
+    }
+
+    private static func allocate(_ n: Int, from old: UnsafeMutablePointer<UInt8>?) -> UnsafeMutablePointer<UInt8> {
+        guard let p = realloc(old, n) else { fatalError("out of memory for \(n) bytes of output") }
+        return p.assumingMemoryBound(to: UInt8.self)
     }
 
     @inline(__always)
     private func reserve(_ n: Int) {
         guard count + n + ByteOutput.slack > capacity else { return }
         capacity = max(capacity * 2, count + n + ByteOutput.slack)
-        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
-        grown.initialize(repeating: 0, count: capacity)
-        grown.update(from: base, count: count)
-        base.deallocate()
-        base = grown
+        base = ByteOutput.allocate(capacity, from: base)
     }
 
     @inline(__always)

@@ -1,0 +1,378 @@
+import CanonicalJSON
+import Glibc
+
+/// Verify's fast path: the facts of a recorded event read in one pass over
+/// its canonical bytes, with no tape and no second scan of any string.
+///
+/// It takes only the plain case: members in canonical order, strings without
+/// escapes, DEL or C1 controls and of at most 2,000 bytes, numbers that are
+/// non-negative integers, every member a field of the event's type with the
+/// value its kind asks for. Anything else returns nil and is left to the full
+/// path (``JSONTape`` in canonical mode, then ``EventForm/facts(of:)``),
+/// which stays the one definition of what is valid and the only one that
+/// words a message. So the fast path must never take what the full path
+/// rejects, nor give other facts: `CanonicalEventTests` checks both over
+/// valid events of every type and random changes to them.
+///
+/// A correction's `changes` (any value, with any escapes) is found by its
+/// brackets and then read by the full path's own code.
+extension EventForm {
+    /// The member names of every type but `ledger.created`, sorted: a name's position is its key.
+    static let plainKeys: StaticTable<StaticString> = [
+        "amount", "area_sqft", "changes", "corrects", "date", "due", "horizon", "id", "kind", "location", "milestone",
+        "name", "operator", "partners", "precision", "product", "program", "quantity", "reason", "retracts", "sources",
+        "sponsor", "subject", "summary", "type",
+    ]
+
+    enum PlainKey: Int {
+        case amount, areaSqft, changes, corrects, date, due, horizon, id, kind, location, milestone
+        case name, operator_, partners, precision, product, program, quantity, reason, retracts, sources
+        case sponsor, subject, summary, type
+    }
+
+    /// What a type allows and requires, a bit per plain key, and each
+    /// key's kind (from ``fields(_:)``: the same tables as the full path).
+    struct PlainType {
+        var allowed: UInt32 = 0
+        var required: UInt32 = 0
+        var kinds = [Kind?](repeating: nil, count: 25)
+    }
+
+    /// Per type ordinal; nil for a type the fast path leaves alone (`ledger.created`).
+    static let plainTypes = StaticTable<PlainType?>(EventType.allCases.map { type -> PlainType? in
+        guard type != .ledgerCreated else { return nil }
+        var t = PlainType()
+        for f in fields(type) {
+            guard let k = plainKeys.firstIndex(where: { $0.description == f.name }) else { return nil }
+            t.allowed |= 1 << UInt32(k)
+            if f.required { t.required |= 1 << UInt32(k) }
+            t.kinds[k] = f.kind
+        }
+        return t
+    })
+
+    /// The one kind each key has in every type, checked during the pass;
+    /// nil for a key whose kind depends on the type (`milestone`: a target's
+    /// milestone or text), checked once the type is known.
+    static let plainKinds = StaticTable<Kind?>((0..<plainKeys.count).map { k -> Kind? in
+        let kinds = Set(plainTypes.compactMap { $0?.kinds[k].map { "\($0)" } })
+        guard kinds.count == 1 else { return nil }
+        return plainTypes.lazy.compactMap { $0?.kinds[k] }.first
+    })
+
+    /// Members of the small objects, sorted.
+    static let plainAmount: StaticTable<StaticString> = ["currency", "qualifier", "value"]
+    static let plainLocation: StaticTable<StaticString> = ["city", "country", "region"]
+    static let plainDue: StaticTable<StaticString> = ["earliest", "latest"]
+    static let plainSource: StaticTable<StaticString> = ["published", "publisher", "title", "url"]
+
+    /// The facts of a recorded event (`text`: its canonical bytes, nested at
+    /// depth 1 in a record line), and where its subject's bytes are; nil
+    /// when the event is not plain (see above) or not valid. `tape` is used
+    /// for a correction's `changes` only.
+    public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape) -> (facts: EventFacts, subject: Range<Int>)? {
+        guard let base = text.baseAddress else { return nil }
+        var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0)
+        // Each key's value, as a byte range (strings: their bytes; numbers: their digits).
+        return withUnsafeTemporaryAllocation(of: (Int32, Int32).self, capacity: 25) { spans -> (EventFacts, Range<Int>)? in
+            var present: UInt32 = 0
+            var next = 0
+            guard s.take(UInt8(ascii: "{")), !s.take(UInt8(ascii: "}")) else { return nil }
+            repeat {
+                guard let k = s.key(plainKeys, from: next), s.take(UInt8(ascii: ":")) else { return nil }
+                next = k + 1
+                present |= 1 << UInt32(k)
+                let start = s.i
+                switch PlainKey(rawValue: k)! {
+                case .amount: guard s.amount() else { return nil }
+                case .location: guard s.location() else { return nil }
+                case .due: guard s.due() else { return nil }
+                case .sources: guard s.sources() else { return nil }
+                case .partners: guard s.orgs() else { return nil }
+                case .changes: guard s.skipValue() else { return nil }
+                case .areaSqft, .quantity: guard s.integer() != nil else { return nil }
+                default:
+                    guard let r = s.string() else { return nil }
+                    if let kind = plainKinds[k], !plainCheck(kind, s.bytes(r)) { return nil }
+                    spans[k] = (Int32(r.lowerBound), Int32(r.upperBound))
+                    continue
+                }
+                spans[k] = (Int32(start), Int32(s.i))
+            } while s.take(UInt8(ascii: ","))
+            guard s.take(UInt8(ascii: "}")), s.i == s.end else { return nil }
+
+            func bytes(_ k: PlainKey) -> UnsafeBufferPointer<UInt8>? {
+                guard present & 1 << UInt32(k.rawValue) != 0 else { return nil }
+                let (a, b) = spans[k.rawValue]
+                return s.bytes(Int(a)..<Int(b))
+            }
+            guard let typeName = bytes(.type), let type = EventType(utf8: typeName), let plain = plainTypes[type.ordinal],
+                  present & ~plain.allowed == 0, plain.required & ~present == 0
+            else { return nil }
+            if let m = bytes(.milestone), let kind = plain.kinds[PlainKey.milestone.rawValue], !plainCheck(kind, m) { return nil }
+
+            guard let date = CalendarDate(utf8: bytes(.date)!) ?? nil else { return nil }
+            let precision = bytes(.precision).map { p in DatePrecision.byOrdinal[DatePrecision.names.firstIndex { same(p, $0) }!] } ?? .day
+            guard precision.admits(date) else { return nil }
+            var changes: ChangeFacts?
+            if let c = bytes(.changes) {
+                // The full path's reading of `changes`, on its own text (a member of a member of the record).
+                guard (try? tape.parse(UnsafeRawBufferPointer(c), mode: .canonical, copy: false, depth: 2)) != nil,
+                      tape.root.kind == .object, tape.root.count > 0,
+                      (try? check(tape.root, .changes, path: "changes")) != nil
+                else { return nil }
+                changes = changeFacts(tape.root)
+            }
+            var milestone: UInt8?
+            if type == .targetSet || type == .targetRevised, let m = bytes(.milestone) {
+                milestone = targetMilestoneNames.firstIndex { same(m, $0) }.map(UInt8.init)
+            }
+            func key(_ k: PlainKey) -> UInt64? { bytes(k).map(ReferenceIndex.fingerprint(utf8:)) }
+            let facts = EventFacts(type: type, date: date, precision: precision, id: key(.id), subject: key(.subject),
+                                   reference: key(.corrects) ?? key(.retracts), program: key(.program),
+                                   milestone: milestone, changes: changes)
+            let (a, b) = spans[PlainKey.subject.rawValue]
+            return (facts, Int(a)..<Int(b))
+        }
+    }
+
+    /// A plain string's kind check (no escapes, controls or DEL in it; at
+    /// most 2,000 bytes, so at most 2,000 characters).
+    static func plainCheck(_ kind: Kind, _ u: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch kind {
+        case .text, .org, .multilineText: !u.allSatisfy { $0 == 0x20 }  // not empty, not blank
+        case .slug: isSlug(u)
+        case .eventID: isID(u)
+        case .date: CalendarDate.isValid(utf8: u)
+        case .precision: precisionNames.contains { same(u, $0) }
+        case .facilityKind: facilityKindNames.contains { same(u, $0) }
+        case .targetMilestone: targetMilestoneNames.contains { same(u, $0) }
+        case .typeName: true  // read once the members are all seen
+        default: false
+        }
+    }
+
+    @inline(__always)
+    static func same(_ u: UnsafeBufferPointer<UInt8>, _ s: StaticString) -> Bool {
+        u.count == s.utf8CodeUnitCount && (u.count == 0 || memcmp(u.baseAddress!, s.utf8Start, u.count) == 0)
+    }
+}
+
+/// A cursor over canonical bytes that says nil (or false) to anything but the plain case.
+struct PlainScan {
+    let p: UnsafePointer<UInt8>
+    let end: Int
+    var i: Int
+
+    func bytes(_ r: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: p + r.lowerBound, count: r.count) }
+
+    @inline(__always)
+    mutating func take(_ c: UInt8) -> Bool {
+        guard i < end, p[i] == c else { return false }
+        i &+= 1
+        return true
+    }
+
+    /// A string with no escape, control character, DEL or C1 control, of
+    /// valid UTF-8 and at most 2,000 bytes: the range of its bytes.
+    mutating func string() -> Range<Int>? {
+        guard take(UInt8(ascii: "\"")) else { return nil }
+        let start = i
+        let raw = UnsafeRawPointer(p)
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while true {
+            // Eight bytes at a time up to the first quote, backslash, control, DEL or non-ASCII byte.
+            while i &+ 8 <= end {
+                let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                @inline(__always) func zeroBytes(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
+                // The lowest flagged byte is exact (bits above it may be false alarms).
+                let m = zeroBytes(w ^ (ones &* 0x22)) | zeroBytes(w ^ (ones &* 0x5C)) | zeroBytes(w ^ (ones &* 0x7F))
+                    | ((w &- ones &* 0x20) & ~w & highs) | (w & highs)
+                if m != 0 {
+                    i &+= m.trailingZeroBitCount >> 3
+                    break
+                }
+                i &+= 8
+            }
+            guard i < end else { return nil }
+            let c = p[i]
+            if c == UInt8(ascii: "\"") {
+                guard i - start <= EventForm.maxTextLength else { return nil }
+                i &+= 1
+                return start..<(i - 1)
+            }
+            guard c >= 0x80 else {
+                if c >= 0x20 && c != 0x5C && c != 0x7F { i &+= 1; continue }  // one of the last few bytes, read one at a time
+                return nil
+            }
+            // One multi-byte sequence (Unicode table 3-7), not a C1 control.
+            var n = 0
+            var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
+            switch c {
+            case 0xC2: n = 2; lo = 0xA0
+            case 0xC3...0xDF: n = 2
+            case 0xE0: n = 3; lo = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: n = 3
+            case 0xED: n = 3; hi = 0x9F
+            case 0xF0: n = 4; lo = 0x90
+            case 0xF1...0xF3: n = 4
+            case 0xF4: n = 4; hi = 0x8F
+            default: return nil
+            }
+            guard i &+ n <= end, p[i &+ 1] >= lo, p[i &+ 1] <= hi else { return nil }
+            var j = 2
+            while j < n {
+                guard p[i &+ j] & 0xC0 == 0x80 else { return nil }
+                j &+= 1
+            }
+            i &+= n
+        }
+    }
+
+    /// A member name from `names` at or after position `from` (so names come
+    /// in order, each once): its position.
+    @inline(__always)
+    mutating func key(_ names: StaticTable<StaticString>, from: Int) -> Int? {
+        guard take(UInt8(ascii: "\"")) else { return nil }
+        let start = i
+        while i < end, p[i] != UInt8(ascii: "\"") { i &+= 1 }
+        guard i < end else { return nil }
+        let n = i - start
+        i &+= 1
+        var k = from
+        while k < names.count {
+            let name = names[k]
+            if name.utf8CodeUnitCount == n, memcmp(p + start, name.utf8Start, n) == 0 { return k }
+            k &+= 1
+        }
+        return nil
+    }
+
+    /// A non-negative integer of at most 2^53 − 1.
+    mutating func integer() -> Int64? {
+        guard i < end, p[i] >= 0x30, p[i] <= 0x39 else { return nil }
+        if p[i] == 0x30 {  // "0"; a digit after it (a leading zero) fails the caller's `,` `}` `]`
+            i &+= 1
+            return 0
+        }
+        var v: Int64 = 0
+        while i < end, p[i] >= 0x30, p[i] <= 0x39 {
+            v = v &* 10 &+ Int64(p[i] &- 0x30)
+            guard v <= JSONValue.maxInteger else { return nil }
+            i &+= 1
+        }
+        return v
+    }
+
+    /// An object whose members are among `names` (in order), each read by
+    /// `member` (given its position); false when it is anything else.
+    mutating func object(_ names: StaticTable<StaticString>, _ member: (inout PlainScan, Int) -> Bool) -> Bool {
+        guard take(UInt8(ascii: "{")), !take(UInt8(ascii: "}")) else { return false }
+        var next = 0
+        repeat {
+            guard let k = key(names, from: next), take(UInt8(ascii: ":")), member(&self, k) else { return false }
+            next = k + 1
+        } while take(UInt8(ascii: ","))
+        return take(UInt8(ascii: "}"))
+    }
+
+    mutating func text() -> Bool {
+        guard let r = string() else { return false }
+        return EventForm.plainCheck(.text, bytes(r))
+    }
+
+    mutating func date() -> CalendarDate? {
+        guard let r = string(), CalendarDate.isValid(utf8: bytes(r)) else { return nil }
+        return CalendarDate(utf8: bytes(r)) ?? nil
+    }
+
+    mutating func amount() -> Bool {
+        var value = false, currency = false
+        return object(EventForm.plainAmount) { s, k in
+            switch k {
+            case 0:
+                guard let r = s.string(), Codes.isCurrency(s.bytes(r)) else { return false }
+                currency = true
+                return true
+            case 1:
+                guard let r = s.string() else { return false }
+                return EventForm.qualifiers.contains { EventForm.same(s.bytes(r), $0) }
+            default:
+                value = s.integer() != nil
+                return value
+            }
+        } && value && currency
+    }
+
+    mutating func location() -> Bool {
+        var country = false
+        return object(EventForm.plainLocation) { s, k in
+            guard k == 1 else { return s.text() }
+            guard let r = s.string(), Codes.isCountry(s.bytes(r)) else { return false }
+            country = true
+            return true
+        } && country
+    }
+
+    mutating func due() -> Bool {
+        var earliest: CalendarDate?, latest: CalendarDate?
+        return object(EventForm.plainDue) { s, k in
+            let d = s.date()
+            if k == 0 { earliest = d } else { latest = d }
+            return d != nil
+        } && earliest != nil && latest != nil && earliest! <= latest!
+    }
+
+    mutating func sources() -> Bool {
+        guard take(UInt8(ascii: "[")) else { return false }
+        repeat {
+            var publisher = false
+            guard object(EventForm.plainSource, { s, k in
+                switch k {
+                case 0: return s.date() != nil
+                case 1:
+                    publisher = s.text()
+                    return publisher
+                case 2: return s.text()
+                default:
+                    guard let r = s.string() else { return false }
+                    return EventForm.isHTTPURL(s.bytes(r))
+                }
+            }), publisher else { return false }
+        } while take(UInt8(ascii: ","))
+        return take(UInt8(ascii: "]"))
+    }
+
+    mutating func orgs() -> Bool {
+        guard take(UInt8(ascii: "[")) else { return false }
+        if take(UInt8(ascii: "]")) { return true }
+        repeat {
+            guard text() else { return false }
+        } while take(UInt8(ascii: ","))
+        return take(UInt8(ascii: "]"))
+    }
+
+    /// Steps over an object or array by its brackets (strings and their
+    /// escapes stepped over whole); its form is for the full parser to check.
+    mutating func skipValue() -> Bool {
+        guard i < end, p[i] == UInt8(ascii: "{") || p[i] == UInt8(ascii: "[") else { return false }
+        var depth = 0
+        while i < end {
+            switch p[i] {
+            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+                if depth == 0 {
+                    i &+= 1
+                    return true
+                }
+            case UInt8(ascii: "\""):
+                i &+= 1
+                while i < end, p[i] != UInt8(ascii: "\"") { i &+= p[i] == UInt8(ascii: "\\") ? 2 : 1 }
+            default: break
+            }
+            i &+= 1
+        }
+        return false
+    }
+}
