@@ -1,5 +1,4 @@
 import CanonicalJSON
-import Glibc
 
 /// Verify's fast path: the facts of a recorded event read in one pass over
 /// its canonical bytes, with no tape and no second scan of any string.
@@ -66,20 +65,38 @@ extension EventForm {
     static let plainDue: StaticTable<StaticString> = ["earliest", "latest"]
     static let plainSource: StaticTable<StaticString> = ["published", "publisher", "title", "url"]
 
+    /// Every table the pass reads, as words to compare (``PlainName``),
+    /// fetched once per event: on Linux each read of a global costs a call.
+    struct PlainTables: @unchecked Sendable {
+        let keys = PlainName.table(plainKeys)
+        let kinds = plainKinds
+        let types = plainTypes
+        let amount = PlainName.table(plainAmount)
+        let location = PlainName.table(plainLocation)
+        let due = PlainName.table(plainDue)
+        let source = PlainName.table(plainSource)
+        let precisions = PlainName.table(precisionNames)
+        let facilityKinds = PlainName.table(facilityKindNames)
+        let qualifiers = PlainName.table(EventForm.qualifiers)
+        let targetMilestones = PlainName.table(targetMilestoneNames)
+    }
+    static let plainTables = PlainTables()
+
     /// The facts of a recorded event (`text`: its canonical bytes, nested at
     /// depth 1 in a record line), and where its subject's bytes are; nil
     /// when the event is not plain (see above) or not valid. `tape` is used
     /// for a correction's `changes` only.
     public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape) -> (facts: EventFacts, subject: Range<Int>)? {
         guard let base = text.baseAddress else { return nil }
-        var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0)
+        let t = plainTables
+        var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0, t: t)
         // Each key's value, as a byte range (strings: their bytes; numbers: their digits).
         return withUnsafeTemporaryAllocation(of: (Int32, Int32).self, capacity: 25) { spans -> (EventFacts, Range<Int>)? in
             var present: UInt32 = 0
             var next = 0
             guard s.take(UInt8(ascii: "{")), !s.take(UInt8(ascii: "}")) else { return nil }
             repeat {
-                guard let k = s.key(plainKeys, from: next), s.take(UInt8(ascii: ":")) else { return nil }
+                guard let k = s.key(t.keys, from: next), s.take(UInt8(ascii: ":")) else { return nil }
                 next = k + 1
                 present |= 1 << UInt32(k)
                 let start = s.i
@@ -93,7 +110,7 @@ extension EventForm {
                 case .areaSqft, .quantity: guard s.integer() != nil else { return nil }
                 default:
                     guard let r = s.string() else { return nil }
-                    if let kind = plainKinds[k], !plainCheck(kind, s.bytes(r)) { return nil }
+                    if let kind = t.kinds[k], !s.check(kind, r) { return nil }
                     spans[k] = (Int32(r.lowerBound), Int32(r.upperBound))
                     continue
                 }
@@ -106,13 +123,14 @@ extension EventForm {
                 let (a, b) = spans[k.rawValue]
                 return s.bytes(Int(a)..<Int(b))
             }
-            guard let typeName = bytes(.type), let type = EventType(utf8: typeName), let plain = plainTypes[type.ordinal],
+            guard let typeName = bytes(.type), let type = EventType(utf8: typeName), let plain = t.types[type.ordinal],
                   present & ~plain.allowed == 0, plain.required & ~present == 0
             else { return nil }
-            if let m = bytes(.milestone), let kind = plain.kinds[PlainKey.milestone.rawValue], !plainCheck(kind, m) { return nil }
+            func range(_ k: PlainKey) -> Range<Int> { Int(spans[k.rawValue].0)..<Int(spans[k.rawValue].1) }
+            if bytes(.milestone) != nil, let kind = plain.kinds[PlainKey.milestone.rawValue], !s.check(kind, range(.milestone)) { return nil }
 
             guard let date = CalendarDate(utf8: bytes(.date)!) ?? nil else { return nil }
-            let precision = bytes(.precision).map { p in DatePrecision.byOrdinal[DatePrecision.names.firstIndex { same(p, $0) }!] } ?? .day
+            let precision = bytes(.precision) == nil ? .day : DatePrecision.byOrdinal[s.find(range(.precision), in: t.precisions)!]
             guard precision.admits(date) else { return nil }
             var changes: ChangeFacts?
             if let c = bytes(.changes) {
@@ -124,38 +142,33 @@ extension EventForm {
                 changes = changeFacts(tape.root)
             }
             var milestone: UInt8?
-            if type == .targetSet || type == .targetRevised, let m = bytes(.milestone) {
-                milestone = targetMilestoneNames.firstIndex { same(m, $0) }.map(UInt8.init)
+            if type == .targetSet || type == .targetRevised, bytes(.milestone) != nil {
+                milestone = s.find(range(.milestone), in: t.targetMilestones).map(UInt8.init)
             }
             func key(_ k: PlainKey) -> UInt64? { bytes(k).map(ReferenceIndex.fingerprint(utf8:)) }
             let facts = EventFacts(type: type, date: date, precision: precision, id: key(.id), subject: key(.subject),
                                    reference: key(.corrects) ?? key(.retracts), program: key(.program),
                                    milestone: milestone, changes: changes)
-            let (a, b) = spans[PlainKey.subject.rawValue]
-            return (facts, Int(a)..<Int(b))
+            return (facts, range(.subject))
         }
     }
 
-    /// A plain string's kind check (no escapes, controls or DEL in it; at
-    /// most 2,000 bytes, so at most 2,000 characters).
-    static func plainCheck(_ kind: Kind, _ u: UnsafeBufferPointer<UInt8>) -> Bool {
-        switch kind {
-        case .text, .org, .multilineText: !u.allSatisfy { $0 == 0x20 }  // not empty, not blank
-        case .slug: isSlug(u)
-        case .eventID: isID(u)
-        case .date: CalendarDate.isValid(utf8: u)
-        case .precision: precisionNames.contains { same(u, $0) }
-        case .facilityKind: facilityKindNames.contains { same(u, $0) }
-        case .targetMilestone: targetMilestoneNames.contains { same(u, $0) }
-        case .typeName: true  // read once the members are all seen
-        default: false
-        }
+}
+
+/// A short name (at most 24 bytes) as three little-endian words, zero-padded,
+/// so that a member name or a listed value is matched in three comparisons.
+struct PlainName {
+    let count: Int
+    let w0: UInt64, w1: UInt64, w2: UInt64
+
+    init(_ s: StaticString) {
+        precondition(s.utf8CodeUnitCount <= 24)
+        var w: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &w) { $0.copyMemory(from: UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
+        (count, w0, w1, w2) = (s.utf8CodeUnitCount, UInt64(littleEndian: w.0), UInt64(littleEndian: w.1), UInt64(littleEndian: w.2))
     }
 
-    @inline(__always)
-    static func same(_ u: UnsafeBufferPointer<UInt8>, _ s: StaticString) -> Bool {
-        u.count == s.utf8CodeUnitCount && (u.count == 0 || memcmp(u.baseAddress!, s.utf8Start, u.count) == 0)
-    }
+    static func table(_ names: StaticTable<StaticString>) -> StaticTable<PlainName> { StaticTable(names.map(PlainName.init)) }
 }
 
 /// A cursor over canonical bytes that says nil (or false) to anything but the plain case.
@@ -163,6 +176,50 @@ struct PlainScan {
     let p: UnsafePointer<UInt8>
     let end: Int
     var i: Int
+    let t: EventForm.PlainTables
+
+    /// A plain string's kind check (no escapes, controls or DEL in it; at
+    /// most 2,000 bytes, so at most 2,000 characters).
+    func check(_ kind: EventForm.Kind, _ r: Range<Int>) -> Bool {
+        let u = bytes(r)
+        switch kind {
+        case .text, .org, .multilineText: return !u.allSatisfy { $0 == 0x20 }  // not empty, not blank
+        case .slug: return EventForm.isSlug(u)
+        case .eventID: return EventForm.isID(u)
+        case .date: return CalendarDate.isValid(utf8: u)
+        case .precision: return find(r, in: t.precisions) != nil
+        case .facilityKind: return find(r, in: t.facilityKinds) != nil
+        case .targetMilestone: return find(r, in: t.targetMilestones) != nil
+        case .typeName: return true  // read once the members are all seen
+        default: return false
+        }
+    }
+
+    /// The position in `names` (from `from` on) of the name the bytes in `r` spell.
+    @inline(__always)
+    func find(_ r: Range<Int>, in names: StaticTable<PlainName>, from: Int = 0) -> Int? {
+        let n = r.count
+        guard n <= 24 else { return nil }
+        var w: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        if r.lowerBound &+ 24 <= end {
+            // Whole words, the bytes past the name masked off.
+            let raw = UnsafeRawPointer(p + r.lowerBound)
+            @inline(__always) func mask(_ k: Int) -> UInt64 { k >= 8 ? ~0 : k <= 0 ? 0 : (1 << UInt64(k &* 8)) &- 1 }
+            w = (UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)) & mask(n),
+                 UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) & mask(n &- 8),
+                 UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)) & mask(n &- 16))
+        } else {
+            withUnsafeMutableBytes(of: &w) { $0.copyMemory(from: UnsafeRawBufferPointer(start: p + r.lowerBound, count: n)) }
+            w = (UInt64(littleEndian: w.0), UInt64(littleEndian: w.1), UInt64(littleEndian: w.2))
+        }
+        var k = from
+        while k < names.count {
+            let name = names[k]
+            if name.count == n, name.w0 == w.0, name.w1 == w.1, name.w2 == w.2 { return k }
+            k &+= 1
+        }
+        return nil
+    }
 
     func bytes(_ r: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: p + r.lowerBound, count: r.count) }
 
@@ -232,20 +289,13 @@ struct PlainScan {
     /// A member name from `names` at or after position `from` (so names come
     /// in order, each once): its position.
     @inline(__always)
-    mutating func key(_ names: StaticTable<StaticString>, from: Int) -> Int? {
+    mutating func key(_ names: StaticTable<PlainName>, from: Int) -> Int? {
         guard take(UInt8(ascii: "\"")) else { return nil }
         let start = i
         while i < end, p[i] != UInt8(ascii: "\"") { i &+= 1 }
         guard i < end else { return nil }
-        let n = i - start
         i &+= 1
-        var k = from
-        while k < names.count {
-            let name = names[k]
-            if name.utf8CodeUnitCount == n, memcmp(p + start, name.utf8Start, n) == 0 { return k }
-            k &+= 1
-        }
-        return nil
+        return find(start..<(i &- 1), in: names, from: from)
     }
 
     /// A non-negative integer of at most 2^53 − 1.
@@ -266,7 +316,7 @@ struct PlainScan {
 
     /// An object whose members are among `names` (in order), each read by
     /// `member` (given its position); false when it is anything else.
-    mutating func object(_ names: StaticTable<StaticString>, _ member: (inout PlainScan, Int) -> Bool) -> Bool {
+    mutating func object(_ names: StaticTable<PlainName>, _ member: (inout PlainScan, Int) -> Bool) -> Bool {
         guard take(UInt8(ascii: "{")), !take(UInt8(ascii: "}")) else { return false }
         var next = 0
         repeat {
@@ -278,7 +328,7 @@ struct PlainScan {
 
     mutating func text() -> Bool {
         guard let r = string() else { return false }
-        return EventForm.plainCheck(.text, bytes(r))
+        return check(.text, r)
     }
 
     mutating func date() -> CalendarDate? {
@@ -288,7 +338,7 @@ struct PlainScan {
 
     mutating func amount() -> Bool {
         var value = false, currency = false
-        return object(EventForm.plainAmount) { s, k in
+        return object(t.amount) { s, k in
             switch k {
             case 0:
                 guard let r = s.string(), Codes.isCurrency(s.bytes(r)) else { return false }
@@ -296,7 +346,7 @@ struct PlainScan {
                 return true
             case 1:
                 guard let r = s.string() else { return false }
-                return EventForm.qualifiers.contains { EventForm.same(s.bytes(r), $0) }
+                return s.find(r, in: s.t.qualifiers) != nil
             default:
                 value = s.integer() != nil
                 return value
@@ -306,7 +356,7 @@ struct PlainScan {
 
     mutating func location() -> Bool {
         var country = false
-        return object(EventForm.plainLocation) { s, k in
+        return object(t.location) { s, k in
             guard k == 1 else { return s.text() }
             guard let r = s.string(), Codes.isCountry(s.bytes(r)) else { return false }
             country = true
@@ -316,7 +366,7 @@ struct PlainScan {
 
     mutating func due() -> Bool {
         var earliest: CalendarDate?, latest: CalendarDate?
-        return object(EventForm.plainDue) { s, k in
+        return object(t.due) { s, k in
             let d = s.date()
             if k == 0 { earliest = d } else { latest = d }
             return d != nil
@@ -327,7 +377,7 @@ struct PlainScan {
         guard take(UInt8(ascii: "[")) else { return false }
         repeat {
             var publisher = false
-            guard object(EventForm.plainSource, { s, k in
+            guard object(t.source, { s, k in
                 switch k {
                 case 0: return s.date() != nil
                 case 1:
