@@ -80,7 +80,13 @@ extension EventForm {
         let qualifiers = PlainName.table(EventForm.qualifiers)
         let targetMilestones = PlainName.table(targetMilestoneNames)
     }
-    static let plainTables = PlainTables()
+    /// One copy for the process, reached through a pointer: no copying of
+    /// the bundle, no reference counting shared between threads.
+    nonisolated(unsafe) static let plainTables: UnsafePointer<PlainTables> = {  // written once, then only read
+        let p = UnsafeMutablePointer<PlainTables>.allocate(capacity: 1)
+        p.initialize(to: PlainTables())
+        return UnsafePointer(p)
+    }()
 
     /// The facts of a recorded event (`text`: its canonical bytes, nested at
     /// depth 1 in a record line), and where its subject's bytes are; nil
@@ -89,14 +95,14 @@ extension EventForm {
     public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape) -> (facts: EventFacts, subject: Range<Int>)? {
         guard let base = text.baseAddress else { return nil }
         let t = plainTables
-        var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0, t: t)
+        var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0, tables: t)
         // Each key's value, as a byte range (strings: their bytes; numbers: their digits).
         return withUnsafeTemporaryAllocation(of: (Int32, Int32).self, capacity: 25) { spans -> (EventFacts, Range<Int>)? in
             var present: UInt32 = 0
             var next = 0
             guard s.take(UInt8(ascii: "{")), !s.take(UInt8(ascii: "}")) else { return nil }
             repeat {
-                guard let k = s.key(t.keys, from: next), s.take(UInt8(ascii: ":")) else { return nil }
+                guard let k = s.key(t.pointee.keys, from: next), s.take(UInt8(ascii: ":")) else { return nil }
                 next = k + 1
                 present |= 1 << UInt32(k)
                 let start = s.i
@@ -110,7 +116,7 @@ extension EventForm {
                 case .areaSqft, .quantity: guard s.integer() != nil else { return nil }
                 default:
                     guard let r = s.string() else { return nil }
-                    if let kind = t.kinds[k], !s.check(kind, r) { return nil }
+                    if let kind = t.pointee.kinds[k], !s.check(kind, r) { return nil }
                     spans[k] = (Int32(r.lowerBound), Int32(r.upperBound))
                     continue
                 }
@@ -123,14 +129,14 @@ extension EventForm {
                 let (a, b) = spans[k.rawValue]
                 return s.bytes(Int(a)..<Int(b))
             }
-            guard let typeName = bytes(.type), let type = EventType(utf8: typeName), let plain = t.types[type.ordinal],
+            guard let typeName = bytes(.type), let type = EventType(utf8: typeName), let plain = t.pointee.types[type.ordinal],
                   present & ~plain.allowed == 0, plain.required & ~present == 0
             else { return nil }
             func range(_ k: PlainKey) -> Range<Int> { Int(spans[k.rawValue].0)..<Int(spans[k.rawValue].1) }
             if bytes(.milestone) != nil, let kind = plain.kinds[PlainKey.milestone.rawValue], !s.check(kind, range(.milestone)) { return nil }
 
             guard let date = CalendarDate(utf8: bytes(.date)!) ?? nil else { return nil }
-            let precision = bytes(.precision) == nil ? .day : DatePrecision.byOrdinal[s.find(range(.precision), in: t.precisions)!]
+            let precision = bytes(.precision) == nil ? .day : DatePrecision.byOrdinal[s.find(range(.precision), in: t.pointee.precisions)!]
             guard precision.admits(date) else { return nil }
             var changes: ChangeFacts?
             if let c = bytes(.changes) {
@@ -143,7 +149,7 @@ extension EventForm {
             }
             var milestone: UInt8?
             if type == .targetSet || type == .targetRevised, bytes(.milestone) != nil {
-                milestone = s.find(range(.milestone), in: t.targetMilestones).map(UInt8.init)
+                milestone = s.find(range(.milestone), in: t.pointee.targetMilestones).map(UInt8.init)
             }
             func key(_ k: PlainKey) -> UInt64? { bytes(k).map(ReferenceIndex.fingerprint(utf8:)) }
             let facts = EventFacts(type: type, date: date, precision: precision, id: key(.id), subject: key(.subject),
@@ -160,13 +166,20 @@ extension EventForm {
 struct PlainName {
     let count: Int
     let w0: UInt64, w1: UInt64, w2: UInt64
+    /// Which bits of three words loaded from the text are the name's.
+    let m0: UInt64, m1: UInt64, m2: UInt64
 
     init(_ s: StaticString) {
-        precondition(s.utf8CodeUnitCount <= 24)
+        precondition(s.utf8CodeUnitCount < 24)
         var w: (UInt64, UInt64, UInt64) = (0, 0, 0)
         withUnsafeMutableBytes(of: &w) { $0.copyMemory(from: UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)) }
         (count, w0, w1, w2) = (s.utf8CodeUnitCount, UInt64(littleEndian: w.0), UInt64(littleEndian: w.1), UInt64(littleEndian: w.2))
+        (m0, m1, m2) = (PlainName.mask(count), PlainName.mask(count - 8), PlainName.mask(count - 16))
     }
+
+    /// The low `k` bytes of a word (all of it from 8, none below 1).
+    @inline(__always)
+    static func mask(_ k: Int) -> UInt64 { k >= 8 ? ~0 : k <= 0 ? 0 : (1 << UInt64(k &* 8)) &- 1 }
 
     static func table(_ names: StaticTable<StaticString>) -> StaticTable<PlainName> { StaticTable(names.map(PlainName.init)) }
 }
@@ -176,7 +189,8 @@ struct PlainScan {
     let p: UnsafePointer<UInt8>
     let end: Int
     var i: Int
-    let t: EventForm.PlainTables
+    let tables: UnsafePointer<EventForm.PlainTables>
+    var t: EventForm.PlainTables { _read { yield tables.pointee } }
 
     /// A plain string's kind check (no escapes, controls or DEL in it; at
     /// most 2,000 bytes, so at most 2,000 characters).
@@ -204,10 +218,9 @@ struct PlainScan {
         if r.lowerBound &+ 24 <= end {
             // Whole words, the bytes past the name masked off.
             let raw = UnsafeRawPointer(p + r.lowerBound)
-            @inline(__always) func mask(_ k: Int) -> UInt64 { k >= 8 ? ~0 : k <= 0 ? 0 : (1 << UInt64(k &* 8)) &- 1 }
-            w = (UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)) & mask(n),
-                 UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) & mask(n &- 8),
-                 UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)) & mask(n &- 16))
+            w = (UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)) & PlainName.mask(n),
+                 UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) & PlainName.mask(n &- 8),
+                 UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)) & PlainName.mask(n &- 16))
         } else {
             withUnsafeMutableBytes(of: &w) { $0.copyMemory(from: UnsafeRawBufferPointer(start: p + r.lowerBound, count: n)) }
             w = (UInt64(littleEndian: w.0), UInt64(littleEndian: w.1), UInt64(littleEndian: w.2))
@@ -291,6 +304,23 @@ struct PlainScan {
     @inline(__always)
     mutating func key(_ names: StaticTable<PlainName>, from: Int) -> Int? {
         guard take(UInt8(ascii: "\"")) else { return nil }
+        if i &+ 24 <= end {
+            // Each candidate compared where it would be, closing quote included: no scan for the quote.
+            let raw = UnsafeRawPointer(p + i)
+            let w0 = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+            let w1 = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            let w2 = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+            var k = from
+            while k < names.count {
+                let name = names[k]
+                if w0 & name.m0 == name.w0, w1 & name.m1 == name.w1, w2 & name.m2 == name.w2, p[i &+ name.count] == UInt8(ascii: "\"") {
+                    i &+= name.count &+ 1
+                    return k
+                }
+                k &+= 1
+            }
+            return nil
+        }
         let start = i
         while i < end, p[i] != UInt8(ascii: "\"") { i &+= 1 }
         guard i < end else { return nil }
