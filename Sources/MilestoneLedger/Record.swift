@@ -166,12 +166,17 @@ public enum RecordLine {
     /// Returns (claimed, computed).
     public static func hashes(of line: UnsafeRawBufferPointer, hasher: inout SHA256) -> (claimed: Digest, computed: Digest)? {
         let n = line.count
-        guard n > shaTailLength + 1, line[n - 1] == UInt8(ascii: "}"), line[n - 2] == UInt8(ascii: "\"") else { return nil }
+        guard n > shaTailLength + 1 else { return nil }
         let tailStart = n - shaTailLength
-        guard matches(line, at: tailStart, Pieces.shaKey) else { return nil }
-        guard let claimed = Digest(hex: UnsafeRawBufferPointer(rebasing: line[(tailStart + 11)..<(n - 2)])) else { return nil }
+        // Hashed first, front to back, and the tail looked at after: the
+        // line is read in order (its last byte read first waited on memory:
+        // `perf` put 4% of verify's samples on that one load).
         hasher.update(UnsafeRawBufferPointer(rebasing: line[..<tailStart]))
         hasher.update(UInt8(ascii: "}"))
-        return (claimed, hasher.finalize())
+        let computed = hasher.finalize()
+        guard line[n - 1] == UInt8(ascii: "}"), line[n - 2] == UInt8(ascii: "\""), matches(line, at: tailStart, Pieces.shaKey),
+              let claimed = Digest(hex: UnsafeRawBufferPointer(rebasing: line[(tailStart + 11)..<(n - 2)]))
+        else { return nil }
+        return (claimed, computed)
     }
 }

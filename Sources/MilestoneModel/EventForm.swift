@@ -563,12 +563,30 @@ public enum EventForm {
 
     /// `[a-z0-9][a-z0-9-]{0,63}`
     public static func isSlug(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard (1...64).contains(u.count) else { return false }
-        for (i, c) in u.enumerated() {
-            let ok = (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || (i > 0 && c == 0x2D)
-            if !ok { return false }
+        guard (1...64).contains(u.count), u[0] != 0x2D else { return false }
+        return allBytes(u) { w in ByteClass.within(w, 0x61, 0x7A) | ByteClass.within(w, 0x30, 0x39) | ByteClass.within(w, 0x2D, 0x2D) }
+    }
+
+    /// Whether every byte of `u` is in the classes `classes` marks (it sets
+    /// the high bit of each byte of a word that is in them; see ``ByteClass``),
+    /// eight bytes at a time, the last few in a zero-padded word.
+    @inline(__always)
+    static func allBytes(_ u: UnsafeBufferPointer<UInt8>, _ classes: (UInt64) -> UInt64) -> Bool {
+        guard let base = u.baseAddress else { return true }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        while i &+ 8 <= u.count {
+            let w = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            guard w & ByteClass.highs == 0, classes(w) == ByteClass.highs else { return false }
+            i &+= 8
         }
-        return true
+        let rest = u.count &- i
+        guard rest > 0 else { return true }
+        var w: UInt64 = 0
+        withUnsafeMutableBytes(of: &w) { $0.copyMemory(from: UnsafeRawBufferPointer(start: base + i, count: rest)) }
+        w = UInt64(littleEndian: w)
+        let used = (UInt64(1) << UInt64(rest &* 8)) &- 1  // rest < 8
+        return w & ByteClass.highs == 0 && classes(w) & used == ByteClass.highs & used
     }
 
     public static func isSlug(_ s: String) -> Bool {
@@ -579,12 +597,29 @@ public enum EventForm {
     /// `[A-Za-z0-9][A-Za-z0-9._:-]{0,127}`
     public static func isID(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
         guard (1...128).contains(u.count) else { return false }
-        for (i, c) in u.enumerated() {
-            let alnum = (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39)
-            let punct = c == 0x2E || c == 0x5F || c == 0x3A || c == 0x2D
-            if !(alnum || (i > 0 && punct)) { return false }
+        let c = u[0]
+        guard (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) else { return false }
+        // Letters, digits and `:` (0x30–0x3A), `-` and `.` (0x2D–0x2E), `_`.
+        return allBytes(u) { w in
+            ByteClass.within(w, 0x61, 0x7A) | ByteClass.within(w, 0x41, 0x5A) | ByteClass.within(w, 0x30, 0x3A)
+                | ByteClass.within(w, 0x2D, 0x2E) | ByteClass.within(w, 0x5F, 0x5F)
         }
-        return true
+    }
+
+    /// Byte ranges tested on eight ASCII bytes at once.
+    enum ByteClass {
+        static let ones: UInt64 = 0x0101_0101_0101_0101
+        static let highs: UInt64 = 0x8080_8080_8080_8080
+
+        /// The high bit of each byte of `w` that is in `lo...hi`; every byte
+        /// of `w` must be below 0x80 (then adding at most 0x7F carries into
+        /// no other byte).
+        @inline(__always)
+        static func within(_ w: UInt64, _ lo: UInt8, _ hi: UInt8) -> UInt64 {
+            let atLeastLo = (w &+ ones &* UInt64(0x80 &- lo)) & highs
+            let aboveHi = (w &+ ones &* UInt64(0x7F &- hi)) & highs
+            return atLeastLo & ~aboveHi
+        }
     }
 
     public static func isID(_ s: String) -> Bool {

@@ -36,6 +36,39 @@ import Testing
         for c in cases { #expect(EventForm.isHTTPURL(c) == reference(c), "\(c.debugDescription)") }
     }
 
+    @Test("slug and id checks (eight bytes at a time) agree with a byte-by-byte reading of their patterns")
+    func slugAndIDChecks() {
+        func slug(_ u: [UInt8]) -> Bool {
+            (1...64).contains(u.count) && u.enumerated().allSatisfy { i, c in
+                (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || (i > 0 && c == 0x2D)
+            }
+        }
+        func id(_ u: [UInt8]) -> Bool {
+            (1...128).contains(u.count) && u.enumerated().allSatisfy { i, c in
+                (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39)
+                    || (i > 0 && [0x2E, 0x5F, 0x3A, 0x2D].contains(c))
+            }
+        }
+        // Every byte next to a class's edges, and some far from them.
+        let edges: [UInt8] = [0x00, 0x20, 0x2C, 0x2D, 0x2E, 0x2F, 0x30, 0x39, 0x3A, 0x3B, 0x40, 0x41, 0x5A, 0x5B, 0x5E, 0x5F,
+                              0x60, 0x61, 0x7A, 0x7B, 0x7F, 0x80, 0xAD, 0xC3, 0xE1, 0xFF]
+        var rng = SplitMix64(seed: 0x51A6)
+        var agreedTrue = 0
+        for n in 0..<20_000 {
+            let length = n < 140 ? n : Int.random(in: 0...140, using: &rng)
+            var u = (0..<length).map { _ in Bool.random(using: &rng) ? UInt8(ascii: "a") : UInt8(ascii: "7") }
+            for _ in 0..<Int.random(in: 0...2, using: &rng) where !u.isEmpty {
+                u[Int.random(in: 0..<u.count, using: &rng)] = Bool.random(using: &rng)
+                    ? edges.randomElement(using: &rng)! : UInt8.random(in: 0...255, using: &rng)
+            }
+            let (s, i) = u.withUnsafeBufferPointer { (EventForm.isSlug($0), EventForm.isID($0)) }
+            #expect(s == slug(u), "slug \(u)")
+            #expect(i == id(u), "id \(u)")
+            if s && i { agreedTrue += 1 }
+        }
+        #expect(agreedTrue > 1000)
+    }
+
     @Test("a correction's changes fit exactly the types a member-by-member reading of events.md allows")
     func changesFit() throws {
         // The rule, member by member, for one type.
