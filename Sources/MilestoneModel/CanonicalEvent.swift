@@ -27,6 +27,14 @@ extension EventForm {
         case amount, areaSqft, changes, corrects, date, due, horizon, id, kind, location, milestone
         case name, operator_, partners, precision, product, program, quantity, reason, retracts, sources
         case sponsor, subject, summary, type
+
+        /// Read by their own code in the pass (their kinds are fixed: `PlainEventTests.kinds`); the rest are strings.
+        var isStructured: Bool {
+            switch self {
+            case .amount, .location, .due, .sources, .partners, .changes, .areaSqft, .quantity: true
+            default: false
+            }
+        }
     }
 
     /// What a type allows and requires, a bit per plain key, and each
@@ -70,6 +78,10 @@ extension EventForm {
     struct PlainTables: @unchecked Sendable {
         let keys = PlainName.table(plainKeys)
         let kinds = plainKinds
+        /// The keys read as strings whose kind depends on the type.
+        let typeDependent: UInt32 = (0..<plainKeys.count).reduce(0) { mask, k in
+            plainKinds[k] == nil && !PlainKey(rawValue: k)!.isStructured ? mask | 1 << UInt32(k) : mask
+        }
         let types = plainTypes
         let amount = PlainName.table(plainAmount)
         let location = PlainName.table(plainLocation)
@@ -133,7 +145,13 @@ extension EventForm {
                   present & ~plain.allowed == 0, plain.required & ~present == 0
             else { return nil }
             func range(_ k: PlainKey) -> Range<Int> { Int(spans[k.rawValue].0)..<Int(spans[k.rawValue].1) }
-            if bytes(.milestone) != nil, let kind = plain.kinds[PlainKey.milestone.rawValue], !s.check(kind, range(.milestone)) { return nil }
+            // The strings whose kind depends on the type (`milestone`), checked now.
+            var pending = present & t.pointee.typeDependent
+            while pending != 0 {
+                let k = pending.trailingZeroBitCount
+                guard let kind = plain.kinds[k], s.check(kind, Int(spans[k].0)..<Int(spans[k].1)) else { return nil }
+                pending &= pending &- 1
+            }
 
             guard let date = CalendarDate(utf8: bytes(.date)!) ?? nil else { return nil }
             let precision = bytes(.precision) == nil ? .day : DatePrecision.byOrdinal[s.find(range(.precision), in: t.pointee.precisions)!]

@@ -197,5 +197,11 @@ import Testing
             #expect(n == n.sorted())
         }
         #expect(EventForm.plainTypes.compactMap { $0 }.count == EventType.allCases.count - 1)
+        // Every string key with no one kind is checked once the type is known; today that is `milestone` only.
+        let varying = (0..<EventForm.plainKeys.count).filter { EventForm.plainKinds[$0] == nil && !EventForm.PlainKey(rawValue: $0)!.isStructured }
+        #expect(varying == [EventForm.PlainKey.milestone.rawValue])
+        #expect(EventForm.plainTables.pointee.typeDependent == 1 << UInt32(EventForm.PlainKey.milestone.rawValue))
+        // The pass's own code reads exactly the structured keys.
+        #expect(Set(structured.map(\.0.rawValue)) == Set((0..<EventForm.plainKeys.count).filter { EventForm.PlainKey(rawValue: $0)!.isStructured }))
     }
 }
