@@ -59,14 +59,14 @@ public struct InspectedLine: Sendable, BitwiseCopyable {
     var line: Int
     var offset: Int
     var length: Int
-    /// nil when the line failed (its note says why).
-    var record: Record?
+    /// The line failed (its note says why), and `record` holds nothing.
+    var failed: Bool
+    /// Not an optional: written and read field by field in place (a whole
+    /// record copied in and out of an optional showed in profiles).
+    var record: Record
 
     /// Whether inspecting the line left a note: its failure, or the name of the subject it announces.
-    var hasNote: Bool {
-        guard let r = record else { return true }
-        return r.facts.type.announces != nil
-    }
+    var hasNote: Bool { failed || record.facts.type.announces != nil }
 }
 
 /// What inspecting a line found besides its plain record.
@@ -112,7 +112,7 @@ public struct RecordVerifier: ~Copyable {
         public func inspect(line: UnsafeRawBufferPointer, offset: Int, isFinal: Bool, lineNumber lineNo: Int,
                             into slot: UnsafeMutablePointer<InspectedLine>) -> LineNote? {
             func fail(_ reason: String, seq: Int? = nil, torn: Bool = false) -> LineNote? {
-                slot.pointee = InspectedLine(line: lineNo, offset: offset, length: line.count, record: nil)
+                (slot.pointee.line, slot.pointee.offset, slot.pointee.length, slot.pointee.failed) = (lineNo, offset, line.count, true)
                 return .failure(VerifyFailure(seq: seq, line: lineNo, offset: offset, reason: reason, isTornTail: torn))
             }
             let hashes = RecordLine.hashes(of: line, hasher: &hasher)
@@ -175,8 +175,9 @@ public struct RecordVerifier: ~Copyable {
                 return fail("event: \(error)", seq: seq)
             }
             let content = rememberContent ? RecordLine.contentDigest(eventText, hasher: &hasher) : 0
-            slot.pointee = InspectedLine(line: lineNo, offset: offset, length: line.count, record: InspectedLine.Record(
-                seq: seq, prev: prev, sha256: claimed, recordedAt: recordedAt, facts: facts, content: content))
+            (slot.pointee.line, slot.pointee.offset, slot.pointee.length, slot.pointee.failed) = (lineNo, offset, line.count, false)
+            (slot.pointee.record.seq, slot.pointee.record.prev, slot.pointee.record.sha256) = (seq, prev, claimed)
+            (slot.pointee.record.recordedAt, slot.pointee.record.facts, slot.pointee.record.content) = (recordedAt, facts, content)
             guard slot.pointee.hasNote else { return nil }
             if let plain { return .newSubject(String(decoding: UnsafeRawBufferPointer(rebasing: eventText[plain.subject]), as: UTF8.self)) }
             return .newSubject(eventView!["subject"]!.string!)
@@ -203,7 +204,7 @@ public struct RecordVerifier: ~Copyable {
         let inspected = (line: line.pointee.line, offset: line.pointee.offset, length: line.pointee.length)
         lineNumber = inspected.line
         if case .failure(let failure) = note { throw failure }
-        // The record is there (a line without one has a failure note); an optional's payload is at its start.
+        // The record is there (a failed line has a failure note).
         let r = UnsafeRawPointer(line).advanced(by: MemoryLayout<InspectedLine>.offset(of: \.record)!).assumingMemoryBound(to: InspectedLine.Record.self)
         func fail(_ reason: String) -> VerifyFailure {
             VerifyFailure(seq: r.pointee.seq, line: inspected.line, offset: inspected.offset, reason: reason, isTornTail: false)
@@ -248,8 +249,8 @@ public struct RecordVerifier: ~Copyable {
                 var (i, s) = (0, 0)
                 for k in lines.indices {
                     let line = lines.baseAddress! + k
-                    guard line.pointee.record != nil else { continue }
-                    let (id, ref, subject) = (line.pointee.record!.facts.id, line.pointee.record!.facts.reference, line.pointee.record!.facts.subject)
+                    guard !line.pointee.failed else { continue }
+                    let (id, ref, subject) = (line.pointee.record.facts.id, line.pointee.record.facts.reference, line.pointee.record.facts.subject)
                     if let id { ids[i] = id; i += 1 }
                     if let ref { ids[i] = ref; i += 1 }
                     if let subject { subjects[s] = subject; s += 1 }

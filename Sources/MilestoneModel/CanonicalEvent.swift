@@ -39,23 +39,26 @@ extension EventForm {
 
     /// What a type allows and requires, a bit per plain key, and each
     /// key's kind (from ``fields(_:)``: the same tables as the full path).
+    /// (The kinds are a ``StaticTable``, not an array: reading a type's
+    /// entry then counts no references.)
     struct PlainType {
         var allowed: UInt32 = 0
         var required: UInt32 = 0
-        var kinds = [Kind?](repeating: nil, count: 25)
+        var kinds: StaticTable<Kind?>
     }
 
     /// Per type ordinal; nil for a type the fast path leaves alone (`ledger.created`).
     static let plainTypes = StaticTable<PlainType?>(EventType.allCases.map { type -> PlainType? in
         guard type != .ledgerCreated else { return nil }
-        var t = PlainType()
+        var (allowed, required) = (UInt32(0), UInt32(0))
+        var kinds = [Kind?](repeating: nil, count: plainKeys.count)
         for f in fields(type) {
             guard let k = plainKeys.firstIndex(where: { $0.description == f.name }) else { return nil }
-            t.allowed |= 1 << UInt32(k)
-            if f.required { t.required |= 1 << UInt32(k) }
-            t.kinds[k] = f.kind
+            allowed |= 1 << UInt32(k)
+            if f.required { required |= 1 << UInt32(k) }
+            kinds[k] = f.kind
         }
-        return t
+        return PlainType(allowed: allowed, required: required, kinds: StaticTable(kinds))
     })
 
     /// The one kind each key has in every type, checked during the pass;
