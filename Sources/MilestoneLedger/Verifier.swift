@@ -78,9 +78,9 @@ public enum LineNote: Sendable {
 
 /// Checks records in order, remembering only what the checks need (the chain
 /// head and the ``ReferenceIndex``). Each line is first inspected on its own
-/// (``Inspector/inspect(line:offset:isFinal:lineNumber:)``: canonical form, hash, event
-/// form), then accepted in order (``accept(_:names:)``: chain, seq, time, ids and
-/// references).
+/// (``Inspector/inspect(line:offset:isFinal:lineNumber:into:)``: canonical form, hash,
+/// event form), then accepted in order (``accept(_:note:in:)``: chain, seq, time, ids
+/// and references).
 public struct RecordVerifier: ~Copyable {
     public private(set) var head = ChainHead.genesis
     public private(set) var index: ReferenceIndex
@@ -205,7 +205,7 @@ public struct RecordVerifier: ~Copyable {
         lineNumber = inspected.line
         if case .failure(let failure) = note { throw failure }
         // The record is there (a failed line has a failure note).
-        let r = UnsafeRawPointer(line).advanced(by: MemoryLayout<InspectedLine>.offset(of: \.record)!).assumingMemoryBound(to: InspectedLine.Record.self)
+        let r = line.pointer(to: \.record)!
         func fail(_ reason: String) -> VerifyFailure {
             VerifyFailure(seq: r.pointee.seq, line: inspected.line, offset: inspected.offset, reason: reason, isTornTail: false)
         }

@@ -96,6 +96,9 @@ public enum EventType: String, CaseIterable, Sendable, Codable, BitwiseCopyable 
         }
     }
 
+    /// `target.set` and `target.revised`: a promise with a milestone and a due range.
+    public var isTarget: Bool { self == .targetSet || self == .targetRevised }
+
     /// Types a correction or retraction may name (events.md, referential rules).
     public var isDomain: Bool {
         switch self {

@@ -183,7 +183,7 @@ public enum EventForm {
         }
         func key(_ v: JSONView?) -> UInt64? { v?.withUTF8(ReferenceIndex.fingerprint(utf8:)) }
         var milestone: UInt8?
-        if type == .targetSet || type == .targetRevised, let m = field(.milestone) {
+        if type.isTarget, let m = field(.milestone) {
             milestone = targetMilestoneNames.firstIndex { m.equals($0) }.map(UInt8.init)
         }
         return EventFacts(type: type, date: date, precision: precision, id: key(field(.id)), subject: key(field(.subject)),

@@ -283,7 +283,7 @@ public enum Replay {
     /// Every target (subject, milestone) with a target event dated on or before `asOf`.
     public static func targets(_ events: [KnownEvent], asOf: CalendarDate) -> [TargetStatus] {
         var groups: [String: [KnownEvent]] = [:]
-        for e in events where (e.type == .targetSet || e.type == .targetRevised) && e.date <= asOf {
+        for e in events where e.type.isTarget && e.date <= asOf {
             groups[e.subject + "\u{0}" + (e.object["milestone"]?.stringValue ?? ""), default: []].append(e)
         }
         var out: [TargetStatus] = []

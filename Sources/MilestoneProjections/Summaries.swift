@@ -32,7 +32,7 @@ public enum SubjectSummary {
 
     /// Whether versions of events of this type go into summaries.
     static func covers(_ type: EventType) -> Bool {
-        FacilityPhase(reachedBy: type) != nil || type.isControl || type == .targetSet || type == .targetRevised
+        FacilityPhase(reachedBy: type) != nil || type.isControl || type.isTarget
     }
 
     static let open = Int64.max

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Glibc
 import CanonicalJSON
+import Glibc
 import MilestoneModel
 
 /// Output formats of the query commands.

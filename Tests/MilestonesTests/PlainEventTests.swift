@@ -189,8 +189,13 @@ import Testing
                 if let k = t.kinds[key.rawValue] { #expect(k == kind, "\(EventForm.plainKeys[key.rawValue])") }
             }
         }
-        // Keys are sorted, as canonical member order needs.
+        // Keys are exactly the field tables' names (ledger.created aside), sorted as canonical member order
+        // needs, one PlainKey each.
         let names = EventForm.plainKeys.map(\.description)
+        let fieldNames = Set(EventType.allCases.filter { $0 != .ledgerCreated }.flatMap { EventForm.fieldNames(of: $0) })
+        #expect(Set(names) == fieldNames && names.count == fieldNames.count)
+        #expect(EventForm.PlainKey.allCases.count == names.count)
+        #expect(names[EventForm.PlainKey.operator_.rawValue] == "operator" && names[EventForm.PlainKey.areaSqft.rawValue] == "area_sqft")
         #expect(names == names.sorted { $0.utf16.lexicographicallyPrecedes($1.utf16) })
         for table in [EventForm.plainAmount, EventForm.plainLocation, EventForm.plainDue, EventForm.plainSource] {
             let n = table.map(\.description)

@@ -10,20 +10,22 @@ import CanonicalJSON
 /// path (``JSONTape`` in canonical mode, then ``EventForm/facts(of:)``),
 /// which stays the one definition of what is valid and the only one that
 /// words a message. So the fast path must never take what the full path
-/// rejects, nor give other facts: `CanonicalEventTests` checks both over
+/// rejects, nor give other facts: `PlainEventTests` checks both over
 /// valid events of every type and random changes to them.
 ///
 /// A correction's `changes` (any value, with any escapes) is found by its
 /// brackets and then read by the full path's own code.
 extension EventForm {
-    /// The member names of every type but `ledger.created`, sorted: a name's position is its key.
+    /// The member names of every type but `ledger.created`, sorted: a name's
+    /// position is its key. (The field tables are the source: a test checks
+    /// this list holds exactly their names, and ``PlainKey`` its positions.)
     static let plainKeys: StaticTable<StaticString> = [
         "amount", "area_sqft", "changes", "corrects", "date", "due", "horizon", "id", "kind", "location", "milestone",
         "name", "operator", "partners", "precision", "product", "program", "quantity", "reason", "retracts", "sources",
         "sponsor", "subject", "summary", "type",
     ]
 
-    enum PlainKey: Int {
+    enum PlainKey: Int, CaseIterable {
         case amount, areaSqft, changes, corrects, date, due, horizon, id, kind, location, milestone
         case name, operator_, partners, precision, product, program, quantity, reason, retracts, sources
         case sponsor, subject, summary, type
@@ -65,16 +67,23 @@ extension EventForm {
     /// nil for a key whose kind depends on the type (`milestone`: a target's
     /// milestone or text), checked once the type is known.
     static let plainKinds = StaticTable<Kind?>((0..<plainKeys.count).map { k -> Kind? in
-        let kinds = Set(plainTypes.compactMap { $0?.kinds[k].map { "\($0)" } })
-        guard kinds.count == 1 else { return nil }
-        return plainTypes.lazy.compactMap { $0?.kinds[k] }.first
+        let kinds = plainTypes.compactMap { $0?.kinds[k] }
+        guard let first = kinds.first, kinds.allSatisfy({ $0 == first }) else { return nil }
+        return first
     })
 
-    /// Members of the small objects, sorted.
-    static let plainAmount: StaticTable<StaticString> = ["currency", "qualifier", "value"]
-    static let plainLocation: StaticTable<StaticString> = ["city", "country", "region"]
-    static let plainDue: StaticTable<StaticString> = ["earliest", "latest"]
-    static let plainSource: StaticTable<StaticString> = ["published", "publisher", "title", "url"]
+    /// Members of the small objects, in canonical (sorted) order: the pass
+    /// reads them by these positions (amount: currency, qualifier, value;
+    /// location: city, country, region; due: earliest, latest; a source:
+    /// published, publisher, title, url).
+    static let plainAmount = sorted(amountMembers)
+    static let plainLocation = sorted(locationMembers)
+    static let plainDue = sorted(dueMembers)
+    static let plainSource = sorted(sourceMembers)
+
+    static func sorted(_ names: StaticTable<StaticString>) -> StaticTable<StaticString> {
+        StaticTable(names.sorted { JSONObject.keyLess($0.description, $1.description) })
+    }
 
     /// Every table the pass reads, as words to compare (``PlainName``),
     /// fetched once per event: on Linux each read of a global costs a call.
@@ -147,16 +156,17 @@ extension EventForm {
             guard let typeName = bytes(.type), let type = EventType(utf8: typeName), let plain = t.pointee.types[type.ordinal],
                   present & ~plain.allowed == 0, plain.required & ~present == 0
             else { return nil }
-            func range(_ k: PlainKey) -> Range<Int> { Int(spans[k.rawValue].0)..<Int(spans[k.rawValue].1) }
+            func range(_ k: Int) -> Range<Int> { Int(spans[k].0)..<Int(spans[k].1) }
+            func range(_ k: PlainKey) -> Range<Int> { range(k.rawValue) }
             // The strings whose kind depends on the type (`milestone`), checked now.
             var pending = present & t.pointee.typeDependent
             while pending != 0 {
                 let k = pending.trailingZeroBitCount
-                guard let kind = plain.kinds[k], s.check(kind, Int(spans[k].0)..<Int(spans[k].1)) else { return nil }
+                guard let kind = plain.kinds[k], s.check(kind, range(k)) else { return nil }
                 pending &= pending &- 1
             }
 
-            guard let date = CalendarDate(utf8: bytes(.date)!) ?? nil else { return nil }
+            guard let date = CalendarDate(utf8: bytes(.date)!) else { return nil }
             let precision = bytes(.precision) == nil ? .day : DatePrecision.byOrdinal[s.find(range(.precision), in: t.pointee.precisions)!]
             guard precision.admits(date) else { return nil }
             var changes: ChangeFacts?
@@ -169,7 +179,7 @@ extension EventForm {
                 changes = changeFacts(tape.root)
             }
             var milestone: UInt8?
-            if type == .targetSet || type == .targetRevised, bytes(.milestone) != nil {
+            if type.isTarget, bytes(.milestone) != nil {
                 milestone = s.find(range(.milestone), in: t.pointee.targetMilestones).map(UInt8.init)
             }
             func key(_ k: PlainKey) -> UInt64? { bytes(k).map(ReferenceIndex.fingerprint(utf8:)) }
@@ -383,8 +393,8 @@ struct PlainScan {
     }
 
     mutating func date() -> CalendarDate? {
-        guard let r = string(), CalendarDate.isValid(utf8: bytes(r)) else { return nil }
-        return CalendarDate(utf8: bytes(r)) ?? nil
+        guard let r = string() else { return nil }
+        return CalendarDate(utf8: bytes(r))
     }
 
     mutating func amount() -> Bool {
