@@ -8,6 +8,7 @@ import Glibc
 
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "init",
         abstract: "Create a ledger with its ledger.created record.",
         discussion: """
             Refuses to touch an existing file (exit 73). The origin names the ledger in
@@ -32,6 +33,7 @@ struct Init: ParsableCommand {
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "verify",
         abstract: "Check the whole ledger: canonical lines, hash chain, seq, time, events, references.",
         discussion: """
             Streams the file and reports the first failure with its seq (or line), byte
@@ -127,6 +129,7 @@ struct Verify: ParsableCommand {
 
 struct Repair: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "repair",
         abstract: "Remove a torn tail (an incomplete or hash-failing last line), and nothing else.",
         discussion: """
             A crash in the middle of an append can leave a last line without its LF or

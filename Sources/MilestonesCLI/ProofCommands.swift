@@ -5,6 +5,7 @@ import MilestoneModel
 
 struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "keygen",
         abstract: "Create an Ed25519 signing key for checkpoints.",
         discussion: """
             Writes PREFIX.key (the private key, mode 0600, never over an existing file) and
@@ -72,6 +73,7 @@ struct CheckpointCommand: ParsableCommand {
 
 struct Prove: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "prove",
         abstract: "Print an RFC 9162 inclusion or consistency proof (JSON).",
         discussion: """
             --seq N: record N is in the tree of the first M records (--size; default all).

@@ -103,6 +103,7 @@ final class BackgroundJob<T>: @unchecked Sendable {
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Where each facility stands (phase, since when) and each program's totals.",
         discussion: """
             A facility's phase as of D is its most advanced lifecycle phase reached by an
@@ -185,6 +186,7 @@ struct Status: ParsableCommand {
 
 struct Targets: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "targets",
         abstract: "Every promised date with its state and slip: met, missed, overdue or pending.",
         discussion: """
             slip_days is actual − due.latest (negative when early), or today − due.latest
@@ -282,6 +284,7 @@ func writeEvents(_ lines: [EventLine], format: QueryFormat?, title: String) {
 
 struct Timeline: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "timeline",
         abstract: "The dated milestones, in date order (of one program or facility, or all).",
         discussion: """
             Examples:
@@ -307,6 +310,7 @@ struct Timeline: ParsableCommand {
 
 struct Events: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "events",
         abstract: "List events (corrections applied, retracted ones left out), with filters.",
         discussion: """
             Examples:
@@ -344,6 +348,7 @@ struct Events: ParsableCommand {
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "show",
         abstract: "One event: its record (seq, recorded_at, hash), its sources, its corrections.",
         discussion: """
             Examples:
@@ -410,6 +415,7 @@ extension String {
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "replay",
         abstract: "Write the read models as of a chosen time into a new self-contained SQLite file.",
         discussion: """
             The file holds the tables facilities, programs, targets and timeline as the

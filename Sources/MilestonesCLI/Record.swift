@@ -7,6 +7,7 @@ import MilestoneProjections
 
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "record",
         abstract: "Append events: a JSON Lines batch (--file), or one event given by options.",
         discussion: """
             Every event is validated (events.md) before anything is written; if one is
