@@ -25,9 +25,7 @@ public enum LedgerReader {
             size = try file.size()
             file.unlock()
         }
-        // Records run 400 to 600 bytes: size the id table once for the average
-        // (a ledger of shorter records grows it by half, once or twice).
-        var verifier = RecordVerifier(rememberContent: rememberContent, expectedRecords: size / 520)
+        var verifier = RecordVerifier(rememberContent: rememberContent)
         // Lines are inspected on every core (hash, canonical form, event form)
         // and accepted in order (chain, ids, references) on one, pipelined:
         // while one chunk's lines are accepted, the next chunk's are inspected.
@@ -73,6 +71,14 @@ public enum LedgerReader {
                 try file.forEachChunk(upTo: size, chunkSize: 2 << 20, readAhead: workers > 1, { chunk, spans in
                     let out = (chunks % 2 == 0 ? buffers.0 : buffers.1).lines(spans.count)
                     chunks += 1
+                    if chunks == 1, !spans.isEmpty {
+                        // Size the id table once, for as many records as the
+                        // first chunk's lines foretell, and 2% more: nothing is
+                        // accepted yet. (A ledger whose later lines run shorter
+                        // grows it by half.)
+                        let bytes = spans.last!.offset + spans.last!.length + 1 - spans[0].offset
+                        acceptor.value.pointee.reserve(records: Int(Double(size) / Double(max(1, bytes)) * Double(spans.count) * 1.02))
+                    }
                     var notes = [[Int: LineNote]](repeating: [:], count: slices)
                     let lineBase = linesBefore
                     let per = (spans.count + slices - 1) / slices  // lines a slice inspects
@@ -280,7 +286,7 @@ public final class AppendBatch {
             bytes.reserveCapacity(bytes.count + 2 * size + 4096)
             outcomes.reserveCapacity(outcomes.count + size / 256)
             // Input events run 250 to 500 bytes.
-            if !index.hasBase { index.reserve(events: size / 250, contents: true) }
+            if !index.hasBase { index.reserve(events: size / 250, subjects: size / 2000, contents: true) }
         }
         let workers = max(1, min(8, activeProcessorCount()))
         // Slices of each chunk, each with its own tape; while one chunk's

@@ -91,9 +91,14 @@ public struct RecordVerifier: ~Copyable {
     /// Remember event contents so that an idempotent retry can be told from a clash.
     private let rememberContent: Bool
 
-    public init(rememberContent: Bool = false, expectedRecords: Int = 0) {
+    public init(rememberContent: Bool = false) {
         self.rememberContent = rememberContent
-        index = ReferenceIndex(expectedEvents: expectedRecords)
+        index = ReferenceIndex()
+    }
+
+    /// Makes room for about this many more records, in one step.
+    public mutating func reserve(records: Int) {
+        index.reserve(events: records, contents: rememberContent)
     }
 
     /// What a worker needs to inspect lines: its own hasher and tape.

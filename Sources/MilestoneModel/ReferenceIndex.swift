@@ -86,13 +86,17 @@ public struct ReferenceIndex {
         }
     }
 
-    /// A subject: its index in `subjectNames` (bits 0–31) and kind (bit 32: a program).
+    /// A subject: where its name starts in `subjectNames` (bits 0–31), its
+    /// kind (bit 32: a program), and which milestones have a target.set
+    /// (bits 33–37, by position in ``EventForm/targetMilestones``).
     struct SubjectEntry: PackedValue {
         var bits: UInt64
         init(bits: UInt64) { self.bits = bits }
         init(index: UInt32, kind: SubjectKind) { bits = UInt64(index) | (kind == .program ? 1 << 32 : 0) }
         var index: UInt32 { UInt32(truncatingIfNeeded: bits) }
         var kind: SubjectKind { bits >> 32 & 1 == 1 ? .program : .facility }
+        func hasTarget(_ milestone: UInt8) -> Bool { bits >> (33 + UInt64(milestone)) & 1 == 1 }
+        mutating func setTarget(_ milestone: UInt8) { bits |= 1 << (33 + UInt64(milestone)) }
     }
 
     /// An event's content digest.
@@ -102,18 +106,20 @@ public struct ReferenceIndex {
 
     /// Subjects by the fingerprint of their slug.
     private var subjects = FingerprintTable<SubjectEntry>()
-    private var subjectNames: [String] = []
+    /// The subjects' slugs, each a length byte (slugs run to 64 bytes) then
+    /// its UTF-8: a subject's index is where it starts. One buffer rather
+    /// than a `String` each: memory grows with the subjects by their bytes.
+    private var subjectNames: [UInt8] = []
     private var ids: IdTable
     /// Content digests by id fingerprint (only `record` keeps them).
     private var contents = FingerprintTable<ContentEntry>()
-    private var targets: Set<UInt64> = []
     private let base: (any ReferenceState)?
     /// Base answers fetched ahead for a batch (nil: known absent).
     private var prefetched: [String: ReferenceEntry?] = [:]
 
-    public init(base: (any ReferenceState)? = nil, expectedEvents: Int = 0) {
+    public init(base: (any ReferenceState)? = nil) {
         self.base = base
-        ids = IdTable(expected: expectedEvents)
+        ids = IdTable()
     }
 
     public var eventCount: Int { ids.count }
@@ -121,11 +127,12 @@ public struct ReferenceIndex {
     public var hasBase: Bool { base != nil }
     public var subjectCount: Int { subjects.count }
 
-    /// Makes room for about `events` more events (ids, contents, subjects),
-    /// so that the tables are not copied again and again as they fill.
-    public mutating func reserve(events: Int, contents withContents: Bool) {
+    /// Makes room for about `events` more events (their ids, and contents
+    /// when kept) and `subjects` more subjects, so that the tables are not
+    /// copied again and again as they fill.
+    public mutating func reserve(events: Int, subjects more: Int = 0, contents withContents: Bool) {
         ids.reserve(events)
-        subjects.reserve(events / 8)
+        if more > 0 { subjects.reserve(more) }
         if withContents { contents.reserve(events) }
     }
 
@@ -152,8 +159,6 @@ public struct ReferenceIndex {
         var s = name
         return s.withUTF8(fingerprint(utf8:))
     }
-
-    func targetKey(_ subject: UInt32, _ milestone: UInt8) -> UInt64 { UInt64(subject) << 8 | UInt64(milestone) }
 
     /// What is recorded of an id: in memory (with its subject's index), or
     /// from the base (with its subject's name).
@@ -182,8 +187,12 @@ public struct ReferenceIndex {
         }
     }
 
+    private func name(at i: Int) -> String {
+        String(decoding: subjectNames[(i + 1)..<(i + 1 + Int(subjectNames[i]))], as: UTF8.self)
+    }
+
     private func subjectName(of r: Recorded) -> String? {
-        if let i = r.subjectIndex { return i == .max ? nil : subjectNames[Int(i)] }
+        if let i = r.subjectIndex { return i == .max ? nil : name(at: Int(i)) }
         return r.subjectName
     }
 
@@ -218,7 +227,7 @@ public struct ReferenceIndex {
     }
 
     func hasTarget(_ subject: UInt64, milestone: UInt8, names: () -> (String, String)) throws -> Bool {
-        if let s = subjects[subject], targets.contains(targetKey(s.index, milestone)) { return true }
+        if let s = subjects[subject], s.hasTarget(milestone) { return true }
         guard let base else { return false }
         let (name, m) = names()
         return try base.hasTarget(subject: name, milestone: m)
@@ -322,9 +331,14 @@ public struct ReferenceIndex {
 
     private mutating func subjectIndex(_ key: UInt64, name: () -> String, kind: () throws -> SubjectKind) rethrows -> UInt32 {
         if let s = subjects[key] { return s.index }
-        let i = UInt32(subjectNames.count)
+        guard let i = UInt32(exactly: subjectNames.count), i < .max else { preconditionFailure("more than 4 GiB of subject names") }
         subjects[key] = SubjectEntry(index: i, kind: try kind())
-        subjectNames.append(name())
+        var slug = name()
+        slug.withUTF8 { b in
+            precondition(b.count <= UInt8.max, "a subject is a slug of at most 64 bytes")
+            subjectNames.append(UInt8(b.count))
+            subjectNames.append(contentsOf: b)
+        }
         return i
     }
 
@@ -351,7 +365,7 @@ public struct ReferenceIndex {
         }
         switch facts.type {
         case .targetSet:
-            targets.insert(targetKey(index, facts.milestone!))
+            subjects[facts.subject!]!.setTarget(facts.milestone!)
         case .eventRetracted, .eventCorrected:
             // Bring the referenced entry here (from the base if need be), then update it.
             let key = facts.reference!

@@ -208,4 +208,36 @@ import Testing
         #expect(copy[keys[10]]?.retracted == false)
         #expect(copy.count == table.count)
     }
+
+    @Test("the id table fills to 95% of its slots without growing, moving entries between their two buckets, and loses none")
+    func idTableFull() {
+        var rng = SystemRandomNumberGenerator()
+        for n in [10, 1_000, 50_000] {
+            var table = IdTable(expected: n)
+            let capacity = table.capacity
+            var reference: [UInt64: UInt64] = [:]
+            while reference.count < n {
+                let k = UInt64.random(in: 2...UInt64.max, using: &rng)
+                table[k] = ReferenceIndex.IdEntry(bits: UInt64(reference.count))
+                reference[k] = UInt64(reference.count)
+            }
+            #expect(table.capacity == capacity, "grew at \(n)")
+            #expect(Double(n) / Double(capacity) > (n < 100 ? 0.6 : 0.94))
+            #expect(table.count == n)
+            for (k, v) in reference { #expect(table[k]?.bits == v) }
+            for _ in 0..<1_000 {
+                let k = UInt64.random(in: 2...UInt64.max, using: &rng)
+                #expect(table[k]?.bits == reference[k])
+            }
+            // Past its load it grows, and keeps every entry.
+            for _ in 0..<(n / 2 + 10) {
+                let k = UInt64.random(in: 2...UInt64.max, using: &rng)
+                table[k] = ReferenceIndex.IdEntry(bits: UInt64(reference.count))
+                reference[k] = UInt64(reference.count)
+            }
+            #expect(table.capacity > capacity)
+            #expect(table.count == reference.count)
+            for (k, v) in reference { #expect(table[k]?.bits == v) }
+        }
+    }
 }
