@@ -140,50 +140,29 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// SHA-256 through the system OpenSSL's EVP interface, streaming or one-shot.
+/// SHA-256 through the system OpenSSL, streaming or one-shot.
 ///
 ///     var h = SHA256()
 ///     h.update([0x61, 0x62, 0x63])
 ///     let d = h.finalize()   // ba7816bf…
 ///
-/// One hasher reuses its EVP context across `finalize` calls, which matters
-/// when hashing a million short records.
+/// It calls OpenSSL's `SHA256_Init`/`_Update`/`_Final`, the same block
+/// function (SHA-NI where the processor has it) as the EVP interface, without
+/// EVP's per-call dispatch through a provider or the provider set-up a process
+/// pays on its first hash. OpenSSL 3 marks them deprecated, not removed.
 public struct SHA256: ~Copyable {
-    private let ctx: OpaquePointer
-
-    /// The algorithm, fetched once (OpenSSL 3 would otherwise look it up on every init).
-    nonisolated(unsafe) private static let md: OpaquePointer = {
-        guard let md = EVP_MD_fetch(nil, "SHA256", nil) else {
-            fatalError("\(CryptoError.last("EVP_MD_fetch(SHA256)"))")
-        }
-        return md
-    }()
+    private let ctx: UnsafeMutablePointer<SHA256_CTX>
 
     public init() {
-        guard let c = EVP_MD_CTX_new() else { fatalError("\(CryptoError.last("EVP_MD_CTX_new"))") }
-        ctx = c
-        guard EVP_DigestInit_ex2(ctx, SHA256.md, nil) == 1 else {
-            fatalError("\(CryptoError.last("EVP_DigestInit_ex2"))")
-        }
+        ctx = .allocate(capacity: 1)
+        SHA256_Init(ctx)
     }
 
-    deinit { EVP_MD_CTX_free(ctx) }
-
-    /// Starts over with the same algorithm. Passing no type keeps the
-    /// context's provider state instead of freeing and reallocating it, as
-    /// re-initialising with the type does in OpenSSL 3.0 (160 ns instead of
-    /// 220 ns a 65-byte hash here: a tree node costs mostly this).
-    private func reset() {
-        guard EVP_DigestInit_ex(ctx, nil, nil) == 1 else {
-            fatalError("\(CryptoError.last("EVP_DigestInit_ex"))")
-        }
-    }
+    deinit { ctx.deallocate() }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
-        guard EVP_DigestUpdate(ctx, bytes.baseAddress, bytes.count) == 1 else {
-            fatalError("\(CryptoError.last("EVP_DigestUpdate"))")
-        }
+        SHA256_Update(ctx, bytes.baseAddress, bytes.count)
     }
 
     public mutating func update(_ bytes: [UInt8]) {
@@ -198,12 +177,8 @@ public struct SHA256: ~Copyable {
     /// starts over.
     public mutating func finalize() -> Digest {
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        var len: UInt32 = 0
-        let ok = withUnsafeMutableBytes(of: &words) { EVP_DigestFinal_ex(ctx, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), &len) }
-        guard ok == 1, len == 32 else {
-            fatalError("\(CryptoError.last("EVP_DigestFinal_ex"))")
-        }
-        reset()
+        withUnsafeMutableBytes(of: &words) { _ = SHA256_Final($0.baseAddress!.assumingMemoryBound(to: UInt8.self), ctx) }
+        SHA256_Init(ctx)
         return Digest(w0: words.0.bigEndian, w1: words.1.bigEndian, w2: words.2.bigEndian, w3: words.3.bigEndian)
     }
 
