@@ -308,7 +308,12 @@ public final class AppendBatch {
                     return error
                 }
             }
-            for p in prepared { if let p { batch.value.accept(p) } }
+            for (i, p) in prepared.enumerated() {
+                if i % 32 == 0 {  // what the events 32 to 64 ahead will look up
+                    batch.value.warm(prepared[(i == 0 ? 0 : min(prepared.count, i + 32))..<min(prepared.count, i + 64)])
+                }
+                if let p { batch.value.accept(p) }
+            }
             return nil
         }
         try input.forEachChunk { chunk, spans in
@@ -373,6 +378,21 @@ public final class AppendBatch {
         } catch {
             return PreparedEvent(line: line, result: .failure(EventProblem(message: "\(error)")))
         }
+    }
+
+    /// Brings what these events' checks will look up into the cache, all at
+    /// once (see ``RecordVerifier/warm(_:)``).
+    func warm(_ events: ArraySlice<PreparedEvent?>) {
+        var ids: [UInt64] = []
+        var subjects: [UInt64] = []
+        ids.reserveCapacity(2 * events.count)
+        subjects.reserveCapacity(events.count)
+        for case .success(let s)? in events.lazy.map({ $0?.result }) {
+            if let id = s.event.facts.id { ids.append(id) }
+            if let r = s.event.facts.reference { ids.append(r) }
+            if let subject = s.event.facts.subject { subjects.append(subject) }
+        }
+        ids.withUnsafeBufferPointer { i in subjects.withUnsafeBufferPointer { s in index.warm(ids: i, subjects: s) } }
     }
 
     /// The checks that depend on what came before, in order; then the record.

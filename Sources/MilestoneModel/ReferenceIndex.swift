@@ -140,6 +140,7 @@ public struct ReferenceIndex {
     /// once (see ``FingerprintTable/warm(_:)``), before they are checked one by one.
     public func warm(ids: UnsafeBufferPointer<UInt64>, subjects: UnsafeBufferPointer<UInt64>) {
         self.ids.warm(ids)
+        if contents.count > 0 { contents.warm(ids) }
         self.subjects.warm(subjects)
     }
 
