@@ -86,6 +86,15 @@ struct FingerprintTable<Value: PackedValue> {
             return false
         }
 
+        /// How many slots of the bucket at `b` are empty (they are its last ones:
+        /// a bucket fills from its first slot, and entries are never removed).
+        @inline(__always)
+        private func free(in b: Int) -> Int {
+            var n = 0
+            for i in b..<(b + Storage.bucketSize) where slots[i].key == 0 { n += 1 }
+            return n
+        }
+
         /// Moves that may be made for one insertion before the table grows.
         static var maxKicks: Int { 500 }
 
@@ -96,9 +105,15 @@ struct FingerprintTable<Value: PackedValue> {
             count += 1
             var e = entry
             var b = first(e.key)
-            if place(e, in: b) { return nil }
             let other = second(e.key)
-            if place(e, in: other) { return nil }
+            // Into the emptier of its two buckets: kept even, they fill
+            // before an entry has to be moved.
+            let (freeA, freeB) = (free(in: b), free(in: other))
+            if freeA > 0 || freeB > 0 {
+                let i = freeA >= freeB ? b + Storage.bucketSize - freeA : other + Storage.bucketSize - freeB
+                slots[i] = e
+                return nil
+            }
             random ^= random << 13
             random ^= random >> 7
             random ^= random << 17
