@@ -111,7 +111,7 @@ extension ReadModels {
     public func forEachFacility(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (FacilityRow) throws -> Void) throws {
         try db.read { db in
             let s = pov.knownSeq
-            try SubjectSummary.scan(db, subjects) { subject, summary in
+            try SubjectSummary.scan(db, subjects, with: .announced) { subject, summary in
                 var inputs = Rules.PhaseInputs()
                 summary.forEachLifecycle { type, date, seq, from, to in
                     if date <= pov.asOf, from <= s, to > s { inputs.add(type, date: date, seq: seq) }
@@ -175,7 +175,7 @@ extension ReadModels {
             let s = pov.knownSeq
             // When each phase was first reached, by rank (reset for each subject).
             var reached = [CalendarDate?](repeating: nil, count: 8)
-            try SubjectSummary.scan(db, subjects) { subject, summary in
+            try SubjectSummary.scan(db, subjects, with: .targets) { subject, summary in
                 for k in reached.indices { reached[k] = nil }
                 summary.forEachLifecycle { type, date, _, from, to in
                     guard date <= pov.asOf, from <= s, to > s, let rank = FacilityPhase(reachedBy: type)?.rank else { return }
@@ -185,7 +185,7 @@ extension ReadModels {
                     var first: CalendarDate?
                     var current: (earliest: CalendarDate, latest: CalendarDate)?
                     var count = 0
-                    versions.forEach { date, earliest, latest, _, from, to in
+                    versions.forEach { date, earliest, latest, from, to in
                         guard date <= pov.asOf, from <= s, to > s else { return }
                         if first == nil { first = latest }
                         current = (earliest, latest)

@@ -77,6 +77,13 @@ public final class ReadModels {
         m.registerMigration("v6: where to cut the subject summaries for a scan in two halves") { db in
             try db.execute(sql: "ALTER TABLE meta ADD COLUMN summary_split TEXT")
         }
+        m.registerMigration("v7: subject summaries in three columns, seqs in 32 bits") { db in
+            // A query reads only the columns it needs; rebuilt by the next catch-up.
+            try db.execute(sql: "DROP TABLE subject_summaries")
+            try db.execute(sql: SubjectSummary.createSQL)
+            try db.execute(sql: "UPDATE meta SET summary_split = NULL WHERE id = 1")
+            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.table])
+        }
         return m
     }
 

@@ -4,7 +4,7 @@ import MilestoneModel
 
 /// Per-subject summaries (the table `subject_summaries`): for each subject,
 /// every version of its lifecycle and control events, of its announcement
-/// (the names `status` shows) and of its targets, packed into one blob.
+/// (the names `status` shows) and of its targets, packed into three blobs.
 ///
 /// `status` and `targets` read one row per subject instead of several index
 /// entries per event, and apply the rules of events.md (``Rules``) in Swift
@@ -17,18 +17,22 @@ import MilestoneModel
 /// the same transaction; a first projection in bulk rebuilds them all at the
 /// end, with the indexes it set aside.
 ///
-/// Layout (little-endian): two UInt32 byte offsets (of the announcements and
-/// of the targets), then three sections, each led by a UInt32 count:
-/// - lifecycle versions: type ordinal (UInt8), date (Int32 days), event seq,
-///   from seq, to seq (Int64; `to` is Int64.max while the version is current);
-/// - announcement versions: from, to (Int64); name, kind, operator, program
-///   (each a UInt32 length, UInt32.max for NULL, then UTF-8);
-/// - targets by milestone, in byte order: the milestone (UInt32 length, UTF-8),
-///   its version count (UInt32), then each version in (date, event seq)
-///   order: date, due earliest, due latest (Int32 days), event seq, from, to (Int64).
+/// Layout (little-endian), a column each, each led by a UInt32 count; seqs
+/// are UInt32 (UInt32.max: `to` while the version is current), so a query
+/// reads the fewest bytes (it asks for the two columns it needs):
+/// - `lifecycle` versions: type ordinal (UInt8), date (Int32 days), event seq,
+///   from seq, to seq;
+/// - `announced` versions: from, to; name, kind, operator, program (each a
+///   UInt32 length, UInt32.max for NULL, then UTF-8);
+/// - `targets` by milestone, in byte order: the milestone (UInt32 length,
+///   UTF-8), its version count (UInt32), then each version in (date, event
+///   seq) order: date, due earliest, due latest (Int32 days), from, to.
 public enum SubjectSummary {
     static let table = "subject_summaries"
-    static let createSQL = "CREATE TABLE subject_summaries (subject TEXT PRIMARY KEY, entries BLOB NOT NULL) WITHOUT ROWID"
+    static let createSQL = """
+        CREATE TABLE subject_summaries (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, announced BLOB NOT NULL,
+                                        targets BLOB NOT NULL) WITHOUT ROWID
+        """
 
     /// Whether versions of events of this type go into summaries.
     static func covers(_ type: EventType) -> Bool {
@@ -36,6 +40,9 @@ public enum SubjectSummary {
     }
 
     static let open = Int64.max
+
+    /// The largest seq a summary holds (UInt32.max stands for `open`).
+    static let maxSeq = Int64(UInt32.max) - 1
 
     // MARK: - Writing
 
@@ -73,7 +80,7 @@ public enum SubjectSummary {
     /// `--rebuild` balances them again.
     static func storeSplit(_ db: Database, minimum: Int = parallelFrom) throws {
         var split: String?
-        let rows = try Row.fetchAll(db, sql: "SELECT subject, length(entries) FROM subject_summaries ORDER BY subject")
+        let rows = try Row.fetchAll(db, sql: "SELECT subject, length(lifecycle) + length(announced) + length(targets) FROM subject_summaries ORDER BY subject")
         if rows.count >= minimum {
             let total = rows.reduce(0) { $0 + ($1[1] as Int) }
             var sum = 0
@@ -116,7 +123,7 @@ public enum SubjectSummary {
 
     /// Merges the three scans by subject and writes one summary per subject.
     static func build(_ sources: Sources, db: Database) throws {
-        let insert = RawStatement(try db.cachedStatement(sql: "INSERT OR REPLACE INTO subject_summaries (subject, entries) VALUES (?, ?)"))
+        let insert = RawStatement(try db.cachedStatement(sql: "INSERT OR REPLACE INTO subject_summaries (subject, lifecycle, announced, targets) VALUES (?, ?, ?, ?)"))
         var rows = try sources.all.map { s in try s.step(db) }
         while true {
             // The smallest subject among the scans' current rows.
@@ -128,28 +135,38 @@ public enum SubjectSummary {
             guard let subject else { return }
             var builder = Builder()
             func at(_ k: Int) -> Bool { rows[k] && sources.all[k].bytes(0)!.elementsEqual(subject) }
+            func seq(_ s: RawStatement, _ column: Int32) throws -> UInt32 {
+                if s.isNull(column) { return .max }
+                let v = s.int(column)
+                guard v >= 0, v <= maxSeq else {
+                    throw DatabaseError(resultCode: .SQLITE_TOOBIG, message: "subject_summaries hold seqs up to \(maxSeq); this ledger has \(v)")
+                }
+                return UInt32(v)
+            }
             let l = sources.lifecycle
             while at(0) {
-                try builder.addLifecycle(type: EventType(utf8: l.bytes(1)!).orCorrupt(), date: l.date(2, db), eventSeq: l.int(3),
-                                         from: l.int(4), to: l.isNull(5) ? open : l.int(5))
+                try builder.addLifecycle(type: EventType(utf8: l.bytes(1)!).orCorrupt(), date: l.date(2, db), eventSeq: seq(l, 3),
+                                         from: seq(l, 4), to: seq(l, 5))
                 rows[0] = try l.step(db)
             }
             let a = sources.announced
             while at(1) {
-                builder.addAnnouncement(from: a.int(1), to: a.isNull(2) ? open : a.int(2), names: [a.bytes(3), a.bytes(4), a.bytes(5), a.bytes(6)])
+                builder.addAnnouncement(from: try seq(a, 1), to: try seq(a, 2), names: [a.bytes(3), a.bytes(4), a.bytes(5), a.bytes(6)])
                 rows[1] = try a.step(db)
             }
             let t = sources.targets
             while at(2) {
                 try builder.addTarget(milestone: t.bytes(1) ?? UnsafeBufferPointer(start: nil, count: 0), date: t.date(2, db),
-                                      earliest: t.date(3, db), latest: t.date(4, db), eventSeq: t.int(5), from: t.int(6),
-                                      to: t.isNull(7) ? open : t.int(7))
+                                      earliest: t.date(3, db), latest: t.date(4, db), from: seq(t, 6), to: seq(t, 7))
                 rows[2] = try t.step(db)
             }
             sqlite3_reset(insert.handle)
             subject.withUnsafeBufferPointer { insert.bind(1, bytes: $0) }
-            builder.finish().withUnsafeBytes { b in
-                _ = sqlite3_bind_blob(insert.handle, 2, b.baseAddress, Int32(b.count), RawStatement.transient)
+            let parts = builder.finish()
+            for (k, part) in [parts.lifecycle, parts.announced, parts.targets].enumerated() {
+                part.withUnsafeBytes { b in
+                    _ = sqlite3_bind_blob(insert.handle, Int32(k + 2), b.baseAddress, Int32(b.count), RawStatement.transient)
+                }
             }
             try insert.run(db)
         }
@@ -161,14 +178,14 @@ public enum SubjectSummary {
         var targets: [UInt8] = [], groupCount: UInt32 = 0
         var milestone: [UInt8]?, versionsAt = 0
 
-        mutating func addLifecycle(type: EventType, date: CalendarDate, eventSeq: Int64, from: Int64, to: Int64) {
+        mutating func addLifecycle(type: EventType, date: CalendarDate, eventSeq: UInt32, from: UInt32, to: UInt32) {
             lifecycle.append(UInt8(type.ordinal))
             Builder.put(date.days, &lifecycle)
             for v in [eventSeq, from, to] { Builder.put(v, &lifecycle) }
             lifecycleCount += 1
         }
 
-        mutating func addAnnouncement(from: Int64, to: Int64, names: [UnsafeBufferPointer<UInt8>?]) {
+        mutating func addAnnouncement(from: UInt32, to: UInt32, names: [UnsafeBufferPointer<UInt8>?]) {
             Builder.put(from, &announced)
             Builder.put(to, &announced)
             for n in names { Builder.put(n, &announced) }
@@ -177,7 +194,7 @@ public enum SubjectSummary {
 
         /// Versions come in (milestone, date, event seq) order.
         mutating func addTarget(milestone m: UnsafeBufferPointer<UInt8>, date: CalendarDate, earliest: CalendarDate, latest: CalendarDate,
-                             eventSeq: Int64, from: Int64, to: Int64) {
+                                from: UInt32, to: UInt32) {
             if milestone == nil || !m.elementsEqual(milestone!) {
                 milestone = Array(m)
                 Builder.put(m, &targets)
@@ -186,26 +203,21 @@ public enum SubjectSummary {
                 groupCount += 1
             }
             for d in [date, earliest, latest] { Builder.put(d.days, &targets) }
-            for v in [eventSeq, from, to] { Builder.put(v, &targets) }
+            for v in [from, to] { Builder.put(v, &targets) }
             targets.withUnsafeMutableBytes { b in
                 let n = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: versionsAt, as: UInt32.self)) + 1
                 b.storeBytes(of: n.littleEndian, toByteOffset: versionsAt, as: UInt32.self)
             }
         }
 
-        func finish() -> [UInt8] {
-            var out: [UInt8] = []
-            out.reserveCapacity(20 + lifecycle.count + announced.count + targets.count)
-            let announcedAt = 8 + 4 + lifecycle.count
-            Builder.put(UInt32(announcedAt), &out)
-            Builder.put(UInt32(announcedAt + 4 + announced.count), &out)
-            Builder.put(lifecycleCount, &out)
-            out += lifecycle
-            Builder.put(announcedCount, &out)
-            out += announced
-            Builder.put(groupCount, &out)
-            out += targets
-            return out
+        func finish() -> (lifecycle: [UInt8], announced: [UInt8], targets: [UInt8]) {
+            func counted(_ n: UInt32, _ bytes: [UInt8]) -> [UInt8] {
+                var out: [UInt8] = []
+                out.reserveCapacity(4 + bytes.count)
+                Builder.put(n, &out)
+                return out + bytes
+            }
+            return (counted(lifecycleCount, lifecycle), counted(announcedCount, announced), counted(groupCount, targets))
         }
 
         static func put<T: FixedWidthInteger>(_ v: T, _ out: inout [UInt8]) {
@@ -224,62 +236,84 @@ public enum SubjectSummary {
 
     // MARK: - Reading
 
-    /// One summary, read in place (the bytes belong to SQLite until its next step).
+    /// The sizes of a version in each column.
+    static let lifecycleVersion = 17, targetVersion = 20
+
+    /// The second column a query reads besides `lifecycle`.
+    enum Part: String { case announced, targets }
+
+    /// One summary's `lifecycle` and one other column, read in place (the
+    /// bytes belong to SQLite until its next step).
     struct View {
-        let base: UnsafeRawPointer
-        let count: Int
+        struct Blob {
+            let base: UnsafeRawPointer
+            let count: Int
+            func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+            func i32(_ at: Int) -> Int32 { Int32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: Int32.self)) }
+            /// A seq; `open` (the version is current) as Int.max.
+            func seq(_ at: Int) -> Int {
+                let v = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+                return v == .max ? .max : Int(v)
+            }
 
-        func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
-        func i32(_ at: Int) -> Int32 { Int32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: Int32.self)) }
-        func i64(_ at: Int) -> Int { Int(Int64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: Int64.self))) }
+            /// Text at `at` (nil for NULL) and the offset after it.
+            func text(_ at: Int) -> (UnsafeBufferPointer<UInt8>?, Int) {
+                let n = u32(at)
+                if n == Int(UInt32.max) { return (nil, at + 4) }
+                return (UnsafeBufferPointer(start: (base + at + 4).assumingMemoryBound(to: UInt8.self), count: n), at + 4 + n)
+            }
 
-        /// Whether every section and entry lies within the blob, as ``Builder``
-        /// writes them (checked once per row, before any is read unchecked).
-        var isWellFormed: Bool {
-            guard count >= 12 else { return false }
-            let (announcedAt, targetsAt) = (u32(0), u32(4))
-            guard announcedAt == 12 + u32(8) * 29, announcedAt + 4 <= targetsAt, targetsAt + 4 <= count else { return false }
-            // Each lifecycle version's type is read as an EventType: it must be one.
-            for at in stride(from: 12, to: announcedAt, by: 29)
-            where Int(base.load(fromByteOffset: at, as: UInt8.self)) >= EventType.byOrdinal.count { return false }
-            func text(_ at: inout Int, within end: Int) -> Bool {
-                guard at + 4 <= end else { return false }
+            /// Skips a text at `at` if it lies within the blob.
+            func skipText(_ at: inout Int) -> Bool {
+                guard at + 4 <= count else { return false }
                 let n = u32(at)
                 at += 4
                 if n == Int(UInt32.max) { return true }
                 at += n
-                return at <= end
+                return at <= count
             }
-            var at = announcedAt + 4
-            for _ in 0..<u32(announcedAt) {
-                at += 16
-                for _ in 0..<4 where !text(&at, within: targetsAt) { return false }
-            }
-            guard at == targetsAt else { return false }
-            at = targetsAt + 4
-            for _ in 0..<u32(targetsAt) {
-                guard text(&at, within: count), at + 4 <= count else { return false }
-                at += 4 + u32(at) * 36
-                guard at <= count else { return false }
-            }
-            return at == count
         }
 
-        /// Text at `at` (nil for NULL) and the offset after it.
-        func text(_ at: Int) -> (UnsafeBufferPointer<UInt8>?, Int) {
-            let n = u32(at)
-            if n == Int(UInt32.max) { return (nil, at + 4) }
-            return (UnsafeBufferPointer(start: (base + at + 4).assumingMemoryBound(to: UInt8.self), count: n), at + 4 + n)
+        let lifecycle: Blob
+        let other: Blob
+        let part: Part
+
+        /// Whether every entry lies within its blob, as ``Builder`` writes
+        /// them (checked once per row, before any is read unchecked).
+        var isWellFormed: Bool {
+            let l = lifecycle
+            guard l.count >= 4, l.count == 4 + l.u32(0) * SubjectSummary.lifecycleVersion else { return false }
+            // Each lifecycle version's type is read as an EventType: it must be one.
+            for at in stride(from: 4, to: l.count, by: SubjectSummary.lifecycleVersion)
+            where Int(l.base.load(fromByteOffset: at, as: UInt8.self)) >= EventType.byOrdinal.count { return false }
+            let o = other
+            guard o.count >= 4 else { return false }
+            var at = 4
+            switch part {
+            case .announced:
+                for _ in 0..<o.u32(0) {
+                    at += 8
+                    for _ in 0..<4 where !o.skipText(&at) { return false }
+                }
+            case .targets:
+                for _ in 0..<o.u32(0) {
+                    guard o.skipText(&at), at + 4 <= o.count else { return false }
+                    at += 4 + o.u32(at) * SubjectSummary.targetVersion
+                    guard at <= o.count else { return false }
+                }
+            }
+            return at == o.count
         }
 
         /// Each lifecycle or control version: type, date, event seq, from, to.
         @inline(__always)
         func forEachLifecycle(_ body: (EventType, CalendarDate, Int, Int, Int) -> Void) {
-            var at = 12
-            for _ in 0..<u32(8) {
-                body(unsafeBitCast(base.load(fromByteOffset: at, as: UInt8.self), to: EventType.self), CalendarDate(days: i32(at + 1)),
-                     i64(at + 5), i64(at + 13), i64(at + 21))
-                at += 29
+            let l = lifecycle
+            var at = 4
+            for _ in 0..<l.u32(0) {
+                body(unsafeBitCast(l.base.load(fromByteOffset: at, as: UInt8.self), to: EventType.self), CalendarDate(days: l.i32(at + 1)),
+                     l.seq(at + 5), l.seq(at + 9), l.seq(at + 13))
+                at += SubjectSummary.lifecycleVersion
             }
         }
 
@@ -287,19 +321,19 @@ public enum SubjectSummary {
         /// `event_versions_announced` orders them): name, kind, operator, program.
         func announcement(knownAt s: Int) -> (UnsafeBufferPointer<UInt8>?, UnsafeBufferPointer<UInt8>?, UnsafeBufferPointer<UInt8>?,
                                               UnsafeBufferPointer<UInt8>?) {
-            var at = u32(0)
-            let n = u32(at)
-            at += 4
+            precondition(part == .announced)
+            let a = other
+            var at = 4
             var found: (UnsafeBufferPointer<UInt8>?, UnsafeBufferPointer<UInt8>?, UnsafeBufferPointer<UInt8>?, UnsafeBufferPointer<UInt8>?)
                 = (nil, nil, nil, nil)
-            for _ in 0..<n {
-                let (from, to) = (i64(at), i64(at + 8))
-                let (name, a) = text(at + 16)
-                let (kind, b) = text(a)
-                let (op, c) = text(b)
-                let (program, d) = text(c)
+            for _ in 0..<a.u32(0) {
+                let (from, to) = (a.seq(at), a.seq(at + 4))
+                let (name, p) = a.text(at + 8)
+                let (kind, q) = a.text(p)
+                let (op, r) = a.text(q)
+                let (program, next) = a.text(r)
                 if from <= s, to > s { found = (name, kind, op, program) }
-                at = d
+                at = next
             }
             return found
         }
@@ -307,45 +341,50 @@ public enum SubjectSummary {
         /// Each target milestone, with a reader of its versions in (date, event seq) order.
         @inline(__always)
         func forEachTarget(_ body: (UnsafeBufferPointer<UInt8>, Versions) throws -> Void) rethrows {
-            var at = u32(4)
-            let groups = u32(at)
-            at += 4
-            for _ in 0..<groups {
-                let (m, next) = text(at)
-                let n = u32(next)
-                try body(m ?? UnsafeBufferPointer(start: nil, count: 0), Versions(view: self, start: next + 4, count: n))
-                at = next + 4 + n * 36
+            precondition(part == .targets)
+            let t = other
+            var at = 4
+            for _ in 0..<t.u32(0) {
+                let (m, next) = t.text(at)
+                let n = t.u32(next)
+                try body(m ?? UnsafeBufferPointer(start: nil, count: 0), Versions(blob: t, start: next + 4, count: n))
+                at = next + 4 + n * SubjectSummary.targetVersion
             }
         }
 
         struct Versions {
-            let view: View
+            let blob: Blob
             let start: Int
             let count: Int
 
-            /// Each version: date, due earliest, due latest, event seq, from, to.
+            /// Each version: date, due earliest, due latest, from, to.
             @inline(__always)
-            func forEach(_ body: (CalendarDate, CalendarDate, CalendarDate, Int, Int, Int) -> Void) {
+            func forEach(_ body: (CalendarDate, CalendarDate, CalendarDate, Int, Int) -> Void) {
                 var at = start
                 for _ in 0..<count {
-                    body(CalendarDate(days: view.i32(at)), CalendarDate(days: view.i32(at + 4)), CalendarDate(days: view.i32(at + 8)),
-                         view.i64(at + 12), view.i64(at + 20), view.i64(at + 28))
-                    at += 36
+                    body(CalendarDate(days: blob.i32(at)), CalendarDate(days: blob.i32(at + 4)), CalendarDate(days: blob.i32(at + 8)),
+                         blob.seq(at + 12), blob.seq(at + 16))
+                    at += SubjectSummary.targetVersion
                 }
             }
         }
     }
 
     /// Every summary in subject order.
-    static func scan(_ db: Database, _ part: SubjectRange, _ body: (UnsafeBufferPointer<UInt8>, View) throws -> Void) throws {
+    static func scan(_ db: Database, _ range: SubjectRange, with other: Part, _ body: (UnsafeBufferPointer<UInt8>, View) throws -> Void) throws {
         // Both bounds as range constraints of the primary key (an `OR` would be tested row by row).
-        let s = RawStatement(try db.cachedStatement(sql: part.before == nil
-            ? "SELECT subject, entries FROM subject_summaries WHERE subject >= ? ORDER BY subject"
-            : "SELECT subject, entries FROM subject_summaries WHERE subject >= ? AND subject < ? ORDER BY subject"))
-        s.bind(1, part.from)
-        s.bind(2, part.before)
+        let columns = "subject, lifecycle, \(other.rawValue)"
+        let s = RawStatement(try db.cachedStatement(sql: range.before == nil
+            ? "SELECT \(columns) FROM subject_summaries WHERE subject >= ? ORDER BY subject"
+            : "SELECT \(columns) FROM subject_summaries WHERE subject >= ? AND subject < ? ORDER BY subject"))
+        s.bind(1, range.from)
+        s.bind(2, range.before)
+        func blob(_ column: Int32) -> View.Blob? {
+            // An empty blob has no pointer; a summary's columns are never empty (each has its count).
+            sqlite3_column_blob(s.handle, column).map { View.Blob(base: $0, count: Int(sqlite3_column_bytes(s.handle, column))) }
+        }
         while try s.step(db) {
-            let view = sqlite3_column_blob(s.handle, 1).map { View(base: $0, count: Int(sqlite3_column_bytes(s.handle, 1))) }
+            let view = blob(1).flatMap { l in blob(2).map { View(lifecycle: l, other: $0, part: other) } }
             guard let view, view.isWellFormed else {
                 throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "subject_summaries: the summary of \(quoted(String(decoding: s.bytes(0) ?? RowText(start: nil, count: 0), as: UTF8.self))) is damaged")
             }
