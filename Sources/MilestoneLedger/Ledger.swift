@@ -72,12 +72,9 @@ public enum LedgerReader {
                     let out = (chunks % 2 == 0 ? buffers.0 : buffers.1).lines(spans.count)
                     chunks += 1
                     if chunks == 1, !spans.isEmpty {
-                        // Size the id table once, for as many records as the
-                        // first chunk's lines foretell, and 2% more: nothing is
-                        // accepted yet. (A ledger whose later lines run shorter
-                        // grows it by half.)
+                        // Size the id table once, before anything is accepted.
                         let bytes = spans.last!.offset + spans.last!.length + 1 - spans[0].offset
-                        acceptor.value.pointee.reserve(records: Int(Double(size) / Double(max(1, bytes)) * Double(spans.count) * 1.02))
+                        acceptor.value.pointee.reserve(records: LedgerReader.expectedRecords(size: size, sampleBytes: bytes, sampleLines: spans.count))
                     }
                     var notes = [[Int: LineNote]](repeating: [:], count: slices)
                     let lineBase = linesBefore
@@ -113,6 +110,21 @@ public enum LedgerReader {
         } catch let f as VerifyFailure {
             throw LedgerError.notIntact(f, path: file.path)
         }
+    }
+}
+
+extension LedgerReader {
+    /// No record line is shorter: two 64-digit hashes, `recorded_at`, seq,
+    /// and an event with its id, type and date come to over 230 bytes.
+    static let shortestRecord = 200
+
+    /// How many records a ledger of `size` bytes holds, foretold from its
+    /// first lines, and 2% more (a ledger whose later lines run shorter grows
+    /// the id table by half). Never more than `size / shortestRecord`: a file
+    /// of short lines (damaged, or no ledger) is reported, not sized for.
+    static func expectedRecords(size: Int, sampleBytes: Int, sampleLines: Int) -> Int {
+        let foretold = Double(size) / Double(max(1, sampleBytes)) * Double(sampleLines) * 1.02
+        return min(Int(foretold.rounded(.up)), size / shortestRecord + 1)
     }
 }
 
