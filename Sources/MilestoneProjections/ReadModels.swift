@@ -71,8 +71,8 @@ public final class ReadModels {
         }
         m.registerMigration("v5: per-subject summaries for status and targets") { db in
             // Built by the next catch-up, once any indexes set aside are back.
-            try db.execute(sql: SubjectSummary.createSQL)
-            try db.execute(sql: "INSERT INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.table])
+            try db.execute(sql: "CREATE TABLE subject_summaries (subject TEXT PRIMARY KEY, entries BLOB NOT NULL) WITHOUT ROWID")
+            try db.execute(sql: "INSERT INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
         }
         m.registerMigration("v6: where to cut the subject summaries for a scan in two halves") { db in
             try db.execute(sql: "ALTER TABLE meta ADD COLUMN summary_split TEXT")
@@ -80,9 +80,19 @@ public final class ReadModels {
         m.registerMigration("v7: subject summaries in three columns, seqs in 32 bits") { db in
             // A query reads only the columns it needs; rebuilt by the next catch-up.
             try db.execute(sql: "DROP TABLE subject_summaries")
+            try db.execute(sql: """
+                CREATE TABLE subject_summaries (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, announced BLOB NOT NULL,
+                                                targets BLOB NOT NULL) WITHOUT ROWID
+                """)
+            try db.execute(sql: "UPDATE meta SET summary_split = NULL WHERE id = 1")
+            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
+        }
+        m.registerMigration("v8: a table of summaries for each query") { db in
+            // Each query's rows on pages of their own; rebuilt by the next catch-up.
+            try db.execute(sql: "DROP TABLE subject_summaries")
             try db.execute(sql: SubjectSummary.createSQL)
             try db.execute(sql: "UPDATE meta SET summary_split = NULL WHERE id = 1")
-            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.table])
+            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
         }
         return m
     }
@@ -199,7 +209,7 @@ public final class ReadModels {
     func ensureSplit() throws {
         let needed = try db.read { db in
             try SubjectSummary.split(db) == nil
-                && (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_summaries") ?? 0) >= SubjectSummary.parallelFrom
+                && (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_status") ?? 0) >= SubjectSummary.parallelFrom
         }
         if needed { try db.write { db in try SubjectSummary.storeSplit(db) } }
     }
@@ -222,7 +232,7 @@ public final class ReadModels {
                 try db.execute(sql: "INSERT INTO pending_indexes (name, sql) VALUES (?, ?)", arguments: [index[0], index[1]])
                 try db.execute(sql: "DROP INDEX \(index[0] as String)")
             }
-            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.table])
+            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
         }
     }
 
@@ -230,13 +240,13 @@ public final class ReadModels {
     func restoreIndexes() throws {
         guard try db.read({ db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pending_indexes") ?? 0 }) > 0 else { return }
         try db.write { db in
-            for index in try Row.fetchAll(db, sql: "SELECT name, sql FROM pending_indexes WHERE name <> ?", arguments: [SubjectSummary.table]) {
+            for index in try Row.fetchAll(db, sql: "SELECT name, sql FROM pending_indexes WHERE name <> ?", arguments: [SubjectSummary.marker]) {
                 try db.execute(sql: index[1] as String)
                 try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [index[0]])
             }
-            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM pending_indexes WHERE name = ?)", arguments: [SubjectSummary.table]) == true {
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM pending_indexes WHERE name = ?)", arguments: [SubjectSummary.marker]) == true {
                 try SubjectSummary.rebuildAll(db)
-                try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [SubjectSummary.table])
+                try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [SubjectSummary.marker])
             }
         }
     }
@@ -258,7 +268,7 @@ public final class ReadModels {
     }
 
     static func clear(_ db: Database) throws {
-        for table in ["records", "event_versions", "organizations", "version_roles", SubjectSummary.table] {
+        for table in ["records", "event_versions", "organizations", "version_roles"] + SubjectSummary.tables {
             try db.execute(sql: "DELETE FROM \(table)")
         }
         try db.execute(sql: "UPDATE meta SET head_seq = 0, head_sha256 = NULL, head_length = 0, head_recorded_at = NULL, summary_split = NULL WHERE id = 1")

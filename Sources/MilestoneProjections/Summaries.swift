@@ -2,9 +2,10 @@ import GRDB
 import GRDBSQLite
 import MilestoneModel
 
-/// Per-subject summaries (the table `subject_summaries`): for each subject,
-/// every version of its lifecycle and control events, of its announcement
-/// (the names `status` shows) and of its targets, packed into three blobs.
+/// Per-subject summaries (the tables `subject_status` and `subject_targets`):
+/// for each subject, every version of its lifecycle and control events, of
+/// its announcement (the names `status` shows) and of its targets, packed
+/// into blobs: `status` reads the first table, `targets` the second.
 ///
 /// `status` and `targets` read one row per subject instead of several index
 /// entries per event, and apply the rules of events.md (``Rules``) in Swift
@@ -17,9 +18,11 @@ import MilestoneModel
 /// the same transaction; a first projection in bulk rebuilds them all at the
 /// end, with the indexes it set aside.
 ///
-/// Layout (little-endian), a column each, each led by a UInt32 count; seqs
-/// are UInt32 (UInt32.max: `to` while the version is current), so a query
-/// reads the fewest bytes (it asks for the two columns it needs):
+/// A scan is bound by the bytes it reads (SQLite copies each value it returns,
+/// and the rows are read from memory, not cache): each table holds what one
+/// query reads, the lifecycle in both. Layout (little-endian), a column each,
+/// each led by a UInt32 count; seqs are UInt32 (UInt32.max: `to` while the
+/// version is current):
 /// - `lifecycle` versions: type ordinal (UInt8), date (Int32 days), event seq,
 ///   from seq, to seq;
 /// - `announced` versions: from, to; name, kind, operator, program (each a
@@ -28,10 +31,12 @@ import MilestoneModel
 ///   UTF-8), its version count (UInt32), then each version in (date, event
 ///   seq) order: date, due earliest, due latest (Int32 days), from, to.
 public enum SubjectSummary {
-    static let table = "subject_summaries"
+    /// The name that marks the summaries for a rebuild in `pending_indexes`.
+    static let marker = "subject_summaries"
+    static let tables = ["subject_status", "subject_targets"]
     static let createSQL = """
-        CREATE TABLE subject_summaries (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, announced BLOB NOT NULL,
-                                        targets BLOB NOT NULL) WITHOUT ROWID
+        CREATE TABLE subject_status (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, announced BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE subject_targets (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, targets BLOB NOT NULL) WITHOUT ROWID;
         """
 
     /// Whether versions of events of this type go into summaries.
@@ -60,7 +65,7 @@ public enum SubjectSummary {
 
     /// Rebuilds every summary from `event_versions`.
     static func rebuildAll(_ db: Database) throws {
-        try db.execute(sql: "DELETE FROM subject_summaries")
+        for t in tables { try db.execute(sql: "DELETE FROM \(t)") }
         try build(try Sources(db, oneSubject: false), db: db)
         try storeSplit(db)
     }
@@ -80,7 +85,10 @@ public enum SubjectSummary {
     /// `--rebuild` balances them again.
     static func storeSplit(_ db: Database, minimum: Int = parallelFrom) throws {
         var split: String?
-        let rows = try Row.fetchAll(db, sql: "SELECT subject, length(lifecycle) + length(announced) + length(targets) FROM subject_summaries ORDER BY subject")
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT s.subject, length(s.lifecycle) + length(s.announced) + length(t.lifecycle) + length(t.targets)
+            FROM subject_status s JOIN subject_targets t ON t.subject = s.subject ORDER BY s.subject
+            """)
         if rows.count >= minimum {
             let total = rows.reduce(0) { $0 + ($1[1] as Int) }
             var sum = 0
@@ -123,7 +131,9 @@ public enum SubjectSummary {
 
     /// Merges the three scans by subject and writes one summary per subject.
     static func build(_ sources: Sources, db: Database) throws {
-        let insert = RawStatement(try db.cachedStatement(sql: "INSERT OR REPLACE INTO subject_summaries (subject, lifecycle, announced, targets) VALUES (?, ?, ?, ?)"))
+        let inserts = try Part.all.map { p in
+            RawStatement(try db.cachedStatement(sql: "INSERT OR REPLACE INTO \(p.table) (subject, lifecycle, \(p.rawValue)) VALUES (?, ?, ?)"))
+        }
         var rows = try sources.all.map { s in try s.step(db) }
         while true {
             // The smallest subject among the scans' current rows.
@@ -139,7 +149,7 @@ public enum SubjectSummary {
                 if s.isNull(column) { return .max }
                 let v = s.int(column)
                 guard v >= 0, v <= maxSeq else {
-                    throw DatabaseError(resultCode: .SQLITE_TOOBIG, message: "subject_summaries hold seqs up to \(maxSeq); this ledger has \(v)")
+                    throw DatabaseError(resultCode: .SQLITE_TOOBIG, message: "subject summaries hold seqs up to \(maxSeq); this ledger has \(v)")
                 }
                 return UInt32(v)
             }
@@ -160,15 +170,17 @@ public enum SubjectSummary {
                                       earliest: t.date(3, db), latest: t.date(4, db), from: seq(t, 6), to: seq(t, 7))
                 rows[2] = try t.step(db)
             }
-            sqlite3_reset(insert.handle)
-            subject.withUnsafeBufferPointer { insert.bind(1, bytes: $0) }
             let parts = builder.finish()
-            for (k, part) in [parts.lifecycle, parts.announced, parts.targets].enumerated() {
-                part.withUnsafeBytes { b in
-                    _ = sqlite3_bind_blob(insert.handle, Int32(k + 2), b.baseAddress, Int32(b.count), RawStatement.transient)
+            for (insert, other) in zip(inserts, [parts.announced, parts.targets]) {
+                sqlite3_reset(insert.handle)
+                subject.withUnsafeBufferPointer { insert.bind(1, bytes: $0) }
+                for (k, blob) in [parts.lifecycle, other].enumerated() {
+                    blob.withUnsafeBytes { b in
+                        _ = sqlite3_bind_blob(insert.handle, Int32(k + 2), b.baseAddress, Int32(b.count), RawStatement.transient)
+                    }
                 }
+                try insert.run(db)
             }
-            try insert.run(db)
         }
     }
 
@@ -239,8 +251,12 @@ public enum SubjectSummary {
     /// The sizes of a version in each column.
     static let lifecycleVersion = 17, targetVersion = 20
 
-    /// The second column a query reads besides `lifecycle`.
-    enum Part: String { case announced, targets }
+    /// What a query reads besides `lifecycle`: the column, and its table.
+    enum Part: String {
+        case announced, targets
+        static let all: [Part] = [.announced, .targets]
+        var table: String { self == .announced ? "subject_status" : "subject_targets" }
+    }
 
     /// One summary's `lifecycle` and one other column, read in place (the
     /// bytes belong to SQLite until its next step).
@@ -373,10 +389,10 @@ public enum SubjectSummary {
     /// Every summary in subject order.
     static func scan(_ db: Database, _ range: SubjectRange, with other: Part, _ body: (UnsafeBufferPointer<UInt8>, View) throws -> Void) throws {
         // Both bounds as range constraints of the primary key (an `OR` would be tested row by row).
-        let columns = "subject, lifecycle, \(other.rawValue)"
+        let columns = "subject, lifecycle, \(other.rawValue) FROM \(other.table)"
         let s = RawStatement(try db.cachedStatement(sql: range.before == nil
-            ? "SELECT \(columns) FROM subject_summaries WHERE subject >= ? ORDER BY subject"
-            : "SELECT \(columns) FROM subject_summaries WHERE subject >= ? AND subject < ? ORDER BY subject"))
+            ? "SELECT \(columns) WHERE subject >= ? ORDER BY subject"
+            : "SELECT \(columns) WHERE subject >= ? AND subject < ? ORDER BY subject"))
         s.bind(1, range.from)
         s.bind(2, range.before)
         func blob(_ column: Int32) -> View.Blob? {
@@ -386,7 +402,7 @@ public enum SubjectSummary {
         while try s.step(db) {
             let view = blob(1).flatMap { l in blob(2).map { View(lifecycle: l, other: $0, part: other) } }
             guard let view, view.isWellFormed else {
-                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "subject_summaries: the summary of \(quoted(String(decoding: s.bytes(0) ?? RowText(start: nil, count: 0), as: UTF8.self))) is damaged")
+                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "\(other.table): the summary of \(quoted(String(decoding: s.bytes(0) ?? RowText(start: nil, count: 0), as: UTF8.self))) is damaged")
             }
             try body(s.bytes(0)!, view)
         }
@@ -411,9 +427,9 @@ extension ReadModels {
     public func halves(minimum: Int = SubjectSummary.parallelFrom) throws -> [SubjectRange] {
         let middle = try db.read { db -> String? in
             if minimum >= SubjectSummary.parallelFrom, let split = try SubjectSummary.split(db) { return split }
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_summaries") ?? 0
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_status") ?? 0
             guard count >= max(minimum, 2) else { return nil }
-            return try String.fetchOne(db, sql: "SELECT subject FROM subject_summaries ORDER BY subject LIMIT 1 OFFSET ?",
+            return try String.fetchOne(db, sql: "SELECT subject FROM subject_status ORDER BY subject LIMIT 1 OFFSET ?",
                                        arguments: [count / 2])
         }
         guard let middle else { return [.all] }

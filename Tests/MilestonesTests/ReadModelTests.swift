@@ -35,7 +35,7 @@ func openModels(_ ledger: String, db: String, batch: Int = 20_000, upTo: Int? = 
 func dump(_ models: ReadModels) throws -> [String] {
     try models.db.read { db in
         var out: [String] = []
-        for t in ["meta", "records", "event_versions", "organizations", "version_roles", "subject_summaries"] {
+        for t in ["meta", "records", "event_versions", "organizations", "version_roles", "subject_status", "subject_targets"] {
             for row in try Row.fetchAll(db, sql: "SELECT * FROM \(t) ORDER BY 1, 2") { out.append("\(t): \(row)") }
         }
         return out
@@ -259,37 +259,39 @@ struct ReadModelTests {
     }
 
     @Test("a damaged subject summary is an error that names it and the remedy, not a crash or a wrong answer", arguments: [
-        // (column, its damaged value, the commands that read it)
-        ("lifecycle", "x'00'", ["status", "targets"]),
-        ("lifecycle", "substr(lifecycle, 1, length(lifecycle) - 1)", ["status", "targets"]),
-        ("lifecycle", "lifecycle || x'00'", ["status", "targets"]),
+        // (table, column, its damaged value, the command that reads it)
+        ("subject_status", "lifecycle", "x'00'", "status"),
+        ("subject_targets", "lifecycle", "substr(lifecycle, 1, length(lifecycle) - 1)", "targets"),
+        ("subject_status", "lifecycle", "lifecycle || x'00'", "status"),
         // Well laid out, but its one lifecycle version's type is no event type.
-        ("lifecycle", "x'01000000ff" + String(repeating: "00", count: 16) + "'", ["status", "targets"]),
-        ("targets", "x'01000000'", ["targets"]),
-        ("targets", "targets || x'00'", ["targets"]),
-        ("targets", "substr(targets, 1, length(targets) - 1)", ["targets"]),
-        ("announced", "x'01000000'", ["status"]),
-        ("announced", "announced || x'00'", ["status"]),
+        ("subject_targets", "lifecycle", "x'01000000ff" + String(repeating: "00", count: 16) + "'", "targets"),
+        ("subject_targets", "targets", "x'01000000'", "targets"),
+        ("subject_targets", "targets", "targets || x'00'", "targets"),
+        ("subject_targets", "targets", "substr(targets, 1, length(targets) - 1)", "targets"),
+        ("subject_status", "announced", "x'01000000'", "status"),
+        ("subject_status", "announced", "announced || x'00'", "status"),
     ])
-    func damagedSummary(_ column: String, _ damage: String, _ commands: [String]) throws {
+    func damagedSummary(_ table: String, _ column: String, _ damage: String, _ command: String) throws {
         let dir = TempDir()
         let ledger = fixtureLedger(in: dir)
         #expect(cli(["status", "--ledger", ledger]).code == 0)
         let models = try ReadModels(path: ReadModels.path(forLedger: ledger))
         try models.db.write { db in
-            try db.execute(sql: "UPDATE subject_summaries SET \(column) = \(damage) WHERE subject = 'foxconn-houston'")
+            try db.execute(sql: "UPDATE \(table) SET \(column) = \(damage) WHERE subject = 'foxconn-houston'")
         }
-        for command in commands {
+        do {
             let r = cli([command, "--ledger", ledger, "--format", "json"])
             #expect(r.code == 74, "\(command): \(r.stderr)")
             #expect(r.stderr.contains("\"foxconn-houston\" is damaged") && r.stderr.contains("remove the .sqlite file"), "\(r.stderr)")
         }
+        // The other query does not read the damaged table.
+        #expect(cli([command == "status" ? "targets" : "status", "--ledger", ledger]).code == 0)
         // The remedy works.
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: ReadModels.path(forLedger: ledger) + suffix) }
         #expect(cli(["status", "--ledger", ledger]).code == 0)
     }
 
-    @Test("read models from before migration v7 (one blob per subject) get the three-column summaries, and the same answers")
+    @Test("read models from before migration v7 (one blob per subject) get a summary table per query, and the same answers")
     func summariesMigration() throws {
         let dir = TempDir()
         let ledger = fixtureLedger(in: dir)
@@ -299,14 +301,19 @@ struct ReadModelTests {
         // Back to v6's table, holding nothing a v7 reader could use.
         let models = try ReadModels(path: ReadModels.path(forLedger: ledger))
         try models.db.write { db in
-            try db.execute(sql: "DROP TABLE subject_summaries")
+            try db.execute(sql: "DROP TABLE subject_status")
+            try db.execute(sql: "DROP TABLE subject_targets")
             try db.execute(sql: "CREATE TABLE subject_summaries (subject TEXT PRIMARY KEY, entries BLOB NOT NULL) WITHOUT ROWID")
             try db.execute(sql: "INSERT INTO subject_summaries VALUES ('foxconn-houston', x'00')")
-            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v7%'")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v7%' OR identifier LIKE 'v8%'")
         }
         #expect(queries.map { cli($0 + ["--ledger", ledger]).stdout } == answers)
-        let columns = try models.db.read { db in try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('subject_summaries')") }
-        #expect(columns == ["subject", "lifecycle", "announced", "targets"])
+        let columns = try models.db.read { db in
+            try ["subject_summaries", "subject_status", "subject_targets"].map { t in
+                try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('\(t)')")
+            }
+        }
+        #expect(columns == [[], ["subject", "lifecycle", "announced"], ["subject", "lifecycle", "targets"]])
     }
 
     @Test("status and targets scanned in two halves on two threads print the same bytes as one scan")
@@ -335,7 +342,7 @@ struct ReadModelTests {
             return try SubjectSummary.split(db)
         }
         let sizes = try models.db.read { db in
-            try Row.fetchAll(db, sql: "SELECT subject, length(lifecycle) + length(announced) + length(targets) FROM subject_summaries ORDER BY subject").map { ($0[0] as String, $0[1] as Int) }
+            try Row.fetchAll(db, sql: "SELECT s.subject, length(s.lifecycle) + length(s.announced) + length(t.lifecycle) + length(t.targets) FROM subject_status s JOIN subject_targets t USING (subject) ORDER BY 1").map { ($0[0] as String, $0[1] as Int) }
         }
         let total = sizes.reduce(0) { $0 + $1.1 }
         let before = sizes.filter { $0.0 < split! }.reduce(0) { $0 + $1.1 }
@@ -370,11 +377,11 @@ struct ReadModelTests {
             let models = try openModels(ledger, db: dir.file("p.sqlite"))
             // The same summaries as one rebuild from the versions.
             let rebuilt = try models.db.write { db -> [String] in
-                let before = try String.fetchAll(db, sql: "SELECT subject || hex(lifecycle) || hex(announced) || hex(targets) FROM subject_summaries ORDER BY 1")
+                let before = try String.fetchAll(db, sql: "SELECT s.subject || hex(s.lifecycle) || hex(s.announced) || hex(t.lifecycle) || hex(t.targets) FROM subject_status s JOIN subject_targets t USING (subject) ORDER BY 1")
                 try SubjectSummary.rebuildAll(db)
                 return before
             }
-            #expect(try models.db.read { db in try String.fetchAll(db, sql: "SELECT subject || hex(lifecycle) || hex(announced) || hex(targets) FROM subject_summaries ORDER BY 1") } == rebuilt)
+            #expect(try models.db.read { db in try String.fetchAll(db, sql: "SELECT s.subject || hex(s.lifecycle) || hex(s.announced) || hex(t.lifecycle) || hex(t.targets) FROM subject_status s JOIN subject_targets t USING (subject) ORDER BY 1") } == rebuilt)
             #expect(rebuilt.count > 20)
             for _ in 0..<12 {
                 let asOf = CalendarDate(days: CalendarDate("2015-01-01")!.days + Int32.random(in: 0..<4200, using: &rng))
