@@ -48,10 +48,8 @@ public enum LedgerReader {
                 @Sendable func accept(_ done: Inspected) -> VerifyFailure? {
                     do throws(VerifyFailure) {
                         for (i, s) in done.spans.enumerated() {
-                            if i % 32 == 0 {  // what the lines 32 to 64 ahead will look up
-                                let r = done.results
-                                let ahead = i == 0 ? 0..<min(r.count, 64) : min(r.count, i + 32)..<min(r.count, i + 64)
-                                acceptor.value.pointee.warm(UnsafeBufferPointer(rebasing: r[ahead]))
+                            if let ahead = ReferenceIndex.warmAhead(i, of: done.results.count) {
+                                acceptor.value.pointee.warm(UnsafeBufferPointer(rebasing: done.results[ahead]))
                             }
                             switch s.kind {
                             case .complete:
@@ -297,7 +295,7 @@ public final class AppendBatch {
             // Pages never written cost nothing.
             bytes.reserveCapacity(bytes.count + 2 * size + 4096)
             outcomes.reserveCapacity(outcomes.count + size / 256)
-            // Input events run 250 to 500 bytes.
+            // Input events run 250 to 500 bytes, and about one in eight names a new subject.
             if !index.hasBase { index.reserve(events: size / 250, subjects: size / 2000, contents: true) }
         }
         let workers = max(1, min(8, activeProcessorCount()))
@@ -321,9 +319,7 @@ public final class AppendBatch {
                 }
             }
             for (i, p) in prepared.enumerated() {
-                if i % 32 == 0 {  // what the events 32 to 64 ahead will look up
-                    batch.value.warm(prepared[(i == 0 ? 0 : min(prepared.count, i + 32))..<min(prepared.count, i + 64)])
-                }
+                if let ahead = ReferenceIndex.warmAhead(i, of: prepared.count) { batch.value.warm(prepared[ahead]) }
                 if let p { batch.value.accept(p) }
             }
             return nil
@@ -392,19 +388,12 @@ public final class AppendBatch {
         }
     }
 
-    /// Brings what these events' checks will look up into the cache, all at
-    /// once (see ``RecordVerifier/warm(_:)``).
+    /// Brings what these events' checks will look up into the cache
+    /// (``ReferenceIndex/warm(_:facts:)``).
     func warm(_ events: ArraySlice<PreparedEvent?>) {
-        var ids: [UInt64] = []
-        var subjects: [UInt64] = []
-        ids.reserveCapacity(2 * events.count)
-        subjects.reserveCapacity(events.count)
-        for case .success(let s)? in events.lazy.map({ $0?.result }) {
-            if let id = s.event.facts.id { ids.append(id) }
-            if let r = s.event.facts.reference { ids.append(r) }
-            if let subject = s.event.facts.subject { subjects.append(subject) }
+        index.warm(events.count) { k in
+            if case .success(let s)? = events[events.startIndex + k]?.result { s.event.facts } else { nil }
         }
-        ids.withUnsafeBufferPointer { i in subjects.withUnsafeBufferPointer { s in index.warm(ids: i, subjects: s) } }
     }
 
     /// The checks that depend on what came before, in order; then the record.

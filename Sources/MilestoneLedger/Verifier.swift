@@ -245,23 +245,12 @@ public struct RecordVerifier: ~Copyable {
         head = ChainHead(seq: r.pointee.seq, sha256: r.pointee.sha256, recordedAt: r.pointee.recordedAt, length: inspected.offset + inspected.length + 1)
     }
 
-    /// Brings what these lines' checks will look up into the cache, all at
-    /// once, before they are accepted one by one. A few dozen lines ahead:
-    /// the lines themselves, read in between, would push more out of the cache.
+    /// Brings what these lines' checks will look up into the cache
+    /// (``ReferenceIndex/warm(_:facts:)``).
     public func warm(_ lines: UnsafeBufferPointer<InspectedLine>) {
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * lines.count) { ids in
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: lines.count) { subjects in
-                var (i, s) = (0, 0)
-                for k in lines.indices {
-                    let line = lines.baseAddress! + k
-                    guard !line.pointee.failed else { continue }
-                    let (id, ref, subject) = (line.pointee.record.facts.id, line.pointee.record.facts.reference, line.pointee.record.facts.subject)
-                    if let id { ids[i] = id; i += 1 }
-                    if let ref { ids[i] = ref; i += 1 }
-                    if let subject { subjects[s] = subject; s += 1 }
-                }
-                index.warm(ids: UnsafeBufferPointer(rebasing: ids[..<i]), subjects: UnsafeBufferPointer(rebasing: subjects[..<s]))
-            }
+        index.warm(lines.count) { k in
+            let line = lines.baseAddress! + k
+            return line.pointee.failed ? nil : line.pointee.record.facts
         }
     }
 

@@ -54,11 +54,11 @@ extension ReferenceState {
 /// cannot answer fall through to it (the read models), and it holds only the
 /// events added since (a batch).
 public struct ReferenceIndex {
-    /// What the rules remember of an id, packed into 8 bytes so that a
-    /// million ids cost about 16 MB (key and entry) in the dictionary:
-    /// subject index (bits 32–63) | date in days + 2^22 (bits 8–30: years
-    /// 0001–9999) | type (3–7) | precision (1–2) | retracted (0). Content digests, needed only by
-    /// `record`, live in a dictionary of their own.
+    /// What the rules remember of an id, packed into 8 bytes (a slot of the
+    /// id table is this and the id's fingerprint): subject index (bits 32–63;
+    /// see ``SubjectEntry``) | date in days + 2^22 (bits 8–30: years
+    /// 0001–9999) | type (3–7) | precision (1–2) | retracted (0). Content
+    /// digests, needed only by `record`, live in a table of their own.
     struct IdEntry: PackedValue {
         var bits: UInt64
 
@@ -136,12 +136,33 @@ public struct ReferenceIndex {
         if withContents { contents.reserve(events) }
     }
 
-    /// Brings the entries these events will look up into the cache, all at
-    /// once (see ``FingerprintTable/warm(_:)``), before they are checked one by one.
-    public func warm(ids: UnsafeBufferPointer<UInt64>, subjects: UnsafeBufferPointer<UInt64>) {
-        self.ids.warm(ids)
-        if contents.count > 0 { contents.warm(ids) }
-        self.subjects.warm(subjects)
+    /// Brings what checking `count` events will look up (their ids, the ids
+    /// they name, their subjects) into the cache, all at once (see
+    /// ``FingerprintTable/warm(_:)``), before they are checked one by one.
+    /// `facts(k)` gives the k-th event's facts, nil for one not to be checked.
+    public func warm(_ count: Int, facts: (Int) -> EventFacts?) {
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * count) { ids in
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count) { subjects in
+                var (i, s) = (0, 0)
+                for k in 0..<count {
+                    guard let f = facts(k) else { continue }
+                    if let id = f.id { ids[i] = id; i += 1 }
+                    if let r = f.reference { ids[i] = r; i += 1 }
+                    if let subject = f.subject { subjects[s] = subject; s += 1 }
+                }
+                self.ids.warm(ids[..<i])
+                if contents.count > 0 { contents.warm(ids[..<i]) }
+                self.subjects.warm(subjects[..<s])
+            }
+        }
+    }
+
+    /// The events to warm before checking event `i` of `count` in order: every
+    /// 32 events, those 32 to 64 ahead (the first 64 at the start). Farther
+    /// ahead, what is read in between would push them out of the cache again.
+    @inlinable public static func warmAhead(_ i: Int, of count: Int) -> Range<Int>? {
+        guard i % 32 == 0 else { return nil }
+        return (i == 0 ? 0 : min(count, i + 32))..<min(count, i + 64)
     }
 
     /// A 64-bit fingerprint of an id or a slug: SipHash keyed per process

@@ -33,7 +33,7 @@ import MilestoneModel
 public enum SubjectSummary {
     /// The name that marks the summaries for a rebuild in `pending_indexes`.
     static let marker = "subject_summaries"
-    static let tables = ["subject_status", "subject_targets"]
+    static let tables = Part.all.map(\.table)
     static let createSQL = """
         CREATE TABLE subject_status (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, announced BLOB NOT NULL) WITHOUT ROWID;
         CREATE TABLE subject_targets (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, targets BLOB NOT NULL) WITHOUT ROWID;
@@ -44,9 +44,7 @@ public enum SubjectSummary {
         FacilityPhase(reachedBy: type) != nil || type.isControl || type.isTarget
     }
 
-    static let open = Int64.max
-
-    /// The largest seq a summary holds (UInt32.max stands for `open`).
+    /// The largest seq a summary holds (UInt32.max stands for a version still current).
     static let maxSeq = Int64(UInt32.max) - 1
 
     // MARK: - Writing
@@ -266,7 +264,7 @@ public enum SubjectSummary {
             let count: Int
             func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
             func i32(_ at: Int) -> Int32 { Int32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: Int32.self)) }
-            /// A seq; `open` (the version is current) as Int.max.
+            /// A seq; a version still current (UInt32.max) as Int.max.
             func seq(_ at: Int) -> Int {
                 let v = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))
                 return v == .max ? .max : Int(v)
