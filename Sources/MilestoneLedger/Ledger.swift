@@ -118,7 +118,7 @@ extension LedgerReader {
 
     /// How many records a ledger of `size` bytes holds, foretold from its
     /// first lines, and 2% more (a ledger whose later lines run shorter grows
-    /// the id table by half). Never more than `size / shortestRecord`: a file
+    /// the id table by a quarter). Never more than `size / shortestRecord`: a file
     /// of short lines (damaged, or no ledger) is reported, not sized for.
     static func expectedRecords(size: Int, sampleBytes: Int, sampleLines: Int) -> Int {
         let foretold = Double(size) / Double(max(1, sampleBytes)) * Double(sampleLines) * 1.02

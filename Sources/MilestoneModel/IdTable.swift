@@ -7,7 +7,7 @@ import Glibc
 /// four 16-byte slots (a bucket is one 64-byte cache line), and lives in one
 /// of them; when both are full, an entry is moved to its other bucket to make
 /// room (up to `maxKicks` moves, else the table grows). Two buckets of four
-/// let the slots fill to 95% where linear probing slowed past about 85%, so
+/// let the slots fill to 97% where linear probing slowed past about 85%, so
 /// a million ids cost about 17 MB; and a lookup reads at most two cache
 /// lines, both known from the key at once. Fingerprints are uniformly random
 /// (keyed SipHash), so a bucket is the fingerprint scaled to the bucket count
@@ -21,11 +21,12 @@ struct FingerprintTable<Value: PackedValue> {
             var value: UInt64
         }
         static var bucketSize: Int { 4 }
-        let slots: UnsafeMutablePointer<Slot>
-        let buckets: Int
+        static var bucketBytes: Int { bucketSize * MemoryLayout<Slot>.stride }
+        /// Where the slots are: it grows in place (``growInPlace(to:leaving:)``).
+        private let memory: GrowableMemory
+        private(set) var slots: UnsafeMutablePointer<Slot>
+        private(set) var buckets: Int
         var capacity: Int { buckets * Storage.bucketSize }
-        private let mapped: Int
-        private let allocated: UnsafeMutableRawPointer?
         var count = 0
         /// Which slot of a full bucket gives way (xorshift; any sequence would do).
         private var random: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -34,25 +35,15 @@ struct FingerprintTable<Value: PackedValue> {
 
         init(buckets: Int) {
             self.buckets = buckets
-            let bytes = buckets * Storage.bucketSize * MemoryLayout<Slot>.stride
-            // A large table in huge pages (2 MiB): its lookups land anywhere,
-            // and with 4 KiB pages nearly each one missed the address cache.
-            if bytes >= 4 << 20, let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
-                _ = madvise(p, bytes, 14)  // MADV_HUGEPAGE (the kernel may decline; then it is a plain mapping)
-                slots = p.bindMemory(to: Slot.self, capacity: buckets * Storage.bucketSize)  // zero-filled by the kernel
-                mapped = bytes
-                allocated = nil
-            } else {
-                let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-                slots = p.bindMemory(to: Slot.self, capacity: buckets * Storage.bucketSize)
-                slots.initialize(repeating: Slot(key: 0, value: 0), count: buckets * Storage.bucketSize)
-                mapped = 0
-                allocated = p
-            }
+            memory = GrowableMemory(bytes: buckets * Storage.bucketBytes)  // zero-filled: every slot empty
+            slots = memory.base.bindMemory(to: Slot.self, capacity: buckets * Storage.bucketSize)
+            adviseHugePages()
         }
 
-        deinit {
-            if mapped > 0 { munmap(slots, mapped) } else { allocated!.deallocate() }
+        /// A large table in huge pages (2 MiB): its lookups land anywhere,
+        /// and with 4 KiB pages nearly each one missed the address cache.
+        private func adviseHugePages() {
+            if buckets * Storage.bucketBytes >= 4 << 20 { memory.adviseHugePages() }
         }
 
         /// The first slot of each of `key`'s buckets (they may be the same).
@@ -133,6 +124,39 @@ struct FingerprintTable<Value: PackedValue> {
             return e
         }
 
+        /// Grows to `newBuckets` where the slots are. A bucket is the key
+        /// scaled to the bucket count, so as the count grows each entry's
+        /// buckets move up, never down. Rehashing from the last bucket down,
+        /// the buckets from `b` up hold only entries already placed anew, and
+        /// each entry of bucket `b` goes to one of its new buckets from `b` up;
+        /// the few that find both full are left in `left`, to be inserted anew.
+        func growInPlace(to newBuckets: Int, leaving left: inout [Slot]) {
+            let old = buckets
+            memory.grow(to: newBuckets * Storage.bucketBytes)
+            slots = memory.base.bindMemory(to: Slot.self, capacity: newBuckets * Storage.bucketSize)
+            buckets = newBuckets
+            adviseHugePages()
+            let size = Storage.bucketSize
+            for b in stride(from: (old - 1) * size, through: 0, by: -size) {
+                withUnsafeTemporaryAllocation(of: Slot.self, capacity: size) { held in
+                    for k in 0..<size {
+                        held[k] = slots[b + k]
+                        slots[b + k] = Slot(key: 0, value: 0)
+                    }
+                    for e in held where e.key != 0 {
+                        let (f, s) = (first(e.key), second(e.key))
+                        let (freeF, freeS) = (f >= b ? free(in: f) : 0, s >= b ? free(in: s) : 0)
+                        if freeF == 0, freeS == 0 {
+                            left.append(e)
+                            count -= 1
+                        } else {
+                            slots[freeF >= freeS ? f + size - freeF : s + size - freeS] = e
+                        }
+                    }
+                }
+            }
+        }
+
         func copy(buckets newBuckets: Int) -> Storage {
             var size = newBuckets
             while true {
@@ -150,8 +174,8 @@ struct FingerprintTable<Value: PackedValue> {
         }
     }
 
-    /// The table grows by half once its slots are this full.
-    static var maxLoad: Double { 0.95 }
+    /// The table grows by a quarter once its slots are this full.
+    static var maxLoad: Double { 0.97 }
     private var storage: Storage
 
     private static func buckets(for entries: Int) -> Int {
@@ -179,11 +203,36 @@ struct FingerprintTable<Value: PackedValue> {
     var count: Int { storage.count }
     var capacity: Int { storage.capacity }
 
-    /// Makes room for `more` keys beyond those held, in one copy (growing by
-    /// half at a time would copy the table over and over).
+    /// Makes room for `more` keys beyond those held, at once (growing by a
+    /// quarter at a time would rehash the table over and over).
     mutating func reserve(_ more: Int) {
         let needed = FingerprintTable.buckets(for: storage.count + more)
-        if needed > storage.buckets { storage = storage.copy(buckets: needed) }
+        guard needed > storage.buckets else { return }
+        guard isKnownUniquelyReferenced(&storage) else {
+            storage = storage.copy(buckets: needed)
+            return
+        }
+        var waiting: [Storage.Slot] = []
+        storage.growInPlace(to: needed, leaving: &waiting)
+        insert(waiting)
+    }
+
+    /// Grows the table by a quarter, where it is (see
+    /// ``Storage/growInPlace(to:leaving:)``): entries the rehash could not
+    /// place are added to `waiting`.
+    private mutating func grow(_ waiting: inout [Storage.Slot]) {
+        storage.growInPlace(to: storage.buckets + storage.buckets / 4 + 1, leaving: &waiting)
+    }
+
+    /// Inserts entries whose keys are not held, growing the table as often as they need.
+    private mutating func insert(_ entries: [Storage.Slot]) {
+        var waiting = entries
+        while let e = waiting.popLast() {
+            if let homeless = storage.insert(e) {
+                grow(&waiting)
+                waiting.append(homeless)
+            }
+        }
     }
 
     /// 0 is the empty slot's key; the one fingerprint that is 0 is stored as 1
@@ -205,13 +254,14 @@ struct FingerprintTable<Value: PackedValue> {
                 storage.slots[i].value = newValue.bits
                 return
             }
+            let entry = Storage.Slot(key: k, value: newValue.bits)
             if Double(storage.count + 1) > Double(storage.capacity) * FingerprintTable.maxLoad {
-                storage = storage.copy(buckets: storage.buckets + storage.buckets / 2 + 1)
-            }
-            var homeless = storage.insert(.init(key: k, value: newValue.bits))
-            while let e = homeless {
-                storage = storage.copy(buckets: storage.buckets + storage.buckets / 2 + 1)
-                homeless = storage.insert(e)
+                var waiting: [Storage.Slot] = []
+                grow(&waiting)
+                waiting.append(entry)
+                insert(waiting)
+            } else if let homeless = storage.insert(entry) {
+                insert([homeless])
             }
         }
     }

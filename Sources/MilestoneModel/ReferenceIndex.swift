@@ -109,7 +109,7 @@ public struct ReferenceIndex {
     /// The subjects' slugs, each a length byte (slugs run to 64 bytes) then
     /// its UTF-8: a subject's index is where it starts. One buffer rather
     /// than a `String` each: memory grows with the subjects by their bytes.
-    private var subjectNames: [UInt8] = []
+    private var subjectNames = GrowableBytes()
     private var ids: IdTable
     /// Content digests by id fingerprint (only `record` keeps them).
     private var contents = FingerprintTable<ContentEntry>()
@@ -210,7 +210,7 @@ public struct ReferenceIndex {
     }
 
     private func name(at i: Int) -> String {
-        String(decoding: subjectNames[(i + 1)..<(i + 1 + Int(subjectNames[i]))], as: UTF8.self)
+        String(decoding: subjectNames.bytes(from: i + 1, count: Int(subjectNames[i])), as: UTF8.self)
     }
 
     private func subjectName(of r: Recorded) -> String? {
@@ -358,8 +358,8 @@ public struct ReferenceIndex {
         var slug = name()
         slug.withUTF8 { b in
             precondition(b.count <= UInt8.max, "a subject is a slug of at most 64 bytes")
-            subjectNames.append(UInt8(b.count))
-            subjectNames.append(contentsOf: b)
+            withUnsafeBytes(of: UInt8(b.count)) { subjectNames.append($0) }
+            subjectNames.append(UnsafeRawBufferPointer(b))
         }
         return i
     }

@@ -1,4 +1,7 @@
 import CanonicalJSON
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import MilestoneModel
 
@@ -239,5 +242,49 @@ import Testing
             #expect(table.count == reference.count)
             for (k, v) in reference { #expect(table[k]?.bits == v) }
         }
+    }
+
+    @Test("growable memory keeps its bytes and zero-fills the rest as it grows: in place within its reservation, moved past it")
+    func growableMemory() {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let memory = GrowableMemory(bytes: 100, reservation: 4 * page)
+        #expect(memory.usable == page)
+        for i in 0..<page { memory.base.storeBytes(of: UInt8(truncatingIfNeeded: i &* 7), toByteOffset: i, as: UInt8.self) }
+        let start = memory.base
+        memory.grow(to: 3 * page + 1)
+        #expect(memory.base == start, "moved within its reservation")
+        #expect(memory.usable == 4 * page)
+        memory.grow(to: 9 * page)
+        #expect(memory.usable >= 9 * page)
+        #expect((0..<page).allSatisfy { memory.base.load(fromByteOffset: $0, as: UInt8.self) == UInt8(truncatingIfNeeded: $0 &* 7) })
+        #expect((page..<memory.usable).allSatisfy { memory.base.load(fromByteOffset: $0, as: UInt8.self) == 0 })
+
+        var bytes = GrowableBytes()
+        var reference: [UInt8] = []
+        for n in 0..<3_000 {
+            let piece = (0..<(n % 70)).map { UInt8(truncatingIfNeeded: $0 &+ n) }
+            piece.withUnsafeBytes { bytes.append($0) }
+            reference += piece
+        }
+        let copy = bytes
+        [UInt8]([1, 2, 3]).withUnsafeBytes { bytes.append($0) }
+        #expect(Array(bytes.bytes(from: 0, count: bytes.count)) == reference + [1, 2, 3])
+        #expect(Array(copy.bytes(from: 0, count: copy.count)) == reference, "a copy keeps its own bytes")
+    }
+
+    @Test("the id table grows in place from empty to 200,000 entries, and keeps them all")
+    func idTableGrows() {
+        var rng = SystemRandomNumberGenerator()
+        var table = IdTable()
+        var reference: [UInt64: UInt64] = [:]
+        while reference.count < 200_000 {
+            let k = UInt64.random(in: 2...UInt64.max, using: &rng)
+            table[k] = ReferenceIndex.IdEntry(bits: UInt64(reference.count))
+            reference[k] = UInt64(reference.count)
+        }
+        #expect(table.count == reference.count)
+        #expect(Double(table.count) / Double(table.capacity) > 0.7)
+        let lost = reference.filter { table[$0.key]?.bits != $0.value }.count
+        #expect(lost == 0)
     }
 }
