@@ -69,10 +69,13 @@ public enum LedgerReader {
                 try file.forEachChunk(upTo: size, chunkSize: 2 << 20, readAhead: workers > 1, { chunk, spans in
                     let out = (chunks % 2 == 0 ? buffers.0 : buffers.1).lines(spans.count)
                     chunks += 1
-                    if chunks == 1, !spans.isEmpty {
-                        // Size the id table once, before anything is accepted.
-                        let bytes = spans.last!.offset + spans.last!.length + 1 - spans[0].offset
-                        acceptor.value.pointee.reserve(records: LedgerReader.expectedRecords(size: size, sampleBytes: bytes, sampleLines: spans.count))
+                    if let last = spans.last {
+                        // Size the id table for the records the lines so far foretell: before
+                        // anything is accepted, then again (in place) if lines run shorter.
+                        // Nothing else runs between two chunks.
+                        let expected = LedgerReader.expectedRecords(size: size, sampleBytes: last.offset + last.length + 1,
+                                                                    sampleLines: linesBefore + spans.count)
+                        acceptor.value.pointee.reserve(records: expected)
                     }
                     var notes = [[Int: LineNote]](repeating: [:], count: slices)
                     let lineBase = linesBefore
@@ -117,11 +120,11 @@ extension LedgerReader {
     static let shortestRecord = 200
 
     /// How many records a ledger of `size` bytes holds, foretold from its
-    /// first lines, and 2% more (a ledger whose later lines run shorter grows
-    /// the id table by a quarter). Never more than `size / shortestRecord`: a file
-    /// of short lines (damaged, or no ledger) is reported, not sized for.
+    /// lines so far (`sampleLines` in its first `sampleBytes`), and 1% more.
+    /// Never more than `size / shortestRecord`: a file of short lines
+    /// (damaged, or no ledger) is reported, not sized for.
     static func expectedRecords(size: Int, sampleBytes: Int, sampleLines: Int) -> Int {
-        let foretold = Double(size) / Double(max(1, sampleBytes)) * Double(sampleLines) * 1.02
+        let foretold = Double(size) / Double(max(1, sampleBytes)) * Double(sampleLines) * 1.01
         return min(Int(foretold.rounded(.up)), size / shortestRecord + 1)
     }
 }

@@ -96,9 +96,10 @@ public struct RecordVerifier: ~Copyable {
         index = ReferenceIndex()
     }
 
-    /// Makes room for about this many more records, in one step.
+    /// Makes room for about this many records in all (those accepted
+    /// included), in one step; nothing when there is room already.
     public mutating func reserve(records: Int) {
-        index.reserve(events: records, contents: rememberContent)
+        index.reserve(events: max(0, records - index.eventCount), contents: rememberContent)
     }
 
     /// What a worker needs to inspect lines: its own hasher and tape.

@@ -7,7 +7,7 @@ import Glibc
 /// four 16-byte slots (a bucket is one 64-byte cache line), and lives in one
 /// of them; when both are full, an entry is moved to its other bucket to make
 /// room (up to `maxKicks` moves, else the table grows). Two buckets of four
-/// let the slots fill to 97% where linear probing slowed past about 85%, so
+/// let the slots fill to 96% where linear probing slowed past about 85%, so
 /// a million ids cost about 17 MB; and a lookup reads at most two cache
 /// lines, both known from the key at once. Fingerprints are uniformly random
 /// (keyed SipHash), so a bucket is the fingerprint scaled to the bucket count
@@ -175,7 +175,7 @@ struct FingerprintTable<Value: PackedValue> {
     }
 
     /// The table grows by a quarter once its slots are this full.
-    static var maxLoad: Double { 0.97 }
+    static var maxLoad: Double { 0.96 }
     private var storage: Storage
 
     private static func buckets(for entries: Int) -> Int {
