@@ -257,24 +257,48 @@ public final class JSONTape {
             }
             nodes[me].count = count
             nodes[me].next = Int32(nodes.count)
-            if !sorted { try checkUnique(me) }
+            if !sorted { try sortMembers(me) }
         }
         nodes[me].next = Int32(nodes.count)
         nodes[me].end = Int32(pos)
     }
 
-    /// Input objects may come in any order; duplicates are still refused.
-    func checkUnique(_ object: Int) throws(JSONError) {
-        var keys: [Int] = []
-        keys.reserveCapacity(Int(nodes[object].count))
-        var i = object + 1
-        for _ in 0..<nodes[object].count {
-            keys.append(i)
-            i = Int(nodes[i + 1].next)
-        }
-        keys.sort { compareKeys($0, $1) < 0 }
-        for k in 1..<keys.count where compareKeys(keys[k - 1], keys[k]) == 0 {
-            throw fail(.duplicateKey, "duplicate member \(quotedKey(keys[k]))", at: Int(nodes[keys[k]].start) - 1)
+    /// Input objects may come in any order: their members are put in key
+    /// order on the tape, so that whoever reads it meets them sorted, as in
+    /// a canonical text (the event checks walk their field table alongside,
+    /// and the canonical writer copies them out without sorting again).
+    /// Duplicates are refused. The text is not touched: the nodes still
+    /// point at where each member was.
+    func sortMembers(_ object: Int) throws(JSONError) {
+        let count = Int(nodes[object].count)
+        let (first, end) = (object + 1, Int(nodes[object].next))
+        try withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { (buffer: UnsafeMutableBufferPointer<Int>) throws(JSONError) in
+            var keys = buffer
+            var i = first
+            for k in 0..<count {
+                keys[k] = i
+                i = Int(nodes[i + 1].next)
+            }
+            keys.sort { compareKeys($0, $1) < 0 }
+            for k in 1..<count where compareKeys(keys[k - 1], keys[k]) == 0 {
+                throw fail(.duplicateKey, "duplicate member \(quotedKey(keys[k]))", at: Int(nodes[keys[k]].start) - 1)
+            }
+            // Each member (its key node, then its value's subtree) moves as a
+            // block; the `next` indices inside it move with it.
+            withUnsafeTemporaryAllocation(of: Node.self, capacity: end - first) { moved in
+                var to = 0
+                for k in keys {
+                    let stop = Int(nodes[k + 1].next)
+                    let shift = Int32(first + to - k)
+                    for j in k..<stop {
+                        var n = nodes[j]
+                        n.next += shift
+                        moved.initializeElement(at: to, to: n)
+                        to += 1
+                    }
+                }
+                for j in 0..<to { nodes[first + j] = moved[j] }
+            }
         }
     }
 
@@ -665,6 +689,11 @@ public struct JSONView {
         equals(bytes: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
+    /// Whether this is a string that sorts after `key` (byte order, as members are sorted).
+    public func sortsAfter(_ key: StaticString) -> Bool {
+        (compare(bytes: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)) ?? 0) > 0
+    }
+
     public func equals(_ text: String) -> Bool {
         var t = text
         return t.withUTF8 { x in withUTF8 { compareBytes($0, x) == 0 } ?? false }
@@ -817,21 +846,16 @@ public struct JSONView {
             var members: [JSONObject.Member] = []
             members.reserveCapacity(count)
             forEachMember { k, v in members.append(JSONObject.Member(key: k.string!, value: v.value)) }
-            if !zip(members, members.dropFirst()).allSatisfy({ JSONObject.keyLess($0.key, $1.key) }) {
-                members.sort { JSONObject.keyLess($0.key, $1.key) }
-            }
-            return .object(JSONObject(sortedUniqueMembers: members))
+            return .object(JSONObject(sortedUniqueMembers: members))  // sorted on the tape
         }
     }
 }
 
 extension JSONView {
     /// Appends the canonical bytes of this value (members sorted, minimal
-    /// escapes), with `extra` members added to this object (they must not be
-    /// present already). `nested` is called for each member of this object and
-    /// may write that member's value itself (returning true).
-    public func appendCanonical(to out: inout [UInt8], extra: [JSONObject.Member] = [],
-                                nested: ((_ key: JSONView, _ value: JSONView, _ out: inout [UInt8]) -> Bool)? = nil) {
+    /// escapes). An object's members are in key order on the tape already
+    /// (``JSONTape/sortMembers(_:)``).
+    public func appendCanonical(to out: inout [UInt8]) {
         switch kind {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool: out.append(contentsOf: (node.flag ? "true" : "false").utf8)
@@ -857,45 +881,16 @@ extension JSONView {
             }
             out.append(UInt8(ascii: "]"))
         case .object:
-            // Members in key order (usually already sorted), merged with `extra`.
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { buffer in
-                var keys = buffer
-                var i = index + 1
-                var sorted = true
-                for n in 0..<count {
-                    if n > 0, JSONTape.compareKeys(nodes[keys[n - 1]], nodes[i], text) > 0 { sorted = false }
-                    keys[n] = i
-                    i = Int(nodes[i + 1].next)
-                }
-                if !sorted { keys.sort { JSONTape.compareKeys(nodes[$0], nodes[$1], text) < 0 } }
-                let extras = extra.count < 2 ? extra : extra.sorted { JSONObject.keyLess($0.key, $1.key) }
-                out.append(UInt8(ascii: "{"))
-                var e = 0
-                var first = true
-                func comma() {
-                    if !first { out.append(UInt8(ascii: ",")) }
-                    first = false
-                }
-                func writeExtra() {
-                    comma()
-                    JSONWriter.appendString(extras[e].key, to: &out)
-                    out.append(UInt8(ascii: ":"))
-                    JSONWriter.append(extras[e].value, to: &out)
-                    e += 1
-                }
-                for k in keys {
-                    let key = at(k)
-                    // Byte order, as JSONObject.keyLess: an extra member that sorts before this key goes first.
-                    while e < extras.count, key.compare(extras[e].key) ?? 0 > 0 { writeExtra() }
-                    comma()
-                    key.appendCanonical(to: &out)
-                    out.append(UInt8(ascii: ":"))
-                    let value = at(k + 1)
-                    if nested?(key, value, &out) != true { value.appendCanonical(to: &out) }
-                }
-                while e < extras.count { writeExtra() }
-                out.append(UInt8(ascii: "}"))
+            out.append(UInt8(ascii: "{"))
+            var i = index + 1
+            for k in 0..<count {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                at(i).appendCanonical(to: &out)
+                out.append(UInt8(ascii: ":"))
+                at(i + 1).appendCanonical(to: &out)
+                i = Int(nodes[i + 1].next)
             }
+            out.append(UInt8(ascii: "}"))
         }
     }
 }

@@ -226,23 +226,71 @@ public enum EventForm {
     /// exact`, in `changes` too), so a reader of the ledger needs no default
     /// rules; `id` is added when given.
     public static func appendNormalized(_ event: JSONView, id: String?, to out: inout [UInt8]) {
-        var extra: [JSONObject.Member] = []
-        if let id { extra.append(JSONObject.Member(key: "id", value: .string(id))) }
-        if event["precision"] == nil, !(event["type"]?.equals("ledger.created") ?? false) {
-            extra.append(JSONObject.Member(key: "precision", value: "day"))
-        }
-        func amounts(_ key: JSONView, _ value: JSONView, _ out: inout [UInt8]) -> Bool {
-            if key.equals("amount"), value.kind == .object, value["qualifier"] == nil {
-                value.appendCanonical(to: &out, extra: [JSONObject.Member(key: "qualifier", value: "exact")])
-                return true
+        // Members come in key order (the tape sorts them): a default goes in
+        // before the first member whose key sorts after its own.
+        var id = id
+        var precision = event["precision"] == nil && !(event["type"]?.equals("ledger.created") ?? false)
+        out.append(UInt8(ascii: "{"))
+        var first = true
+        for (key, value) in event.members {
+            if id != nil, key.sortsAfter("id") {
+                member(#""id":"#, &first, &out)
+                JSONWriter.appendString(id!, to: &out)
+                id = nil
             }
-            if key.equals("changes"), value.kind == .object {
-                value.appendCanonical(to: &out, nested: amounts)
-                return true
+            if precision, key.sortsAfter("precision") {
+                member(#""precision":"day""#, &first, &out)
+                precision = false
             }
-            return false
+            member(key, value, &first, &out)
         }
-        event.appendCanonical(to: &out, extra: extra, nested: amounts)
+        if let id {
+            member(#""id":"#, &first, &out)
+            JSONWriter.appendString(id, to: &out)
+        }
+        if precision { member(#""precision":"day""#, &first, &out) }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// Appends fixed member text (after a comma unless it is the first).
+    private static func member(_ text: StaticString, _ first: inout Bool, _ out: inout [UInt8]) {
+        if !first { out.append(UInt8(ascii: ",")) }
+        first = false
+        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// Appends a member in its normalised form: an amount gets its default
+    /// qualifier, at the top and in `changes`.
+    private static func member(_ key: JSONView, _ value: JSONView, _ first: inout Bool, _ out: inout [UInt8]) {
+        if !first { out.append(UInt8(ascii: ",")) }
+        first = false
+        key.appendCanonical(to: &out)
+        out.append(UInt8(ascii: ":"))
+        let amount = key.equals("amount")
+        guard value.kind == .object, amount || key.equals("changes") else {
+            value.appendCanonical(to: &out)
+            return
+        }
+        var qualifier = amount && value["qualifier"] == nil
+        out.append(UInt8(ascii: "{"))
+        var inner = true
+        for (k, v) in value.members {
+            if qualifier, k.sortsAfter("qualifier") {
+                member(#""qualifier":"exact""#, &inner, &out)
+                qualifier = false
+            }
+            if amount {
+                if !inner { out.append(UInt8(ascii: ",")) }
+                inner = false
+                k.appendCanonical(to: &out)
+                out.append(UInt8(ascii: ":"))
+                v.appendCanonical(to: &out)
+            } else {
+                member(k, v, &inner, &out)
+            }
+        }
+        if qualifier { member(#""qualifier":"exact""#, &inner, &out) }
+        out.append(UInt8(ascii: "}"))
     }
 
     /// Checks a correction's `changes` against the fields of the corrected

@@ -139,6 +139,29 @@ struct RecordTests {
         }
     }
 
+    @Test("recorded events are normalised and canonical, byte for byte as the independent check writes them: defaults, member order, escapes, ids")
+    func normalisedAsTheSpecSays() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let fixtureID = "nvda-us-ai-2025-04-14"
+        // Members in every order, escaped keys and values, non-ASCII text, defaults absent and
+        // present (precision; an amount's qualifier, at the top and in changes), ids given and not.
+        let input = #"""
+        {"type":"program.announced","subject":"p-norm","date":"2025-01-02","name":"Prog été","sponsor":"Acme","sources":[{"url":"https://a.example/x","publisher":"A"}],"amount":{"value":5,"currency":"USD"},"id":"norm-1"}
+        {"sources":[{"publisher":"台積電","url":"https://b.example/y"}],"location":{"country":"US","city":"Austin"},"kind":"fab","operator":"Op","name":"Fab","program":"p-norm","precision":"month","date":"2025-01-01","subject":"f-norm","type":"facility.announced"}
+        {"type":"target.set","subject":"f-norm","date":"2025-02-03","milestone":"production.volume","due":{"latest":"2027-07-14","earliest":"2026-04-14"},"sources":[{"publisher":"C"}],"id":"norm-3"}
+        {"type":"event.corrected","subject":"nvidia-us-ai-infrastructure","date":"2025-02-04","corrects":"\#(fixtureID)","reason":"fix","changes":{"name":"Renamed","amount":{"value":7,"currency":"EUR"}},"sources":[{"publisher":"D"}]}
+        {"amount":{"qualifier":"about","currency":"USD","value":9},"type":"program.announced","subject":"p-norm-2","date":"2025-03-01","name":"P2","sponsor":"B","sources":[{"publisher":"E"}]}
+        """#
+        let file = dir.file("in.jsonl")
+        try input.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = cli(["record", "--quiet", "--ledger", ledger, "--file", file])
+        #expect(r.code == 0, "\(r.stderr)")
+        let py = pythonCheck(["normalized", file, ledger])
+        #expect(py.code == 0, "\(py.stdout)\(py.stderr)")
+        #expect(py.stdout == "ok 5\n")
+    }
+
     @Test("one event by options, then the same again is a no-op")
     func recordByOptions() throws {
         let dir = TempDir()

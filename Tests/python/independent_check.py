@@ -479,7 +479,49 @@ def cmd_checkpoint(note_path, vkey_path, ledger_path=None):
     return "ok"
 
 
+def normalized(event):
+    """events.md's defaults written out: precision day (not for ledger.created), an
+    amount's qualifier exact, in a correction's changes too."""
+    e = dict(event)
+    if e.get("type") != "ledger.created":
+        e.setdefault("precision", "day")
+
+    def amount(a):
+        return dict(a, qualifier=a.get("qualifier", "exact")) if isinstance(a, dict) else a
+
+    if "amount" in e:
+        e["amount"] = amount(e["amount"])
+    if isinstance(e.get("changes"), dict) and "amount" in e["changes"]:
+        e["changes"] = dict(e["changes"], amount=amount(e["changes"]["amount"]))
+    return e
+
+
+def cmd_normalized(input_path, path):
+    """Each input event (JSON Lines, all recorded as the ledger's last records)
+    is in the ledger normalised and in canonical form, byte for byte, with its
+    id (the one given, or one the ledger gave)."""
+    inputs = [strict_loads(l) for l in read(input_path).decode("utf-8").split("\n") if l.strip()]
+    lines = [line for _, line in split_lines(read(path))]
+    if len(lines) < len(inputs):
+        raise Fail(f"{len(inputs)} input events, {len(lines)} records")
+    for n, (given, raw) in enumerate(zip(inputs, lines[len(lines) - len(inputs):]), 1):
+        text = raw.decode("utf-8")
+        if not text.startswith('{"event":') or ',"prev":"' not in text:
+            raise Fail(f"input line {n}: record is not shaped as expected")
+        event_text = text[len('{"event":'):text.index(',"prev":"')]
+        recorded = strict_loads(event_text)
+        want = normalized(given)
+        if "id" not in want:
+            if not isinstance(recorded.get("id"), str):
+                raise Fail(f"input line {n}: recorded without an id")
+            want["id"] = recorded["id"]
+        if event_text != canonical(want):
+            raise Fail(f"input line {n}: recorded {event_text}, expected {canonical(want)}")
+    return f"ok {len(inputs)}"
+
+
 USAGE = """usage: independent_check.py ledger FILE
+       independent_check.py normalized INPUT.jsonl FILE
        independent_check.py root FILE [N]
        independent_check.py inclusion PROOF.json FILE
        independent_check.py consistency PROOF.json FILE
@@ -487,6 +529,7 @@ USAGE = """usage: independent_check.py ledger FILE
 
 COMMANDS = {
     "ledger": (cmd_ledger, 1, 1),
+    "normalized": (cmd_normalized, 2, 2),
     "root": (cmd_root, 1, 2),
     "inclusion": (cmd_inclusion, 2, 2),
     "consistency": (cmd_consistency, 2, 2),
