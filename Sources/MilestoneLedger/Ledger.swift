@@ -226,7 +226,11 @@ public final class AppendBatch {
     var index: ReferenceIndex
     public private(set) var head: ChainHead
     let recordedAtText: [UInt8]
-    var bytes: [UInt8] = []
+    /// The new records, after `LedgerFile.pagePhase(startLength)` bytes of
+    /// padding: at the file's offset within a page, so that the file can take
+    /// whole pages of them straight from memory (``LedgerFile/append(_:at:)``).
+    var bytes = GrowableBytes()
+    let padding: Int
     var hasher = SHA256()
     public private(set) var outcomes: [RecordOutcome] = []
     public private(set) var problems: [String] = []
@@ -259,12 +263,12 @@ public final class AppendBatch {
         index = known.known as? ReferenceIndex ?? ReferenceIndex(base: known.known)
         head = known.head
         recordedAtText = Array(max(now, known.head.recordedAt).description.utf8)
+        padding = LedgerFile.pagePhase(startLength)
+        bytes.append(count: padding) { _ in }
     }
 
     /// The ledger's length before this batch.
     public var ledgerLength: Int { startLength }
-    /// The records this batch will append (valid after a successful commit).
-    public var appendedBytes: [UInt8] { bytes }
 
     deinit { file.unlock() }
 
@@ -292,11 +296,6 @@ public final class AppendBatch {
     public func add(from input: InputFile) throws {
         source = input.name
         if let size = input.size {
-            // Records run up to about twice their input (ids, hashes, time,
-            // seq, defaults written out): room for all, or growing the buffer
-            // would copy what it holds (half a GB for a million events).
-            // Pages never written cost nothing.
-            bytes.reserveCapacity(bytes.count + 2 * size + 4096)
             outcomes.reserveCapacity(outcomes.count + size / 256)
             // Input events run 250 to 500 bytes, and about one in eight names a new subject.
             if !index.hasBase { index.reserve(events: size / 250, subjects: size / 2000, contents: true) }
@@ -421,8 +420,14 @@ public final class AppendBatch {
         }
         guard problems.isEmpty else { return }  // nothing will be written: skip the record
         head.seq += 1
-        head.sha256 = RecordLine.append(event: prepared.bytes, seq: head.seq, prev: head.sha256,
-                                        recordedAt: recordedAtText, to: &bytes, hasher: &hasher)
+        let (seq, prev) = (head.seq, head.sha256)
+        head.sha256 = prepared.bytes.withUnsafeBytes { event in
+            recordedAtText.withUnsafeBytes { time in
+                bytes.append(count: RecordLine.length(event: event.count, seq: seq)) {
+                    RecordLine.write(event: event, seq: seq, prev: prev, recordedAt: time, into: $0, hasher: &hasher)
+                }
+            }
+        }
         outcomes.append(RecordOutcome(line: p.line, id: event.id!, seq: head.seq, status: .appended))
     }
 
@@ -434,7 +439,9 @@ public final class AppendBatch {
             if moreProblems > 0 { all.append("… and \(moreProblems) more problems") }
             throw InputError(problems: all)
         }
-        if !bytes.isEmpty { try file.append(bytes, at: startLength) }
+        if bytes.count > padding {
+            try bytes.withUnsafeBytes { try file.append(UnsafeRawBufferPointer(rebasing: $0[padding...]), at: startLength) }
+        }
         return outcomes
     }
 }

@@ -27,12 +27,7 @@ public struct ChainHead: Sendable, Equatable {
 public enum RecordLine {
     /// The fixed text between a record's values.
     enum Pieces {
-        static let event: [UInt8] = Array(#"{"event":"#.utf8)
-        static let prev: [UInt8] = Array(#","prev":""#.utf8)
-        static let recordedAt: [UInt8] = Array(#"","recorded_at":""#.utf8)
-        static let seq: [UInt8] = Array(#"","seq":"#.utf8)
-        static let end: [UInt8] = Array("\"}\n".utf8)
-        // For matching (StaticString: no reference counting on the hot path).
+        // StaticString: no reference counting on the hot path.
         static let eventKey: StaticString = #"{"event":"#
         static let seqKey: StaticString = #","seq":"#
         static let prevKey: StaticString = #","prev":""#
@@ -45,36 +40,80 @@ public enum RecordLine {
 
     /// `,"sha256":"` + 64 hex + `"}`: the fixed tail every record line ends with.
     public static let shaTailLength = 77
-    static let shaTailPrefix: [UInt8] = Array(#","sha256":""#.utf8)
 
-    /// Writes the record line (with its LF) for `event` (its canonical bytes)
-    /// after `prev`, stamped `recordedAt` (the 20-character UTC form, as
-    /// bytes: a batch formats its time once), and returns its hash.
-    ///
-    /// The bytes hashed are the canonical record without `sha256`; since the
-    /// members are sorted and `sha256` sorts last, the line is those bytes with
-    /// `,"sha256":"…"` inserted before the closing brace.
+    /// Appends the record line (with its LF) for `event` (its canonical
+    /// bytes) after `prev`, stamped `recordedAt` (the 20-character UTC form,
+    /// as bytes: a batch formats its time once), and returns its hash.
     @discardableResult
     public static func append(event: [UInt8], seq: Int, prev: Digest, recordedAt: [UInt8],
                               to out: inout [UInt8], hasher: inout SHA256) -> Digest {
         let start = out.count
-        out.append(contentsOf: Pieces.event)
-        out.append(contentsOf: event)
-        out.append(contentsOf: Pieces.prev)
-        prev.appendHex(to: &out)
-        out.append(contentsOf: Pieces.recordedAt)
-        out.append(contentsOf: recordedAt)
-        out.append(contentsOf: Pieces.seq)
-        JSONWriter.appendInteger(Int64(seq), to: &out)
-        out.append(UInt8(ascii: "}"))
-        let digest = out.withUnsafeBytes { buf in
-            hasher.update(UnsafeRawBufferPointer(rebasing: buf[start...]))
-            return hasher.finalize()
+        let n = length(event: event.count, seq: seq)
+        out.append(contentsOf: repeatElement(0, count: n))
+        return event.withUnsafeBytes { e in
+            recordedAt.withUnsafeBytes { t in
+                out.withUnsafeMutableBytes { write(event: e, seq: seq, prev: prev, recordedAt: t, into: $0.baseAddress! + start, hasher: &hasher) }
+            }
         }
-        out.removeLast()
-        out.append(contentsOf: shaTailPrefix)
-        digest.appendHex(to: &out)
-        out.append(contentsOf: Pieces.end)
+    }
+
+    /// The length of a record line (with its LF) for an event of `event` bytes.
+    public static func length(event: Int, seq: Int) -> Int {
+        Pieces.eventKey.utf8CodeUnitCount + event + Pieces.prevKey.utf8CodeUnitCount + 64
+            + Pieces.recordedAtKey.utf8CodeUnitCount + 20 + 1 + Pieces.seqKey.utf8CodeUnitCount + digits(seq) + shaTailLength + 1
+    }
+
+    static func digits(_ n: Int) -> Int {
+        var (count, rest) = (1, n)
+        while rest >= 10 {
+            rest /= 10
+            count += 1
+        }
+        return count
+    }
+
+    /// Writes the record line (with its LF), ``length(event:seq:)`` bytes,
+    /// at `out`, and returns its hash. The bytes hashed are the canonical
+    /// record without `sha256`; since the members are sorted and `sha256`
+    /// sorts last, the line is those bytes with `,"sha256":"…"` inserted
+    /// before the closing brace.
+    @discardableResult
+    public static func write(event: UnsafeRawBufferPointer, seq: Int, prev: Digest, recordedAt: UnsafeRawBufferPointer,
+                             into out: UnsafeMutableRawPointer, hasher: inout SHA256) -> Digest {
+        precondition(recordedAt.count == 20 && seq >= 1)
+        var p = out
+        func put(_ s: StaticString) {
+            p.copyMemory(from: s.utf8Start, byteCount: s.utf8CodeUnitCount)
+            p += s.utf8CodeUnitCount
+        }
+        func put(_ b: UnsafeRawBufferPointer) {
+            if let from = b.baseAddress { p.copyMemory(from: from, byteCount: b.count) }
+            p += b.count
+        }
+        put(Pieces.eventKey)
+        put(event)
+        put(Pieces.prevKey)
+        prev.writeHex(to: p)
+        p += 64
+        put(Pieces.recordedAtKey)
+        put(recordedAt)
+        put("\"")
+        put(Pieces.seqKey)
+        let digits = RecordLine.digits(seq)
+        var rest = seq
+        for k in stride(from: digits - 1, through: 0, by: -1) {
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 + rest % 10), toByteOffset: k, as: UInt8.self)
+            rest /= 10
+        }
+        p += digits
+        put("}")
+        hasher.update(UnsafeRawBufferPointer(start: out, count: p - out))
+        let digest = hasher.finalize()
+        p -= 1
+        put(Pieces.shaKey)
+        digest.writeHex(to: p)
+        p += 64
+        put("\"}\n")
         return digest
     }
 

@@ -96,20 +96,37 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
 
     /// Appends the 64 lowercase hex digits (no intermediate array).
     public func appendHex(to out: inout [UInt8]) {
-        let digits = Digest.digits.utf8Start
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buf in
-            func put(_ w: UInt64, _ at: Int) {
-                for k in 0..<16 { buf[at + k] = digits[Int(w >> UInt64(60 - 4 * k) & 0xF)] }
-            }
-            put(w0, 0)
-            put(w1, 16)
-            put(w2, 32)
-            put(w3, 48)
-            out.append(contentsOf: UnsafeBufferPointer(buf))
+        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 8) { buf in
+            writeHex(to: buf.baseAddress!)
+            out.append(contentsOf: UnsafeRawBufferPointer(buf))
         }
     }
 
-    static let digits: StaticString = "0123456789abcdef"
+    /// Writes the 64 lowercase hex digits at `out`, eight at a time.
+    @inline(__always)
+    public func writeHex(to out: UnsafeMutableRawPointer) {
+        func put(_ w: UInt64, _ at: Int) {
+            out.storeBytes(of: Digest.hex8(UInt32(truncatingIfNeeded: w >> 32)).bigEndian, toByteOffset: at, as: UInt64.self)
+            out.storeBytes(of: Digest.hex8(UInt32(truncatingIfNeeded: w)).bigEndian, toByteOffset: at + 8, as: UInt64.self)
+        }
+        put(w0, 0)
+        put(w1, 16)
+        put(w2, 32)
+        put(w3, 48)
+    }
+
+    /// The eight hex digits of `x`, the first (most significant) in the
+    /// highest byte: each nibble spread to a byte of its own, then '0'…'9'
+    /// or 'a'…'f' added to all eight bytes at once.
+    @inline(__always)
+    static func hex8(_ x: UInt32) -> UInt64 {
+        var v = UInt64(x)
+        v = (v | v << 16) & 0x0000_FFFF_0000_FFFF
+        v = (v | v << 8) & 0x00FF_00FF_00FF_00FF
+        v = (v | v << 4) & 0x0F0F_0F0F_0F0F_0F0F  // byte k: nibble k (from the least significant)
+        let letters = ((v &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101  // 1 where the nibble is 10…15
+        return v &+ 0x3030_3030_3030_3030 &+ letters &* 39
+    }
 
     public var base64: String { Base64.encode(bytes) }
 
@@ -118,8 +135,6 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
 
     public var description: String { hex }
 }
-
-let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
 /// Why the system OpenSSL failed: the function and OpenSSL's own error text.
 public struct CryptoError: Error, CustomStringConvertible, Sendable {

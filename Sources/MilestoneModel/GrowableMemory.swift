@@ -72,7 +72,7 @@ final class GrowableMemory {
 /// Bytes appended one after another, in ``GrowableMemory`` (growing copies
 /// nothing; an array doubling holds its old and new buffers at once). A
 /// value: copies share the bytes until one of them appends.
-struct GrowableBytes {
+public struct GrowableBytes {
     private final class Storage {
         let memory: GrowableMemory
         var count = 0
@@ -81,7 +81,9 @@ struct GrowableBytes {
 
     private var storage = Storage(capacity: 0)
 
-    var count: Int { storage.count }
+    public init() {}
+
+    public var count: Int { storage.count }
 
     subscript(i: Int) -> UInt8 { storage.memory.base.load(fromByteOffset: i, as: UInt8.self) }
 
@@ -92,7 +94,14 @@ struct GrowableBytes {
     }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        let end = storage.count + bytes.count
+        append(count: bytes.count) { to in
+            if let from = bytes.baseAddress { to.copyMemory(from: from, byteCount: bytes.count) }
+        }
+    }
+
+    /// Appends `count` bytes that `write` writes where they go (zero-filled before).
+    public mutating func append<R>(count: Int, _ write: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {
+        let end = storage.count + count
         if !isKnownUniquelyReferenced(&storage) {
             let copy = Storage(capacity: end)
             memcpy(copy.memory.base, storage.memory.base, storage.count)
@@ -100,7 +109,13 @@ struct GrowableBytes {
             storage = copy
         }
         if end > storage.memory.usable { storage.memory.grow(to: max(end, storage.memory.usable + storage.memory.usable / 4)) }
-        if let from = bytes.baseAddress { (storage.memory.base + storage.count).copyMemory(from: from, byteCount: bytes.count) }
+        let result = try write(storage.memory.base + storage.count)
         storage.count = end
+        return result
+    }
+
+    /// All the bytes.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: storage.memory.base, count: storage.count))
     }
 }

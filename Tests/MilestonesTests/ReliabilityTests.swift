@@ -121,6 +121,36 @@ struct ReliabilityTests {
         #expect(bytes(ledger) == before)
     }
 
+    @Test("a batch of over 8 MiB, its whole pages written past the page cache: each fault, and a file-size limit in the middle, leave the ledger byte-identical; then it records, and the independent check agrees")
+    func largeBatchWrittenDirectly() {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let before = bytes(ledger)
+        var text = ""
+        for i in 0..<14_000 {
+            text += #"{"id":"large-\#(i)","type":"production.milestone","milestone":"lot \#(i)","date":"2026-01-01","subject":"foxconn-houston","summary":"\#(String(repeating: "w", count: 400))","sources":[{"publisher":"x"}]}"# + "\n"
+        }
+        let input = dir.write("large.jsonl", text)
+        for fault in ["write", "fsync", "short-write"] {
+            let r = cli(["record", "-q", "--ledger", ledger, "--file", input], env: ["MILESTONES_FAULT": fault])
+            #expect(r.code == 74, "\(fault): \(r.stderr)")
+            #expect(bytes(ledger) == before, "\(fault)")
+        }
+        // The limit (in 512-byte blocks) stops the direct write about 5 MB in.
+        let limit = (before.count + 5_000_000) / 512
+        let r = run("/bin/bash", ["-c", "ulimit -f \(limit); exec \"$0\" \"$@\"", Paths.binary, "record", "-q", "--ledger", ledger, "--file", input],
+                    env: ["MILESTONES_NOW": fixedNow])
+        #expect(r.code == 74, "\(r.stderr)")
+        #expect(bytes(ledger) == before)
+        let ok = cli(["record", "-q", "--ledger", ledger, "--file", input])
+        #expect(ok.code == 0, "\(ok.stderr)")
+        #expect(bytes(ledger).count > before.count + 8 << 20)
+        #expect(cli(["verify", "--ledger", ledger]).code == 0)
+        let py = pythonCheck(["ledger", ledger])
+        #expect(py.code == 0, "\(py.stdout)")
+        #expect(pythonCheck(["normalized", input, ledger]).stdout == "ok 14000\n")
+    }
+
     @Test("the read models' disk fills up during a catch-up: a clear error, then they still work")
     func readModelsDiskFull() throws {
         let dir = TempDir()
