@@ -272,22 +272,26 @@ public final class JSONTape {
     func sortMembers(_ object: Int) throws(JSONError) {
         let count = Int(nodes[object].count)
         let (first, end) = (object + 1, Int(nodes[object].next))
-        try withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { (buffer: UnsafeMutableBufferPointer<Int>) throws(JSONError) in
+        // A key sorts by its first eight bytes as one big-endian integer (zero
+        // after its end), and by all its bytes only when those tie: most
+        // comparisons are one of integers.
+        typealias Key = (prefix: UInt64, node: Int)
+        try withUnsafeTemporaryAllocation(of: Key.self, capacity: count) { (buffer: UnsafeMutableBufferPointer<Key>) throws(JSONError) in
             var keys = buffer
             var i = first
             for k in 0..<count {
-                keys[k] = i
+                keys[k] = (keyPrefix(i), i)
                 i = Int(nodes[i + 1].next)
             }
-            keys.sort { compareKeys($0, $1) < 0 }
-            for k in 1..<count where compareKeys(keys[k - 1], keys[k]) == 0 {
-                throw fail(.duplicateKey, "duplicate member \(quotedKey(keys[k]))", at: Int(nodes[keys[k]].start) - 1)
+            keys.sort { $0.prefix != $1.prefix ? $0.prefix < $1.prefix : compareKeys($0.node, $1.node) < 0 }
+            for k in 1..<count where keys[k - 1].prefix == keys[k].prefix && compareKeys(keys[k - 1].node, keys[k].node) == 0 {
+                throw fail(.duplicateKey, "duplicate member \(quotedKey(keys[k].node))", at: Int(nodes[keys[k].node].start) - 1)
             }
             // Each member (its key node, then its value's subtree) moves as a
             // block; the `next` indices inside it move with it.
             withUnsafeTemporaryAllocation(of: Node.self, capacity: end - first) { moved in
                 var to = 0
-                for k in keys {
+                for (_, k) in keys {
                     let stop = Int(nodes[k + 1].next)
                     let shift = Int32(first + to - k)
                     for j in k..<stop {
@@ -300,6 +304,19 @@ public final class JSONTape {
                 for j in 0..<to { nodes[first + j] = moved[j] }
             }
         }
+    }
+
+    /// The first eight bytes of a string node's decoded bytes, the first in
+    /// the highest byte, zero after the end.
+    func keyPrefix(_ node: Int) -> UInt64 {
+        let n = nodes[node]
+        var bytes: UInt64 = 0
+        if n.flag {
+            for (k, b) in decodedString(node).prefix(8).enumerated() { bytes |= UInt64(b) << (56 - 8 * k) }
+        } else {
+            for k in 0..<min(8, Int(n.end - n.start)) { bytes |= UInt64(text[Int(n.start) + k]) << (56 - 8 * k) }
+        }
+        return bytes
     }
 
     func quotedKey(_ node: Int) -> String {
