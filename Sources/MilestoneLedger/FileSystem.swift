@@ -35,7 +35,8 @@ public struct FileSystemCalls: Sendable {
     /// Installs a fault named by the `MILESTONES_FAULT` environment variable,
     /// for end-to-end tests of the error paths: `write` (EIO on the first
     /// append write), `fsync` (EIO on the first fsync), `short-write` (the
-    /// first write stops halfway, then EIO). Not for production use.
+    /// first write stops halfway, then EIO), `second-write` and
+    /// `second-fsync` (EIO on the second). Not for production use.
     public static func installFaultFromEnvironment() {
         guard let spec = getenv("MILESTONES_FAULT").map({ String(cString: $0) }) else { return }
         var calls = FileSystemCalls.system
@@ -50,6 +51,24 @@ public struct FileSystemCalls: Sendable {
                 if first.take() { return Glibc.write(fd, p, max(1, n / 2)) }
                 errno = EIO
                 return -1
+            }
+        case "second-write", "second-fsync":
+            // The first call goes through, the next fails: for a large batch,
+            // its head page is written and synced, then its direct write or
+            // the sync after it fails.
+            let first = Flag()
+            if spec == "second-write" {
+                calls.write = { fd, p, n in
+                    if first.take() { return Glibc.write(fd, p, n) }
+                    errno = EIO
+                    return -1
+                }
+            } else {
+                calls.fsync = { fd in
+                    if first.take() { return Glibc.fsync(fd) }
+                    errno = EIO
+                    return -1
+                }
             }
         default:
             return

@@ -175,7 +175,14 @@ public final class LedgerFile {
             let unit = LedgerFile.directUnit
             let head = (unit - length % unit) % unit
             if bytes.count >= LedgerFile.directMinimum, let base = bytes.baseAddress, (Int(bitPattern: base) + head) % unit == 0 {
+                // The head (the rest of the page the file ends in) is durable
+                // before any whole page goes: a direct write can make the
+                // file's new length durable at the next journal commit, and
+                // the head, still in the page cache, would then read as a
+                // hole in the middle of the ledger after a crash, which no
+                // repair of a torn tail could mend.
                 try writeAll(UnsafeRawBufferPointer(rebasing: bytes[..<head]))
+                guard FileSystemCalls.current.fsync(fd) == 0 else { throw LedgerError.io(path: path, operation: "fsync", errno: errno) }
                 let pages = UnsafeRawBufferPointer(rebasing: bytes[head..<(head + (bytes.count - head) / unit * unit)])
                 let written = try writeDirect(pages)
                 rest = UnsafeRawBufferPointer(rebasing: bytes[(head + written)...])
