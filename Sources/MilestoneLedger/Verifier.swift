@@ -96,6 +96,9 @@ public struct RecordVerifier: ~Copyable {
         index = ReferenceIndex()
     }
 
+    /// How many more records fit before the id table grows.
+    public var room: Int { index.idRoom }
+
     /// Makes room for about this many records in all (those accepted
     /// included), in one step; nothing when there is room already.
     public mutating func reserve(records: Int) {

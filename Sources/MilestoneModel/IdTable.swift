@@ -202,6 +202,8 @@ struct FingerprintTable<Value: PackedValue> {
 
     var count: Int { storage.count }
     var capacity: Int { storage.capacity }
+    /// How many more entries fit before the table grows.
+    var room: Int { Int(Double(storage.capacity) * FingerprintTable.maxLoad) - storage.count }
 
     /// Makes room for `more` keys beyond those held, at once (growing by a
     /// quarter at a time would rehash the table over and over).

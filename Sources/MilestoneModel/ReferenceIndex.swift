@@ -123,6 +123,8 @@ public struct ReferenceIndex {
     }
 
     public var eventCount: Int { ids.count }
+    /// How many more ids fit before the id table grows.
+    public var idRoom: Int { ids.room }
     /// Whether another state (the read models) answers for what came before.
     public var hasBase: Bool { base != nil }
     public var subjectCount: Int { subjects.count }

@@ -74,6 +74,36 @@ struct VerifyTests {
         return offset
     }
 
+    @Test("a ledger whose lines run shorter than its first ones foretold: the id table is sized again as it goes, and still finds an id from the start repeated at the end")
+    func shrinkingLines() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        // The first 2 MiB chunk holds 1,800-byte lines, foretelling about 13k records; 60k follow.
+        var text = ""
+        for i in 0..<1_500 {
+            text += #"{"id":"long-\#(i)","type":"production.milestone","milestone":"lot \#(i)","date":"2026-01-01","subject":"foxconn-houston","summary":"\#(String(repeating: "x", count: 1_500))","sources":[{"publisher":"x"}]}"# + "\n"
+        }
+        for i in 0..<60_000 {
+            text += #"{"id":"s-\#(i)","type":"production.milestone","milestone":"m \#(i)","date":"2026-01-01","subject":"foxconn-houston","sources":[{"publisher":"x"}]}"# + "\n"
+        }
+        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("in.jsonl", text)]).code == 0)
+        #expect(cli(["verify", "--ledger", ledger]).stdout.hasPrefix("ok: 61528 records"))
+        // One more record, well formed and chained, repeating the id of the first long line.
+        let data = bytes(ledger)
+        let lines = data.split(separator: 0x0A)
+        let last = try #require(parseJSON(String(decoding: lines.last!, as: UTF8.self)) as? [String: Any])
+        let event = Array(#"{"date":"2026-01-01","id":"long-0","milestone":"again","precision":"day","sources":[{"publisher":"x"}],"subject":"foxconn-houston","type":"production.milestone"}"#.utf8)
+        var line: [UInt8] = []
+        var hasher = SHA256()
+        RecordLine.append(event: event, seq: (last["seq"] as! Int) + 1, prev: Digest(hex: last["sha256"] as! String)!,
+                          recordedAt: Array((last["recorded_at"] as! String).utf8), to: &line, hasher: &hasher)
+        let forged = dir.file("forged.jsonl")
+        try (data + Data(line)).write(to: URL(fileURLWithPath: forged))
+        let r = cli(["verify", "--ledger", forged])
+        #expect(r.code == 1)
+        #expect(r.stderr.contains(#"line 61529"#) && r.stderr.contains(#"id: "long-0" is already recorded"#), "\(r.stderr)")
+    }
+
     @Test("every single-byte change to a record is caught")
     func everyByte() throws {
         let dir = TempDir()
