@@ -109,31 +109,39 @@ public final class LedgerFile {
 
     // MARK: Writing
 
-    func writeAll(_ bytes: UnsafeRawBufferPointer) throws(LedgerError) {
+    /// Writes `bytes` from the file's position and returns how many went.
+    /// `direct` (the file in `O_DIRECT` mode, whole pages): stops after a
+    /// write that ends off a page boundary, and writes nothing if the first is
+    /// refused (EINVAL); the caller writes the rest through the cache.
+    @discardableResult
+    func writeAll(_ bytes: UnsafeRawBufferPointer, direct: Bool = false) throws(LedgerError) -> Int {
         var done = 0
         let calls = FileSystemCalls.current
         while done < bytes.count {
             let n = calls.write(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
+                if direct, errno == EINVAL, done == 0 { return 0 }
                 throw .io(path: path, operation: "write", errno: errno)
             }
             if n == 0 { throw .io(path: path, operation: "write", errno: EIO) }
             done += n
+            if direct, n % LedgerFile.directUnit != 0 { break }
         }
+        return done
     }
 
     /// Direct writes (past the page cache) go in whole units of this many
     /// bytes, at file offsets and from memory aligned to it: a page, more
     /// than any disk's logical block.
-    public static let directUnit = 4096
+    static let directUnit = 4096
     /// Appends of at least this many bytes go past the page cache when they can.
     static let directMinimum = 8 << 20
 
     /// Where in a page the byte at `offset` of the file falls: memory for an
     /// append at `offset` that starts this far into a page can be written
     /// directly (``append(_:at:)-(UnsafeRawBufferPointer,_)``).
-    public static func pagePhase(_ offset: Int) -> Int { offset % directUnit }
+    static func pagePhase(_ offset: Int) -> Int { offset % directUnit }
 
     /// `O_DIRECT`, which Glibc's Swift module does not export.
     static var directFlag: Int32? {
@@ -204,20 +212,7 @@ public final class LedgerFile {
         let flags = fcntl(fd, F_GETFL)
         guard let direct = LedgerFile.directFlag, flags >= 0, fcntl(fd, F_SETFL, flags | direct) == 0 else { return 0 }
         defer { _ = fcntl(fd, F_SETFL, flags) }
-        var done = 0
-        let calls = FileSystemCalls.current
-        while done < pages.count {
-            let n = calls.write(fd, pages.baseAddress! + done, pages.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EINVAL, done == 0 { return 0 }  // refused after all: through the cache
-                throw .io(path: path, operation: "write", errno: errno)
-            }
-            if n == 0 { throw .io(path: path, operation: "write", errno: EIO) }
-            done += n
-            if n % LedgerFile.directUnit != 0 { break }  // off a page boundary: the rest through the cache
-        }
-        return done
+        return try writeAll(pages, direct: true)
     }
 
     /// Cuts the file to `length` bytes, durably.

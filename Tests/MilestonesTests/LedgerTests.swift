@@ -79,13 +79,7 @@ struct VerifyTests {
         let dir = TempDir()
         let ledger = fixtureLedger(in: dir)
         // The first 2 MiB chunk holds 1,800-byte lines, foretelling about 13k records; 60k follow.
-        var text = ""
-        for i in 0..<1_500 {
-            text += #"{"id":"long-\#(i)","type":"production.milestone","milestone":"lot \#(i)","date":"2026-01-01","subject":"foxconn-houston","summary":"\#(String(repeating: "x", count: 1_500))","sources":[{"publisher":"x"}]}"# + "\n"
-        }
-        for i in 0..<60_000 {
-            text += #"{"id":"s-\#(i)","type":"production.milestone","milestone":"m \#(i)","date":"2026-01-01","subject":"foxconn-houston","sources":[{"publisher":"x"}]}"# + "\n"
-        }
+        let text = milestoneLines(ids: "long-", 0..<1_500, summary: 1_500) + milestoneLines(ids: "s-", 0..<60_000)
         #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("in.jsonl", text)]).code == 0)
         #expect(cli(["verify", "--ledger", ledger]).stdout.hasPrefix("ok: 61528 records"))
         // One more record, well formed and chained, repeating the id of the first long line.

@@ -107,11 +107,7 @@ struct ReliabilityTests {
         let dir = TempDir()
         let ledger = fixtureLedger(in: dir)
         let before = bytes(ledger)
-        var text = ""
-        for i in 0..<400 {
-            text += #"{"id":"big-\#(i)","type":"production.milestone","milestone":"lot \#(i)","date":"2026-01-01","subject":"foxconn-houston","summary":"\#(String(repeating: "y", count: 500))","sources":[{"publisher":"x"}]}"# + "\n"
-        }
-        let input = dir.write("big.jsonl", text)
+        let input = dir.write("big.jsonl", milestoneLines(ids: "big-", 0..<400, summary: 500))
         // The limit (in 512-byte blocks) lets the ledger grow by about 100 KB: the batch needs 400.
         let limit = (before.count + 100_000) / 512
         let r = run("/bin/bash", ["-c", "ulimit -f \(limit); exec \"$0\" \"$@\"", Paths.binary, "record", "--ledger", ledger, "--file", input],
@@ -126,11 +122,7 @@ struct ReliabilityTests {
         let dir = TempDir()
         let ledger = fixtureLedger(in: dir)
         let before = bytes(ledger)
-        var text = ""
-        for i in 0..<14_000 {
-            text += #"{"id":"large-\#(i)","type":"production.milestone","milestone":"lot \#(i)","date":"2026-01-01","subject":"foxconn-houston","summary":"\#(String(repeating: "w", count: 400))","sources":[{"publisher":"x"}]}"# + "\n"
-        }
-        let input = dir.write("large.jsonl", text)
+        let input = dir.write("large.jsonl", milestoneLines(ids: "large-", 0..<14_000, summary: 400))
         // The fixture's length is not a whole number of pages: the first write and sync are the head's,
         // the second write is the direct one, the second sync the final one.
         #expect(before.count % 4096 != 0)
@@ -158,11 +150,7 @@ struct ReliabilityTests {
     func readModelsDiskFull() throws {
         let dir = TempDir()
         let ledger = fixtureLedger(in: dir)
-        var text = ""
-        for i in 0..<3000 {
-            text += #"{"id":"f-\#(i)","type":"production.milestone","milestone":"lot \#(i)","date":"2026-01-01","subject":"foxconn-houston","summary":"\#(String(repeating: "z", count: 300))","sources":[{"publisher":"x"}]}"# + "\n"
-        }
-        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("many.jsonl", text)]).code == 0)
+        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("many.jsonl", milestoneLines(ids: "f-", 0..<3000, summary: 300))]).code == 0)
         try? FileManager.default.removeItem(atPath: dir.file("ai.sqlite"))
         // A file-size limit of about 600 KB stops the SQLite files part way.
         let r = run("/bin/bash", ["-c", "ulimit -f 1200; exec \"$0\" \"$@\"", Paths.binary, "status", "--ledger", ledger, "--format", "json"],

@@ -102,6 +102,17 @@ func pythonCheck(_ args: [String]) -> Run {
     run("/usr/bin/env", ["python3", Paths.pythonCheck] + args)
 }
 
+/// JSON Lines of `production.milestone` events on the fixture's `foxconn-houston`, ids `<prefix><i>`
+/// for each i of `range`, each with a summary of `summary` bytes (none when 0): a batch of any size.
+func milestoneLines(ids prefix: String, _ range: Range<Int>, summary: Int = 0) -> String {
+    let note = summary > 0 ? #","summary":"\#(String(repeating: "x", count: summary))""# : ""
+    var text = ""
+    for i in range {
+        text += #"{"id":"\#(prefix)\#(i)","type":"production.milestone","milestone":"lot \#(i)","date":"2026-01-01","subject":"foxconn-houston"\#(note),"sources":[{"publisher":"x"}]}"# + "\n"
+    }
+    return text
+}
+
 /// A new ledger holding the bundled NVIDIA fixture.
 func fixtureLedger(in dir: TempDir, name: String = "ai.jsonl") -> String {
     let ledger = dir.file(name)
