@@ -130,19 +130,18 @@ public enum JSONWriter {
     public static func needsEscape(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         @inline(__always) func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+        // A byte below 0x20, or equal to 0x22 or 0x5C, among the eight at `at`.
+        @inline(__always) func word(_ at: UnsafePointer<UInt8>) -> Bool {
+            let w = UInt64(littleEndian: UnsafeRawPointer(at).loadUnaligned(as: UInt64.self))
+            return (w &- ones &* 0x20) & ~w & highs != 0 || hasZero(w ^ (ones &* 0x22)) || hasZero(w ^ (ones &* 0x5C))
+        }
+        guard let base = b.baseAddress, b.count >= 8 else { return b.contains(where: needsEscape) }
         var i = 0
-        if let base = b.baseAddress {
-            while i + 8 <= b.count {
-                let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-                // A byte below 0x20, or equal to 0x22 or 0x5C.
-                if (w &- ones &* 0x20) & ~w & highs != 0 || hasZero(w ^ (ones &* 0x22)) || hasZero(w ^ (ones &* 0x5C)) { return true }
-                i += 8
-            }
+        while i + 8 <= b.count {
+            if word(base + i) { return true }
+            i += 8
         }
-        while i < b.count {
-            if needsEscape(b[i]) { return true }
-            i += 1
-        }
-        return false
+        // The last bytes as the last eight, some of them checked twice.
+        return i < b.count && word(base + b.count - 8)
     }
 }

@@ -88,20 +88,38 @@ final class ByteOutput {
         }
     }
 
+    /// An integer in decimal, two digits a step (a listing's integers are
+    /// mostly short: day counts, revisions).
     func appendInteger(_ i: Int64) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
-        withUnsafeMutableBytes(of: &digits) { d in
-            var n = i.magnitude
-            var k = d.count
-            repeat {
-                k -= 1
-                d[k] = UInt8(ascii: "0") + UInt8(n % 10)
-                n /= 10
-            } while n > 0
-            if i < 0 { append(UInt8(ascii: "-")) }
-            append(UnsafeRawBufferPointer(rebasing: d[k...]))
+        reserve(20)
+        if i < 0 {
+            base[count] = UInt8(ascii: "-")
+            count += 1
+        }
+        var n = i.magnitude
+        let (pairs, powers) = (ByteOutput.pairs, ByteOutput.powers)
+        var width = 1
+        while width < powers.count, n >= powers.base[width] { width += 1 }
+        count += width
+        var at = count
+        while n >= 100 {
+            let r = Int(n % 100) &* 2
+            n /= 100
+            at -= 2
+            base[at] = pairs.base[r]
+            base[at + 1] = pairs.base[r + 1]
+        }
+        if n >= 10 {
+            base[at - 2] = pairs.base[Int(n) &* 2]
+            base[at - 1] = pairs.base[Int(n) &* 2 + 1]
+        } else {
+            base[at - 1] = UInt8(ascii: "0") &+ UInt8(n)
         }
     }
+
+    /// "00" to "99", and 10⁰ to 10¹⁹ (tables read without reference counting, by both threads of a scan).
+    private static let pairs = StaticTable<UInt8>((0..<100).flatMap { [UInt8(ascii: "0") + UInt8($0 / 10), UInt8(ascii: "0") + UInt8($0 % 10)] })
+    private static let powers = StaticTable<UInt64>((0..<20).map { k in (0..<k).reduce(1) { p, _ in p &* 10 } })
 
     /// What it holds.
     var bytes: UnsafePointer<UInt8> { UnsafePointer(base) }
@@ -178,25 +196,16 @@ final class ByteOutput {
     }
 }
 
-/// Where the cells of a row go, one at a time in column order.
-protocol CellSink {
-    mutating func cell(_ c: Cell)
-}
-
-extension Array: CellSink where Element == Cell {
-    mutating func cell(_ c: Cell) { append(c) }
-}
-
 /// Rows written as JSON (an array of objects keyed by the column names, in
 /// canonical form) or CSV (RFC 4180: a header line, CRLF line ends, fields
 /// quoted when they hold a comma, quote or line break) as they come, to
 /// stdout in pieces of about 1 MiB: tens of thousands of rows never sit in
 /// memory, and a row is never an array.
 ///
-/// Cells arrive in column order; JSON wants the members in key order, so a
-/// JSON row's values are written to a scratch buffer first and copied out in
-/// that order by ``endRow()``.
-struct RowStream: CellSink {
+/// A row is given as its cell by column index, asked for in the order the
+/// format writes them: JSON wants the members in key order, CSV the columns
+/// in order; so each value is written once, where it goes.
+struct RowStream {
     let format: QueryFormat
     let columns: Int
     /// JSON: the columns in the members' order, and what goes before each
@@ -206,10 +215,6 @@ struct RowStream: CellSink {
     let keys: [UInt8]
     let keyStarts: [Int]
     let out = ByteOutput(capacity: (1 << 20) + 4096)
-    let scratch = ByteOutput(capacity: 4096)
-    /// Where each of this row's values ends in `scratch`, by column.
-    let ends: Ends
-    var column = 0
     var count = 0
     /// Where the rows go; -1: kept in memory until appended to another stream.
     let fd: Int32
@@ -236,7 +241,6 @@ struct RowStream: CellSink {
         keyStarts.append(keys.count)
         keys += [UInt8](repeating: 0, count: 8)  // readable past the last key (appendSmall)
         (self.keys, self.keyStarts) = (keys, keyStarts)
-        ends = Ends(columns.count)
         if format == .csv, !continuing {
             for (k, c) in columns.enumerated() {
                 if k > 0 { out.append(UInt8(ascii: ",")) }
@@ -247,61 +251,57 @@ struct RowStream: CellSink {
     }
 
     mutating func add(_ r: [Cell]) {
-        for c in r { cell(c) }
-        endRow()
+        add { r[$0] }
     }
 
-    mutating func cell(_ c: Cell) {
-        precondition(column < columns)
-        if format == .json {
-            switch c {
-            case .null: scratch.append("null")
-            case .string(let s): scratch.appendJSONString(s)
-            case .utf8(let b): scratch.appendJSONString(b)
-            case .int(let i): scratch.appendInteger(i)
-            case .date(let d):
-                scratch.append(UInt8(ascii: "\""))
-                scratch.appendDate(d)
-                scratch.append(UInt8(ascii: "\""))
-            }
-            ends.p[column] = scratch.count
-        } else {
-            if column > 0 { out.append(UInt8(ascii: ",")) }
-            switch c {
-            case .null: break
-            case .string(let s): out.appendCSVField(s)
-            case .utf8(let b): out.appendCSVField(b)
-            case .int(let i): out.appendInteger(i)
-            case .date(let d): out.appendDate(d)
-            }
-        }
-        column += 1
-    }
-
-    mutating func endRow() {
-        precondition(column == columns)
+    /// One row: `cell(j)` is its value in column j (asked once for each column).
+    @inline(__always)
+    mutating func add(_ cell: (Int) -> Cell) {
         if format == .json {
             out.append(count == 0 && !continuing ? UInt8(ascii: "[") : UInt8(ascii: ","))
             order.withUnsafeBufferPointer { order in
                 keys.withUnsafeBufferPointer { keys in
                     keyStarts.withUnsafeBufferPointer { starts in
                         for m in 0..<order.count {
-                            let j = order[m]
                             out.appendSmall(keys.baseAddress! + starts[m], starts[m + 1] - starts[m])
-                            let from = j == 0 ? 0 : ends.p[j - 1]
-                            out.appendSmall(scratch.bytes + from, ends.p[j] - from)
+                            writeJSON(cell(order[m]))
                         }
                     }
                 }
             }
             out.append(UInt8(ascii: "}"))
-            scratch.removeAll()
         } else {
+            for j in 0..<columns {
+                if j > 0 { out.append(UInt8(ascii: ",")) }
+                writeCSV(cell(j))
+            }
             out.append("\r\n")
         }
-        column = 0
         count += 1
         if out.count >= 1 << 20, fd >= 0 { out.flush(fd: fd) }
+    }
+
+    private func writeJSON(_ c: Cell) {
+        switch c {
+        case .null: out.append("null")
+        case .string(let s): out.appendJSONString(s)
+        case .utf8(let b): out.appendJSONString(b)
+        case .int(let i): out.appendInteger(i)
+        case .date(let d):
+            out.append(UInt8(ascii: "\""))
+            out.appendDate(d)
+            out.append(UInt8(ascii: "\""))
+        }
+    }
+
+    private func writeCSV(_ c: Cell) {
+        switch c {
+        case .null: break
+        case .string(let s): out.appendCSVField(s)
+        case .utf8(let b): out.appendCSVField(b)
+        case .int(let i): out.appendInteger(i)
+        case .date(let d): out.appendDate(d)
+        }
     }
 
     /// Ends the output, after the rows of `next` (a stream made with
@@ -324,16 +324,6 @@ struct RowStream: CellSink {
         }
         out.flush(fd: fd)
     }
-}
-
-/// Offsets, one per column, owned by a stream.
-final class Ends {
-    let p: UnsafeMutablePointer<Int>
-    init(_ n: Int) {
-        p = .allocate(capacity: max(1, n))
-        p.initialize(repeating: 0, count: max(1, n))
-    }
-    deinit { p.deallocate() }
 }
 
 /// One cell of a result row.

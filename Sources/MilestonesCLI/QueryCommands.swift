@@ -130,28 +130,30 @@ struct Status: ParsableCommand {
             let pov = try time.pointOfView(models)
             let format = self.format ?? .automatic
             let facilityColumns = ["subject", "name", "kind", "operator", "program", "phase", "phase_date"]
-            func cells(_ f: FacilityRow, _ r: inout some CellSink) {
-                r.cell(.utf8(f.subject))
-                for t in [f.name, f.kind, f.operatorName, f.program] { r.cell(t.map { .utf8($0) } ?? .null) }
-                r.cell(.string(f.phase.rawValue))
-                r.cell(.date(f.phaseDate))
+            @inline(__always)
+            func cell(_ f: FacilityRow, _ j: Int) -> Cell {
+                func text(_ t: UnsafeBufferPointer<UInt8>?) -> Cell { t.map { .utf8($0) } ?? .null }
+                switch j {
+                case 0: return .utf8(f.subject)
+                case 1: return text(f.name)
+                case 2: return text(f.kind)
+                case 3: return text(f.operatorName)
+                case 4: return text(f.program)
+                case 5: return .string(f.phase.rawValue)
+                default: return .date(f.phaseDate)
+                }
             }
             if format != .table, !programs {
                 // Facilities as they come, their texts straight from the read models' rows.
                 return try streamRows(models, columns: facilityColumns, format: format) { models, part, stream in
-                    try models.forEachFacility(pov, subjects: part) { f in
-                        cells(f, &stream)
-                        stream.endRow()
-                    }
+                    try models.forEachFacility(pov, subjects: part) { f in stream.add { cell(f, $0) } }
                 }
             }
             var facilities: [FacilityStatus] = []
             var facilityTable: [[Cell]] = []
             try models.forEachFacility(pov) { f in
                 facilities.append(f.status)
-                var r: [Cell] = []
-                cells(f, &r)
-                facilityTable.append(r.map(\.owned))
+                facilityTable.append(facilityColumns.indices.map { cell(f, $0).owned })
             }
             let facilityRows = Rows(columns: facilityColumns, rows: facilityTable)
             let programList = try models.programs(pov, facilities: facilities)
@@ -218,16 +220,19 @@ struct Targets: ParsableCommand {
             let pov = try time.pointOfView(models)
             let columns = ["subject", "milestone", "due_earliest", "due_latest", "actual", "state", "slip_days",
                            "slip_from_original_days", "revisions"]
-            func cells(_ t: TargetRow, _ r: inout some CellSink) {
-                r.cell(.utf8(t.subject))
-                r.cell(.utf8(t.milestone))
-                r.cell(.date(t.dueEarliest))
-                r.cell(.date(t.dueLatest))
-                r.cell(Cell(t.actual))
-                r.cell(.string(t.state.rawValue))
-                r.cell(Cell(t.slipDays))
-                r.cell(Cell(t.slipFromOriginalDays))
-                r.cell(.int(Int64(t.revisions)))
+            @inline(__always)
+            func cell(_ t: TargetRow, _ j: Int) -> Cell {
+                switch j {
+                case 0: .utf8(t.subject)
+                case 1: .utf8(t.milestone)
+                case 2: .date(t.dueEarliest)
+                case 3: .date(t.dueLatest)
+                case 4: Cell(t.actual)
+                case 5: .string(t.state.rawValue)
+                case 6: Cell(t.slipDays)
+                case 7: Cell(t.slipFromOriginalDays)
+                default: .int(Int64(t.revisions))
+                }
             }
             // Read once: each read of an option goes through ArgumentParser's generic wrapper.
             let (states, only) = (Set(state.compactMap(TargetState.init(rawValue:))), subject.map { Array($0.utf8) })
@@ -239,18 +244,13 @@ struct Targets: ParsableCommand {
                 // Targets as they come: no list of tens of thousands held.
                 return try streamRows(models, columns: columns, format: format) { models, part, stream in
                     try models.forEachTarget(pov, subjects: part) { t in
-                        guard wanted(t) else { return }
-                        cells(t, &stream)
-                        stream.endRow()
+                        if wanted(t) { stream.add { cell(t, $0) } }
                     }
                 }
             }
             var table: [[Cell]] = []
             try models.forEachTarget(pov) { t in
-                guard wanted(t) else { return }
-                var r: [Cell] = []
-                cells(t, &r)
-                table.append(r.map(\.owned))
+                if wanted(t) { table.append(columns.indices.map { cell(t, $0).owned }) }
             }
             let rows = Rows(columns: columns, rows: table)
             var t = rows

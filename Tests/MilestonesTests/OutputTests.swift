@@ -95,6 +95,23 @@ struct OutputTests {
         }
     }
 
+    @Test("integers read as Swift writes them, at every width and both ends of Int64")
+    func integers() {
+        var values: [Int64] = [0, 1, 9, 10, 99, 100, 101, 999, Int64.max, Int64.min, Int64.min + 1]
+        var p: Int64 = 1
+        for _ in 0..<18 {
+            p *= 10
+            values += [p - 1, p, p + 1]
+        }
+        values += values.filter { $0 != .min }.map { -$0 }
+        for format in [QueryFormat.json, .csv] {
+            let got = streamed(["n"], format) { s in for v in values { s.add([.int(v)]) } }
+            let want = format == .json ? "[" + values.map { "{\"n\":\($0)}" }.joined(separator: ",") + "]\n"
+                                       : "n\r\n" + values.map { "\($0)\r\n" }.joined()
+            #expect(got == want, "\(format)")
+        }
+    }
+
     @Test("the eight-bytes-at-a-time escape check agrees with a byte-by-byte one, for every byte value at every position")
     func escapeCheck() {
         func reference(_ b: [UInt8]) -> Bool { b.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C } }
