@@ -126,22 +126,29 @@ public enum JSONWriter {
     @inline(__always)
     public static func needsEscape(_ c: UInt8) -> Bool { c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") }
 
-    /// Whether any byte of the text must be escaped, checked eight bytes at a time.
+    /// Whether any byte of the text must be escaped: eight bytes at a time
+    /// (SWAR), the last bytes as the last eight, some of them checked twice.
     public static func needsEscape(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
-        // A byte below 0x20, or equal to 0x22 or 0x5C, among the eight at `at`.
-        @inline(__always) func word(_ at: UnsafePointer<UInt8>) -> Bool {
-            let w = UInt64(littleEndian: UnsafeRawPointer(at).loadUnaligned(as: UInt64.self))
-            return (w &- ones &* 0x20) & ~w & highs != 0 || hasZero(w ^ (ones &* 0x22)) || hasZero(w ^ (ones &* 0x5C))
-        }
         guard let base = b.baseAddress, b.count >= 8 else { return b.contains(where: needsEscape) }
+        let n = b.count
         var i = 0
-        while i + 8 <= b.count {
-            if word(base + i) { return true }
+        while i + 16 <= n {
+            if word(base + i) | word(base + i + 8) != 0 { return true }
+            i += 16
+        }
+        if i + 8 <= n {
+            if word(base + i) != 0 { return true }
             i += 8
         }
-        // The last bytes as the last eight, some of them checked twice.
-        return i < b.count && word(base + b.count - 8)
+        return i < n && word(base + n - 8) != 0
+    }
+
+    /// Nonzero when a byte below 0x20, or equal to 0x22 or 0x5C, is among the eight at `at`.
+    @inline(__always)
+    static func word(_ at: UnsafePointer<UInt8>) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let w = UInt64(littleEndian: UnsafeRawPointer(at).loadUnaligned(as: UInt64.self))
+        let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
+        return ((w &- ones &* 0x20) & ~w | (quote &- ones) & ~quote | (backslash &- ones) & ~backslash) & (ones &* 0x80)
     }
 }

@@ -17,6 +17,9 @@ public final class ReadModels {
     public let db: DatabaseQueue
     public static let schemaVersion = 1
     let lookups = Protected(Lookups())
+    /// Subjects per row of summaries as this connection writes them (``SubjectSummary/groupSize``;
+    /// tests set fewer, so that a few dozen subjects fill several rows).
+    public var summaryGroup = SubjectSummary.groupSize
 
     /// Where the read models of `ledger` live by default.
     public static func path(forLedger ledger: String) -> String {
@@ -90,6 +93,16 @@ public final class ReadModels {
         m.registerMigration("v8: a table of summaries for each query") { db in
             // Each query's rows on pages of their own; rebuilt by the next catch-up.
             try db.execute(sql: "DROP TABLE subject_summaries")
+            try db.execute(sql: """
+                CREATE TABLE subject_status (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, announced BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE subject_targets (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, targets BLOB NOT NULL) WITHOUT ROWID;
+                """)
+            try db.execute(sql: "UPDATE meta SET summary_split = NULL WHERE id = 1")
+            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
+        }
+        m.registerMigration("v9: summaries in rows of a group of subjects each") { db in
+            // A scan steps SQLite once a group, not once a subject; rebuilt by the next catch-up.
+            try db.execute(sql: "DROP TABLE subject_status; DROP TABLE subject_targets")
             try db.execute(sql: SubjectSummary.createSQL)
             try db.execute(sql: "UPDATE meta SET summary_split = NULL WHERE id = 1")
             try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
@@ -169,7 +182,7 @@ public final class ReadModels {
                     try projector.project(line: line, offset: offset, isFinal: isFinal, ledger: ledger.path)
                 }
                 // In bulk, the summaries are rebuilt at the end with the indexes.
-                if !bulk { try SubjectSummary.refresh(db, subjects: projector.touched) }
+                if !bulk { try SubjectSummary.refresh(db, subjects: projector.touched, groupSize: summaryGroup) }
                 head = projector.head
                 try projector.saveHead()
             }
@@ -209,7 +222,7 @@ public final class ReadModels {
     func ensureSplit() throws {
         let needed = try db.read { db in
             try SubjectSummary.split(db) == nil
-                && (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_status") ?? 0) >= SubjectSummary.parallelFrom
+                && Int(try Double.fetchOne(db, sql: "SELECT TOTAL(subjects) FROM subject_status") ?? 0) >= SubjectSummary.parallelFrom
         }
         if needed { try db.write { db in try SubjectSummary.storeSplit(db) } }
     }
@@ -245,7 +258,7 @@ public final class ReadModels {
                 try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [index[0]])
             }
             if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM pending_indexes WHERE name = ?)", arguments: [SubjectSummary.marker]) == true {
-                try SubjectSummary.rebuildAll(db)
+                try SubjectSummary.rebuildAll(db, groupSize: summaryGroup)
                 try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [SubjectSummary.marker])
             }
         }

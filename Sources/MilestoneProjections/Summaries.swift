@@ -7,10 +7,10 @@ import MilestoneModel
 /// its announcement (the names `status` shows) and of its targets, packed
 /// into blobs: `status` reads the first table, `targets` the second.
 ///
-/// `status` and `targets` read one row per subject instead of several index
-/// entries per event, and apply the rules of events.md (``Rules``) in Swift
-/// for any point of view: a version counts when it is known at the chosen
-/// seq (`from ≤ s < to`) and dated on or before the chosen date.
+/// `status` and `targets` read a few rows of summaries instead of several
+/// index entries per event, and apply the rules of events.md (``Rules``) in
+/// Swift for any point of view: a version counts when it is known at the
+/// chosen seq (`from ≤ s < to`) and dated on or before the chosen date.
 ///
 /// A summary is derived wholly from `event_versions`, through the three
 /// covering indexes `event_versions_lifecycle`, `_announced` and `_targets`:
@@ -18,11 +18,17 @@ import MilestoneModel
 /// the same transaction; a first projection in bulk rebuilds them all at the
 /// end, with the indexes it set aside.
 ///
-/// A scan is bound by the bytes it reads (SQLite copies each value it returns,
-/// and the rows are read from memory, not cache): each table holds what one
-/// query reads, the lifecycle in both. Layout (little-endian), a column each,
-/// each led by a UInt32 count; seqs are UInt32 (UInt32.max: `to` while the
-/// version is current):
+/// A scan is bound by what SQLite does per row (it steps, and copies each
+/// value it returns): so a row holds the summaries of a group of about
+/// ``groupSize`` consecutive subjects, keyed by the first, and each table
+/// holds what one query reads, the lifecycle in both. Both tables are cut
+/// into the same groups. Layout (little-endian; every length and count a
+/// UInt32):
+/// - a row: `first` (its first subject), `subjects` (how many), `summaries`:
+///   for each subject in byte order, its name (length, UTF-8), its
+///   `lifecycle` (length, bytes), and the table's other part (length, bytes);
+/// - each part led by its count of versions. Seqs are UInt32 (UInt32.max: `to`
+///   while the version is current);
 /// - `lifecycle` versions: type ordinal (UInt8), date (Int32 days), event seq,
 ///   from seq, to seq;
 /// - `announced` versions: from, to; name, kind, operator, program (each a
@@ -35,9 +41,15 @@ public enum SubjectSummary {
     static let marker = "subject_summaries"
     static let tables = Part.all.map(\.table)
     static let createSQL = """
-        CREATE TABLE subject_status (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, announced BLOB NOT NULL) WITHOUT ROWID;
-        CREATE TABLE subject_targets (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, targets BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE subject_status (first TEXT PRIMARY KEY, subjects INTEGER NOT NULL, summaries BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE subject_targets (first TEXT PRIMARY KEY, subjects INTEGER NOT NULL, summaries BLOB NOT NULL) WITHOUT ROWID;
         """
+
+    /// Subjects per row as a rebuild cuts them; a catch-up lets a row grow to
+    /// twice as many before it cuts it again. At 64, a scan of 80,000
+    /// subjects steps SQLite 1,250 times, and a catch-up that touches one
+    /// subject rewrites about 25 KB.
+    public static let groupSize = 64
 
     /// Whether versions of events of this type go into summaries.
     static func covers(_ type: EventType) -> Bool {
@@ -49,54 +61,197 @@ public enum SubjectSummary {
 
     // MARK: - Writing
 
-    /// Rewrites the summaries of `subjects` from `event_versions`.
-    static func refresh(_ db: Database, subjects: some Sequence<String>) throws {
+    /// Rewrites the summaries of `subjects` from `event_versions`: each is
+    /// rebuilt, then put in the row whose group it falls in (the last row
+    /// whose first subject is not after it; the first row for a subject before
+    /// them all). A row grown past twice ``groupSize`` subjects is cut again.
+    static func refresh(_ db: Database, subjects: some Sequence<String>, groupSize: Int = groupSize) throws {
         let sources = try Sources(db, oneSubject: true)
+        var fresh: [Entry] = []
         for subject in subjects {
             for s in sources.all {
                 sqlite3_reset(s.handle)
                 s.bind(1, subject)
             }
-            try build(sources, db: db)
+            try build(sources, db: db) { fresh.append($0) }
+        }
+        fresh.sort { $0.subject.lexicographicallyPrecedes($1.subject) }
+        let rows = try Rows(db)
+        var i = 0
+        while i < fresh.count {
+            let key = try rows.first(atOrBefore: fresh[i].subject) ?? rows.first()
+            let next = try key.flatMap { try rows.first(after: $0) }
+            var j = i + 1
+            while j < fresh.count, next.map({ fresh[j].subject.lexicographicallyPrecedes($0) }) ?? true { j += 1 }
+            var entries = try key.map { try rows.entries(first: $0) } ?? []
+            if let key { try rows.delete(first: key) }
+            // Both lists in subject order: a fresh entry replaces an old one of the same subject.
+            var merged: [Entry] = []
+            merged.reserveCapacity(entries.count + j - i)
+            var k = 0
+            for f in fresh[i..<j] {
+                while k < entries.count, entries[k].subject.lexicographicallyPrecedes(f.subject) {
+                    merged.append(entries[k])
+                    k += 1
+                }
+                if k < entries.count, entries[k].subject == f.subject { k += 1 }
+                merged.append(f)
+            }
+            merged += entries[k...]
+            entries = merged
+            let cut = entries.count > 2 * groupSize ? groupSize : entries.count
+            for start in stride(from: 0, to: entries.count, by: cut) {
+                try rows.insert(entries[start..<min(entries.count, start + cut)])
+            }
+            i = j
         }
     }
 
-    /// Rebuilds every summary from `event_versions`.
-    static func rebuildAll(_ db: Database) throws {
+    /// Rebuilds every summary from `event_versions`, in rows of ``groupSize`` subjects.
+    static func rebuildAll(_ db: Database, groupSize: Int = groupSize) throws {
         for t in tables { try db.execute(sql: "DELETE FROM \(t)") }
-        try build(try Sources(db, oneSubject: false), db: db)
+        let rows = try Rows(db)
+        var group: [Entry] = []
+        try build(try Sources(db, oneSubject: false), db: db) { entry in
+            group.append(entry)
+            if group.count == groupSize {
+                try rows.insert(group[...])
+                group.removeAll(keepingCapacity: true)
+            }
+        }
+        if !group.isEmpty { try rows.insert(group[...]) }
         try storeSplit(db)
+    }
+
+    /// One subject's summary: its name, lifecycle, announcement and targets.
+    struct Entry {
+        var subject: [UInt8]
+        var lifecycle: [UInt8]
+        var announced: [UInt8]
+        var targets: [UInt8]
+    }
+
+    /// The rows of both tables, cut into the same groups.
+    struct Rows {
+        let db: Database
+        let insert: [RawStatement]
+
+        init(_ db: Database) throws {
+            self.db = db
+            insert = try Part.all.map { p in
+                RawStatement(try db.cachedStatement(sql: "INSERT INTO \(p.table) (first, subjects, summaries) VALUES (?, ?, ?)"))
+            }
+        }
+
+        func first(atOrBefore subject: [UInt8]) throws -> [UInt8]? {
+            try key("SELECT first FROM subject_status WHERE first <= ? ORDER BY first DESC LIMIT 1", subject)
+        }
+
+        func first(after subject: [UInt8]) throws -> [UInt8]? {
+            try key("SELECT first FROM subject_status WHERE first > ? ORDER BY first LIMIT 1", subject)
+        }
+
+        func first() throws -> [UInt8]? {
+            try key("SELECT first FROM subject_status ORDER BY first LIMIT 1", nil)
+        }
+
+        private func key(_ sql: String, _ subject: [UInt8]?) throws -> [UInt8]? {
+            let s = RawStatement(try db.cachedStatement(sql: sql))
+            defer { sqlite3_reset(s.handle) }
+            if let subject { subject.withUnsafeBufferPointer { s.bind(1, bytes: $0) } }
+            return try s.step(db) ? s.bytes(0).map(Array.init) : nil
+        }
+
+        /// The entries of the row that starts at `first`, from both tables.
+        func entries(first: [UInt8]) throws -> [Entry] {
+            var out: [Entry] = []
+            for part in Part.all {
+                let s = RawStatement(try db.cachedStatement(sql: "SELECT subjects, summaries FROM \(part.table) WHERE first = ?"))
+                defer { sqlite3_reset(s.handle) }
+                first.withUnsafeBufferPointer { s.bind(1, bytes: $0) }
+                guard try s.step(db) else { throw SubjectSummary.damaged(part.table, first) }
+                var k = 0
+                try SubjectSummary.forEachEntry(s, table: part.table) { subject, lifecycle, other in
+                    let (l, o) = (Array(UnsafeRawBufferPointer(start: lifecycle.base, count: lifecycle.count)),
+                                  Array(UnsafeRawBufferPointer(start: other.base, count: other.count)))
+                    if part == .announced {
+                        out.append(Entry(subject: Array(subject), lifecycle: l, announced: o, targets: []))
+                    } else {
+                        guard k < out.count, out[k].subject.elementsEqual(subject), out[k].lifecycle == l else {
+                            throw SubjectSummary.damaged(part.table, Array(subject))
+                        }
+                        out[k].targets = o
+                    }
+                    k += 1
+                }
+                guard k == out.count else { throw SubjectSummary.damaged(part.table, first) }
+            }
+            return out
+        }
+
+        func delete(first: [UInt8]) throws {
+            for t in SubjectSummary.tables {
+                let s = RawStatement(try db.cachedStatement(sql: "DELETE FROM \(t) WHERE first = ?"))
+                first.withUnsafeBufferPointer { s.bind(1, bytes: $0) }
+                try s.run(db)
+            }
+        }
+
+        /// One row in each table for `entries` (in subject order, at least one).
+        func insert(_ entries: ArraySlice<Entry>) throws {
+            for (insert, part) in zip(insert, Part.all) {
+                var blob: [UInt8] = []
+                for e in entries {
+                    Builder.put(UInt32(e.subject.count), &blob)
+                    blob += e.subject
+                    let other = part == .announced ? e.announced : e.targets
+                    for bytes in [e.lifecycle, other] {
+                        Builder.put(UInt32(bytes.count), &blob)
+                        blob += bytes
+                    }
+                }
+                sqlite3_reset(insert.handle)
+                entries.first!.subject.withUnsafeBufferPointer { insert.bind(1, bytes: $0) }
+                insert.bind(2, entries.count)
+                blob.withUnsafeBytes { b in
+                    _ = sqlite3_bind_blob(insert.handle, 3, b.baseAddress, Int32(b.count), RawStatement.transient)
+                }
+                try insert.run(db)
+            }
+        }
     }
 
     /// From this many summaries, `status` and `targets` scan two halves at once.
     public static let parallelFrom = 2_000
 
-    /// The stored subject where the second half of the summaries starts.
+    /// The first subject of the row where the second half of the summaries starts.
     static func split(_ db: Database) throws -> String? {
         try String.fetchOne(db, sql: "SELECT summary_split FROM meta WHERE id = 1")
     }
 
-    /// Stores the subject that cuts the summaries into two halves of about as
-    /// many bytes (about as much work each), when there are enough to be worth
-    /// it. Worked out when the summaries are rebuilt, or once a catch-up finds
-    /// none stored; a later catch-up may unbalance the halves a little, and
-    /// `--rebuild` balances them again.
+    /// Stores the row that cuts the summaries into two halves of about as
+    /// many bytes (about as much work each: the first row whose bytes before
+    /// it make half), when there are enough subjects to be worth it. Worked out
+    /// when the summaries are rebuilt, or once a catch-up finds none stored; a
+    /// later catch-up may unbalance the halves a little, and `--rebuild`
+    /// balances them again.
     static func storeSplit(_ db: Database, minimum: Int = parallelFrom) throws {
         var split: String?
         let rows = try Row.fetchAll(db, sql: """
-            SELECT s.subject, length(s.lifecycle) + length(s.announced) + length(t.lifecycle) + length(t.targets)
-            FROM subject_status s JOIN subject_targets t ON t.subject = s.subject ORDER BY s.subject
+            SELECT s.first, s.subjects, length(s.summaries) + length(t.summaries)
+            FROM subject_status s JOIN subject_targets t USING (first) ORDER BY s.first
             """)
-        if rows.count >= minimum {
-            let total = rows.reduce(0) { $0 + ($1[1] as Int) }
-            var sum = 0
+        if rows.count >= 2, rows.reduce(0, { $0 + ($1[1] as Int) }) >= minimum {
+            let total = rows.reduce(0) { $0 + ($1[2] as Int) }
+            var before = 0
             for r in rows {
-                sum += r[1] as Int
-                if sum * 2 >= total {
+                if before > 0, before * 2 >= total {
                     split = r[0]
                     break
                 }
+                before += r[2] as Int
             }
+            split = split ?? rows.last![0]
         }
         try db.execute(sql: "UPDATE meta SET summary_split = ? WHERE id = 1", arguments: [split])
     }
@@ -127,11 +282,8 @@ public enum SubjectSummary {
         }
     }
 
-    /// Merges the three scans by subject and writes one summary per subject.
-    static func build(_ sources: Sources, db: Database) throws {
-        let inserts = try Part.all.map { p in
-            RawStatement(try db.cachedStatement(sql: "INSERT OR REPLACE INTO \(p.table) (subject, lifecycle, \(p.rawValue)) VALUES (?, ?, ?)"))
-        }
+    /// Merges the three scans by subject and hands over one summary per subject, in subject order.
+    static func build(_ sources: Sources, db: Database, _ emit: (Entry) throws -> Void) throws {
         var rows = try sources.all.map { s in try s.step(db) }
         while true {
             // The smallest subject among the scans' current rows.
@@ -169,16 +321,7 @@ public enum SubjectSummary {
                 rows[2] = try t.step(db)
             }
             let parts = builder.finish()
-            for (insert, other) in zip(inserts, [parts.announced, parts.targets]) {
-                sqlite3_reset(insert.handle)
-                subject.withUnsafeBufferPointer { insert.bind(1, bytes: $0) }
-                for (k, blob) in [parts.lifecycle, other].enumerated() {
-                    blob.withUnsafeBytes { b in
-                        _ = sqlite3_bind_blob(insert.handle, Int32(k + 2), b.baseAddress, Int32(b.count), RawStatement.transient)
-                    }
-                }
-                try insert.run(db)
-            }
+            try emit(Entry(subject: subject, lifecycle: parts.lifecycle, announced: parts.announced, targets: parts.targets))
         }
     }
 
@@ -384,30 +527,67 @@ public enum SubjectSummary {
         }
     }
 
-    /// Every summary in subject order.
+    /// Every summary in subject order: the rows from `range.from` (the first
+    /// subject of a row) to `range.before`, each summary checked against its
+    /// layout before it is read.
     static func scan(_ db: Database, _ range: SubjectRange, with other: Part, _ body: (UnsafeBufferPointer<UInt8>, View) throws -> Void) throws {
         // Both bounds as range constraints of the primary key (an `OR` would be tested row by row).
-        let columns = "subject, lifecycle, \(other.rawValue) FROM \(other.table)"
+        let columns = "subjects, summaries FROM \(other.table)"
         let s = RawStatement(try db.cachedStatement(sql: range.before == nil
-            ? "SELECT \(columns) WHERE subject >= ? ORDER BY subject"
-            : "SELECT \(columns) WHERE subject >= ? AND subject < ? ORDER BY subject"))
+            ? "SELECT \(columns) WHERE first >= ? ORDER BY first"
+            : "SELECT \(columns) WHERE first >= ? AND first < ? ORDER BY first"))
         s.bind(1, range.from)
         s.bind(2, range.before)
-        func blob(_ column: Int32) -> View.Blob? {
-            // An empty blob has no pointer; a summary's columns are never empty (each has its count).
-            sqlite3_column_blob(s.handle, column).map { View.Blob(base: $0, count: Int(sqlite3_column_bytes(s.handle, column))) }
-        }
         while try s.step(db) {
-            let view = blob(1).flatMap { l in blob(2).map { View(lifecycle: l, other: $0, part: other) } }
-            guard let view, view.isWellFormed else {
-                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "\(other.table): the summary of \(quoted(String(decoding: s.bytes(0) ?? RowText(start: nil, count: 0), as: UTF8.self))) is damaged")
+            try forEachEntry(s, table: other.table) { subject, lifecycle, blob in
+                let view = View(lifecycle: lifecycle, other: blob, part: other)
+                guard view.isWellFormed else { throw damaged(other.table, Array(subject)) }
+                try body(subject, view)
             }
-            try body(s.bytes(0)!, view)
         }
+    }
+
+    /// Each entry of the row at `s` (columns `subjects`, `summaries`): its
+    /// subject and its two parts, their bounds checked (not their contents).
+    static func forEachEntry(_ s: RawStatement, table: String,
+                             _ body: (UnsafeBufferPointer<UInt8>, View.Blob, View.Blob) throws -> Void) throws {
+        let n = s.int(0)
+        let count = Int(sqlite3_column_bytes(s.handle, 1))
+        // An empty blob has no pointer; a row is never empty (it holds at least one subject).
+        guard n > 0, count > 0, let base = sqlite3_column_blob(s.handle, 1) else { throw damaged(table, nil) }
+        let row = View.Blob(base: base, count: count)
+        var at = 0
+        var previous: UnsafeBufferPointer<UInt8>?
+        /// The next length-led piece, if it lies within the row.
+        func piece() -> View.Blob? {
+            guard at + 4 <= count else { return nil }
+            let length = row.u32(at)
+            guard length <= count - at - 4 else { return nil }
+            defer { at += 4 + length }
+            return View.Blob(base: base + at + 4, count: length)
+        }
+        for _ in 0..<n {
+            guard let name = piece() else { throw damaged(table, previous.map(Array.init)) }
+            let subject = UnsafeBufferPointer(start: name.base.assumingMemoryBound(to: UInt8.self), count: name.count)
+            guard let lifecycle = piece(), let other = piece(), previous.map({ $0.lexicographicallyPrecedes(subject) }) ?? true else {
+                throw damaged(table, Array(subject))
+            }
+            try body(subject, lifecycle, other)
+            previous = subject
+        }
+        guard at == count else { throw damaged(table, previous.map(Array.init)) }
+    }
+
+    /// The error for a damaged summary (of `subject`, when known).
+    static func damaged(_ table: String, _ subject: [UInt8]?) -> DatabaseError {
+        DatabaseError(resultCode: .SQLITE_CORRUPT, message: "\(table): "
+            + (subject.map { "the summary of \(quoted(String(decoding: $0, as: UTF8.self))) is damaged" } ?? "a row of summaries is damaged"))
     }
 }
 
-/// The subjects from `from` (inclusive) to `before` (exclusive; nil: to the end), in byte order.
+/// The rows of summaries whose first subject is from `from` (inclusive) to
+/// `before` (exclusive; nil: to the end), in byte order: the subjects of
+/// those rows.
 public struct SubjectRange: Sendable {
     public var from: String
     public var before: String?
@@ -420,15 +600,15 @@ public struct SubjectRange: Sendable {
 
 extension ReadModels {
     /// The subjects cut into two halves (one range when there are fewer than
-    /// `minimum`), for scanning them in parallel: at the stored split, else
-    /// (another minimum) at the middle summary.
+    /// `minimum`, or one row of them), for scanning them in parallel: at the
+    /// stored split, else (another minimum) at the middle row.
     public func halves(minimum: Int = SubjectSummary.parallelFrom) throws -> [SubjectRange] {
         let middle = try db.read { db -> String? in
             if minimum >= SubjectSummary.parallelFrom, let split = try SubjectSummary.split(db) { return split }
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_status") ?? 0
-            guard count >= max(minimum, 2) else { return nil }
-            return try String.fetchOne(db, sql: "SELECT subject FROM subject_status ORDER BY subject LIMIT 1 OFFSET ?",
-                                       arguments: [count / 2])
+            guard let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), TOTAL(subjects) FROM subject_status") else { return nil }
+            let (rows, subjects) = (row[0] as Int, Int(row[1] as Double))
+            guard rows >= 2, subjects >= max(minimum, 2) else { return nil }
+            return try String.fetchOne(db, sql: "SELECT first FROM subject_status ORDER BY first LIMIT 1 OFFSET ?", arguments: [rows / 2])
         }
         guard let middle else { return [.all] }
         return [SubjectRange(from: "", before: middle), SubjectRange(from: middle, before: nil)]

@@ -24,22 +24,39 @@ func replayRecords(_ path: String) -> [ReplayRecord] {
     }
 }
 
-func openModels(_ ledger: String, db: String, batch: Int = 20_000, upTo: Int? = nil) throws -> ReadModels {
+func openModels(_ ledger: String, db: String, batch: Int = 20_000, upTo: Int? = nil, summaryGroup: Int? = nil) throws -> ReadModels {
     let file = try LedgerFile.open(ledger, writable: false)
     let models = try ReadModels(path: db)
+    if let summaryGroup { models.summaryGroup = summaryGroup }
     try models.catchUp(file, upTo: upTo ?? (try file.size()), batch: batch)
     return models
 }
 
-/// Every row of every table, to compare two databases.
-func dump(_ models: ReadModels) throws -> [String] {
+/// Every subject's summaries in both tables, in order, however they are cut into rows.
+func summaryEntries(_ models: ReadModels) throws -> [String] {
     try models.db.read { db in
         var out: [String] = []
-        for t in ["meta", "records", "event_versions", "organizations", "version_roles", "subject_status", "subject_targets"] {
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM \(t) ORDER BY 1, 2") { out.append("\(t): \(row)") }
+        for part in [SubjectSummary.Part.announced, .targets] {
+            try SubjectSummary.scan(db, .all, with: part) { subject, view in
+                func hex(_ b: SubjectSummary.View.Blob) -> String {
+                    UnsafeRawBufferPointer(start: b.base, count: b.count).map { String(format: "%02x", $0) }.joined()
+                }
+                out.append("\(part.table) \(String(decoding: subject, as: UTF8.self)) \(hex(view.lifecycle)) \(hex(view.other))")
+            }
         }
         return out
     }
+}
+
+/// Every row of every table (the summaries by subject), to compare two databases.
+func dump(_ models: ReadModels) throws -> [String] {
+    try models.db.read { db in
+        var out: [String] = []
+        for t in ["meta", "records", "event_versions", "organizations", "version_roles"] {
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM \(t) ORDER BY 1, 2") { out.append("\(t): \(row)") }
+        }
+        return out
+    } + summaryEntries(models)
 }
 
 @Suite("read models and time travel")
@@ -259,30 +276,65 @@ struct ReadModelTests {
     }
 
     @Test("a damaged subject summary is an error that names it and the remedy, not a crash or a wrong answer", arguments: [
-        // (table, column, its damaged value, the command that reads it)
-        ("subject_status", "lifecycle", "x'00'", "status"),
-        ("subject_targets", "lifecycle", "substr(lifecycle, 1, length(lifecycle) - 1)", "targets"),
-        ("subject_status", "lifecycle", "lifecycle || x'00'", "status"),
+        // (table, piece of foxconn-houston's entry: 1 lifecycle, 2 the other part, 0 the whole row; its damage; the command that reads it)
+        ("subject_status", 1, "x'00'", "status"),
+        ("subject_targets", 1, "drop last", "targets"),
+        ("subject_status", 1, "|| x'00'", "status"),
         // Well laid out, but its one lifecycle version's type is no event type.
-        ("subject_targets", "lifecycle", "x'01000000ff" + String(repeating: "00", count: 16) + "'", "targets"),
-        ("subject_targets", "targets", "x'01000000'", "targets"),
-        ("subject_targets", "targets", "targets || x'00'", "targets"),
-        ("subject_targets", "targets", "substr(targets, 1, length(targets) - 1)", "targets"),
-        ("subject_status", "announced", "x'01000000'", "status"),
-        ("subject_status", "announced", "announced || x'00'", "status"),
+        ("subject_targets", 1, "x'01000000ff" + String(repeating: "00", count: 16) + "'", "targets"),
+        ("subject_targets", 2, "x'01000000'", "targets"),
+        ("subject_targets", 2, "|| x'00'", "targets"),
+        ("subject_targets", 2, "drop last", "targets"),
+        ("subject_status", 2, "x'01000000'", "status"),
+        ("subject_status", 2, "|| x'00'", "status"),
+        // The row itself: cut short in the entry, or one byte too many after the last.
+        ("subject_status", 0, "drop last", "status"),
+        ("subject_targets", 0, "|| x'00'", "targets"),
     ])
-    func damagedSummary(_ table: String, _ column: String, _ damage: String, _ command: String) throws {
+    func damagedSummary(_ table: String, _ piece: Int, _ damage: String, _ command: String) throws {
+        func damaged(_ b: [UInt8]) -> [UInt8] {
+            switch damage {
+            case "drop last": return Array(b.dropLast())
+            case "|| x'00'": return b + [0]
+            default:
+                let hex = Array(damage.dropFirst(2).dropLast())
+                return stride(from: 0, to: hex.count, by: 2).map { UInt8(String(hex[$0...$0 + 1]), radix: 16)! }
+            }
+        }
         let dir = TempDir()
         let ledger = fixtureLedger(in: dir)
         #expect(cli(["status", "--ledger", ledger]).code == 0)
         let models = try ReadModels(path: ReadModels.path(forLedger: ledger))
+        // foxconn-houston's row, its pieces (length-led) rewritten with the damage.
         try models.db.write { db in
-            try db.execute(sql: "UPDATE \(table) SET \(column) = \(damage) WHERE subject = 'foxconn-houston'")
+            let row = try #require(try Row.fetchOne(db, sql: "SELECT first, summaries FROM \(table) WHERE first <= 'foxconn-houston' ORDER BY first DESC LIMIT 1"))
+            let blob: [UInt8] = (row[1] as Data).map { $0 }
+            var out: [UInt8] = []
+            var at = 0
+            var found = false
+            while at < blob.count {
+                var pieces: [[UInt8]] = []
+                for _ in 0..<3 {
+                    let n = Int(blob[at]) | Int(blob[at + 1]) << 8 | Int(blob[at + 2]) << 16 | Int(blob[at + 3]) << 24
+                    pieces.append(Array(blob[(at + 4)..<(at + 4 + n)]))
+                    at += 4 + n
+                }
+                if pieces[0] == Array("foxconn-houston".utf8), piece > 0 {
+                    pieces[piece] = damaged(pieces[piece])
+                    found = true
+                }
+                for p in pieces { out += withUnsafeBytes(of: UInt32(p.count).littleEndian, Array.init) + p }
+            }
+            if piece == 0 { (out, found) = (damaged(out), true) }
+            #expect(found)
+            try db.execute(sql: "UPDATE \(table) SET summaries = ? WHERE first = ?", arguments: [Data(out), row[0] as String])
         }
         do {
             let r = cli([command, "--ledger", ledger, "--format", "json"])
             #expect(r.code == 74, "\(command): \(r.stderr)")
-            #expect(r.stderr.contains("\"foxconn-houston\" is damaged") && r.stderr.contains("remove the .sqlite file"), "\(r.stderr)")
+            // A damaged entry is named; a damaged row names the entry where reading it failed.
+            #expect(r.stderr.contains(piece > 0 ? "\"foxconn-houston\" is damaged" : " is damaged") && r.stderr.contains("remove the .sqlite file"),
+                    "\(r.stderr)")
         }
         // The other query does not read the damaged table.
         #expect(cli([command == "status" ? "targets" : "status", "--ledger", ledger]).code == 0)
@@ -291,7 +343,7 @@ struct ReadModelTests {
         #expect(cli(["status", "--ledger", ledger]).code == 0)
     }
 
-    @Test("read models from before migration v7 (one blob per subject) get a summary table per query, and the same answers")
+    @Test("read models from before migration v7 (one blob per subject) get summary tables per query, in rows of subjects, and the same answers")
     func summariesMigration() throws {
         let dir = TempDir()
         let ledger = fixtureLedger(in: dir)
@@ -305,7 +357,7 @@ struct ReadModelTests {
             try db.execute(sql: "DROP TABLE subject_targets")
             try db.execute(sql: "CREATE TABLE subject_summaries (subject TEXT PRIMARY KEY, entries BLOB NOT NULL) WITHOUT ROWID")
             try db.execute(sql: "INSERT INTO subject_summaries VALUES ('foxconn-houston', x'00')")
-            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v7%' OR identifier LIKE 'v8%'")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier LIKE 'v7%' OR identifier LIKE 'v8%' OR identifier LIKE 'v9%'")
         }
         #expect(queries.map { cli($0 + ["--ledger", ledger]).stdout } == answers)
         let columns = try models.db.read { db in
@@ -313,7 +365,7 @@ struct ReadModelTests {
                 try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('\(t)')")
             }
         }
-        #expect(columns == [[], ["subject", "lifecycle", "announced"], ["subject", "lifecycle", "targets"]])
+        #expect(columns == [[], ["first", "subjects", "summaries"], ["first", "subjects", "summaries"]])
     }
 
     @Test("status and targets scanned in two halves on two threads print the same bytes as one scan")
@@ -323,7 +375,8 @@ struct ReadModelTests {
         #expect(cli(["init", "--name", "example.org/h", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
         let events = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "600", "5"]).stdout
         #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("e.jsonl", events)]).code == 0)
-        let models = try openModels(ledger, db: dir.file("h.sqlite"))
+        // Rows of 4 subjects: several dozen rows to cut.
+        let models = try openModels(ledger, db: dir.file("h.sqlite"), summaryGroup: 4)
         let halves = try models.halves(minimum: 2)
         #expect(halves.count == 2)
         for args in [["status"], ["status", "--as-of", "2020-01-01"], ["targets"], ["targets", "--as-of", "2021-06-30", "--state", "met"]] {
@@ -336,18 +389,19 @@ struct ReadModelTests {
                 #expect(one.stdout.count > 100)
             }
         }
-        // The stored split cuts the summaries' bytes in two halves.
+        // The stored split is the first row with half the summaries' bytes before it.
         let split = try models.db.write { db -> String? in
             try SubjectSummary.storeSplit(db, minimum: 2)
             return try SubjectSummary.split(db)
         }
         let sizes = try models.db.read { db in
-            try Row.fetchAll(db, sql: "SELECT s.subject, length(s.lifecycle) + length(s.announced) + length(t.lifecycle) + length(t.targets) FROM subject_status s JOIN subject_targets t USING (subject) ORDER BY 1").map { ($0[0] as String, $0[1] as Int) }
+            try Row.fetchAll(db, sql: "SELECT s.first, length(s.summaries) + length(t.summaries) FROM subject_status s JOIN subject_targets t USING (first) ORDER BY 1").map { ($0[0] as String, $0[1] as Int) }
         }
+        #expect(sizes.count > 10)
         let total = sizes.reduce(0) { $0 + $1.1 }
         let before = sizes.filter { $0.0 < split! }.reduce(0) { $0 + $1.1 }
-        let through = before + (sizes.first { $0.0 == split! }?.1 ?? 0)
-        #expect(before * 2 < total && through * 2 >= total)
+        let last = sizes.last { $0.0 < split! }?.1 ?? 0
+        #expect(before * 2 >= total && (before - last) * 2 < total)
         // Each half alone holds its own subjects.
         let first = try models.facilities(PointOfView(asOf: CalendarDate("2030-01-01")!, knownSeq: 10_000))
         var parts: [String] = []
@@ -371,18 +425,18 @@ struct ReadModelTests {
                 let input = dir.write("b\(k).jsonl", lines[part..<min(part + 80, lines.count)].joined(separator: "\n") + "\n")
                 let r = cli(["record", "-q", "--ledger", ledger, "--file", input], env: ["MILESTONES_NOW": "202\(k)-06-01T00:00:00Z"])
                 #expect(r.code == 0, "\(r.stderr)")
-                _ = try openModels(ledger, db: dir.file("p.sqlite"), batch: 7)
+                // Rows of 3 subjects: a catch-up adds subjects to rows, and cuts rows grown past 6.
+                _ = try openModels(ledger, db: dir.file("p.sqlite"), batch: 7, summaryGroup: 3)
             }
             let records = replayRecords(ledger)
             let models = try openModels(ledger, db: dir.file("p.sqlite"))
-            // The same summaries as one rebuild from the versions.
-            let rebuilt = try models.db.write { db -> [String] in
-                let before = try String.fetchAll(db, sql: "SELECT s.subject || hex(s.lifecycle) || hex(s.announced) || hex(t.lifecycle) || hex(t.targets) FROM subject_status s JOIN subject_targets t USING (subject) ORDER BY 1")
-                try SubjectSummary.rebuildAll(db)
-                return before
-            }
-            #expect(try models.db.read { db in try String.fetchAll(db, sql: "SELECT s.subject || hex(s.lifecycle) || hex(s.announced) || hex(t.lifecycle) || hex(t.targets) FROM subject_status s JOIN subject_targets t USING (subject) ORDER BY 1") } == rebuilt)
-            #expect(rebuilt.count > 20)
+            // The same summaries as one rebuild from the versions, each row within its size.
+            let rows = try models.db.read { db in try Int.fetchAll(db, sql: "SELECT subjects FROM subject_targets") }
+            #expect(rows.count > 5 && rows.allSatisfy { (1...6).contains($0) }, "\(rows)")
+            let incremental = try summaryEntries(models)
+            try models.db.write { db in try SubjectSummary.rebuildAll(db, groupSize: 5) }
+            #expect(try summaryEntries(models) == incremental)
+            #expect(incremental.count > 40)
             for _ in 0..<12 {
                 let asOf = CalendarDate(days: CalendarDate("2015-01-01")!.days + Int32.random(in: 0..<4200, using: &rng))
                 let knownAt: Timestamp? = Bool.random(using: &rng) ? nil
