@@ -60,16 +60,31 @@ public enum EventType: String, CaseIterable, Sendable, Codable, BitwiseCopyable 
     ]
 
     /// The type whose name is these UTF-8 bytes (no String is made).
+    ///
+    /// The one name it can be is found by a hash of its length, first byte and
+    /// fifth byte from the end (``slots``), then compared in full.
     public init?(utf8 name: UnsafeBufferPointer<UInt8>) {
-        for k in 0..<EventType.names.count where EventType.names[k].utf8CodeUnitCount == name.count {
-            let n = EventType.names[k]
-            if memcmp(n.utf8Start, name.baseAddress!, name.count) == 0 {
-                self = EventType.byOrdinal[k]
-                return
-            }
-        }
-        return nil
+        guard name.count >= 5, let p = name.baseAddress else { return nil }
+        let slot = Int(EventType.slots[EventType.slot(p, name.count)])
+        guard slot > 0 else { return nil }
+        let n = EventType.names[slot - 1]
+        guard n.utf8CodeUnitCount == name.count, memcmp(n.utf8Start, p, name.count) == 0 else { return nil }
+        self = EventType.byOrdinal[slot - 1]
     }
+
+    @inline(__always)
+    static func slot(_ p: UnsafePointer<UInt8>, _ count: Int) -> Int { (count &+ Int(p[0]) &+ Int(p[count - 5])) & 63 }
+
+    /// By ``slot(_:_:)`` of a name: its ordinal + 1 (0: no type). The names' slots all differ.
+    static let slots: StaticTable<UInt8> = {
+        var t = [UInt8](repeating: 0, count: 64)
+        for (k, n) in names.enumerated() {
+            let s = slot(n.utf8Start, n.utf8CodeUnitCount)
+            precondition(t[s] == 0, "two event type names share a slot")
+            t[s] = UInt8(k + 1)
+        }
+        return StaticTable(t)
+    }()
 
     /// What the subject of an event of this type must be.
     public enum SubjectRule: Sendable {

@@ -6,6 +6,32 @@ import Testing
 @testable import MilestoneModel
 
 @Suite struct ModelTests {
+    @Test("an event type is found by its name, and only by its exact name")
+    func eventTypeNames() {
+        func lookup(_ bytes: [UInt8]) -> EventType? { bytes.withUnsafeBufferPointer { EventType(utf8: $0) } }
+        for t in EventType.allCases {
+            let name = Array(t.rawValue.utf8)
+            #expect(lookup(name) == t)
+            // Every one-byte change, a byte more or less, another type's name cut or padded to this length.
+            for i in name.indices {
+                for v in [0, 0x2E, 0x61, 0x7A, 0xFF] as [UInt8] where v != name[i] {
+                    var b = name
+                    b[i] = v
+                    #expect(lookup(b) == nil, "\(b)")
+                }
+            }
+            #expect(lookup(Array(name.dropLast())) == nil)
+            #expect(lookup(Array(name.dropFirst())) == nil)
+            #expect(lookup(name + [0x73]) == nil)
+            for other in EventType.allCases where other != t {
+                let o = Array(other.rawValue.utf8)
+                let same = Array((o + [UInt8](repeating: 0x61, count: name.count)).prefix(name.count))
+                #expect(lookup(same) == (same == o ? other : nil))
+            }
+        }
+        for short in ["", "a", "site", "event"] { #expect(lookup(Array(short.utf8)) == nil) }
+    }
+
     @Test("URL checks (eight bytes at a time) agree with a byte-by-byte reference")
     func urlChecks() {
         // The rule as first written: scheme case-insensitive, a host, no space or control character.
