@@ -53,12 +53,23 @@ public final class ReadModels {
         }
         do {
             let db = try DatabaseQueue(path: path, configuration: config)
-            if !readOnly { try ReadModels.migrator.migrate(db) }
+            if !readOnly, try db.read({ db in try Int.fetchOne(db, sql: "PRAGMA user_version") }) != migrations {
+                // The file's header counts the migrations that ran: once it says
+                // all of them, opening skips the migrator's checks (about a
+                // millisecond of every command). Older files say 0.
+                let migrator = ReadModels.migrator
+                precondition(migrator.migrations.count == migrations, "ReadModels.migrations is not the number of migrations")
+                try migrator.migrate(db)
+                try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA user_version = \(migrations)") }
+            }
             return db
         } catch let e as DatabaseError {
             throw LedgerError.io(path: path, operation: "open read models (\(e.message ?? "SQLite error \(e.resultCode)"))", errno: EIO)
         }
     }
+
+    /// How many migrations ``migrator`` has (checked whenever it runs).
+    static let migrations = 9
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
