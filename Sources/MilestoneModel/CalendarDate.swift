@@ -10,6 +10,9 @@ public struct CalendarDate: Comparable, Hashable, Sendable, BitwiseCopyable, Cus
         days = Int32(CalendarDate.daysFromCivil(year, month, day))
     }
 
+    /// The day counts of 0001-01-01 to 9999-12-31: every date a ledger can hold.
+    public static let validDays = Int32(daysFromCivil(1, 1, 1))...Int32(daysFromCivil(9999, 12, 31))
+
     /// A day of the proleptic Gregorian calendar in years 0001–9999.
     static func isReal(_ year: Int, _ month: Int, _ day: Int) -> Bool {
         (1...9999).contains(year) && (1...12).contains(month) && day >= 1 && day <= daysIn(month: month, year: year)

@@ -94,11 +94,13 @@ public enum Rules {
     /// reached on or before D, the current `due.latest`, and the first target's.
     public static func target(actual: CalendarDate?, dueLatest: CalendarDate, originalLatest: CalendarDate,
                               asOf: CalendarDate) -> (state: TargetState, slipDays: Int?, slipFromOriginalDays: Int?) {
+        // Differences of days as Int: no two Int32 day counts can overflow it.
+        func days(_ a: CalendarDate, _ b: CalendarDate) -> Int { Int(a.days) - Int(b.days) }
         if let actual {
-            return (actual <= dueLatest ? .met : .missed, Int(actual.days - dueLatest.days), Int(actual.days - originalLatest.days))
+            return (actual <= dueLatest ? .met : .missed, days(actual, dueLatest), days(actual, originalLatest))
         }
         if asOf > dueLatest {
-            return (.overdue, Int(asOf.days - dueLatest.days), Int(asOf.days - originalLatest.days))
+            return (.overdue, days(asOf, dueLatest), days(asOf, originalLatest))
         }
         return (.pending, nil, nil)
     }

@@ -185,12 +185,13 @@ extension ReadModels {
                     var first: CalendarDate?
                     var current: (earliest: CalendarDate, latest: CalendarDate)?
                     var count = 0
-                    versions.forEach { date, earliest, latest, from, to in
+                    let valid = versions.forEach { date, earliest, latest, from, to in
                         guard date <= pov.asOf, from <= s, to > s else { return }
                         if first == nil { first = latest }
                         current = (earliest, latest)
                         count += 1
                     }
+                    guard valid else { throw SubjectSummary.damaged(SubjectSummary.Part.targets.table, Array(subject), first: nil) }
                     guard let current, let first else { return }
                     let actual = EventType(utf8: milestone).flatMap(FacilityPhase.init(reachedBy:)).flatMap { reached[$0.rank] }
                     let rule = Rules.target(actual: actual, dueLatest: current.latest, originalLatest: first, asOf: pov.asOf)

@@ -224,16 +224,21 @@ public final class ReadModels {
         }
         try flush()
         try restoreIndexes()
-        try ensureSplit()
+        try ensureSplit(afterCatchUp: projected > 0)
         return CatchUp(projected: projected, head: head)
     }
 
-    /// Stores where to cut the subject summaries in two, if none is stored and
-    /// there are enough of them (read models of a ledger grown by small catch-ups).
-    func ensureSplit() throws {
+    /// Stores where to cut the subject summaries in two: if none is stored
+    /// and there are enough of them (read models of a ledger grown by small
+    /// catch-ups), or, after a catch-up, if the rows it grew have left less
+    /// than 40% or more than 60% of the bytes before the split.
+    func ensureSplit(afterCatchUp: Bool = false) throws {
         let needed = try db.read { db in
-            try SubjectSummary.split(db) == nil
-                && Int(try Double.fetchOne(db, sql: "SELECT TOTAL(subjects) FROM subject_status") ?? 0) >= SubjectSummary.parallelFrom
+            guard let split = try SubjectSummary.split(db) else {
+                return Int(try Double.fetchOne(db, sql: "SELECT TOTAL(subjects) FROM subject_status") ?? 0) >= SubjectSummary.parallelFrom
+            }
+            guard afterCatchUp, let share = try SubjectSummary.share(db, before: split) else { return false }
+            return !(0.4...0.6).contains(share)
         }
         if needed { try db.write { db in try SubjectSummary.storeSplit(db) } }
     }

@@ -166,25 +166,26 @@ public enum SubjectSummary {
         func entries(first: [UInt8]) throws -> [Entry] {
             var out: [Entry] = []
             for part in Part.all {
-                let s = RawStatement(try db.cachedStatement(sql: "SELECT subjects, summaries FROM \(part.table) WHERE first = ?"))
+                let s = RawStatement(try db.cachedStatement(sql: "SELECT first, subjects, summaries FROM \(part.table) WHERE first = ?"))
                 defer { sqlite3_reset(s.handle) }
                 first.withUnsafeBufferPointer { s.bind(1, bytes: $0) }
-                guard try s.step(db) else { throw SubjectSummary.damaged(part.table, first) }
+                guard try s.step(db) else { throw SubjectSummary.damaged(part.table, nil, first: first) }
                 var k = 0
-                try SubjectSummary.forEachEntry(s, table: part.table) { subject, lifecycle, other in
+                var last: [UInt8]?
+                try SubjectSummary.forEachEntry(s, table: part.table, after: &last) { subject, lifecycle, other in
                     let (l, o) = (Array(UnsafeRawBufferPointer(start: lifecycle.base, count: lifecycle.count)),
                                   Array(UnsafeRawBufferPointer(start: other.base, count: other.count)))
                     if part == .announced {
                         out.append(Entry(subject: Array(subject), lifecycle: l, announced: o, targets: []))
                     } else {
                         guard k < out.count, out[k].subject.elementsEqual(subject), out[k].lifecycle == l else {
-                            throw SubjectSummary.damaged(part.table, Array(subject))
+                            throw SubjectSummary.damaged(part.table, subject, row: s)
                         }
                         out[k].targets = o
                     }
                     k += 1
                 }
-                guard k == out.count else { throw SubjectSummary.damaged(part.table, first) }
+                guard k == out.count else { throw SubjectSummary.damaged(part.table, nil, first: first) }
             }
             return out
         }
@@ -229,18 +230,30 @@ public enum SubjectSummary {
         try String.fetchOne(db, sql: "SELECT summary_split FROM meta WHERE id = 1")
     }
 
-    /// Stores the row that cuts the summaries into two halves of about as
-    /// many bytes (about as much work each: the first row whose bytes before
-    /// it make half), when there are enough subjects to be worth it. Worked out
-    /// when the summaries are rebuilt, or once a catch-up finds none stored; a
-    /// later catch-up may unbalance the halves a little, and `--rebuild`
-    /// balances them again.
-    static func storeSplit(_ db: Database, minimum: Int = parallelFrom) throws {
-        var split: String?
-        let rows = try Row.fetchAll(db, sql: """
+    /// Each row's first subject, its count of subjects and its bytes in both tables, in order.
+    static func rowSizes(_ db: Database) throws -> [Row] {
+        try Row.fetchAll(db, sql: """
             SELECT s.first, s.subjects, length(s.summaries) + length(t.summaries)
             FROM subject_status s JOIN subject_targets t USING (first) ORDER BY s.first
             """)
+    }
+
+    /// The share of the summaries' bytes in the rows before `split`.
+    static func share(_ db: Database, before split: String) throws -> Double? {
+        let rows = try rowSizes(db)
+        let total = rows.reduce(0) { $0 + ($1[2] as Int) }
+        guard total > 0 else { return nil }
+        return Double(rows.reduce(0) { $0 + (($1[0] as String).utf8.lexicographicallyPrecedes(split.utf8) ? $1[2] as Int : 0) }) / Double(total)
+    }
+
+    /// Stores the row that cuts the summaries into two halves of about as
+    /// many bytes (about as much work each: the first row whose bytes before
+    /// it make half), when there are enough subjects to be worth it. Worked out
+    /// when the summaries are rebuilt, once a catch-up finds none stored, and
+    /// again when catch-ups have moved the share before it out of 40–60%.
+    static func storeSplit(_ db: Database, minimum: Int = parallelFrom) throws {
+        var split: String?
+        let rows = try rowSizes(db)
         if rows.count >= 2, rows.reduce(0, { $0 + ($1[1] as Int) }) >= minimum {
             let total = rows.reduce(0) { $0 + ($1[2] as Int) }
             var before = 0
@@ -435,14 +448,24 @@ public enum SubjectSummary {
         let other: Blob
         let part: Part
 
+        /// A valid date's day count is `first` + at most `span` (years 0001–9999),
+        /// so one unsigned comparison checks it.
+        static let validDays = (CalendarDate.validDays.lowerBound,
+                                UInt32(bitPattern: CalendarDate.validDays.upperBound &- CalendarDate.validDays.lowerBound))
+
         /// Whether every entry lies within its blob, as ``Builder`` writes
-        /// them (checked once per row, before any is read unchecked).
+        /// them, with event types and lifecycle dates of years 0001–9999
+        /// (checked once per summary, before any is read unchecked; target
+        /// versions' dates as they are read, by ``Versions/forEach(_:)``).
         var isWellFormed: Bool {
             let l = lifecycle
             guard l.count >= 4, l.count == 4 + l.u32(0) * SubjectSummary.lifecycleVersion else { return false }
             // Each lifecycle version's type is read as an EventType: it must be one.
+            let (types, (first, span)) = (EventType.byOrdinal.count, View.validDays)
             for at in stride(from: 4, to: l.count, by: SubjectSummary.lifecycleVersion)
-            where Int(l.base.load(fromByteOffset: at, as: UInt8.self)) >= EventType.byOrdinal.count { return false }
+            where Int(l.base.load(fromByteOffset: at, as: UInt8.self)) >= types || UInt32(bitPattern: l.i32(at + 1) &- first) > span {
+                return false
+            }
             let o = other
             guard o.count >= 4 else { return false }
             var at = 4
@@ -514,15 +537,21 @@ public enum SubjectSummary {
             let start: Int
             let count: Int
 
-            /// Each version: date, due earliest, due latest, from, to.
+            /// Each version: date, due earliest, due latest, from, to. False if
+            /// any of its dates is outside years 0001–9999 (damage: the
+            /// versions are read here only, so they are checked here).
             @inline(__always)
-            func forEach(_ body: (CalendarDate, CalendarDate, CalendarDate, Int, Int) -> Void) {
+            func forEach(_ body: (CalendarDate, CalendarDate, CalendarDate, Int, Int) -> Void) -> Bool {
+                let (first, span) = View.validDays
+                var worst: UInt32 = 0
                 var at = start
                 for _ in 0..<count {
-                    body(CalendarDate(days: blob.i32(at)), CalendarDate(days: blob.i32(at + 4)), CalendarDate(days: blob.i32(at + 8)),
-                         blob.seq(at + 12), blob.seq(at + 16))
+                    let (d, e, l) = (blob.i32(at), blob.i32(at + 4), blob.i32(at + 8))
+                    worst = max(worst, UInt32(bitPattern: d &- first), UInt32(bitPattern: e &- first), UInt32(bitPattern: l &- first))
+                    body(CalendarDate(days: d), CalendarDate(days: e), CalendarDate(days: l), blob.seq(at + 12), blob.seq(at + 16))
                     at += SubjectSummary.targetVersion
                 }
+                return worst <= span
             }
         }
     }
@@ -532,32 +561,35 @@ public enum SubjectSummary {
     /// layout before it is read.
     static func scan(_ db: Database, _ range: SubjectRange, with other: Part, _ body: (UnsafeBufferPointer<UInt8>, View) throws -> Void) throws {
         // Both bounds as range constraints of the primary key (an `OR` would be tested row by row).
-        let columns = "subjects, summaries FROM \(other.table)"
+        let columns = "first, subjects, summaries FROM \(other.table)"
         let s = RawStatement(try db.cachedStatement(sql: range.before == nil
             ? "SELECT \(columns) WHERE first >= ? ORDER BY first"
             : "SELECT \(columns) WHERE first >= ? AND first < ? ORDER BY first"))
         s.bind(1, range.from)
         s.bind(2, range.before)
+        var last: [UInt8]?
         while try s.step(db) {
-            try forEachEntry(s, table: other.table) { subject, lifecycle, blob in
+            try forEachEntry(s, table: other.table, after: &last) { subject, lifecycle, blob in
                 let view = View(lifecycle: lifecycle, other: blob, part: other)
-                guard view.isWellFormed else { throw damaged(other.table, Array(subject)) }
+                guard view.isWellFormed else { throw damaged(other.table, subject, row: s) }
                 try body(subject, view)
             }
         }
     }
 
-    /// Each entry of the row at `s` (columns `subjects`, `summaries`): its
-    /// subject and its two parts, their bounds checked (not their contents).
-    static func forEachEntry(_ s: RawStatement, table: String,
+    /// Each entry of the row at `s` (columns `first`, `subjects`,
+    /// `summaries`): its subject and its two parts, their bounds checked (not
+    /// their contents). The row's first subject must be its key, and every
+    /// subject must come after the one before, `last` (the previous row's
+    /// last, on entry; this row's, on return).
+    static func forEachEntry(_ s: RawStatement, table: String, after last: inout [UInt8]?,
                              _ body: (UnsafeBufferPointer<UInt8>, View.Blob, View.Blob) throws -> Void) throws {
-        let n = s.int(0)
-        let count = Int(sqlite3_column_bytes(s.handle, 1))
+        let n = s.int(1)
+        let count = Int(sqlite3_column_bytes(s.handle, 2))
         // An empty blob has no pointer; a row is never empty (it holds at least one subject).
-        guard n > 0, count > 0, let base = sqlite3_column_blob(s.handle, 1) else { throw damaged(table, nil) }
+        guard n > 0, count > 0, let base = sqlite3_column_blob(s.handle, 2), let key = s.bytes(0) else { throw damaged(table, nil, row: s) }
         let row = View.Blob(base: base, count: count)
         var at = 0
-        var previous: UnsafeBufferPointer<UInt8>?
         /// The next length-led piece, if it lies within the row.
         func piece() -> View.Blob? {
             guard at + 4 <= count else { return nil }
@@ -566,22 +598,37 @@ public enum SubjectSummary {
             defer { at += 4 + length }
             return View.Blob(base: base + at + 4, count: length)
         }
-        for _ in 0..<n {
-            guard let name = piece() else { throw damaged(table, previous.map(Array.init)) }
+        var previous: UnsafeBufferPointer<UInt8>?
+        for k in 0..<n {
+            guard let name = piece() else { throw damaged(table, previous, row: s) }
             let subject = UnsafeBufferPointer(start: name.base.assumingMemoryBound(to: UInt8.self), count: name.count)
-            guard let lifecycle = piece(), let other = piece(), previous.map({ $0.lexicographicallyPrecedes(subject) }) ?? true else {
-                throw damaged(table, Array(subject))
-            }
+            let inOrder = k == 0 ? subject.elementsEqual(key) && (last.map { $0.lexicographicallyPrecedes(subject) } ?? true)
+                                 : previous!.lexicographicallyPrecedes(subject)
+            guard inOrder, let lifecycle = piece(), let other = piece() else { throw damaged(table, subject, row: s) }
             try body(subject, lifecycle, other)
             previous = subject
         }
-        guard at == count else { throw damaged(table, previous.map(Array.init)) }
+        guard at == count else { throw damaged(table, previous, row: s) }
+        last = previous.map(Array.init)
     }
 
-    /// The error for a damaged summary (of `subject`, when known).
-    static func damaged(_ table: String, _ subject: [UInt8]?) -> DatabaseError {
-        DatabaseError(resultCode: .SQLITE_CORRUPT, message: "\(table): "
-            + (subject.map { "the summary of \(quoted(String(decoding: $0, as: UTF8.self))) is damaged" } ?? "a row of summaries is damaged"))
+    /// The error for a damaged summary: named by its subject when that reads
+    /// as a slug, else by the row (`first`, column 0 of `row`).
+    static func damaged(_ table: String, _ subject: UnsafeBufferPointer<UInt8>?, row: RawStatement) -> DatabaseError {
+        damaged(table, subject.map(Array.init), first: row.bytes(0).map(Array.init))
+    }
+
+    static func damaged(_ table: String, _ subject: [UInt8]?, first: [UInt8]?) -> DatabaseError {
+        func text(_ b: [UInt8]) -> String { quoted(String(decoding: b, as: UTF8.self)) }
+        let what: String
+        if let subject, subject.withUnsafeBufferPointer(EventForm.isSlug) {
+            what = "the summary of \(text(subject)) is damaged"
+        } else if let first, first.count <= 64 {
+            what = "the row of summaries from \(text(first)) is damaged"
+        } else {
+            what = "a row of summaries is damaged"
+        }
+        return DatabaseError(resultCode: .SQLITE_CORRUPT, message: "\(table): \(what)")
     }
 }
 

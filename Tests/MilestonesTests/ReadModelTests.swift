@@ -290,12 +290,22 @@ struct ReadModelTests {
         // The row itself: cut short in the entry, or one byte too many after the last.
         ("subject_status", 0, "drop last", "status"),
         ("subject_targets", 0, "|| x'00'", "targets"),
+        // Well laid out, but a date no ledger holds (it overflowed a day count into a crash before).
+        ("subject_status", 1, "lifecycle date", "status"),
+        ("subject_targets", 1, "lifecycle date", "targets"),
+        ("subject_targets", 2, "due latest", "targets"),
     ])
     func damagedSummary(_ table: String, _ piece: Int, _ damage: String, _ command: String) throws {
         func damaged(_ b: [UInt8]) -> [UInt8] {
             switch damage {
             case "drop last": return Array(b.dropLast())
             case "|| x'00'": return b + [0]
+            case "lifecycle date", "due latest":
+                // Int32.min over the first lifecycle version's date, or the first target version's due.latest.
+                let at = damage == "lifecycle date" ? 5 : 4 + 4 + (Int(b[4]) | Int(b[5]) << 8) + 4 + 8
+                var d = b
+                d.replaceSubrange(at..<(at + 4), with: [0, 0, 0, 0x80])
+                return d
             default:
                 let hex = Array(damage.dropFirst(2).dropLast())
                 return stride(from: 0, to: hex.count, by: 2).map { UInt8(String(hex[$0...$0 + 1]), radix: 16)! }
@@ -341,6 +351,50 @@ struct ReadModelTests {
         // The remedy works.
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: ReadModels.path(forLedger: ledger) + suffix) }
         #expect(cli(["status", "--ledger", ledger]).code == 0)
+    }
+
+    @Test("rows of summaries out of order across rows, or keyed by another subject, are an error, not a wrong answer", arguments: [
+        "overlap", "repeat", "key",
+    ])
+    func damagedRows(_ damage: String) throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        #expect(cli(["status", "--ledger", ledger]).code == 0)
+        let models = try ReadModels(path: ReadModels.path(forLedger: ledger))
+        let good = ["status", "targets"].map { cli([$0, "--ledger", ledger, "--format", "json"]).stdout }
+        try models.db.write { db in
+            // Rows of 2 subjects, then the second row in both tables damaged alike.
+            try SubjectSummary.rebuildAll(db, groupSize: 2)
+            for t in SubjectSummary.tables {
+                let rows = try Row.fetchAll(db, sql: "SELECT first, subjects, summaries FROM \(t) ORDER BY first")
+                #expect(rows.count >= 2)
+                let (first, second) = (rows[0], rows[1])
+                switch damage {
+                case "overlap":  // the second row also holds the first's last subject
+                    let one: [UInt8] = (first[2] as Data).map { $0 }
+                    // The first row's second entry: skip its first entry's three pieces.
+                    var at = 0
+                    for _ in 0..<3 { at += 4 + (Int(one[at]) | Int(one[at + 1]) << 8 | Int(one[at + 2]) << 16) }
+                    let entry = Array(one[at...])
+                    let name = String(decoding: entry[4..<(4 + Int(entry[0]))], as: UTF8.self)
+                    try db.execute(sql: "DELETE FROM \(t) WHERE first = ?", arguments: [second[0] as String])
+                    try db.execute(sql: "INSERT INTO \(t) VALUES (?, ?, ?)",
+                                   arguments: [name, (second[1] as Int) + 1, Data(entry) + (second[2] as Data)])
+                case "repeat":  // the second row is the first again, under the second's key
+                    try db.execute(sql: "UPDATE \(t) SET subjects = ?, summaries = ? WHERE first = ?",
+                                   arguments: [first[1] as Int, first[2] as Data, second[0] as String])
+                default:  // the second row keyed by a subject that is not its first
+                    try db.execute(sql: "UPDATE \(t) SET first = 'zzz' WHERE first = ?", arguments: [second[0] as String])
+                }
+            }
+        }
+        for command in ["status", "targets"] {
+            let r = cli([command, "--ledger", ledger, "--format", "json"])
+            #expect(r.code == 74 && r.stderr.contains(" is damaged") && r.stderr.contains("remove the .sqlite file"), "\(damage) \(command): \(r.stderr)")
+        }
+        // Rows of 2, undamaged, answer as the one row did.
+        try models.db.write { db in try SubjectSummary.rebuildAll(db, groupSize: 2) }
+        #expect(["status", "targets"].map { cli([$0, "--ledger", ledger, "--format", "json"]).stdout } == good)
     }
 
     @Test("read models from before migration v7 (one blob per subject) get summary tables per query, in rows of subjects, and the same answers")
@@ -411,6 +465,39 @@ struct ReadModelTests {
         var parts: [String] = []
         for h in halves { try models.forEachFacility(PointOfView(asOf: CalendarDate("2030-01-01")!, knownSeq: 10_000), subjects: h) { parts.append($0.status.subject) } }
         #expect(parts == first.map(\.subject))
+    }
+
+    @Test("a split that catch-ups have left far from half the bytes is worked out again; one near half is kept")
+    func splitRebalanced() throws {
+        let dir = TempDir()
+        let ledger = dir.file("s.jsonl")
+        #expect(cli(["init", "--name", "example.org/s", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
+        let lines = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "600", "9"]).stdout
+            .split(separator: "\n")
+        func record(_ part: ArraySlice<Substring>, _ name: String) {
+            #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write(name, part.joined(separator: "\n") + "\n")]).code == 0)
+        }
+        func split(_ m: ReadModels) throws -> String? { try m.db.read { db in try SubjectSummary.split(db) } }
+        record(lines[..<300], "a.jsonl")
+        let models = try openModels(ledger, db: dir.file("s.sqlite"), summaryGroup: 4)
+        // A split near half, stored by hand (the ledger has fewer subjects than a split is stored for).
+        let near = try models.db.write { db -> String in
+            try SubjectSummary.storeSplit(db, minimum: 2)
+            return try #require(try SubjectSummary.split(db))
+        }
+        record(lines[300..<310], "b.jsonl")
+        #expect(try split(try openModels(ledger, db: dir.file("s.sqlite"), summaryGroup: 4)) == near)
+        // The second row: one row of about ten before it, out of 40–60%.
+        let far = try models.db.write { db -> String in
+            let second = try #require(try String.fetchOne(db, sql: "SELECT first FROM subject_status ORDER BY first LIMIT 1 OFFSET 1"))
+            try db.execute(sql: "UPDATE meta SET summary_split = ? WHERE id = 1", arguments: [second])
+            return second
+        }
+        #expect(try models.db.read { db in try SubjectSummary.share(db, before: far) }! < 0.4)
+        // A catch-up with nothing new keeps it; one that projects works it out again (none, below 2,000 subjects).
+        #expect(try split(try openModels(ledger, db: dir.file("s.sqlite"), summaryGroup: 4)) == far)
+        record(lines[310...], "c.jsonl")
+        #expect(try split(try openModels(ledger, db: dir.file("s.sqlite"), summaryGroup: 4)) == nil)
     }
 
     @Test("the SQL read models agree with the in-memory replay of events.md's rules, for random ledgers and points of view")
