@@ -159,6 +159,7 @@ public final class ReadModels {
         if rebuild { try db.write { db in try ReadModels.clear(db) } }
         try restoreIndexes()  // after a first projection that did not finish
         var head = try self.head()
+        let startSeq = head?.seq ?? 0
         if let h = head { try check(h, against: ledger, size: size) }
         let start = head?.length ?? 0
         guard start < size else {
@@ -224,20 +225,25 @@ public final class ReadModels {
         }
         try flush()
         try restoreIndexes()
-        try ensureSplit(afterCatchUp: projected > 0)
+        try ensureSplit(projectedFrom: startSeq, to: head?.seq ?? 0)
         return CatchUp(projected: projected, head: head)
     }
 
     /// Stores where to cut the subject summaries in two: if none is stored
     /// and there are enough of them (read models of a ledger grown by small
-    /// catch-ups), or, after a catch-up, if the rows it grew have left less
-    /// than 40% or more than 60% of the bytes before the split.
-    func ensureSplit(afterCatchUp: Bool = false) throws {
+    /// catch-ups); or if catch-ups have left less than 40% or more than 60%
+    /// of the summaries' bytes before the split. That check reads every row's
+    /// length (25 ms at a million events), so it is made when the records
+    /// projected cross a multiple of a 32nd of the ledger (at least 64):
+    /// about 32 times while a ledger doubles, however it is caught up.
+    func ensureSplit(projectedFrom before: Int = 0, to after: Int = 0) throws {
+        let stride = max(64, after / 32)
+        let due = before / stride != after / stride
         let needed = try db.read { db in
             guard let split = try SubjectSummary.split(db) else {
                 return Int(try Double.fetchOne(db, sql: "SELECT TOTAL(subjects) FROM subject_status") ?? 0) >= SubjectSummary.parallelFrom
             }
-            guard afterCatchUp, let share = try SubjectSummary.share(db, before: split) else { return false }
+            guard due, let share = try SubjectSummary.share(db, before: split) else { return false }
             return !(0.4...0.6).contains(share)
         }
         if needed { try db.write { db in try SubjectSummary.storeSplit(db) } }

@@ -250,7 +250,7 @@ public enum SubjectSummary {
     /// many bytes (about as much work each: the first row whose bytes before
     /// it make half), when there are enough subjects to be worth it. Worked out
     /// when the summaries are rebuilt, once a catch-up finds none stored, and
-    /// again when catch-ups have moved the share before it out of 40–60%.
+    /// again when catch-ups have moved the share of bytes before it out of 40–60%.
     static func storeSplit(_ db: Database, minimum: Int = parallelFrom) throws {
         var split: String?
         let rows = try rowSizes(db)
