@@ -83,22 +83,21 @@ public enum SubjectSummary {
             let next = try key.flatMap { try rows.first(after: $0) }
             var j = i + 1
             while j < fresh.count, next.map({ fresh[j].subject.lexicographicallyPrecedes($0) }) ?? true { j += 1 }
-            var entries = try key.map { try rows.entries(first: $0) } ?? []
+            let old = try key.map { try rows.entries(first: $0) } ?? []
             if let key { try rows.delete(first: key) }
             // Both lists in subject order: a fresh entry replaces an old one of the same subject.
-            var merged: [Entry] = []
-            merged.reserveCapacity(entries.count + j - i)
+            var entries: [Entry] = []
+            entries.reserveCapacity(old.count + j - i)
             var k = 0
             for f in fresh[i..<j] {
-                while k < entries.count, entries[k].subject.lexicographicallyPrecedes(f.subject) {
-                    merged.append(entries[k])
+                while k < old.count, old[k].subject.lexicographicallyPrecedes(f.subject) {
+                    entries.append(old[k])
                     k += 1
                 }
-                if k < entries.count, entries[k].subject == f.subject { k += 1 }
-                merged.append(f)
+                if k < old.count, old[k].subject == f.subject { k += 1 }
+                entries.append(f)
             }
-            merged += entries[k...]
-            entries = merged
+            entries += old[k...]
             let cut = entries.count > 2 * groupSize ? groupSize : entries.count
             for start in stride(from: 0, to: entries.count, by: cut) {
                 try rows.insert(entries[start..<min(entries.count, start + cut)])

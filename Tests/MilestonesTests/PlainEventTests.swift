@@ -28,8 +28,7 @@ import Testing
     /// ledger's, and a few with escapes and odd values.
     static let corpus: [[UInt8]] = {
         var inputs: [String] = []
-        let gen = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "1500", "21"])
-        inputs += gen.stdout.split(separator: "\n").map(String.init)
+        inputs += generatedEvents(1500, seed: 21).split(separator: "\n").map(String.init)
         let ledger = try! String(contentsOfFile: Paths.fixture("golden/ledger.jsonl"), encoding: .utf8)
         for line in ledger.split(separator: "\n") {
             let v = try! JSONReader.parse(Array(line.utf8))

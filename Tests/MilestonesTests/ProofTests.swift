@@ -409,8 +409,7 @@ struct ProofCLITests {
         let dir = TempDir()
         let ledger = dir.file("g.jsonl")
         #expect(cli(["init", "--name", "test/blocks", "--ledger", ledger]).code == 0)
-        let gen = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "3000", "11"])
-        let lines = gen.stdout.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        let lines = generatedEvents(3000, seed: 11).split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
         #expect(lines.count == 3000)
         var recorded = 0
         for step in [254, 1, 1, 300, 2444] {  // sizes 255, 256, 257, 557 (small steps), then 3001 (> 1 MiB)

@@ -431,7 +431,7 @@ struct ReadModelTests {
         let dir = TempDir()
         let ledger = dir.file("h.jsonl")
         #expect(cli(["init", "--name", "example.org/h", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
-        let events = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "600", "5"]).stdout
+        let events = generatedEvents(600, seed: 5)
         #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("e.jsonl", events)]).code == 0)
         // Rows of 4 subjects: several dozen rows to cut.
         let models = try openModels(ledger, db: dir.file("h.sqlite"), summaryGroup: 4)
@@ -452,9 +452,7 @@ struct ReadModelTests {
             try SubjectSummary.storeSplit(db, minimum: 2)
             return try SubjectSummary.split(db)
         }
-        let sizes = try models.db.read { db in
-            try Row.fetchAll(db, sql: "SELECT s.first, length(s.summaries) + length(t.summaries) FROM subject_status s JOIN subject_targets t USING (first) ORDER BY 1").map { ($0[0] as String, $0[1] as Int) }
-        }
+        let sizes = try models.db.read { db in try SubjectSummary.rowSizes(db).map { ($0[0] as String, $0[2] as Int) } }
         #expect(sizes.count > 10)
         let total = sizes.reduce(0) { $0 + $1.1 }
         let before = sizes.filter { $0.0 < split! }.reduce(0) { $0 + $1.1 }
@@ -472,8 +470,7 @@ struct ReadModelTests {
         let dir = TempDir()
         let ledger = dir.file("s.jsonl")
         #expect(cli(["init", "--name", "example.org/s", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
-        let lines = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "600", "9"]).stdout
-            .split(separator: "\n")
+        let lines = generatedEvents(600, seed: 9).split(separator: "\n")
         func record(_ part: ArraySlice<Substring>, _ name: String) {
             #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write(name, part.joined(separator: "\n") + "\n")]).code == 0)
         }
@@ -507,7 +504,7 @@ struct ReadModelTests {
             let dir = TempDir()
             let ledger = dir.file("p.jsonl")
             #expect(cli(["init", "--name", "example.org/p", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
-            let events = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "400", "\(seed)"]).stdout
+            let events = generatedEvents(400, seed: seed)
             let lines = events.split(separator: "\n")
             // Recorded in five batches at five times, so known-at matters; the
             // read models caught up after each (their subject summaries

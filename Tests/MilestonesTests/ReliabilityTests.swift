@@ -313,8 +313,7 @@ struct LargeLedgerTests {
         let ledger = dir.file("big.jsonl")
         #expect(cli(["init", "--name", "example.org/big", "--ledger", ledger]).code == 0)
         let events = dir.file("events.jsonl")
-        let gen = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "40000", "5"])
-        try Data(gen.stdout.utf8).write(to: URL(fileURLWithPath: events))
+        try Data(generatedEvents(40000, seed: 5).utf8).write(to: URL(fileURLWithPath: events))
         #expect(cli(["record", "-q", "--ledger", ledger, "--file", events]).code == 0)
         let size = bytes(ledger).count
         #expect(size > 17 << 20)
