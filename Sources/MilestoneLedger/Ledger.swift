@@ -205,7 +205,33 @@ public struct RecordOutcome: Sendable, Equatable {
 /// normalised, its canonical bytes written, its id given.
 struct PreparedEvent: Sendable {
     var line: Int?
-    var result: Result<(event: Event, bytes: [UInt8], content: UInt64), EventProblem>
+    var result: Result<(event: Event, record: PendingRecord, content: UInt64), EventProblem>
+}
+
+/// A new record before its place in the chain is known: where its event's
+/// canonical bytes are.
+struct PendingRecord: Sendable {
+    let store: EventBytes
+    let offset: Int, count: Int
+
+    func withEvent<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        store.bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+    }
+}
+
+/// The canonical bytes of the events one slice of a chunk prepared, one
+/// after another: kept until the batch is written (a buffer for each event
+/// cost a second of a million-event batch in `malloc` and page faults).
+final class EventBytes: @unchecked Sendable {
+    var bytes: [UInt8] = []
+    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+}
+
+/// What one slice of a chunk prepares its events with.
+final class Preparer: @unchecked Sendable {
+    let tape = JSONTape()
+    var hasher = SHA256()
+    var store = EventBytes(capacity: 0)
 }
 
 struct EventProblem: Error, Sendable {
@@ -229,11 +255,12 @@ public final class AppendBatch {
     var index: ReferenceIndex
     public private(set) var head: ChainHead
     let recordedAtText: [UInt8]
-    /// The new records, after `LedgerFile.pagePhase(startLength)` bytes of
-    /// padding: at the file's offset within a page, so that the file can take
-    /// whole pages of them straight from memory (``LedgerFile/append(_:at:)``).
-    var bytes = GrowableBytes()
-    let padding: Int
+    /// The new records, whose lines are made as ``commit()`` writes them
+    /// (their hashes chain, and nothing is written until every event passed).
+    var pending: [PendingRecord] = []
+    /// The length of their lines, and the longest.
+    var pendingLength = 0
+    var longestLine = 0
     var hasher = SHA256()
     public private(set) var outcomes: [RecordOutcome] = []
     public private(set) var problems: [String] = []
@@ -266,8 +293,6 @@ public final class AppendBatch {
         index = known.known as? ReferenceIndex ?? ReferenceIndex(base: known.known)
         head = known.head
         recordedAtText = Array(max(now, known.head.recordedAt).description.utf8)
-        padding = LedgerFile.pagePhase(startLength)
-        bytes.append(count: padding) { _ in }
     }
 
     /// The ledger's length before this batch.
@@ -284,14 +309,14 @@ public final class AppendBatch {
 
     /// Validates one event built in memory (e.g. from options) and adds it.
     public func add(_ value: JSONValue) {
-        let tape = JSONTape()
+        let preparer = Preparer()
         do {
-            try tape.parse(JSONWriter.bytes(value))
+            try preparer.tape.parse(JSONWriter.bytes(value))
         } catch {
             reject("\(source): \(error)")
             return
         }
-        accept(AppendBatch.prepare(tape.root, line: nil))
+        accept(AppendBatch.prepare(preparer.tape.root, line: nil, using: preparer))
     }
 
     /// Reads every line of `input` (in chunks, so memory holds the new records,
@@ -307,7 +332,7 @@ public final class AppendBatch {
         // Slices of each chunk, each with its own tape; while one chunk's
         // events are accepted in order (task 0), the next chunk's are prepared.
         let slices = workers == 1 ? 1 : workers * 32
-        let tapes = UncheckedSendable((0..<slices).map { _ in JSONTape() })
+        let preparers = UncheckedSendable((0..<slices).map { _ in Preparer() })
         var previous: [PreparedEvent?]?
         let batch = UncheckedSendable(self)
         @Sendable func acceptAll(_ prepared: [PreparedEvent?]) -> Error? {
@@ -340,11 +365,12 @@ public final class AppendBatch {
                 let text = UncheckedSendable(chunk)
                 let n = spans.count >= 256 ? slices : 1
                 let per = (spans.count + n - 1) / n
+                for p in preparers.value.prefix(n) { p.store = EventBytes(capacity: chunk.count / n * 5 / 4) }
                 return pipelineStep(slices: n, acceptPrevious: acceptPrevious) { slice in
                     let (lo, hi) = (slice * per, min(spans.count, slice * per + per))
                     guard lo < hi else { return }
                     for i in lo..<hi {
-                        slots.value[i] = AppendBatch.prepare(line: spans[i], in: text.value, tape: tapes.value[slice])
+                        slots.value[i] = AppendBatch.prepare(line: spans[i], in: text.value, using: preparers.value[slice])
                     }
                 }
             }
@@ -355,7 +381,7 @@ public final class AppendBatch {
     }
 
     /// Form checks, normalisation and canonical bytes of one input line.
-    static func prepare(line span: InputFile.Line, in chunk: UnsafeRawBufferPointer, tape: JSONTape) -> PreparedEvent? {
+    static func prepare(line span: InputFile.Line, in chunk: UnsafeRawBufferPointer, using preparer: Preparer) -> PreparedEvent? {
         func problem(_ m: String) -> PreparedEvent { PreparedEvent(line: span.number, result: .failure(EventProblem(message: m))) }
         if span.tooLong { return problem("line longer than \(LedgerReader.maxLineLength) bytes") }
         let bytes = UnsafeRawBufferPointer(rebasing: chunk[span.start..<(span.start + span.length)])
@@ -364,30 +390,30 @@ public final class AppendBatch {
         }
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }  // blank line
         do {
-            try tape.parse(bytes)
+            try preparer.tape.parse(bytes)
         } catch {
             return problem("not JSON: \(error.message) at column \(error.offset + 1)")
         }
-        return prepare(tape.root, line: span.number)
+        return prepare(preparer.tape.root, line: span.number, using: preparer)
     }
 
-    static func prepare(_ input: JSONView, line: Int?) -> PreparedEvent {
+    static func prepare(_ input: JSONView, line: Int?, using preparer: Preparer) -> PreparedEvent {
         do {
             var event = try EventForm.validate(input)
             if event.type == .ledgerCreated {
                 throw EventError(field: "type", "ledger.created is written by `milestones init` only")
             }
-            var eventBytes: [UInt8] = []
-            eventBytes.reserveCapacity(512)
-            EventForm.appendNormalized(input, id: nil, to: &eventBytes)
+            let store = preparer.store
+            let offset = store.bytes.count
+            EventForm.appendNormalized(input, id: nil, to: &store.bytes)
             if event.id == nil {
-                event.assign(id: EventIDs.derived(fromCanonical: eventBytes))
-                eventBytes.removeAll(keepingCapacity: true)
-                EventForm.appendNormalized(input, id: event.id, to: &eventBytes)
+                event.assign(id: EventIDs.derived(fromCanonical: Array(store.bytes[offset...])))
+                store.bytes.removeSubrange(offset...)
+                EventForm.appendNormalized(input, id: event.id, to: &store.bytes)
             }
-            var hasher = SHA256()
-            let content = eventBytes.withUnsafeBytes { RecordLine.contentDigest($0, hasher: &hasher) }
-            return PreparedEvent(line: line, result: .success((event, eventBytes, content)))
+            let record = PendingRecord(store: store, offset: offset, count: store.bytes.count - offset)
+            let content = record.withEvent { RecordLine.contentDigest($0, hasher: &preparer.hasher) }
+            return PreparedEvent(line: line, result: .success((event, record, content)))
         } catch {
             return PreparedEvent(line: line, result: .failure(EventProblem(message: "\(error)")))
         }
@@ -403,7 +429,7 @@ public final class AppendBatch {
 
     /// The checks that depend on what came before, in order; then the record.
     func accept(_ p: PreparedEvent) {
-        let prepared: (event: Event, bytes: [UInt8], content: UInt64)
+        let prepared: (event: Event, record: PendingRecord, content: UInt64)
         switch p.result {
         case .failure(let f):
             reject("\(place(p.line)): \(f.message)")
@@ -423,14 +449,10 @@ public final class AppendBatch {
         }
         guard problems.isEmpty else { return }  // nothing will be written: skip the record
         head.seq += 1
-        let (seq, prev) = (head.seq, head.sha256)
-        head.sha256 = prepared.bytes.withUnsafeBytes { event in
-            recordedAtText.withUnsafeBytes { time in
-                bytes.append(count: RecordLine.length(event: event.count, seq: seq)) {
-                    RecordLine.write(event: event, seq: seq, prev: prev, recordedAt: time, into: $0, hasher: &hasher)
-                }
-            }
-        }
+        let length = RecordLine.length(event: prepared.record.count, seq: head.seq)
+        pendingLength += length
+        longestLine = max(longestLine, length)
+        pending.append(prepared.record)
         outcomes.append(RecordOutcome(line: p.line, id: event.id!, seq: head.seq, status: .appended))
     }
 
@@ -442,8 +464,23 @@ public final class AppendBatch {
             if moreProblems > 0 { all.append("… and \(moreProblems) more problems") }
             throw InputError(problems: all)
         }
-        if bytes.count > padding {
-            try bytes.withUnsafeBytes { try file.append(UnsafeRawBufferPointer(rebasing: $0[padding...]), at: startLength) }
+        // The lines, made in order (each hash chains onto the one before) as
+        // the file takes them.
+        var (next, seq) = (0, head.seq - pending.count + 1)
+        try recordedAtText.withUnsafeBytes { time in
+            try file.append(at: startLength, total: pendingLength, longestLine: longestLine) { room in
+                var used = 0
+                while next < pending.count {
+                    let n = RecordLine.length(event: pending[next].count, seq: seq)
+                    guard used + n <= room.count else { break }
+                    head.sha256 = pending[next].withEvent {
+                        RecordLine.write(event: $0, seq: seq, prev: head.sha256, recordedAt: time, into: room.baseAddress! + used,
+                                         hasher: &hasher)
+                    }
+                    (used, next, seq) = (used + n, next + 1, seq + 1)
+                }
+                return used
+            }
         }
         return outcomes
     }

@@ -136,12 +136,9 @@ public final class LedgerFile {
     /// than any disk's logical block.
     static let directUnit = 4096
     /// Appends of at least this many bytes go past the page cache when they can.
-    static let directMinimum = 8 << 20
-
-    /// Where in a page the byte at `offset` of the file falls: memory for an
-    /// append at `offset` that starts this far into a page can be written
-    /// directly (``append(_:at:)-(UnsafeRawBufferPointer,_)``).
-    static func pagePhase(_ offset: Int) -> Int { offset % directUnit }
+    public static let directMinimum = 8 << 20
+    /// A long append is made and written in pieces of about this many bytes.
+    public static let pieceSize = 8 << 20
 
     /// `O_DIRECT`, which Glibc's Swift module does not export.
     static var directFlag: Int32? {
@@ -158,44 +155,97 @@ public final class LedgerFile {
     /// durable before returning. On any failure the file is cut back to
     /// `length`, so nothing half-written remains, and the error is thrown.
     public func append(_ bytes: [UInt8], at length: Int) throws(LedgerError) {
-        let result: Result<Void, LedgerError> = bytes.withUnsafeBytes { b in
-            do throws(LedgerError) {
-                try append(b, at: length)
-                return .success(())
-            } catch {
-                return .failure(error)
-            }
+        var done = false
+        try append(at: length, total: bytes.count, longestLine: bytes.count) { room in
+            guard !done else { return 0 }
+            done = true
+            bytes.withUnsafeBytes { room.copyMemory(from: $0) }
+            return bytes.count
         }
-        try result.get()
     }
 
-    /// The same from memory. A large append (a batch) whose bytes start at
-    /// the file's page phase (``pagePhase(_:)``) has its whole pages written
-    /// straight from memory (`O_DIRECT`) rather than copied into the page
-    /// cache first: for 552 MB, that copy took a second of the batch's
+    /// The same for lines made piece by piece: `fill` writes the next whole
+    /// lines into the room it is given (at least `longestLine` bytes) and
+    /// returns how many bytes it wrote, 0 when there are no more; `total` is
+    /// all of them. Each piece (about `piece` bytes) is written while `fill`
+    /// makes the next (on another core).
+    ///
+    /// A large append (`total` at least `directFrom`) has its whole pages
+    /// written straight from memory (`O_DIRECT`) rather than copied into the
+    /// page cache first: for 552 MB, that copy took a second of the batch's
     /// seven, and fsync then had it all still to flush. The partial pages at
     /// either end go through the page cache, and so does everything where a
     /// file system refuses direct writes.
-    public func append(_ bytes: UnsafeRawBufferPointer, at length: Int) throws(LedgerError) {
+    public func append(at length: Int, total: Int, longestLine: Int,
+                       piece: Int = LedgerFile.pieceSize, directFrom: Int = LedgerFile.directMinimum,
+                       fill: (UnsafeMutableRawBufferPointer) -> Int) throws(LedgerError) {
+        guard total > 0 else { return }
         guard lseek(fd, off_t(length), SEEK_SET) >= 0 else { throw .io(path: path, operation: "seek", errno: errno) }
-        do throws(LedgerError) {
-            var rest = bytes
-            let unit = LedgerFile.directUnit
-            let head = (unit - length % unit) % unit
-            if bytes.count >= LedgerFile.directMinimum, let base = bytes.baseAddress, (Int(bitPattern: base) + head) % unit == 0 {
-                // The head (the rest of the page the file ends in) is durable
-                // before any whole page goes: a direct write can make the
-                // file's new length durable at the next journal commit, and
-                // the head, still in the page cache, would then read as a
-                // hole in the middle of the ledger after a crash, which no
-                // repair of a torn tail could mend.
-                try writeAll(UnsafeRawBufferPointer(rebasing: bytes[..<head]))
-                guard FileSystemCalls.current.fsync(fd) == 0 else { throw LedgerError.io(path: path, operation: "fsync", errno: errno) }
-                let pages = UnsafeRawBufferPointer(rebasing: bytes[head..<(head + (bytes.count - head) / unit * unit)])
-                let written = try writeDirect(pages)
-                rest = UnsafeRawBufferPointer(rebasing: bytes[(head + written)...])
+        let unit = LedgerFile.directUnit
+        var direct = total >= directFrom && LedgerFile.directFlag != nil
+        // A piece, what the one before leaves over (less than a page), and the
+        // longest line, in whole pages; memory at the file's page phase.
+        let capacity = (min(total, piece) + longestLine + 3 * unit - 1) / unit * unit
+        let buffers = (UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: unit),
+                       UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: unit))
+        defer {
+            buffers.0.deallocate()
+            buffers.1.deallocate()
+        }
+        // Writes [from, to) of a piece: the head of the first page the file
+        // ends in through the cache, and durable before any whole page goes
+        // directly (a direct write can make the file's new length durable at
+        // the next journal commit, and the head, still in the page cache,
+        // would then read as a hole in the middle of the ledger after a
+        // crash, which no repair of a torn tail could mend).
+        func write(_ piece: UnsafeMutableRawPointer, from: Int, to: Int) throws(LedgerError) {
+            guard from < to else { return }
+            var from = from
+            if direct, from % unit != 0 {
+                let head = (from + unit - 1) / unit * unit
+                try writeAll(UnsafeRawBufferPointer(start: piece + from, count: head - from))
+                guard FileSystemCalls.current.fsync(fd) == 0 else { throw .io(path: path, operation: "fsync", errno: errno) }
+                from = head
             }
-            try writeAll(rest)
+            if direct, from < to {
+                from += try writeDirect(UnsafeRawBufferPointer(start: piece + from, count: to - from))
+                if from < to { direct = false }
+            }
+            try writeAll(UnsafeRawBufferPointer(start: piece + from, count: to - from))
+        }
+        do throws(LedgerError) {
+            var (piece, spare) = buffers
+            var start = length % unit
+            var end = start + fill(UnsafeMutableRawBufferPointer(start: piece + start, count: capacity - start))
+            while end > start {
+                // Direct: the piece's whole pages go now, and the rest starts the next.
+                let cut = direct ? max(start, end / unit * unit) : end
+                let left = end - cut
+                let next = cut % unit
+                spare.advanced(by: next).copyMemory(from: piece + cut, byteCount: left)
+                let room = UncheckedSendable(UnsafeMutableRawBufferPointer(start: spare + next + left, count: capacity - next - left))
+                // One core writes this piece while the other makes the next.
+                let step = PieceStep()
+                withoutActuallyEscaping(fill) { fill in
+                    let (fill, writer, p, s) = (UncheckedSendable(fill), UncheckedSendable(write), UncheckedSendable(piece), start)
+                    concurrentPerform(2) { task in
+                        if task == 0 {
+                            do throws(LedgerError) { try writer.value(p.value, s, cut) } catch { step.failure = error }
+                        } else {
+                            step.made = fill.value(room.value)
+                        }
+                    }
+                }
+                if let failure = step.failure { throw failure }
+                let made = step.made
+                (piece, spare) = (spare, piece)
+                start = next
+                end = next + left + made
+                if made == 0 {
+                    try writeAll(UnsafeRawBufferPointer(start: piece + start, count: left))
+                    break
+                }
+            }
             guard FileSystemCalls.current.fsync(fd) == 0 else { throw LedgerError.io(path: path, operation: "fsync", errno: errno) }
         } catch {
             let e = error
@@ -203,6 +253,12 @@ public final class LedgerFile {
             _ = FileSystemCalls.current.fsync(fd)
             throw e
         }
+    }
+
+    /// What the two tasks of one step of ``append(at:total:longestLine:piece:directFrom:fill:)`` report.
+    private final class PieceStep: @unchecked Sendable {
+        var made = 0
+        var failure: LedgerError?
     }
 
     /// Writes whole pages past the page cache, from the file's position;

@@ -485,3 +485,54 @@ struct RejectionTests {
         #expect(reason.contains(c.contains.replacingOccurrences(of: " with other content", with: "")), "\(reason)")
     }
 }
+
+@Suite("appending in pieces")
+struct PieceAppendTests {
+    /// Folders to append in: the test's own and, where there is one, a
+    /// tmpfs (which refuses direct writes, so the fallback runs too).
+    static func folders(_ dir: TempDir) -> [String] {
+        var out = [dir.path]
+        let shm = "/dev/shm/milestones-test-\(UUID().uuidString)"
+        if (try? FileManager.default.createDirectory(atPath: shm, withIntermediateDirectories: false)) != nil { out.append(shm) }
+        return out
+    }
+
+    @Test("lines made piece by piece land whole and in order, after any length of file, through the page cache or past it",
+          arguments: [0, 100, 4096, 6001], [false, true])
+    func pieces(start: Int, direct: Bool) throws {
+        let dir = TempDir()
+        // Lines of 1 to 9,000 bytes (some longer than a page, and than a piece's spare room).
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(start)
+        var lines: [[UInt8]] = []
+        for i in 0..<400 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let n = i % 37 == 0 ? 9000 : Int(seed >> 33) % 3000 + 1
+            lines.append((0..<(n - 1)).map { UInt8(0x61 + ($0 + i) % 26) } + [0x0A])
+        }
+        let prefix = [UInt8](repeating: 0x7A, count: start)
+        for folder in PieceAppendTests.folders(dir) {
+            defer { if folder != dir.path { try? FileManager.default.removeItem(atPath: folder) } }
+            let path = folder + "/l.jsonl"
+            #expect(FileManager.default.createFile(atPath: path, contents: Data(prefix)))
+            let file = try LedgerFile.open(path, writable: true)
+            let longest = lines.map(\.count).max()!
+            var (next, smallestRoom, calls) = (0, Int.max, 0)
+            try file.append(at: start, total: lines.reduce(0) { $0 + $1.count }, longestLine: longest,
+                            piece: 16384, directFrom: direct ? 0 : Int.max) { room in
+                calls += 1
+                smallestRoom = min(smallestRoom, room.count)
+                var used = 0
+                while next < lines.count, used + lines[next].count <= room.count {
+                    lines[next].withUnsafeBytes { (room.baseAddress! + used).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                    used += lines[next].count
+                    next += 1
+                }
+                return used
+            }
+            #expect(next == lines.count, "\(folder)")
+            #expect(calls > 10, "\(folder): \(calls) pieces")
+            #expect(smallestRoom >= longest, "\(folder)")
+            #expect(bytes(path) == Data(prefix + lines.flatMap { $0 }), "\(folder)")
+        }
+    }
+}
