@@ -316,3 +316,50 @@ import Testing
         #expect(lost == 0)
     }
 }
+
+@Suite("SipHash, the fingerprint of names")
+struct SipHashTests {
+    static func hash(_ bytes: [UInt8], key: (UInt64, UInt64), _ c: Int, _ d: Int) -> UInt64 {
+        bytes.withUnsafeBytes { SipHash.hash($0, key: key, compression: c, finalization: d) }
+    }
+
+    @Test("SipHash-2-4 gives the reference implementation's test vectors (key 00…0f, message 00…n-1)")
+    func referenceVectors() {
+        // From vectors.h of the reference implementation (github.com/veorq/SipHash).
+        let expected: [Int: UInt64] = [0: 0x726f_db47_dd0e_0e31, 1: 0x74f8_39c5_93dc_67fd, 7: 0xab02_00f5_8b01_d137,
+                                       8: 0x93f5_f579_9a93_2462, 15: 0xa129_ca61_49be_45e5, 16: 0x3f2a_cc7f_57c2_9bdb,
+                                       31: 0x32d8_92fa_d841_c342, 63: 0x958a_324c_eb06_4572]
+        let key: (UInt64, UInt64) = (0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908)
+        for (n, value) in expected {
+            #expect(SipHashTests.hash((0..<n).map { UInt8($0) }, key: key, 2, 4) == value, "\(n) bytes")
+        }
+    }
+
+    @Test("SipHash-1-3 agrees with CPython's siphash13 (key 0)")
+    func agreesWithPython() {
+        // PYTHONHASHSEED=0 python3 -c 'print(hash(b"…") & (2**64 - 1))' (CPython 3.11, sys.hash_info.algorithm
+        // siphash13; with seed 0 its key is zero).
+        let expected: [(String, UInt64)] = [("a", 4_644_417_185_603_328_019), ("abcdefg", 7_904_145_750_247_929_094),
+                                            ("abcdefgh", 4_574_395_652_268_504_554), ("e0000000-14d9d9", 66_394_030_430_849_687),
+                                            ("fac-0-tw", 18_296_071_624_576_442_758)]
+        for (text, value) in expected {
+            #expect(SipHashTests.hash(Array(text.utf8), key: (0, 0), 1, 3) == value, "\(text)")
+        }
+        #expect(SipHashTests.hash(Array(0..<63), key: (0, 0), 1, 3) == 4_061_470_857_350_050_649)
+    }
+
+    @Test("fingerprints: the same name the same, every name of a large set its own, and keyed (not SipHash with key 0)")
+    func fingerprints() {
+        var seen = Set<UInt64>()
+        var stable = true
+        for i in 0..<200_000 {
+            let id = "e\(i)-\(i % 977)"
+            let f = ReferenceIndex.fingerprint(id)
+            stable = stable && f == ReferenceIndex.fingerprint(String(id.utf8.map { Character(UnicodeScalar($0)) }))
+            seen.insert(f)
+        }
+        #expect(stable)
+        #expect(seen.count == 200_000)
+        #expect(ReferenceIndex.fingerprint("fac-0-tw") != 18_296_071_624_576_442_758)
+    }
+}
