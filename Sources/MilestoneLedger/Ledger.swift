@@ -240,8 +240,9 @@ struct EventProblem: Error, Sendable {
 
 /// One `record` run: takes the ledger's lock, checks each event (form, then
 /// references against the ledger and the events before it in the batch), and
-/// writes nothing until ``commit()``, which appends every new record in one
-/// durable write — or nothing at all if any event failed.
+/// writes nothing until ``commit()``, which makes the new records and appends
+/// them, synced before it returns (``LedgerFile/append(at:total:longestLine:piece:directFrom:fill:)``)
+/// — or nothing at all if any event failed.
 ///
 ///     let batch = try AppendBatch(ledger: "milestones.jsonl", wait: 10)
 ///     try batch.add(from: try InputFile.open("events.jsonl"))
@@ -253,6 +254,8 @@ public final class AppendBatch {
     let file: LedgerFile
     let startLength: Int
     var index: ReferenceIndex
+    /// The ledger's head: its `seq` counts the records added so far; its
+    /// hash is the new last record's once ``commit()`` has written them.
     public private(set) var head: ChainHead
     let recordedAtText: [UInt8]
     /// The new records, whose lines are made as ``commit()`` writes them
@@ -467,15 +470,15 @@ public final class AppendBatch {
         }
         // The lines, made in order (each hash chains onto the one before) as
         // the file takes them.
-        var (next, seq) = (0, head.seq - pending.count + 1)
+        var (next, seq, last) = (0, head.seq - pending.count + 1, head.sha256)
         try recordedAtText.withUnsafeBytes { time in
             try file.append(at: startLength, total: pendingLength, longestLine: longestLine) { room in
                 var used = 0
                 while next < pending.count {
                     let n = RecordLine.length(event: pending[next].count, seq: seq)
                     guard used + n <= room.count else { break }
-                    head.sha256 = pending[next].withEvent {
-                        RecordLine.write(event: $0, seq: seq, prev: head.sha256, recordedAt: time, into: room.baseAddress! + used,
+                    last = pending[next].withEvent {
+                        RecordLine.write(event: $0, seq: seq, prev: last, recordedAt: time, into: room.baseAddress! + used,
                                          hasher: &hasher)
                     }
                     (used, next, seq) = (used + n, next + 1, seq + 1)
@@ -483,6 +486,8 @@ public final class AppendBatch {
                 return used
             }
         }
+        head.sha256 = last
+        pending = []
         return outcomes
     }
 }

@@ -156,7 +156,7 @@ public final class LedgerFile {
     /// `length`, so nothing half-written remains, and the error is thrown.
     public func append(_ bytes: [UInt8], at length: Int) throws(LedgerError) {
         var done = false
-        try append(at: length, total: bytes.count, longestLine: bytes.count) { room in
+        try append(at: length, total: bytes.count, longestLine: bytes.count, piece: 0) { room in
             guard !done else { return 0 }
             done = true
             bytes.withUnsafeBytes { room.copyMemory(from: $0) }
@@ -213,10 +213,20 @@ public final class LedgerFile {
             }
             try writeAll(UnsafeRawBufferPointer(start: piece + from, count: to - from))
         }
+        // What `fill` made must fit its room and come to `total`: a shortfall
+        // would leave whole, chained lines but not all of them.
+        var made = 0
+        func check(_ n: Int, room: Int, last: Bool = false) throws(LedgerError) {
+            made += n
+            guard n >= 0, n <= room, last ? made == total : made <= total else {
+                throw .io(path: path, operation: "append (\(made) bytes of lines made, for \(total))", errno: EIO)
+            }
+        }
         do throws(LedgerError) {
             var (piece, spare) = buffers
             var start = length % unit
             var end = start + fill(UnsafeMutableRawBufferPointer(start: piece + start, count: capacity - start))
+            try check(end - start, room: capacity - start)
             while end > start {
                 // Direct: the piece's whole pages go now, and the rest starts the next.
                 let cut = direct ? max(start, end / unit * unit) : end
@@ -237,15 +247,16 @@ public final class LedgerFile {
                     }
                 }
                 if let failure = step.failure { throw failure }
-                let made = step.made
+                try check(step.made, room: room.value.count)
                 (piece, spare) = (spare, piece)
                 start = next
-                end = next + left + made
-                if made == 0 {
+                end = next + left + step.made
+                if step.made == 0 {
                     try writeAll(UnsafeRawBufferPointer(start: piece + start, count: left))
                     break
                 }
             }
+            try check(0, room: 0, last: true)
             guard FileSystemCalls.current.fsync(fd) == 0 else { throw LedgerError.io(path: path, operation: "fsync", errno: errno) }
         } catch {
             let e = error

@@ -532,7 +532,38 @@ struct PieceAppendTests {
             #expect(next == lines.count, "\(folder)")
             #expect(calls > 10, "\(folder): \(calls) pieces")
             #expect(smallestRoom >= longest, "\(folder)")
-            #expect(bytes(path) == Data(prefix + lines.flatMap { $0 }), "\(folder)")
+            let (after, expected) = (bytes(path), Data(prefix + lines.flatMap { $0 }))
+            let same = after == expected  // (a failed comparison of this much Data takes minutes to describe)
+            #expect(same, "\(folder): \(after.count) bytes, \(expected.count) expected")
         }
+    }
+}
+
+extension PieceAppendTests {
+    @Test("lines that do not come to the length announced, or overrun their room: an error, and the file as it was",
+          arguments: [("short", 2_000_000), ("long", 2_000_000), ("overrun", 2_000_000), ("short", 9_000_000)])
+    func wrongLength(fault: String, total: Int) throws {
+        let dir = TempDir()
+        let path = dir.file("l.jsonl")
+        let prefix = [UInt8](repeating: 0x7A, count: 5000)
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(prefix)))
+        let file = try LedgerFile.open(path, writable: true)
+        let line = [UInt8](repeating: 0x61, count: 999) + [0x0A]
+        var made = 0
+        #expect(throws: LedgerError.self) {
+            try file.append(at: prefix.count, total: total, longestLine: line.count, piece: 65536) { room in
+                // short: stops 1,000 bytes early; long: goes 1,000 bytes over; overrun: claims more than its room.
+                let limit = fault == "short" ? total - line.count : total + line.count
+                var used = 0
+                while made < limit, used + line.count <= room.count {
+                    line.withUnsafeBytes { (room.baseAddress! + used).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                    (used, made) = (used + line.count, made + line.count)
+                }
+                return fault == "overrun" && used > 0 ? room.count + 1 : used
+            }
+        }
+        let after = bytes(path)
+        let same = after == Data(prefix)  // (a failed comparison of megabytes of Data takes minutes to describe)
+        #expect(same, "\(after.count) bytes, not \(prefix.count)")
     }
 }
