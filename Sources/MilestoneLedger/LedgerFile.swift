@@ -166,9 +166,10 @@ public final class LedgerFile {
 
     /// The same for lines made piece by piece: `fill` writes the next whole
     /// lines into the room it is given (at least `longestLine` bytes) and
-    /// returns how many bytes it wrote, 0 when there are no more; `total` is
-    /// all of them. Each piece (about `piece` bytes) is written while `fill`
-    /// makes the next (on another core).
+    /// returns how many bytes it wrote. It is asked until they come to
+    /// `total`; fewer (a 0 before then) or more fails the append. Each piece
+    /// (about `piece` bytes) is written while `fill` makes the next (on
+    /// another core).
     ///
     /// A large append (`total` at least `directFrom`) has its whole pages
     /// written straight from memory (`O_DIRECT`) rather than copied into the
@@ -231,6 +232,13 @@ public final class LedgerFile {
                 // Direct: the piece's whole pages go now, and the rest starts the next.
                 let cut = direct ? max(start, end / unit * unit) : end
                 let left = end - cut
+                if made == total {
+                    // The last piece: nothing to make beside it (and for a
+                    // small append, no second thread to start).
+                    try write(piece, from: start, to: cut)
+                    try writeAll(UnsafeRawBufferPointer(start: piece + cut, count: left))
+                    break
+                }
                 let next = cut % unit
                 spare.advanced(by: next).copyMemory(from: piece + cut, byteCount: left)
                 let room = UncheckedSendable(UnsafeMutableRawBufferPointer(start: spare + next + left, count: capacity - next - left))
@@ -251,10 +259,7 @@ public final class LedgerFile {
                 (piece, spare) = (spare, piece)
                 start = next
                 end = next + left + step.made
-                if step.made == 0 {
-                    try writeAll(UnsafeRawBufferPointer(start: piece + start, count: left))
-                    break
-                }
+                if step.made == 0 { break }  // short of the total: the check below fails
             }
             try check(0, room: 0, last: true)
             guard FileSystemCalls.current.fsync(fd) == 0 else { throw LedgerError.io(path: path, operation: "fsync", errno: errno) }
