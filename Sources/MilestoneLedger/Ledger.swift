@@ -264,7 +264,6 @@ public final class AppendBatch {
     /// The length of their lines, and the longest.
     var pendingLength = 0
     var longestLine = 0
-    var hasher = SHA256()
     public private(set) var outcomes: [RecordOutcome] = []
     public private(set) var problems: [String] = []
     /// Problems beyond ``maxProblems``, counted but not listed.
@@ -332,8 +331,9 @@ public final class AppendBatch {
             if !index.hasBase { index.reserve(events: size / 250, subjects: size / 2000, contents: true) }
         }
         let workers = max(1, min(8, activeProcessorCount()))
-        // Slices of each chunk, each with its own tape; while one chunk's
-        // events are accepted in order (task 0), the next chunk's are prepared.
+        // Slices of each chunk, each with its own preparer (tape, hasher and
+        // store of canonical bytes); while one chunk's events are accepted in
+        // order (task 0), the next chunk's are prepared.
         let slices = workers == 1 ? 1 : workers * 32
         let preparers = UncheckedSendable((0..<slices).map { _ in Preparer() })
         var previous: [PreparedEvent?]?
@@ -471,6 +471,7 @@ public final class AppendBatch {
         // The lines, made in order (each hash chains onto the one before) as
         // the file takes them.
         var (next, seq, last) = (0, head.seq - pending.count + 1, head.sha256)
+        var hasher = SHA256()
         try recordedAtText.withUnsafeBytes { time in
             try file.append(at: startLength, total: pendingLength, longestLine: longestLine) { room in
                 var used = 0

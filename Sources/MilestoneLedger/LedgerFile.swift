@@ -155,10 +155,8 @@ public final class LedgerFile {
     /// durable before returning. On any failure the file is cut back to
     /// `length`, so nothing half-written remains, and the error is thrown.
     public func append(_ bytes: [UInt8], at length: Int) throws(LedgerError) {
-        var done = false
+        // One piece, so `fill` is asked once.
         try append(at: length, total: bytes.count, longestLine: bytes.count, piece: 0) { room in
-            guard !done else { return 0 }
-            done = true
             bytes.withUnsafeBytes { room.copyMemory(from: $0) }
             return bytes.count
         }
