@@ -12,19 +12,24 @@ import Darwin
 public struct FileSystemCalls: Sendable {
     public var write: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
     public var fsync: @Sendable (Int32) -> Int32
+    /// The syncs a long append makes while it writes (``Flusher``).
+    public var flush: @Sendable (Int32) -> Int32
     public var ftruncate: @Sendable (Int32, Int) -> Int32
 
     public init(write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int,
                 fsync: @escaping @Sendable (Int32) -> Int32,
+                flush: @escaping @Sendable (Int32) -> Int32,
                 ftruncate: @escaping @Sendable (Int32, Int) -> Int32) {
         self.write = write
         self.fsync = fsync
+        self.flush = flush
         self.ftruncate = ftruncate
     }
 
     public static let system = FileSystemCalls(
         write: { fd, p, n in Glibc.write(fd, p, n) },
         fsync: { fd in Glibc.fsync(fd) },
+        flush: { fd in Glibc.fdatasync(fd) },
         ftruncate: { fd, n in Glibc.ftruncate(fd, off_t(n)) }
     )
 
@@ -34,9 +39,10 @@ public struct FileSystemCalls: Sendable {
 
     /// Installs a fault named by the `MILESTONES_FAULT` environment variable,
     /// for end-to-end tests of the error paths: `write` (EIO on the first
-    /// append write), `fsync` (EIO on the first fsync), `short-write` (the
-    /// first write stops halfway, then EIO), `second-write` and
-    /// `second-fsync` (EIO on the second). Not for production use.
+    /// append write), `fsync` (EIO on the first fsync), `flush` (EIO on the
+    /// syncs a long append makes while it writes), `short-write` (the
+    /// first write stops halfway, then EIO), `second-write` (EIO on the
+    /// second write). Not for production use.
     public static func installFaultFromEnvironment() {
         guard let spec = getenv("MILESTONES_FAULT").map({ String(cString: $0) }) else { return }
         var calls = FileSystemCalls.system
@@ -45,6 +51,8 @@ public struct FileSystemCalls: Sendable {
             calls.write = { _, _, _ in errno = EIO; return -1 }
         case "fsync":
             calls.fsync = { _ in errno = EIO; return -1 }
+        case "flush":
+            calls.flush = { _ in errno = EIO; return -1 }
         case "short-write":
             let first = Flag()
             calls.write = { fd, p, n in
@@ -52,23 +60,13 @@ public struct FileSystemCalls: Sendable {
                 errno = EIO
                 return -1
             }
-        case "second-write", "second-fsync":
-            // The first call goes through, the next fails: for a large batch,
-            // its head page is written and synced, then its direct write or
-            // the sync after it fails.
+        case "second-write":
+            // The first write goes through, the next fails: a large batch's second piece.
             let first = Flag()
-            if spec == "second-write" {
-                calls.write = { fd, p, n in
-                    if first.take() { return Glibc.write(fd, p, n) }
-                    errno = EIO
-                    return -1
-                }
-            } else {
-                calls.fsync = { fd in
-                    if first.take() { return Glibc.fsync(fd) }
-                    errno = EIO
-                    return -1
-                }
+            calls.write = { fd, p, n in
+                if first.take() { return Glibc.write(fd, p, n) }
+                errno = EIO
+                return -1
             }
         default:
             return

@@ -241,7 +241,7 @@ struct EventProblem: Error, Sendable {
 /// One `record` run: takes the ledger's lock, checks each event (form, then
 /// references against the ledger and the events before it in the batch), and
 /// writes nothing until ``commit()``, which makes the new records and appends
-/// them, synced before it returns (``LedgerFile/append(at:total:longestLine:piece:directFrom:fill:)``)
+/// them, synced before it returns (``LedgerFile/append(at:total:longestLine:piece:flushFrom:fill:)``)
 /// — or nothing at all if any event failed.
 ///
 ///     let batch = try AppendBatch(ledger: "milestones.jsonl", wait: 10)

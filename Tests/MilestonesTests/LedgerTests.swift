@@ -488,8 +488,7 @@ struct RejectionTests {
 
 @Suite("appending in pieces")
 struct PieceAppendTests {
-    /// Folders to append in: the test's own and, where there is one, a
-    /// tmpfs (which refuses direct writes, so the fallback runs too).
+    /// Folders to append in: the test's own and, where there is one, a tmpfs.
     static func folders(_ dir: TempDir) -> [String] {
         var out = [dir.path]
         let shm = "/dev/shm/milestones-test-\(UUID().uuidString)"
@@ -497,9 +496,9 @@ struct PieceAppendTests {
         return out
     }
 
-    @Test("lines made piece by piece land whole and in order, after any length of file, through the page cache or past it",
+    @Test("lines made piece by piece land whole and in order, after any length of file, synced as they go or only at the end",
           arguments: [0, 100, 4096, 6001], [false, true])
-    func pieces(start: Int, direct: Bool) throws {
+    func pieces(start: Int, flushed: Bool) throws {
         let dir = TempDir()
         // Lines of 1 to 9,000 bytes (some longer than a page, and than a piece's spare room).
         var seed: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(start)
@@ -518,7 +517,7 @@ struct PieceAppendTests {
             let longest = lines.map(\.count).max()!
             var (next, smallestRoom, calls) = (0, Int.max, 0)
             try file.append(at: start, total: lines.reduce(0) { $0 + $1.count }, longestLine: longest,
-                            piece: 16384, directFrom: direct ? 0 : Int.max) { room in
+                            piece: 16384, flushFrom: flushed ? 0 : Int.max) { room in
                 calls += 1
                 smallestRoom = min(smallestRoom, room.count)
                 var used = 0
