@@ -872,20 +872,26 @@ extension JSONView {
     /// Appends the canonical bytes of this value (members sorted, minimal
     /// escapes). An object's members are in key order on the tape already
     /// (``JSONTape/sortMembers(_:)``).
-    public func appendCanonical(to out: inout [UInt8]) {
+    public func appendCanonical(to out: inout ByteBuffer) {
         switch kind {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool: out.append(contentsOf: (node.flag ? "true" : "false").utf8)
-        case .int: JSONWriter.appendInteger(node.int, to: &out)
+        case .null: out.append("null")
+        case .bool: out.append(node.flag ? "true" : "false")
+        case .int:
+            let i = node.int
+            out.append(atMost: JSONWriter.maxIntegerLength) { JSONWriter.writeInteger(i, to: $0) }
         case .string:
             let n = node
             if n.flag {
-                JSONWriter.appendString(String(decoding: JSONTape.decodedString(node, text), as: UTF8.self), to: &out)
+                var escaped: [UInt8] = []
+                JSONTape.decodedString(node, text).withUnsafeBufferPointer { JSONWriter.appendString(utf8: $0, to: &escaped) }
+                out.append(escaped)
             } else {
                 // Unescaped JSON string bytes hold no quote, backslash or control
                 // character: they are already canonical.
+                let b = bytes(n.start, n.end)
+                out.reserve(b.count + 2)
                 out.append(UInt8(ascii: "\""))
-                out.append(contentsOf: bytes(n.start, n.end))
+                out.append(b)
                 out.append(UInt8(ascii: "\""))
             }
         case .array:

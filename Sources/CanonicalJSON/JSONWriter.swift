@@ -60,27 +60,36 @@ public enum JSONWriter {
     }
 
     public static func appendInteger(_ i: Int64, to out: inout [UInt8]) {
-        if i == 0 {
-            out.append(UInt8(ascii: "0"))
-            return
+        withUnsafeTemporaryAllocation(byteCount: maxIntegerLength, alignment: 1) { digits in
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[..<writeInteger(i, to: digits.baseAddress!)]))
         }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    }
+
+    /// The longest integer's text: `-9223372036854775808`.
+    public static let maxIntegerLength = 20
+
+    /// Writes the shortest text of `i` at `out` (room for ``maxIntegerLength``
+    /// bytes) and returns its length.
+    @inline(__always)
+    public static func writeInteger(_ i: Int64, to out: UnsafeMutableRawPointer) -> Int {
         var n = i.magnitude
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buf in
-            while n > 0 {
-                buf[count] = UInt8(ascii: "0") + UInt8(n % 10)
-                n /= 10
-                count += 1
-            }
-            if i < 0 { out.append(UInt8(ascii: "-")) }
-            while count > 0 {
-                count -= 1
-                out.append(buf[count])
-            }
+        var count = 1
+        while n >= 10 {
+            n /= 10
+            count += 1
         }
+        if i < 0 {
+            out.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self)
+            count += 1
+        }
+        n = i.magnitude
+        var k = count
+        repeat {
+            k -= 1
+            out.storeBytes(of: UInt8(ascii: "0") &+ UInt8(n % 10), toByteOffset: k, as: UInt8.self)
+            n /= 10
+        } while n > 0
+        return count
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

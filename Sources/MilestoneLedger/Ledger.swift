@@ -215,7 +215,7 @@ struct PendingRecord: Sendable {
     let offset: Int, count: Int
 
     func withEvent<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        store.bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
+        body(UnsafeRawBufferPointer(start: store.bytes.base + offset, count: count))
     }
 }
 
@@ -223,8 +223,8 @@ struct PendingRecord: Sendable {
 /// after another: kept until the batch is written (a buffer for each event
 /// cost a second of a million-event batch in `malloc` and page faults).
 final class EventBytes: @unchecked Sendable {
-    var bytes: [UInt8] = []
-    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+    var bytes: ByteBuffer
+    init(capacity: Int) { bytes = ByteBuffer(capacity: capacity) }
 }
 
 /// What one slice of a chunk prepares its events with.
@@ -327,6 +327,7 @@ public final class AppendBatch {
         source = input.name
         if let size = input.size {
             outcomes.reserveCapacity(outcomes.count + size / 256)
+            pending.reserveCapacity(pending.count + size / 256)
             // Input events run 250 to 500 bytes, and about one in eight names a new subject.
             if !index.hasBase { index.reserve(events: size / 250, subjects: size / 2000, contents: true) }
         }
@@ -403,17 +404,12 @@ public final class AppendBatch {
 
     static func prepare(_ input: JSONView, line: Int?, using preparer: Preparer) -> PreparedEvent {
         do {
-            var event = try EventForm.validate(input)
-            if event.type == .ledgerCreated {
-                throw EventError(field: "type", "ledger.created is written by `milestones init` only")
-            }
             let store = preparer.store
             let offset = store.bytes.count
-            EventForm.appendNormalized(input, id: nil, to: &store.bytes)
-            if event.id == nil {
-                event.assign(id: EventIDs.derived(fromCanonical: Array(store.bytes[offset...])))
-                store.bytes.removeSubrange(offset...)
-                EventForm.appendNormalized(input, id: event.id, to: &store.bytes)
+            let event = try EventForm.validate(input, appendingNormalizedTo: &store.bytes) { EventIDs.derived(fromCanonical: Array($0)) }
+            if event.type == .ledgerCreated {
+                store.bytes.removeLast(from: offset)
+                throw EventError(field: "type", "ledger.created is written by `milestones init` only")
             }
             let record = PendingRecord(store: store, offset: offset, count: store.bytes.count - offset)
             let content = record.withEvent { RecordLine.contentDigest($0, hasher: &preparer.hasher) }

@@ -109,6 +109,36 @@ public enum EventForm {
     /// Checks an event against events.md's forms and returns what the rules
     /// need of it, making no String (``validate(_:)`` adds the names).
     public static func facts(of input: JSONView) throws(EventError) -> EventFacts {
+        try withFields(of: input) { type, _, found throws(EventError) in try facts(type: type, found: found) }
+    }
+
+    /// Checks an event against events.md's forms, as ``validate(_:)``, and
+    /// appends its canonical bytes in their normalised form to `out`: what
+    /// `record` writes. Normalised means the defaults written out
+    /// (`precision: day`, an amount's `qualifier: exact`, in `changes` too),
+    /// so a reader of the ledger needs no default rules. An event without an
+    /// `id` is given `deriveID` of its bytes without one, and written with it.
+    /// On error, `out` is as it was.
+    public static func validate(_ input: JSONView, appendingNormalizedTo out: inout ByteBuffer,
+                                deriveID: (UnsafeRawBufferPointer) -> String) throws(EventError) -> Event {
+        try withFields(of: input) { type, table, found throws(EventError) in
+            var event = names(of: input, facts: try facts(type: type, found: found))
+            let start = out.count
+            appendNormalized(type, table, found, id: nil, to: &out)
+            if event.id == nil {
+                event.assign(id: deriveID(out.bytes(from: start)))
+                out.removeLast(from: start)
+                appendNormalized(type, table, found, id: event.id, to: &out)
+            }
+            return event
+        }
+    }
+
+    /// Checks each member of `input` against its field's form, and calls
+    /// `body` with the event's type, its fields (sorted by name) and the
+    /// value found for each (nil for one absent).
+    static func withFields<R>(of input: JSONView,
+                              _ body: (EventType, StaticTable<Field>, UnsafeMutableBufferPointer<JSONView?>) throws(EventError) -> R) throws(EventError) -> R {
         guard input.kind == .object else {
             throw EventError(field: "", "an event must be a JSON object, not \(input.kindName)")
         }
@@ -127,7 +157,7 @@ public enum EventForm {
         let table = fields(type)
         // One pass over the members: each must be a field of the type; then
         // each field is checked from the view found for it.
-        return try withUnsafeTemporaryAllocation(of: JSONView?.self, capacity: table.count) { (found: UnsafeMutableBufferPointer<JSONView?>) throws(EventError) -> EventFacts in
+        return try withUnsafeTemporaryAllocation(of: JSONView?.self, capacity: table.count) { (found: UnsafeMutableBufferPointer<JSONView?>) throws(EventError) -> R in
             found.initialize(repeating: nil)
             var next = 0  // members usually come sorted, like the table: walk both
             members: for (key, value) in input.members {
@@ -152,10 +182,14 @@ public enum EventForm {
                     throw EventError(field: f.name, "missing (required for \(type.rawValue))")
                 }
             }
-            let at = positions[type.ordinal]
-            func field(_ k: FactField) -> JSONView? { at[k.rawValue].flatMap { found[$0] } }
-            return try facts(type: type, field: field)
+            return try body(type, table, found)
         }
+    }
+
+    /// The facts of an event whose fields (`found`, in its type's table) passed their checks.
+    static func facts(type: EventType, found: UnsafeMutableBufferPointer<JSONView?>) throws(EventError) -> EventFacts {
+        let at = positions[type.ordinal]
+        return try facts(type: type) { k in at[k.rawValue].flatMap { found[$0] } }
     }
 
     /// The fields `facts` reads, and where each type's table has them.
@@ -221,75 +255,79 @@ public enum EventForm {
     }
 
     /// Appends the canonical bytes of a valid event in its normalised form,
-    /// straight from the parsed text: what `record` writes. Normalised means
-    /// the defaults written out (`precision: day`, an amount's `qualifier:
-    /// exact`, in `changes` too), so a reader of the ledger needs no default
-    /// rules; `id` is added when given.
-    public static func appendNormalized(_ event: JSONView, id: String?, to out: inout [UInt8]) {
-        // Members come in key order (the tape sorts them): a default goes in
-        // before the first member whose key sorts after its own.
-        var id = id
-        var precision = event["precision"] == nil && !(event["type"]?.equals("ledger.created") ?? false)
+    /// straight from the parsed text, its members in the order of its type's
+    /// fields (which is key order); `id` is written in when given.
+    static func appendNormalized(_ type: EventType, _ table: StaticTable<Field>, _ found: UnsafeMutableBufferPointer<JSONView?>,
+                                 id: String?, to out: inout ByteBuffer) {
         out.append(UInt8(ascii: "{"))
         var first = true
-        for (key, value) in event.members {
-            if id != nil, key.sortsAfter("id") {
-                member(#""id":"#, &first, &out)
-                JSONWriter.appendString(id!, to: &out)
-                id = nil
+        for k in 0..<table.count {
+            let field = table[k]
+            if let value = found[k] {
+                key(field, &first, &out)
+                if field.kind == .amount || field.kind == .changes {
+                    appendNormalized(value, amount: field.kind == .amount, to: &out)
+                } else {
+                    value.appendCanonical(to: &out)
+                }
+            } else if field.kind == .precision {
+                key(field, &first, &out)
+                out.append(#""day""#)
+            } else if let id, k == idPosition[type.ordinal] {
+                key(field, &first, &out)
+                var text: [UInt8] = []
+                JSONWriter.appendString(id, to: &text)
+                out.append(text)
             }
-            if precision, key.sortsAfter("precision") {
-                member(#""precision":"day""#, &first, &out)
-                precision = false
-            }
-            member(key, value, &first, &out)
         }
-        if let id {
-            member(#""id":"#, &first, &out)
-            JSONWriter.appendString(id, to: &out)
-        }
-        if precision { member(#""precision":"day""#, &first, &out) }
         out.append(UInt8(ascii: "}"))
     }
 
-    /// Appends fixed member text (after a comma unless it is the first).
-    private static func member(_ text: StaticString, _ first: inout Bool, _ out: inout [UInt8]) {
+    /// Where each type's table has `id`.
+    static let idPosition = StaticTable(EventType.allCases.map { positions[$0.ordinal][FactField.id.rawValue]! })
+
+    /// Appends `"key":` (after a comma unless it is the first).
+    @inline(__always)
+    private static func key(_ field: Field, _ first: inout Bool, _ out: inout ByteBuffer) {
+        out.reserve(field.bytes.count + 4)
         if !first { out.append(UInt8(ascii: ",")) }
         first = false
-        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        out.append(UInt8(ascii: "\""))
+        out.append(field.bytes)
+        out.append("\":")
     }
 
-    /// Appends a member in its normalised form: an amount gets its default
-    /// qualifier, at the top and in `changes`.
-    private static func member(_ key: JSONView, _ value: JSONView, _ first: inout Bool, _ out: inout [UInt8]) {
-        if !first { out.append(UInt8(ascii: ",")) }
-        first = false
-        key.appendCanonical(to: &out)
-        out.append(UInt8(ascii: ":"))
-        let amount = key.equals("amount")
-        guard value.kind == .object, amount || key.equals("changes") else {
-            value.appendCanonical(to: &out)
+    /// Appends an amount (`amount`) or a correction's `changes` in normalised
+    /// form: an amount gets its default qualifier, at the top and in `changes`.
+    private static func appendNormalized(_ value: JSONView, amount: Bool, to out: inout ByteBuffer) {
+        guard value.kind == .object else {
+            value.appendCanonical(to: &out)  // a null amount in `changes`
             return
         }
         var qualifier = amount && value["qualifier"] == nil
         out.append(UInt8(ascii: "{"))
-        var inner = true
+        var first = true
         for (k, v) in value.members {
             if qualifier, k.sortsAfter("qualifier") {
-                member(#""qualifier":"exact""#, &inner, &out)
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                out.append(#""qualifier":"exact""#)
                 qualifier = false
             }
-            if amount {
-                if !inner { out.append(UInt8(ascii: ",")) }
-                inner = false
-                k.appendCanonical(to: &out)
-                out.append(UInt8(ascii: ":"))
-                v.appendCanonical(to: &out)
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            k.appendCanonical(to: &out)
+            out.append(UInt8(ascii: ":"))
+            if !amount, v.kind == .object, k.equals(StaticString("amount")) || k.equals(StaticString("changes")) {
+                appendNormalized(v, amount: k.equals(StaticString("amount")), to: &out)
             } else {
-                member(k, v, &inner, &out)
+                v.appendCanonical(to: &out)
             }
         }
-        if qualifier { member(#""qualifier":"exact""#, &inner, &out) }
+        if qualifier {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.append(#""qualifier":"exact""#)
+        }
         out.append(UInt8(ascii: "}"))
     }
 

@@ -48,10 +48,9 @@ import Testing
         return inputs.map { line in
             let tape = JSONTape()
             try! tape.parse(Array(line.utf8))
-            let hasID = tape.root["id"] != nil
-            var out: [UInt8] = []
-            EventForm.appendNormalized(tape.root, id: hasID ? nil : "gen-id", to: &out)
-            return out
+            var out = ByteBuffer(capacity: 1024)
+            _ = try! EventForm.validate(tape.root, appendingNormalizedTo: &out) { _ in "gen-id" }
+            return Array(out.bytes(from: 0))
         }
     }()
 
