@@ -313,6 +313,11 @@ public final class JSONTape {
         var bytes: UInt64 = 0
         if n.flag {
             for (k, b) in decodedString(node).prefix(8).enumerated() { bytes |= UInt64(b) << (56 - 8 * k) }
+        } else if Int(n.start) + 8 <= textCount {
+            // One load; the bytes past the key's end masked off.
+            let word = UInt64(bigEndian: UnsafeRawPointer(text + Int(n.start)).loadUnaligned(as: UInt64.self))
+            let length = Int(n.end - n.start)
+            return length >= 8 ? word : word & ~(UInt64.max >> (8 * length))
         } else {
             for k in 0..<min(8, Int(n.end - n.start)) { bytes |= UInt64(text[Int(n.start) + k]) << (56 - 8 * k) }
         }

@@ -359,24 +359,28 @@ public final class AppendBatch {
             return nil
         }
         try input.forEachChunk { chunk, spans in
-            var prepared = [PreparedEvent?](repeating: nil, count: spans.count)
             var acceptPrevious: (@Sendable () -> UncheckedSendable<any Error>?)?
             if let waiting = previous {
                 acceptPrevious = { acceptAll(waiting).map { UncheckedSendable($0) } }
             }
-            let failure: UncheckedSendable<any Error>? = prepared.withUnsafeMutableBufferPointer { out in
+            var failure: UncheckedSendable<any Error>?
+            // Each slot is initialised where it lies, never assigned over a nil
+            // (which read each slot's old value first: 2% of a batch's samples).
+            let prepared = [PreparedEvent?](unsafeUninitializedCapacity: spans.count) { out, initialized in
                 let slots = UncheckedSendable(out)
                 let text = UncheckedSendable(chunk)
                 let n = spans.count >= 256 ? slices : 1
                 let per = (spans.count + n - 1) / n
                 for p in preparers.value.prefix(n) { p.store = EventBytes(capacity: chunk.count / n * 5 / 4) }
-                return pipelineStep(slices: n, acceptPrevious: acceptPrevious) { slice in
+                // Every slice runs, so every slot is initialised.
+                failure = pipelineStep(slices: n, acceptPrevious: acceptPrevious) { slice in
                     let (lo, hi) = (slice * per, min(spans.count, slice * per + per))
                     guard lo < hi else { return }
                     for i in lo..<hi {
-                        slots.value[i] = AppendBatch.prepare(line: spans[i], in: text.value, using: preparers.value[slice])
+                        slots.value.initializeElement(at: i, to: AppendBatch.prepare(line: spans[i], in: text.value, using: preparers.value[slice]))
                     }
                 }
+                initialized = spans.count
             }
             if let failure { throw failure.value }
             previous = prepared
