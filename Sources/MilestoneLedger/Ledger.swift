@@ -532,37 +532,29 @@ public struct InputFile {
 
     func forEachChunk(_ body: (UnsafeRawBufferPointer, [Line]) throws -> Void) throws {
         let limit = LedgerReader.maxLineLength
-        var buf = [UInt8](repeating: 0, count: 4 << 20)
-        var filled = 0
+        // Two buffers: the next chunk is read (on another thread) while
+        // `body` works on this one; read between chunks, it left both cores
+        // idle for about 0.15 s of a million-event batch.
+        var buf = ChunkBuffer(count: 4 << 20), next = ChunkBuffer(count: 4 << 20)
         var lineNo = 1
         var skipping = false
         var lines: [Line] = []
+        var (filled, failure) = InputFile.read(fd, into: buf, from: 0)
         while true {
-            // Fill the buffer (a pipe gives little at a time).
-            var n = 0
-            repeat {
-                n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, $0.count - filled) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw LedgerError.io(path: name, operation: "read", errno: errno)
-                }
-                filled += n
-            } while n > 0 && filled < buf.count
-            let atEnd = n == 0
+            if let failure { throw LedgerError.io(path: name, operation: "read", errno: failure) }
+            let atEnd = filled < buf.count  // a read stops short only at the end
             var start = 0
             lines.removeAll(keepingCapacity: true)
-            buf.withUnsafeBufferPointer { p in
-                let base = p.baseAddress!
-                while start < filled, let hit = memchr(base + start, 0x0A, filled - start) {
-                    let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                    if skipping {
-                        skipping = false
-                    } else {
-                        lines.append(Line(start: start, length: i - start, number: lineNo, tooLong: false))
-                    }
-                    lineNo += 1
-                    start = i + 1
+            let base = buf.base.assumingMemoryBound(to: UInt8.self)
+            while start < filled, let hit = memchr(base + start, 0x0A, filled - start) {
+                let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                if skipping {
+                    skipping = false
+                } else {
+                    lines.append(Line(start: start, length: i - start, number: lineNo, tooLong: false))
                 }
+                lineNo += 1
+                start = i + 1
             }
             let rest = filled - start
             if atEnd, rest > 0, !skipping {
@@ -572,18 +564,56 @@ public struct InputFile {
                 lines.append(Line(start: 0, length: 0, number: lineNo, tooLong: true))
                 skipping = true
             }
-            if !lines.isEmpty { try buf.withUnsafeBytes { try body($0, lines) } }
-            if atEnd { return }
-            if skipping {
-                filled = 0
-            } else {
-                if start > 0 {
-                    buf.withUnsafeMutableBytes { b in _ = memmove(b.baseAddress!, b.baseAddress! + start, rest) }
+            // The next chunk: the rest of this one's last line (unless it is
+            // skipped), then what the file gives, read while `body` runs.
+            if !atEnd {
+                let carried = skipping ? 0 : rest
+                if carried > 0 { next.base.copyMemory(from: buf.base + start, byteCount: carried) }
+                let (into, fd) = (UncheckedSendable(next), self.fd)
+                let result = UncheckedSendable(ReadResult())
+                try alongside({ result.value.value = InputFile.read(fd, into: into.value, from: carried) }) {
+                    if !lines.isEmpty { try body(UnsafeRawBufferPointer(start: buf.base, count: filled), lines) }
                 }
-                filled = rest
-                if filled == buf.count { buf.append(contentsOf: [UInt8](repeating: 0, count: buf.count)) }
+                let n: Int
+                (n, failure) = result.value.value
+                filled = carried + n
+                swap(&buf, &next)
+                continue
             }
+            if !lines.isEmpty { try body(UnsafeRawBufferPointer(start: buf.base, count: filled), lines) }
+            return
         }
+    }
+
+    /// A chunk's memory.
+    final class ChunkBuffer {
+        let base: UnsafeMutableRawPointer
+        let count: Int
+        init(count: Int) {
+            base = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
+            self.count = count
+        }
+        deinit { base.deallocate() }
+    }
+
+    final class ReadResult: @unchecked Sendable {
+        var value: (Int, Int32?) = (0, nil)
+    }
+
+    /// Fills `buffer` from byte `from` as far as the file goes (a pipe gives
+    /// little at a time); returns the bytes read, and the errno of a failure.
+    static func read(_ fd: Int32, into buffer: ChunkBuffer, from: Int) -> (Int, Int32?) {
+        var filled = from
+        while filled < buffer.count {
+            let n = Glibc.read(fd, buffer.base + filled, buffer.count - filled)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return (filled - from, errno)
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        return (filled - from, nil)
     }
 }
 

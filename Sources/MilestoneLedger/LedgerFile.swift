@@ -335,20 +335,20 @@ public final class LedgerFile {
                 return
             }
             cursor.prepareCarry(from: current, into: &next)
-            let group = DispatchGroup()
             withUnsafeMutablePointer(to: &cursor) { c in
                 withUnsafeMutablePointer(to: &next) { n in
                     withUnsafeMutablePointer(to: &readError) { e in
                         let job = UncheckedSendable((c, n, e))
-                        DispatchQueue.global().async(group: group) {
+                        // (`alongside` returns only when the read is done, before the pointers go.)
+                        alongside({
                             do { try job.value.0.pointee.fill(&job.value.1.pointee, carried: true) } catch { job.value.2.pointee = error }
+                        }) {
+                            do {
+                                if !current.spans.isEmpty { try body(current.bytes, current.spans) }
+                            } catch {
+                                bodyError = error
+                            }
                         }
-                        do {
-                            if !current.spans.isEmpty { try body(current.bytes, current.spans) }
-                        } catch {
-                            bodyError = error
-                        }
-                        group.wait()  // before the pointers go
                     }
                 }
             }
@@ -358,6 +358,16 @@ public final class LedgerFile {
             swap(&current, &next)
         }
     }
+}
+
+/// Runs `work` on another thread while `body` runs on this one, and returns
+/// (or throws) only when both are done: how a chunk is read while the one
+/// before is worked on.
+func alongside<T>(_ work: @escaping @Sendable () -> Void, _ body: () throws -> T) rethrows -> T {
+    let group = DispatchGroup()
+    DispatchQueue.global().async(group: group, execute: work)
+    defer { group.wait() }
+    return try body()
 }
 
 /// Where ``LedgerFile/forEachChunk(from:upTo:chunkSize:readAhead:_:progress:)``
