@@ -89,6 +89,22 @@ struct ReliabilityTests {
         #expect(bytes(ledger) == before)
     }
 
+    @Test("a line just over 1 MiB inside one chunk of input, with or without its LF: refused like one cut at a chunk's end")
+    func longLineInsideChunk() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let before = bytes(ledger)
+        let first = milestoneLines(ids: "short-", 0..<1, summary: 10)
+        let long = #"{"type":"site.secured","summary":""# + String(repeating: "x", count: 1 << 20) + "\"}"
+        for (name, text) in [("lf.jsonl", first + long + "\n"), ("nolf.jsonl", first + long)] {
+            let path = dir.write(name, text)
+            let r = cli(["record", "--ledger", ledger, "--file", path])
+            #expect(r.code == 65, "\(name): \(r.stderr)")
+            #expect(r.stderr.hasPrefix("\(path):2: line longer than 1048576 bytes"), "\(name): \(r.stderr.prefix(200))")
+            #expect(bytes(ledger) == before)
+        }
+    }
+
     @Test("injected write and fsync failures: exit 74, the ledger byte-identical", arguments: ["write", "fsync", "short-write"])
     func injectedFaults(_ fault: String) {
         let dir = TempDir()
