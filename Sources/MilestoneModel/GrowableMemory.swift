@@ -94,14 +94,7 @@ public struct GrowableBytes {
     }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        append(count: bytes.count) { to in
-            if let from = bytes.baseAddress { to.copyMemory(from: from, byteCount: bytes.count) }
-        }
-    }
-
-    /// Appends `count` bytes that `write` writes where they go (zero-filled before).
-    public mutating func append<R>(count: Int, _ write: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {
-        let end = storage.count + count
+        let end = storage.count + bytes.count
         if !isKnownUniquelyReferenced(&storage) {
             let copy = Storage(capacity: end)
             memcpy(copy.memory.base, storage.memory.base, storage.count)
@@ -109,13 +102,7 @@ public struct GrowableBytes {
             storage = copy
         }
         if end > storage.memory.usable { storage.memory.grow(to: max(end, storage.memory.usable + storage.memory.usable / 4)) }
-        let result = try write(storage.memory.base + storage.count)
+        if let from = bytes.baseAddress { (storage.memory.base + storage.count).copyMemory(from: from, byteCount: bytes.count) }
         storage.count = end
-        return result
-    }
-
-    /// All the bytes.
-    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(UnsafeRawBufferPointer(start: storage.memory.base, count: storage.count))
     }
 }
