@@ -36,6 +36,17 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             }
         }
     case "event":
+        // record's one pass over a plain input line takes only what the full
+        // path takes, writing the same bytes and giving the same event.
+        var fast = ByteBuffer(capacity: 64), scratch = ByteBuffer(capacity: 64)
+        if let p = EventForm.plainInput(bytes, appendingNormalizedTo: &fast, scratch: &scratch, tape: JSONTape(), deriveID: { _ in "fuzz" }) {
+            var out = ByteBuffer(capacity: 64)
+            guard (try? tape.parse(bytes)) != nil, let f = try? EventForm.validate(tape.root, appendingNormalizedTo: &out, deriveID: { _ in "fuzz" }),
+                  f == p, Array(out.bytes(from: 0)) == Array(fast.bytes(from: 0))
+            else { fatalError("the one pass over an input line took what the full path does not, or wrote it otherwise") }
+        } else if fast.count != 0 {
+            fatalError("the one pass refused a line and left bytes")
+        }
         if (try? tape.parse(bytes)) != nil {
             // Validating alone and validating while normalising agree; a valid
             // event normalises to a valid canonical event.

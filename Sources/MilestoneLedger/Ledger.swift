@@ -180,6 +180,10 @@ public enum EventIDs {
 
     /// The id for the canonical bytes of a normalised event without id.
     public static func derived(fromCanonical bytes: [UInt8]) -> String {
+        bytes.withUnsafeBytes(derived(fromCanonical:))
+    }
+
+    public static func derived(fromCanonical bytes: UnsafeRawBufferPointer) -> String {
         "ev-" + String(SHA256.hash(bytes).hex.prefix(20))
     }
 }
@@ -232,6 +236,8 @@ final class Preparer: @unchecked Sendable {
     let tape = JSONTape()
     var hasher = SHA256()
     var store = EventBytes(capacity: 0)
+    /// The fast path's small objects, while an event's members are read.
+    var scratch = ByteBuffer(capacity: 1024)
 }
 
 struct EventProblem: Error, Sendable {
@@ -398,6 +404,14 @@ public final class AppendBatch {
             return problem("starts with a UTF-8 byte order mark; save the file as UTF-8 without BOM")
         }
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }  // blank line
+        // The plain case in one pass (EventForm.plainInput); anything else,
+        // and every invalid event, by the full path, which words the message.
+        let store = preparer.store
+        let offset = store.bytes.count
+        if let event = EventForm.plainInput(bytes, appendingNormalizedTo: &store.bytes, scratch: &preparer.scratch,
+                                            tape: preparer.tape, deriveID: EventIDs.derived(fromCanonical:)) {
+            return prepared(event, line: span.number, store: store, from: offset, using: preparer)
+        }
         do {
             // The tape reads the chunk in place: the event keeps none of its views.
             try preparer.tape.parse(bytes, copy: false)
@@ -411,17 +425,22 @@ public final class AppendBatch {
         do {
             let store = preparer.store
             let offset = store.bytes.count
-            let event = try EventForm.validate(input, appendingNormalizedTo: &store.bytes) { EventIDs.derived(fromCanonical: Array($0)) }
+            let event = try EventForm.validate(input, appendingNormalizedTo: &store.bytes, deriveID: EventIDs.derived(fromCanonical:))
             if event.type == .ledgerCreated {
                 store.bytes.removeLast(from: offset)
                 throw EventError(field: "type", "ledger.created is written by `milestones init` only")
             }
-            let record = PendingRecord(store: store, offset: offset, count: store.bytes.count - offset)
-            let content = record.withEvent { RecordLine.contentDigest($0, hasher: &preparer.hasher) }
-            return PreparedEvent(line: line, result: .success((event, record, content)))
+            return prepared(event, line: line, store: store, from: offset, using: preparer)
         } catch {
             return PreparedEvent(line: line, result: .failure(EventProblem(message: "\(error)")))
         }
+    }
+
+    /// A valid event whose normalised bytes were appended to `store` from `offset` on.
+    static func prepared(_ event: Event, line: Int?, store: EventBytes, from offset: Int, using preparer: Preparer) -> PreparedEvent {
+        let record = PendingRecord(store: store, offset: offset, count: store.bytes.count - offset)
+        let content = record.withEvent { RecordLine.contentDigest($0, hasher: &preparer.hasher) }
+        return PreparedEvent(line: line, result: .success((event, record, content)))
     }
 
     /// Brings what these events' checks will look up into the cache

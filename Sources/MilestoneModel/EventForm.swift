@@ -299,7 +299,7 @@ public enum EventForm {
 
     /// Appends an amount (`amount`) or a correction's `changes` in normalised
     /// form: an amount gets its default qualifier, at the top and in `changes`.
-    private static func appendNormalized(_ value: JSONView, amount: Bool, to out: inout ByteBuffer) {
+    static func appendNormalized(_ value: JSONView, amount: Bool, to out: inout ByteBuffer) {
         guard value.kind == .object else {
             value.appendCanonical(to: &out)  // a null amount in `changes`
             return

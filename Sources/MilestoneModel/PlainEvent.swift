@@ -89,6 +89,8 @@ extension EventForm {
     /// fetched once per event: on Linux each read of a global costs a call.
     struct PlainTables: @unchecked Sendable {
         let keys = PlainName.table(plainKeys)
+        /// By a byte, the position of the first key whose first byte is not below it (keys in any order are looked for from there).
+        let keyFrom = StaticTable<UInt8>((0..<256).map { (b: Int) -> UInt8 in UInt8(plainKeys.firstIndex { Int($0.utf8Start[0]) >= b } ?? plainKeys.count) })
         let kinds = plainKinds
         /// The keys read as strings whose kind depends on the type.
         let typeDependent: UInt32 = (0..<plainKeys.count).reduce(0) { mask, k in
@@ -116,12 +118,12 @@ extension EventForm {
     /// depth 1 in a record line), and where its subject's bytes are; nil
     /// when the event is not plain (see above) or not valid. `tape` is used
     /// for a correction's `changes` only.
-    public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape) -> (facts: EventFacts, subject: Range<Int>)? {
+    public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape) -> PlainEvent? {
         guard let base = text.baseAddress else { return nil }
         let t = plainTables
         var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0, tables: t)
         // Each key's value, as a byte range (strings: their bytes; numbers: their digits).
-        return withUnsafeTemporaryAllocation(of: (Int32, Int32).self, capacity: 25) { spans -> (EventFacts, Range<Int>)? in
+        return withUnsafeTemporaryAllocation(of: (Int32, Int32).self, capacity: 25) { spans -> PlainEvent? in
             var present: UInt32 = 0
             var next = 0
             guard s.take(UInt8(ascii: "{")), !s.take(UInt8(ascii: "}")) else { return nil }
@@ -186,8 +188,21 @@ extension EventForm {
             let facts = EventFacts(type: type, date: date, precision: precision, id: key(.id), subject: key(.subject),
                                    reference: key(.corrects) ?? key(.retracts), program: key(.program),
                                    milestone: milestone, changes: changes)
-            return (facts, range(.subject))
+            func name(_ k: PlainKey) -> Range<Int>? { present & 1 << UInt32(k.rawValue) == 0 ? nil : range(k) }
+            return PlainEvent(facts: facts, subject: range(.subject), id: name(.id), reference: name(.corrects) ?? name(.retracts),
+                              program: name(.program), changes: name(.changes))
         }
+    }
+
+    /// What ``plainFacts(_:tape:)`` reads: the facts, and where the names
+    /// are in the text (the bytes of a string; a correction's `changes` whole).
+    public struct PlainEvent {
+        public var facts: EventFacts
+        public var subject: Range<Int>
+        var id: Range<Int>?
+        var reference: Range<Int>?
+        var program: Range<Int>?
+        var changes: Range<Int>?
     }
 
 }

@@ -26,7 +26,16 @@ import Testing
     /// Canonical, normalised events as `record` writes them: the bench
     /// generator's (every type, non-ASCII names, corrections), the bundled
     /// ledger's, and a few with escapes and odd values.
-    static let corpus: [[UInt8]] = {
+    static let corpus: [[UInt8]] = inputs.map { line in
+        let tape = JSONTape()
+        try! tape.parse(Array(line.utf8))
+        var out = ByteBuffer(capacity: 1024)
+        _ = try! EventForm.validate(tape.root, appendingNormalizedTo: &out) { _ in "gen-id" }
+        return Array(out.bytes(from: 0))
+    }
+
+    /// The corpus as input lines (a few without `id`).
+    static let inputs: [String] = {
         var inputs: [String] = []
         inputs += generatedEvents(1500, seed: 21).split(separator: "\n").map(String.init)
         let ledger = try! String(contentsOfFile: Paths.fixture("golden/ledger.jsonl"), encoding: .utf8)
@@ -45,13 +54,7 @@ import Testing
             #"{"type":"production.milestone","date":"2025-05-01","precision":"month","subject":"fab-x","id":"q7","milestone":"first wafer","quantity":0,"sources":[{"publisher":"AP"}]}"#,
             #"{"type":"facility.announced","date":"2025-01-01","precision":"quarter","subject":"fab-y","id":"q8","name":"Y","operator":"O","kind":"fab","location":{"country":"US"},"partners":[],"area_sqft":9007199254740991,"sources":[{"publisher":"AP"}]}"#,
         ]
-        return inputs.map { line in
-            let tape = JSONTape()
-            try! tape.parse(Array(line.utf8))
-            var out = ByteBuffer(capacity: 1024)
-            _ = try! EventForm.validate(tape.root, appendingNormalizedTo: &out) { _ in "gen-id" }
-            return Array(out.bytes(from: 0))
-        }
+        return inputs
     }()
 
     @Test("valid events: the one pass gives the full path's facts, and takes every event without an escape")
@@ -83,26 +86,10 @@ import Testing
     @Test("changed events: whatever the one pass takes, the full path takes with the same facts")
     func mutations() {
         var rng = SplitMix64(seed: 0xFA57)
-        let alphabet: [UInt8] = Array(#""\{}[],:09-a .eE/"#.utf8) + [0x7F, 0xC2, 0x80, 0x9F, 0xA0, 0xE0, 0xED, 0xA0, 0xF4, 0x90, 0xFF, 0x00, 0x1F]
         var taken = 0, rejectedByBoth = 0
         for n in 0..<40_000 {
             var t = Self.corpus[n % Self.corpus.count]
-            for _ in 0..<Int.random(in: 1...3, using: &rng) {
-                let i = Int.random(in: 0..<t.count, using: &rng)
-                switch Int.random(in: 0..<6, using: &rng) {
-                case 0: t[i] = alphabet.randomElement(using: &rng)!
-                case 1: t[i] = UInt8.random(in: 0...255, using: &rng)
-                case 2: t.remove(at: i)
-                case 3: t.insert(alphabet.randomElement(using: &rng)!, at: i)
-                case 4:  // a letter or digit changed: mostly still valid
-                    if t[i] >= 0x61 && t[i] <= 0x7A { t[i] = UInt8.random(in: 0x61...0x7A, using: &rng) }
-                    if t[i] >= 0x30 && t[i] <= 0x39 { t[i] = UInt8.random(in: 0x30...0x39, using: &rng) }
-                default:  // a piece repeated
-                    let j = Int.random(in: i..<min(t.count, i + 40), using: &rng)
-                    t.insert(contentsOf: t[i...j], at: j + 1)
-                }
-                if t.isEmpty { t = [UInt8(ascii: "{")] }
-            }
+            Self.mutate(&t, using: &rng)
             let p = Self.plain(t), f = Self.full(t)
             if let p {
                 taken += 1
@@ -115,8 +102,47 @@ import Testing
         #expect(taken > 2000 && rejectedByBoth > 2000)
     }
 
+    /// One to three random changes: bytes replaced, removed, inserted, a piece repeated.
+    static func mutate(_ t: inout [UInt8], using rng: inout SplitMix64) {
+        let alphabet: [UInt8] = Array(#""\{}[],:09-a .eE/"#.utf8) + [0x7F, 0xC2, 0x80, 0x9F, 0xA0, 0xE0, 0xED, 0xA0, 0xF4, 0x90, 0xFF, 0x00, 0x1F]
+        for _ in 0..<Int.random(in: 1...3, using: &rng) {
+            let i = Int.random(in: 0..<t.count, using: &rng)
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0: t[i] = alphabet.randomElement(using: &rng)!
+            case 1: t[i] = UInt8.random(in: 0...255, using: &rng)
+            case 2: t.remove(at: i)
+            case 3: t.insert(alphabet.randomElement(using: &rng)!, at: i)
+            case 4:  // a letter or digit changed: mostly still valid
+                if t[i] >= 0x61 && t[i] <= 0x7A { t[i] = UInt8.random(in: 0x61...0x7A, using: &rng) }
+                if t[i] >= 0x30 && t[i] <= 0x39 { t[i] = UInt8.random(in: 0x30...0x39, using: &rng) }
+            default:  // a piece repeated
+                let j = Int.random(in: i..<min(t.count, i + 40), using: &rng)
+                t.insert(contentsOf: t[i...j], at: j + 1)
+            }
+            if t.isEmpty { t = [UInt8(ascii: "{")] }
+        }
+    }
+
     @Test("every field's value swapped for edge cases: the one pass takes a value only when the full path does")
     func values() throws {
+        var taken = 0
+        for text in Self.corpus.prefix(120) {
+            guard case .object(let event) = try JSONReader.parse(text) else { continue }
+            Self.withEdgeValues(event) { changed in
+                if let p = Self.plain(changed) {
+                    taken += 1
+                    let f = Self.full(changed)
+                    #expect(f != nil && f!.facts == p.facts && f!.subject == p.subject, "\(String(decoding: changed, as: UTF8.self))")
+                }
+            }
+        }
+        #expect(taken > 500)
+    }
+
+    /// Calls `body` with the event's canonical text with each member (each
+    /// field name of any type, and a few that are none) set to each edge-case
+    /// value or removed.
+    static func withEdgeValues(_ event: JSONObject, _ body: ([UInt8]) -> Void) {
         let values: [JSONValue] = [
             "2025-01-01", "2025-02-29", "2024-02-29", "2025-13-01", "2025-04-01", "", " ", "  x", "x", "fab", "month",
             "quarter", "day", "year", "production.volume", "first wafer", "Program-X", "program-x", "-x", "a.b:c-d",
@@ -134,25 +160,15 @@ import Testing
             ["earliest": "2025-01-01"], ["date": "2025-01-01"], ["date": "x"], [:], ["amount": ["value": -1, "currency": "USD"]],
             ["subject": "x"], ["precision": .null], ["name": .null],
         ]
-        var taken = 0
-        for text in Self.corpus.prefix(120) {
-            guard case .object(let event) = try JSONReader.parse(text) else { continue }
-            var keys = event.members.map(\.key) + ["bogus", "format", "origin"]
-            for t in EventType.allCases { keys += EventForm.fieldNames(of: t) }
-            for key in Set(keys) {
-                for v in values.map(Optional.some) + [nil] {  // nil: the member removed
-                    var e = event
-                    e[key] = v
-                    let changed = JSONWriter.bytes(.object(e))
-                    if let p = Self.plain(changed) {
-                        taken += 1
-                        let f = Self.full(changed)
-                        #expect(f != nil && f!.facts == p.facts && f!.subject == p.subject, "\(String(decoding: changed, as: UTF8.self))")
-                    }
-                }
+        var keys = event.members.map(\.key) + ["bogus", "format", "origin"]
+        for t in EventType.allCases { keys += EventForm.fieldNames(of: t) }
+        for key in Set(keys).sorted() {
+            for v in values.map(Optional.some) + [nil] {  // nil: the member removed
+                var e = event
+                e[key] = v
+                body(JSONWriter.bytes(.object(e)))
             }
         }
-        #expect(taken > 500)
     }
 
     @Test("numbers in forms the writer never makes (leading zeros, -0, fractions, exponents, too large): taken only as the full path takes them")
