@@ -118,10 +118,14 @@ extension EventForm {
     /// depth 1 in a record line), and where its subject's bytes are; nil
     /// when the event is not plain (see above) or not valid. `tape` is used
     /// for a correction's `changes` only.
-    public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape) -> PlainEvent? {
+    ///
+    /// `trusted`: every string in the text (outside a correction's
+    /// `changes`) was already checked plain, as ``plainInput`` checks what
+    /// it writes: only its closing quote is looked for.
+    public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape, trusted: Bool = false) -> PlainEvent? {
         guard let base = text.baseAddress else { return nil }
         let t = plainTables
-        var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0, tables: t)
+        var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0, tables: t, trusted: trusted)
         // Each key's value, as a byte range (strings: their bytes; numbers: their digits).
         return withUnsafeTemporaryAllocation(of: (Int32, Int32).self, capacity: 25) { spans -> PlainEvent? in
             var present: UInt32 = 0
@@ -194,7 +198,7 @@ extension EventForm {
         }
     }
 
-    /// What ``plainFacts(_:tape:)`` reads: the facts, and where the names
+    /// What ``plainFacts(_:tape:trusted:)`` reads: the facts, and where the names
     /// are in the text (the bytes of a string; a correction's `changes` whole).
     public struct PlainEvent {
         public var facts: EventFacts
@@ -236,6 +240,8 @@ struct PlainScan {
     let end: Int
     var i: Int
     let tables: UnsafePointer<EventForm.PlainTables>
+    /// Strings were checked before (``EventForm/plainFacts(_:tape:trusted:)``).
+    var trusted = false
     var t: EventForm.PlainTables { _read { yield tables.pointee } }
 
     /// A plain string's kind check (no escapes, controls or DEL in it; at
@@ -296,6 +302,22 @@ struct PlainScan {
         let start = i
         let raw = UnsafeRawPointer(p)
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        if trusted {
+            // Eight bytes at a time to the closing quote (the lowest flagged byte is exact).
+            while i &+ 8 <= end {
+                let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ (ones &* 0x22)
+                let m = (x &- ones) & ~x & highs
+                if m != 0 {
+                    i &+= m.trailingZeroBitCount >> 3
+                    break
+                }
+                i &+= 8
+            }
+            while i < end, p[i] != UInt8(ascii: "\"") { i &+= 1 }
+            guard i < end else { return nil }
+            i &+= 1
+            return start..<(i - 1)
+        }
         while true {
             // Eight bytes at a time up to the first quote, backslash, control, DEL or non-ASCII byte.
             while i &+ 8 <= end {

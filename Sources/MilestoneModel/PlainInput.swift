@@ -3,11 +3,11 @@ import CanonicalJSON
 /// `record`'s fast path: an input event in the plain case is read in one
 /// pass, written out in its normalised canonical form (members sorted,
 /// whitespace gone, defaults written), and that text is then checked by
-/// verify's one-pass reader (``plainFacts(_:tape:)``).
+/// verify's one-pass reader (``plainFacts(_:tape:trusted:)``).
 ///
 /// The plain case of an input line: one object whose members are fields of
 /// the domain types, in any order, each once, with JSON whitespace between
-/// tokens; strings plain as ``plainFacts(_:tape:)`` takes them (no escapes,
+/// tokens; strings plain as ``plainFacts(_:tape:trusted:)`` takes them (no escapes,
 /// controls, DEL or C1 controls; at most 2,000 bytes); numbers non-negative
 /// integers in their shortest form; the small objects (amount, location,
 /// due, a source) with their own members only. A correction's `changes` is
@@ -17,8 +17,11 @@ import CanonicalJSON
 /// definition of what is valid and the only one that words a message.
 ///
 /// The fast path cannot take an event the full path rejects: what it writes
-/// is taken only if ``plainFacts(_:tape:)`` takes it, and that reader takes
-/// only what the full path takes (`PlainEventTests`). That it writes the
+/// is taken only if ``plainFacts(_:tape:trusted:)`` takes it, and that reader
+/// takes only what the full path takes (`PlainEventTests`). It is told that
+/// the strings are plain (each was checked as it was read, and only those,
+/// the names of the tables and the defaults are written), so it does not
+/// check them again. That it writes the
 /// full path's bytes and gives its names is `PlainInputTests`' to check.
 extension EventForm {
     /// The normalised canonical bytes of `line` appended to `out`, and the
@@ -112,7 +115,7 @@ extension EventForm {
                 }
             }
             write(id: nil, to: &out)
-            guard var plain = plainFacts(out.bytes(from: start), tape: tape) else {
+            guard var plain = plainFacts(out.bytes(from: start), tape: tape, trusted: true) else {
                 out.removeLast(from: start)
                 return nil
             }
@@ -120,7 +123,7 @@ extension EventForm {
                 let id = deriveID(out.bytes(from: start))
                 out.removeLast(from: start)
                 write(id: id, to: &out)
-                guard let withID = plainFacts(out.bytes(from: start), tape: tape) else {
+                guard let withID = plainFacts(out.bytes(from: start), tape: tape, trusted: true) else {
                     out.removeLast(from: start)
                     return nil
                 }
