@@ -219,8 +219,6 @@ struct PreparedEvent: Sendable {
     var event: Event?
     var problem: String?
     var record: PendingRecord?
-    /// The digest of its canonical bytes (``RecordLine/contentDigest(_:hasher:)``).
-    var content: UInt64 = 0
 
     static func blank(line: Int) -> PreparedEvent { PreparedEvent(line: line) }
     static func problem(_ message: String, line: Int?) -> PreparedEvent { PreparedEvent(line: line, problem: message) }
@@ -248,7 +246,6 @@ final class EventBytes: @unchecked Sendable {
 /// What one slice of a chunk prepares its events with.
 final class Preparer: @unchecked Sendable {
     let tape = JSONTape()
-    var hasher = SHA256()
     var store = EventBytes(capacity: 0)
     /// The fast path's small objects, while an event's members are read.
     var scratch = ByteBuffer(capacity: 1024)
@@ -281,6 +278,11 @@ public final class AppendBatch {
     /// The length of their lines, and the longest.
     var pendingLength = 0
     var longestLine = 0
+    /// The ledger's record count before this batch.
+    let startSeq: Int
+    /// Where in `pending` each new record's id is, once an id came again.
+    var pendingByID: [UInt64: Int]?
+    var hasher = SHA256()
     public private(set) var outcomes: [RecordOutcome] = []
     public private(set) var problems: [String] = []
     /// Problems beyond ``maxProblems``, counted but not listed.
@@ -311,6 +313,7 @@ public final class AppendBatch {
         // rather than asking it, id by id, as it would the read models.
         index = known.known as? ReferenceIndex ?? ReferenceIndex(base: known.known)
         head = known.head
+        startSeq = known.head.seq
         recordedAtText = Array(max(now, known.head.recordedAt).description.utf8)
     }
 
@@ -346,10 +349,10 @@ public final class AppendBatch {
             outcomes.reserveCapacity(outcomes.count + size / 256)
             pending.reserveCapacity(pending.count + size / 256)
             // Input events run 250 to 500 bytes, and about one in eight names a new subject.
-            if !index.hasBase { index.reserve(events: size / 250, subjects: size / 2000, contents: true) }
+            if !index.hasBase { index.reserve(events: size / 250, subjects: size / 2000, contents: false) }
         }
         let workers = max(1, min(8, activeProcessorCount()))
-        // Slices of each chunk, each with its own preparer (tape, hasher and
+        // Slices of each chunk, each with its own preparer (tape, scratch and
         // store of canonical bytes); while one chunk's events are accepted in
         // order (task 0), the next chunk's are prepared.
         let slices = workers == 1 ? 1 : workers * 32
@@ -451,9 +454,7 @@ public final class AppendBatch {
 
     /// A valid event whose normalised bytes were appended to `store` from `offset` on.
     static func prepared(_ event: Event, line: Int?, store: EventBytes, from offset: Int, using preparer: Preparer) -> PreparedEvent {
-        let record = PendingRecord(store: store, offset: offset, count: store.bytes.count - offset)
-        let content = record.withEvent { RecordLine.contentDigest($0, hasher: &preparer.hasher) }
-        return PreparedEvent(line: line, event: event, record: record, content: content)
+        PreparedEvent(line: line, event: event, record: PendingRecord(store: store, offset: offset, count: store.bytes.count - offset))
     }
 
     /// Brings what these events' checks will look up into the cache
@@ -470,13 +471,15 @@ public final class AppendBatch {
             return
         }
         guard let event = p.pointee.event, let record = p.pointee.record else { return }  // a blank line
-        let content = p.pointee.content
         do {
-            if try index.check(event, content: content) == .sameContent {
+            // Content digests are made only for an id that comes again: an
+            // idempotent retry, or a clash (SHA-256 of every event's bytes was
+            // a tenth of a million-event batch's CPU time).
+            if try index.check(event.facts, content: { self.digest(record) }, earlier: { self.earlierDigest($0) }, names: { event }) == .sameContent {
                 outcomes.append(RecordOutcome(line: line, id: event.id!, seq: nil, status: .alreadyRecorded))
                 return
             }
-            try index.add(event, content: content)
+            try index.add(event)
         } catch {
             reject("\(place(line)): \(error)")
             return
@@ -488,6 +491,24 @@ public final class AppendBatch {
         longestLine = max(longestLine, length)
         pending.append(record)
         outcomes.append(RecordOutcome(line: line, id: event.id!, seq: head.seq, status: .appended))
+        if pendingByID != nil { pendingByID![event.facts.id!] = pending.count - 1 }
+    }
+
+    /// The content digest of a new record's event.
+    func digest(_ record: PendingRecord) -> UInt64 {
+        record.withEvent { RecordLine.contentDigest($0, hasher: &hasher) }
+    }
+
+    /// The content digest of an event this batch added before (by its id's
+    /// fingerprint); the index keeps none for them. Their places by id are
+    /// gathered the first time one is asked for.
+    func earlierDigest(_ id: UInt64) -> UInt64? {
+        if pendingByID == nil {
+            var byID: [UInt64: Int] = [:]
+            for o in outcomes where o.status == .appended { byID[ReferenceIndex.fingerprint(o.id)] = o.seq! - startSeq - 1 }
+            pendingByID = byID
+        }
+        return pendingByID![id].map { digest(pending[$0]) }
     }
 
     /// Appends the batch durably, or throws ``InputError`` (nothing written)

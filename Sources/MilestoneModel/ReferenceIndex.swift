@@ -267,14 +267,21 @@ public struct ReferenceIndex {
     /// recorded with the same digest is an idempotent retry (`.sameContent`);
     /// otherwise any repeat of an id is an error.
     public func check(_ event: Event, content: UInt64? = nil) throws -> Presence {
-        try check(event.facts, content: content, names: { event })
+        try check(event.facts, content: content.map { c in { c } }, names: { event })
     }
 
     /// Checks an event by its facts; `names` gives the event with its names,
     /// called only for an error message or a question to the base.
-    public func check(_ facts: EventFacts, content: UInt64? = nil, names: () -> Event) throws -> Presence {
+    /// `content` gives the event's content digest, asked for only when its id
+    /// was recorded before; `earlier` the digest of an event remembered
+    /// without one (a batch's own, whose digests are made only when needed).
+    public func check(_ facts: EventFacts, content: (() -> UInt64)? = nil, earlier: ((UInt64) -> UInt64?)? = nil,
+                      names: () -> Event) throws -> Presence {
         if let id = facts.id, let existing = try recorded(id, name: { names().id! }) {
-            if let content, existing.content != 0, existing.content == content { return .sameContent }
+            if let content {
+                let before = existing.content != 0 ? existing.content : earlier?(id) ?? 0
+                if before != 0, before == content() { return .sameContent }
+            }
             throw EventError(field: "id", "\(quoted(names().id!)) is already recorded\(content != nil ? " with other content" : "")")
         }
         if facts.type == .ledgerCreated { return .new }

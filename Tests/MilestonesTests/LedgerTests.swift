@@ -232,6 +232,36 @@ struct RecordTests {
         #expect(bytes(ledger) == after)
     }
 
+    @Test("within one batch, an event given again is recorded once, and an id given again with other content is refused")
+    func repeatsInBatch() throws {
+        let dir = TempDir()
+        func event(_ id: String, _ milestone: String) -> String {
+            #"{"type":"production.milestone","date":"2026-01-01","id":"\#(id)","milestone":"\#(milestone)","subject":"foxconn-houston","sources":[{"publisher":"x"}]}"#
+        }
+        // 200 events; the 51st again (the first repeat: the batch's places by
+        // id are gathered then), then one more, given twice after it.
+        var lines = (0..<200).map { event("r-\($0)", "m\($0)") }
+        lines += [event("r-50", "m50"), event("r-x", "mx"), event("r-x", "mx")]
+        let ledger = fixtureLedger(in: dir)
+        let r = cli(["record", "--ledger", ledger, "--file", dir.write("in.jsonl", lines.joined(separator: "\n") + "\n"), "--format", "json"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let out = try #require(parseJSON(r.stdout) as? [String: Any])
+        #expect(out["appended"] as? Int == 201 && out["already_recorded"] as? Int == 2, "\(r.stdout)")
+        // Other content for an id given before in the same batch: as the
+        // first repeat, after it, and for an event added after it.
+        let first = Array(lines.prefix(200))
+        for (tail, line) in [([event("r-7", "other")], 201), ([event("r-50", "m50"), event("r-7", "other")], 202),
+                             ([event("r-50", "m50"), event("r-x", "mx"), event("r-x", "other")], 203)] {
+            let fresh = fixtureLedger(in: dir, name: "clash-\(line).jsonl")
+            let before = bytes(fresh)
+            let input = dir.write("clash-\(line).jsonl.in", (first + tail).joined(separator: "\n") + "\n")
+            let bad = cli(["record", "--ledger", fresh, "--file", input])
+            #expect(bad.code == 65 && bad.stderr.contains(":\(line): id: ") && bad.stderr.contains("is already recorded with other content"),
+                    "\(bad.stderr)")
+            #expect(bytes(fresh) == before)
+        }
+    }
+
     @Test("a batch is validated whole: one bad line, nothing written, every problem listed with line and field")
     func allOrNothing() {
         let dir = TempDir()
