@@ -122,12 +122,14 @@ extension EventForm {
     /// `trusted`: every string in the text (outside a correction's
     /// `changes`) was already checked plain, as ``plainInput`` checks what
     /// it writes: only its closing quote is looked for.
-    public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape, trusted: Bool = false) -> PlainEvent? {
+    /// `names`, when given, is told where the event's names are.
+    public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape, trusted: Bool = false,
+                                  names: UnsafeMutablePointer<PlainNames>? = nil) -> (facts: EventFacts, subject: Range<Int>)? {
         guard let base = text.baseAddress else { return nil }
         let t = plainTables
         var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0, tables: t, trusted: trusted)
         // Each key's value, as a byte range (strings: their bytes; numbers: their digits).
-        return withUnsafeTemporaryAllocation(of: (Int32, Int32).self, capacity: 25) { spans -> PlainEvent? in
+        return withUnsafeTemporaryAllocation(of: (Int32, Int32).self, capacity: 25) { spans -> (facts: EventFacts, subject: Range<Int>)? in
             var present: UInt32 = 0
             var next = 0
             guard s.take(UInt8(ascii: "{")), !s.take(UInt8(ascii: "}")) else { return nil }
@@ -192,21 +194,20 @@ extension EventForm {
             let facts = EventFacts(type: type, date: date, precision: precision, id: key(.id), subject: key(.subject),
                                    reference: key(.corrects) ?? key(.retracts), program: key(.program),
                                    milestone: milestone, changes: changes)
-            func name(_ k: PlainKey) -> Range<Int>? { present & 1 << UInt32(k.rawValue) == 0 ? nil : range(k) }
-            return PlainEvent(facts: facts, subject: range(.subject), id: name(.id), reference: name(.corrects) ?? name(.retracts),
-                              program: name(.program), changes: name(.changes))
+            if let names {
+                func name(_ k: PlainKey) -> Range<Int>? { present & 1 << UInt32(k.rawValue) == 0 ? nil : range(k) }
+                names.pointee = PlainNames(id: name(.id), reference: name(.corrects) ?? name(.retracts), program: name(.program))
+            }
+            return (facts, range(.subject))
         }
     }
 
-    /// What ``plainFacts(_:tape:trusted:)`` reads: the facts, and where the names
-    /// are in the text (the bytes of a string; a correction's `changes` whole).
-    public struct PlainEvent {
-        public var facts: EventFacts
-        public var subject: Range<Int>
+    /// Where ``plainFacts(_:tape:trusted:names:)`` found an event's names
+    /// besides its subject (the bytes of each string).
+    public struct PlainNames {
         var id: Range<Int>?
         var reference: Range<Int>?
         var program: Range<Int>?
-        var changes: Range<Int>?
     }
 
 }
@@ -240,7 +241,7 @@ struct PlainScan {
     let end: Int
     var i: Int
     let tables: UnsafePointer<EventForm.PlainTables>
-    /// Strings were checked before (``EventForm/plainFacts(_:tape:trusted:)``).
+    /// Strings were checked before (``EventForm/plainFacts(_:tape:trusted:names:)``).
     var trusted = false
     var t: EventForm.PlainTables { _read { yield tables.pointee } }
 

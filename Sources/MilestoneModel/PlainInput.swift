@@ -3,11 +3,11 @@ import CanonicalJSON
 /// `record`'s fast path: an input event in the plain case is read in one
 /// pass, written out in its normalised canonical form (members sorted,
 /// whitespace gone, defaults written), and that text is then checked by
-/// verify's one-pass reader (``plainFacts(_:tape:trusted:)``).
+/// verify's one-pass reader (``plainFacts(_:tape:trusted:names:)``).
 ///
 /// The plain case of an input line: one object whose members are fields of
 /// the domain types, in any order, each once, with JSON whitespace between
-/// tokens; strings plain as ``plainFacts(_:tape:trusted:)`` takes them (no escapes,
+/// tokens; strings plain as ``plainFacts(_:tape:trusted:names:)`` takes them (no escapes,
 /// controls, DEL or C1 controls; at most 2,000 bytes); numbers non-negative
 /// integers in their shortest form; the small objects (amount, location,
 /// due, a source) with their own members only. A correction's `changes` is
@@ -17,7 +17,7 @@ import CanonicalJSON
 /// definition of what is valid and the only one that words a message.
 ///
 /// The fast path cannot take an event the full path rejects: what it writes
-/// is taken only if ``plainFacts(_:tape:trusted:)`` takes it, and that reader
+/// is taken only if ``plainFacts(_:tape:trusted:names:)`` takes it, and that reader
 /// takes only what the full path takes (`PlainEventTests`). It is told that
 /// the strings are plain (each was checked as it was read, and only those,
 /// the names of the tables and the defaults are written), so it does not
@@ -115,15 +115,16 @@ extension EventForm {
                 }
             }
             write(id: nil, to: &out)
-            guard var plain = plainFacts(out.bytes(from: start), tape: tape, trusted: true) else {
+            var names = PlainNames()
+            guard var plain = plainFacts(out.bytes(from: start), tape: tape, trusted: true, names: &names) else {
                 out.removeLast(from: start)
                 return nil
             }
-            if plain.id == nil {
+            if names.id == nil {
                 let id = deriveID(out.bytes(from: start))
                 out.removeLast(from: start)
                 write(id: id, to: &out)
-                guard let withID = plainFacts(out.bytes(from: start), tape: tape, trusted: true) else {
+                guard let withID = plainFacts(out.bytes(from: start), tape: tape, trusted: true, names: &names) else {
                     out.removeLast(from: start)
                     return nil
                 }
@@ -131,8 +132,8 @@ extension EventForm {
             }
             let text = out.bytes(from: start)
             func name(_ r: Range<Int>?) -> String? { r.map { String(decoding: UnsafeRawBufferPointer(rebasing: text[$0]), as: UTF8.self) } }
-            return Event(facts: plain.facts, id: name(plain.id), subject: name(plain.subject), reference: name(plain.reference),
-                         program: name(plain.program), changes: plain.facts.changes == nil ? nil : changes)
+            return Event(facts: plain.facts, id: name(names.id), subject: name(plain.subject), reference: name(names.reference),
+                         program: name(names.program), changes: plain.facts.changes == nil ? nil : changes)
         }
     }
 }
