@@ -113,12 +113,19 @@ public struct ReferenceIndex {
     private var ids: IdTable
     /// Content digests by id fingerprint (only `record` keeps them).
     private var contents = FingerprintTable<ContentEntry>()
-    private let base: (any ReferenceState)?
+    /// In a box: copying the existential itself, as the checks of every
+    /// event did, cost about 1% of a verify in value witnesses.
+    private let baseBox: BaseBox?
+    private final class BaseBox {
+        let state: any ReferenceState
+        init(_ state: any ReferenceState) { self.state = state }
+    }
+    private var base: (any ReferenceState)? { baseBox?.state }
     /// Base answers fetched ahead for a batch (nil: known absent).
     private var prefetched: [String: ReferenceEntry?] = [:]
 
     public init(base: (any ReferenceState)? = nil) {
-        self.base = base
+        baseBox = base.map(BaseBox.init)
         ids = IdTable()
     }
 
@@ -126,7 +133,7 @@ public struct ReferenceIndex {
     /// How many more ids fit before the id table grows.
     public var idRoom: Int { ids.room }
     /// Whether another state (the read models) answers for what came before.
-    public var hasBase: Bool { base != nil }
+    public var hasBase: Bool { baseBox != nil }
     public var subjectCount: Int { subjects.count }
 
     /// Makes room for about `events` more events (their ids, and contents
@@ -203,7 +210,7 @@ public struct ReferenceIndex {
             return Recorded(type: e.type, retracted: e.retracted, date: e.date, precision: e.precision,
                             content: contents.count == 0 ? 0 : contents[key]?.bits ?? 0, subjectIndex: e.subject, subjectName: nil)
         }
-        guard let base else { return nil }
+        guard let base = baseBox?.state else { return nil }
         let id = name()
         let found: ReferenceEntry?
         if !prefetched.isEmpty, let known = prefetched[id] { found = known } else { found = try base.entry(id: id) }
@@ -384,12 +391,12 @@ public struct ReferenceIndex {
     /// Remembers an event by its facts; `names` is called for a subject not
     /// seen before (its name is kept) and for questions to the base.
     public mutating func add(_ facts: EventFacts, content: UInt64? = nil, names: () -> Event) throws {
-        let base = self.base
+        let box = baseBox
         var index: UInt32 = .max
         if let subject = facts.subject {
             let type = facts.type
             index = try subjectIndex(subject, name: { names().subject! }) {
-                try type.announces ?? base?.subjectKind(names().subject!) ?? .facility
+                try type.announces ?? box?.state.subjectKind(names().subject!) ?? .facility
             }
         }
         if let id = facts.id {
@@ -402,7 +409,7 @@ public struct ReferenceIndex {
         case .eventRetracted, .eventCorrected:
             // Bring the referenced entry here (from the base if need be), then update it.
             let key = facts.reference!
-            if ids[key] == nil, let base, let e = try base.entry(id: names().reference!) {
+            if ids[key] == nil, let base = box?.state, let e = try base.entry(id: names().reference!) {
                 let s = try e.subject.map { name in
                     try subjectIndex(ReferenceIndex.fingerprint(name), name: { name }) { (try base.subjectKind(name)) ?? .facility }
                 } ?? .max
