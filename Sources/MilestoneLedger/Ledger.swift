@@ -479,7 +479,10 @@ public final class AppendBatch {
                 outcomes.append(RecordOutcome(line: line, id: event.id!, seq: nil, status: .alreadyRecorded))
                 return
             }
-            try index.add(event)
+            // Once the batch has a problem its records are not kept (nothing
+            // will be written), so a later repeat would not find this one
+            // among them: its digest goes into the index instead.
+            try index.add(event, content: problems.isEmpty ? nil : digest(record))
         } catch {
             reject("\(place(line)): \(error)")
             return

@@ -122,9 +122,14 @@ extension EventForm {
     /// `trusted`: every string in the text (outside a correction's
     /// `changes`) was already checked plain, as ``plainInput`` checks what
     /// it writes: only its closing quote is looked for.
-    /// `names`, when given, is told where the event's names are.
-    public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape, trusted: Bool = false,
-                                  names: UnsafeMutablePointer<PlainNames>? = nil) -> (facts: EventFacts, subject: Range<Int>)? {
+    public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape) -> (facts: EventFacts, subject: Range<Int>)? {
+        plainFacts(text, tape: tape, trusted: false)
+    }
+
+    /// The same; `names`, when given, is told where the event's names are.
+    /// (Not public: `trusted` turns off the checks of each string's bytes.)
+    static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape, trusted: Bool,
+                           names: UnsafeMutablePointer<PlainNames>? = nil) -> (facts: EventFacts, subject: Range<Int>)? {
         guard let base = text.baseAddress else { return nil }
         let t = plainTables
         var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0, tables: t, trusted: trusted)

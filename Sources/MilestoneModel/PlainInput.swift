@@ -3,11 +3,11 @@ import CanonicalJSON
 /// `record`'s fast path: an input event in the plain case is read in one
 /// pass, written out in its normalised canonical form (members sorted,
 /// whitespace gone, defaults written), and that text is then checked by
-/// verify's one-pass reader (``plainFacts(_:tape:trusted:names:)``).
+/// verify's one-pass reader (``plainFacts(_:tape:)``).
 ///
 /// The plain case of an input line: one object whose members are fields of
 /// the domain types, in any order, each once, with JSON whitespace between
-/// tokens; strings plain as ``plainFacts(_:tape:trusted:names:)`` takes them (no escapes,
+/// tokens; strings plain as ``plainFacts(_:tape:)`` takes them (no escapes,
 /// controls, DEL or C1 controls; at most 2,000 bytes); numbers non-negative
 /// integers in their shortest form; the small objects (amount, location,
 /// due, a source) with their own members only. A correction's `changes` is

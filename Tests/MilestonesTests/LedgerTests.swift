@@ -260,6 +260,13 @@ struct RecordTests {
                     "\(bad.stderr)")
             #expect(bytes(fresh) == before)
         }
+        // After a rejected line, an event given twice is still no clash: only the bad line is listed.
+        let bad = #"{"type":"construction.started","id":"c2","date":"2025-02-30","subject":"foxconn-houston","sources":[{"publisher":"x"}]}"#
+        let fresh = fixtureLedger(in: dir, name: "after-bad.jsonl")
+        let input = dir.write("after-bad.in", (first + [bad, event("r-y", "my"), event("r-y", "my"), event("r-5", "m5")]).joined(separator: "\n") + "\n")
+        let rejected = cli(["record", "--ledger", fresh, "--file", input])
+        #expect(rejected.code == 65 && rejected.stderr.contains(":201: date: ") && !rejected.stderr.contains("already recorded"),
+                "\(rejected.stderr)")
     }
 
     @Test("a batch is validated whole: one bad line, nothing written, every problem listed with line and field")
