@@ -426,7 +426,7 @@ public final class AppendBatch {
         let offset = store.bytes.count
         if let event = EventForm.plainInput(bytes, appendingNormalizedTo: &store.bytes, scratch: &preparer.scratch,
                                             tape: preparer.tape, deriveID: EventIDs.derived(fromCanonical:)) {
-            return prepared(event, line: span.number, store: store, from: offset, using: preparer)
+            return prepared(event, line: span.number, store: store, from: offset)
         }
         do {
             // The tape reads the chunk in place: the event keeps none of its views.
@@ -446,14 +446,14 @@ public final class AppendBatch {
                 store.bytes.removeLast(from: offset)
                 throw EventError(field: "type", "ledger.created is written by `milestones init` only")
             }
-            return prepared(event, line: line, store: store, from: offset, using: preparer)
+            return prepared(event, line: line, store: store, from: offset)
         } catch {
             return .problem("\(error)", line: line)
         }
     }
 
     /// A valid event whose normalised bytes were appended to `store` from `offset` on.
-    static func prepared(_ event: Event, line: Int?, store: EventBytes, from offset: Int, using preparer: Preparer) -> PreparedEvent {
+    static func prepared(_ event: Event, line: Int?, store: EventBytes, from offset: Int) -> PreparedEvent {
         PreparedEvent(line: line, event: event, record: PendingRecord(store: store, offset: offset, count: store.bytes.count - offset))
     }
 

@@ -118,16 +118,15 @@ extension EventForm {
     /// depth 1 in a record line), and where its subject's bytes are; nil
     /// when the event is not plain (see above) or not valid. `tape` is used
     /// for a correction's `changes` only.
-    ///
-    /// `trusted`: every string in the text (outside a correction's
-    /// `changes`) was already checked plain, as ``plainInput`` checks what
-    /// it writes: only its closing quote is looked for.
     public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape) -> (facts: EventFacts, subject: Range<Int>)? {
         plainFacts(text, tape: tape, trusted: false)
     }
 
     /// The same; `names`, when given, is told where the event's names are.
-    /// (Not public: `trusted` turns off the checks of each string's bytes.)
+    /// `trusted`: every string in the text (outside a correction's
+    /// `changes`) was already checked plain, as ``plainInput`` checks what
+    /// it writes: only its closing quote is looked for. (Not public: it
+    /// turns off the checks of each string's bytes.)
     static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape, trusted: Bool,
                            names: UnsafeMutablePointer<PlainNames>? = nil) -> (facts: EventFacts, subject: Range<Int>)? {
         guard let base = text.baseAddress else { return nil }
@@ -209,7 +208,7 @@ extension EventForm {
 
     /// Where ``plainFacts(_:tape:trusted:names:)`` found an event's names
     /// besides its subject (the bytes of each string).
-    public struct PlainNames {
+    struct PlainNames {
         var id: Range<Int>?
         var reference: Range<Int>?
         var program: Range<Int>?

@@ -190,16 +190,10 @@ extension PlainScan {
         return q + 2
     }
 
-    /// `"name":`, after a comma when `comma`.
+    /// ``put(_:comma:at:)`` at the end of `out`.
     @inline(__always)
     static func key(_ name: PlainName, comma: Bool, to out: inout ByteBuffer) {
-        out.reserve(name.count + 4)
-        if comma { out.append(UInt8(ascii: ",")) }
-        out.append(UInt8(ascii: "\""))
-        withUnsafeBytes(of: (name.w0.littleEndian, name.w1.littleEndian, name.w2.littleEndian)) {
-            out.append($0.baseAddress!, count: name.count)
-        }
-        out.append("\":")
+        out.append(atMost: 28) { put(name, comma: comma, at: $0) - $0 }
     }
 
     /// A small object of scalars whose members are among `names` (sorted),

@@ -269,19 +269,14 @@ public struct ReferenceIndex {
     /// Whether an event with this id is already recorded, and whether with the same content.
     public enum Presence: Sendable { case new, sameContent }
 
-    /// Checks `event`, the next event in record order, against the rules.
-    /// With a `content` digest (of the event's canonical bytes), an id already
-    /// recorded with the same digest is an idempotent retry (`.sameContent`);
-    /// otherwise any repeat of an id is an error.
-    public func check(_ event: Event, content: UInt64? = nil) throws -> Presence {
-        try check(event.facts, content: content.map { c in { c } }, names: { event })
-    }
-
-    /// Checks an event by its facts; `names` gives the event with its names,
-    /// called only for an error message or a question to the base.
-    /// `content` gives the event's content digest, asked for only when its id
-    /// was recorded before; `earlier` the digest of an event remembered
-    /// without one (a batch's own, whose digests are made only when needed).
+    /// Checks an event, the next in record order, by its facts against the
+    /// rules; `names` gives the event with its names, called only for an
+    /// error message or a question to the base. With `content` (the event's
+    /// content digest, asked for only when its id was recorded before), an
+    /// id already recorded with the same digest is an idempotent retry
+    /// (`.sameContent`); otherwise any repeat of an id is an error. `earlier`
+    /// gives the digest of an event remembered without one (a batch's own,
+    /// whose digests are made only when needed).
     public func check(_ facts: EventFacts, content: (() -> UInt64)? = nil, earlier: ((UInt64) -> UInt64?)? = nil,
                       names: () -> Event) throws -> Presence {
         if let id = facts.id, let existing = try recorded(id, name: { names().id! }) {
@@ -382,7 +377,7 @@ public struct ReferenceIndex {
         return i
     }
 
-    /// Remembers `event` (which passed ``check(_:content:)``) as recorded,
+    /// Remembers `event` (which passed ``check(_:content:earlier:names:)``) as recorded,
     /// with the digest of its content when idempotent retries must be recognised.
     public mutating func add(_ event: Event, content: UInt64? = nil) throws {
         try add(event.facts, content: content, names: { event })
