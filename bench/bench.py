@@ -3,7 +3,8 @@
 next to a baseline measured in the same run (the machine is shared and noisy,
 so only ratios mean much).
 
-Usage: bench.py MILESTONES_BINARY N [--runs 3]
+Usage: bench.py MILESTONES_BINARY N [--runs 3] [--memory]
+(--memory: the memory tier only, see below)
 Writes bench/results/latest-N.md and bench/results/latest-N.json and prints the table.
 
 Baselines:
@@ -82,6 +83,39 @@ def fig(key, value, unit, baseline=None, base_value=None, note=""):
     log(f"  {key}: {value:.4g} {unit}{ratio} {note}")
 
 
+# --- report
+
+
+def write_report():
+    """bench/results/latest-N.md and .json; prints the table."""
+    out_dir = root / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    F = results["figures"]
+
+    def r(key):
+        f = F.get(key)
+        if not f:
+            return "–"
+        v = f["value"]
+        s = f"{v:,.0f}" if f["unit"] == "events/s" else (f"{v:.3f}" if f["unit"] == "s" else f"{v:.2f}")
+        if f.get("baseline_value"):
+            s += f" ({v / f['baseline_value']:.2f}× {f['baseline']})"
+        return f"{s} {f['unit']}"
+
+    lines = [f"# milestones bench, {n:,} events ({size / 2**20:.0f} MiB ledger)", "",
+             f"Machine: {results['machine']['cpus']} × {results['machine']['cpu']}, {results['machine']['memory_gib']} GiB; "
+             f"{results['machine']['openssl']}; SQLite {results['machine']['sqlite']}. Whole-process times, median of {runs} runs "
+             "(5 for the short ones) unless said; ratios against baselines measured in the same run.", "",
+             "| figure | value |", "|---|---|"]
+    for key in F:
+        lines.append(f"| {key} | {r(key)} {F[key]['note']} |")
+    md = "\n".join(lines) + "\n"
+    (out_dir / f"latest-{n}.md").write_text(md)
+    (out_dir / f"latest-{n}.json").write_text(json.dumps(results, indent=1) + "\n")
+    print(md)
+    subprocess.run(["rm", "-rf", str(work)])
+
+
 # --- machine
 results["machine"] = {
     "cpus": os.cpu_count(),
@@ -92,12 +126,18 @@ results["machine"] = {
 }
 
 # --- events (seeded, cached outside the repo)
-events = cache / f"events-{n}.jsonl"
-if not events.exists():
-    log(f"generating {n} events into {events}")
-    with open(str(events) + ".tmp", "w") as f:
-        subprocess.run([sys.executable, str(root / "bench" / "generate.py"), str(n), "1"], stdout=f, check=True)
-    os.rename(str(events) + ".tmp", events)
+def events_file(k):
+    """k seeded events (the first k of one stream: a smaller tier's are a prefix of a larger's)."""
+    path = cache / f"events-{k}.jsonl"
+    if not path.exists():
+        log(f"generating {k} events into {path}")
+        with open(str(path) + ".tmp", "w") as f:
+            subprocess.run([sys.executable, str(root / "bench" / "generate.py"), str(k), "1"], stdout=f, check=True)
+        os.rename(str(path) + ".tmp", path)
+    return path
+
+
+events = events_file(n)
 
 ledger = work / "l.jsonl"
 
@@ -106,6 +146,33 @@ def fresh_ledger():
     for p in work.glob("l.*"):
         p.unlink()
     run([binary, "init", "--name", "bench.example/ledger", "--ledger", str(ledger)])
+
+
+# --- the memory tier (`make bench-10m`, N = 10M): too big for `make bench`'s 15
+# minutes (its events take minutes to generate, once), so only what it is for:
+# verify's peak memory at N and at 1M events in the same run (so its growth per
+# record), verify against openssl dgst, and one batch record.
+if "--memory" in sys.argv:
+    small_n = 1_000_000
+    fresh_ledger()
+    run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(events_file(small_n))])
+    _, rss_small = run_rss([binary, "verify", "--ledger", str(ledger)])
+    fresh_ledger()
+    log(f"batch record of {n} events (one run)")
+    t_record = run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(events)])[0]
+    fig("record_batch_events_per_s", n / t_record, "events/s", note="(one run)")
+    size = ledger.stat().st_size
+    results["ledger_bytes"] = size
+    log("deep verify vs openssl dgst -sha256")
+    t_openssl, t_verify = paired(["openssl", "dgst", "-sha256", str(ledger)], [binary, "verify", "--ledger", str(ledger)])
+    fig("openssl_dgst_s", t_openssl, "s")
+    fig("verify_s", t_verify, "s", "openssl dgst", t_openssl)
+    _, rss = run_rss([binary, "verify", "--ledger", str(ledger)])
+    fig("verify_peak_rss_mib", rss, "MiB", note=f"({rss * 2**20 / n:.0f} bytes/record)")
+    fig("verify_peak_rss_1m_mib", rss_small, "MiB", note=f"(its first {small_n:,} events, in the same run)")
+    fig("verify_growth_per_record", (rss - rss_small) * 2**20 / (n - small_n), "B", note=f"(peak memory from {small_n:,} to {n:,} records)")
+    write_report()
+    sys.exit(0)
 
 
 # --- batch record
@@ -223,32 +290,4 @@ if (venv / "bin" / "python").exists():
     else:
         log("peers failed:", out.stderr[-1500:])
 
-# --- report
-out_dir = root / "bench" / "results"
-out_dir.mkdir(parents=True, exist_ok=True)
-F = results["figures"]
-
-
-def r(key):
-    f = F.get(key)
-    if not f:
-        return "–"
-    v = f["value"]
-    s = f"{v:,.0f}" if f["unit"] == "events/s" else (f"{v:.3f}" if f["unit"] == "s" else f"{v:.2f}")
-    if f.get("baseline_value"):
-        s += f" ({v / f['baseline_value']:.2f}× {f['baseline']})"
-    return f"{s} {f['unit']}"
-
-
-lines = [f"# milestones bench, {n:,} events ({size / 2**20:.0f} MiB ledger)", "",
-         f"Machine: {results['machine']['cpus']} × {results['machine']['cpu']}, {results['machine']['memory_gib']} GiB; "
-         f"{results['machine']['openssl']}; SQLite {results['machine']['sqlite']}. Whole-process times, median of {runs} runs "
-         "(5 for the short ones) unless said; ratios against baselines measured in the same run.", "",
-         "| figure | value |", "|---|---|"]
-for key in F:
-    lines.append(f"| {key} | {r(key)} {F[key]['note']} |")
-md = "\n".join(lines) + "\n"
-(out_dir / f"latest-{n}.md").write_text(md)
-(out_dir / f"latest-{n}.json").write_text(json.dumps(results, indent=1) + "\n")
-print(md)
-subprocess.run(["rm", "-rf", str(work)])
+write_report()

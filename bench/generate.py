@@ -65,7 +65,42 @@ def amount():
             "qualifier": rng.choice(["exact", "about", "up_to", "at_least"])}
 
 
-programs, facilities, ids, targets, correctable = [], [], [], {}, []
+class Recent:
+    """The events a correction or retraction may name: only the last 5,000 are
+    ever drawn, so older ones are dropped (memory stays flat at 10M events)
+    while positions count as if none were: the same seed gives the same events."""
+
+    def __init__(self):
+        self.dropped, self.items = 0, []
+
+    def __len__(self):
+        return self.dropped + len(self.items)
+
+    def _at(self, i):
+        i = i - self.dropped if i >= 0 else len(self.items) + i
+        assert 0 <= i < len(self.items), "an event older than the kept window was drawn"
+        return i
+
+    def __getitem__(self, i):
+        return self.items[self._at(i)]
+
+    def __setitem__(self, i, e):
+        self.items[self._at(i)] = e
+
+    def append(self, e):
+        self.items.append(e)
+        # Keep 10,000: twice the 5,000 drawn from, as retractions pop some
+        # (the assertion above says if that were ever too few). Trims from
+        # ~24k events on, so the tests' 40k-event ledger has them.
+        if len(self.items) > 20_000:
+            del self.items[:10_000]
+            self.dropped += 10_000
+
+    def pop(self):
+        return self.items.pop()
+
+
+programs, facilities, ids, targets, correctable = [], [], [], {}, Recent()
 out = sys.stdout
 count = 0
 

@@ -3,18 +3,22 @@
 # (smallest first; each writes bench/results/latest-N.md and .json), then
 # bench/report.py combines them into bench/results/latest.md, latest.json
 # and scaling.svg.
-# Usage: bench/run.sh MILESTONES_BINARY N [N ...]
+# Usage: bench/run.sh [--memory] MILESTONES_BINARY N [N ...]
+# (--memory: bench.py's memory tier at each N, and no combined report)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v sqlite3 >/dev/null && command -v openssl >/dev/null && [ -x /usr/bin/time ] || {
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq sqlite3 openssl time
 }
+memory=()
+if [ "$1" = --memory ]; then memory=(--memory); shift; fi
 binary="$1"
 shift
 for n in "$@"; do
-  python3 bench/bench.py "$binary" "$n"
+  python3 bench/bench.py "$binary" "$n" "${memory[@]}"
 done
+if [ ${#memory[@]} -gt 0 ]; then exit 0; fi
 # The combined report (latest.md, latest.json, scaling.svg) needs several
 # tiers: `make bench-quick` leaves the committed one alone.
 if [ "$#" -gt 1 ]; then python3 bench/report.py "$@"; fi

@@ -113,7 +113,6 @@ func milestoneLines(ids prefix: String, _ range: Range<Int>, summary: Int = 0) -
     return text
 }
 
-/// A new ledger holding the bundled NVIDIA fixture.
 /// `n` synthetic events from the bench's generator (bench/generate.py), seeded: JSON Lines.
 func generatedEvents(_ n: Int, seed: Int) -> String {
     let gen = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "\(n)", "\(seed)"])
@@ -121,6 +120,7 @@ func generatedEvents(_ n: Int, seed: Int) -> String {
     return gen.stdout
 }
 
+/// A new ledger holding the bundled NVIDIA fixture.
 func fixtureLedger(in dir: TempDir, name: String = "ai.jsonl") -> String {
     let ledger = dir.file(name)
     let i = cli(["init", "--name", "example.org/nvidia-ai-factories", "--ledger", ledger])
