@@ -148,12 +148,25 @@ def fresh_ledger():
     run([binary, "init", "--name", "bench.example/ledger", "--ledger", str(ledger)])
 
 
+def verify_figures():
+    """Deep verify of the ledger against openssl dgst over it, and verify's peak memory (returned, MiB)."""
+    log("deep verify vs openssl dgst -sha256")
+    t_openssl, t_verify = paired(["openssl", "dgst", "-sha256", str(ledger)], [binary, "verify", "--ledger", str(ledger)])
+    fig("openssl_dgst_s", t_openssl, "s")
+    fig("verify_s", t_verify, "s", "openssl dgst", t_openssl)
+    _, rss = run_rss([binary, "verify", "--ledger", str(ledger)])
+    fig("verify_peak_rss_mib", rss, "MiB", note=f"({rss * 2**20 / n:.0f} bytes/record)")
+    return rss
+
+
 # --- the memory tier (`make bench-10m`, N = 10M): too big for `make bench`'s 15
 # minutes (its events take minutes to generate, once), so only what it is for:
 # verify's peak memory at N and at 1M events in the same run (so its growth per
 # record), verify against openssl dgst, and one batch record.
 if "--memory" in sys.argv:
     small_n = 1_000_000
+    if n <= small_n:
+        sys.exit(f"--memory compares {n:,} events with {small_n:,}: give more")
     fresh_ledger()
     run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(events_file(small_n))])
     _, rss_small = run_rss([binary, "verify", "--ledger", str(ledger)])
@@ -163,12 +176,7 @@ if "--memory" in sys.argv:
     fig("record_batch_events_per_s", n / t_record, "events/s", note="(one run)")
     size = ledger.stat().st_size
     results["ledger_bytes"] = size
-    log("deep verify vs openssl dgst -sha256")
-    t_openssl, t_verify = paired(["openssl", "dgst", "-sha256", str(ledger)], [binary, "verify", "--ledger", str(ledger)])
-    fig("openssl_dgst_s", t_openssl, "s")
-    fig("verify_s", t_verify, "s", "openssl dgst", t_openssl)
-    _, rss = run_rss([binary, "verify", "--ledger", str(ledger)])
-    fig("verify_peak_rss_mib", rss, "MiB", note=f"({rss * 2**20 / n:.0f} bytes/record)")
+    rss = verify_figures()
     fig("verify_peak_rss_1m_mib", rss_small, "MiB", note=f"(its first {small_n:,} events, in the same run)")
     fig("verify_growth_per_record", (rss - rss_small) * 2**20 / (n - small_n), "B", note=f"(peak memory from {small_n:,} to {n:,} records)")
     write_report()
@@ -197,13 +205,7 @@ run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(work / 
 size = ledger.stat().st_size
 results["ledger_bytes"] = size
 
-# --- verify vs openssl
-log("deep verify vs openssl dgst -sha256")
-t_openssl, t_verify = paired(["openssl", "dgst", "-sha256", str(ledger)], [binary, "verify", "--ledger", str(ledger)])
-fig("openssl_dgst_s", t_openssl, "s")
-fig("verify_s", t_verify, "s", "openssl dgst", t_openssl)
-_, rss = run_rss([binary, "verify", "--ledger", str(ledger)])
-fig("verify_peak_rss_mib", rss, "MiB", note=f"({rss * 2**20 / n:.0f} bytes/record)")
+verify_figures()
 
 # --- Merkle tree and proofs
 log("Merkle tree build, proofs, checkpoint")
