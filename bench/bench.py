@@ -47,33 +47,45 @@ def run(cmd, stdin=None, check=True, now=None):
     return seconds, rss, out
 
 
-def run_rss(cmd):
-    """Runs a command under /usr/bin/time -v for its peak RSS (MiB) and time."""
-    t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, env=env)
-    seconds = time.perf_counter() - t0
-    if p.returncode != 0:
-        sys.exit(f"failed: {cmd}\n{p.stderr.decode()[-2000:]}")
-    rss = next(int(l.split()[-1]) for l in p.stderr.decode().splitlines() if "Maximum resident set size" in l) / 1024
-    return seconds, rss
+def peak_rss(cmd, k=runs):
+    """The median over k runs of a command's peak RSS (MiB), from /usr/bin/time -v
+    (a single run's peak moves by about ±0.7 MB)."""
+    peaks = []
+    for _ in range(k):
+        p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, env=env)
+        if p.returncode != 0:
+            sys.exit(f"failed: {cmd}\n{p.stderr.decode()[-2000:]}")
+        peaks.append(next(int(l.split()[-1]) for l in p.stderr.decode().splitlines() if "Maximum resident set size" in l) / 1024)
+    return statistics.median(peaks)
 
 
 def median(cmd, k=runs, before=None):
+    """The median time of k runs, after one warm-up run (not counted); `before` runs ahead of each."""
     times = []
-    for _ in range(k):
+    for i in range(k + 1):
         if before:
             before()
-        times.append(run(cmd)[0])
+        t = run(cmd)[0]
+        if i > 0:
+            times.append(t)
     return statistics.median(times)
 
 
-def paired(baseline, ours, k=runs):
-    """Medians of `baseline` and `ours`, run alternately (the machine's speed
-    drifts: a baseline taken minutes apart would skew the ratio)."""
+def paired(baseline, ours, k=runs, warm_up=True, before_baseline=None, before_ours=None):
+    """Medians of `baseline` and `ours` over k runs each, run alternately (the
+    machine's speed drifts: a baseline taken minutes apart would skew the
+    ratio), after one warm-up run of each (not counted) unless told not to."""
     base, mine = [], []
-    for _ in range(k):
-        base.append(run(baseline)[0])
-        mine.append(run(ours)[0])
+    for i in range(k + (1 if warm_up else 0)):
+        if before_baseline:
+            before_baseline()
+        b = run(baseline)[0]
+        if before_ours:
+            before_ours()
+        m = run(ours)[0]
+        if i > 0 or not warm_up:
+            base.append(b)
+            mine.append(m)
     return statistics.median(base), statistics.median(mine)
 
 
@@ -96,16 +108,19 @@ def write_report():
         f = F.get(key)
         if not f:
             return "–"
-        v = f["value"]
-        s = f"{v:,.0f}" if f["unit"] == "events/s" else (f"{v:.3f}" if f["unit"] == "s" else f"{v:.2f}")
+        v, unit = f["value"], f["unit"]
+        if unit == "s":
+            s = f"{v * 1e6:,.0f} µs" if v < 0.001 else (f"{v * 1000:,.1f} ms" if v < 1 else f"{v:,.3f} s")
+        else:
+            s = f"{v:,.0f} {unit}" if unit == "events/s" else f"{v:,.2f} {unit}"
         if f.get("baseline_value"):
             s += f" ({v / f['baseline_value']:.2f}× {f['baseline']})"
-        return f"{s} {f['unit']}"
+        return s
 
     lines = [f"# milestones bench, {n:,} events ({size / 2**20:.0f} MiB ledger)", "",
              f"Machine: {results['machine']['cpus']} × {results['machine']['cpu']}, {results['machine']['memory_gib']} GiB; "
              f"{results['machine']['openssl']}; SQLite {results['machine']['sqlite']}. Whole-process times, median of {runs} runs "
-             "(5 for the short ones) unless said; ratios against baselines measured in the same run.", "",
+             "(5 for the short ones) after a warm-up run, unless said; ratios against baselines measured in the same run.", "",
              "| figure | value |", "|---|---|"]
     for key in F:
         lines.append(f"| {key} | {r(key)} {F[key]['note']} |")
@@ -154,8 +169,8 @@ def verify_figures():
     t_openssl, t_verify = paired(["openssl", "dgst", "-sha256", str(ledger)], [binary, "verify", "--ledger", str(ledger)])
     fig("openssl_dgst_s", t_openssl, "s")
     fig("verify_s", t_verify, "s", "openssl dgst", t_openssl)
-    _, rss = run_rss([binary, "verify", "--ledger", str(ledger)])
-    fig("verify_peak_rss_mib", rss, "MiB", note=f"({rss * 2**20 / n:.0f} bytes/record)")
+    rss = peak_rss([binary, "verify", "--ledger", str(ledger)])
+    fig("verify_peak_rss_mib", rss, "MiB", note=f"({rss * 2**20 / n:.0f} bytes/record; median of {runs} runs)")
     return rss
 
 
@@ -169,7 +184,7 @@ if "--memory" in sys.argv:
         sys.exit(f"--memory compares {n:,} events with {small_n:,}: give more")
     fresh_ledger()
     run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(events_file(small_n))])
-    _, rss_small = run_rss([binary, "verify", "--ledger", str(ledger)])
+    rss_small = peak_rss([binary, "verify", "--ledger", str(ledger)])
     fresh_ledger()
     log(f"batch record of {n} events (one run)")
     t_record = run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(events)])[0]
@@ -177,7 +192,7 @@ if "--memory" in sys.argv:
     size = ledger.stat().st_size
     results["ledger_bytes"] = size
     rss = verify_figures()
-    fig("verify_peak_rss_1m_mib", rss_small, "MiB", note=f"(its first {small_n:,} events, in the same run)")
+    fig("verify_peak_rss_1m_mib", rss_small, "MiB", note=f"(its first {small_n:,} events, in the same run; median of {runs} runs)")
     fig("verify_growth_per_record", (rss - rss_small) * 2**20 / (n - small_n), "B", note=f"(peak memory from {small_n:,} to {n:,} records)")
     write_report()
     sys.exit(0)
@@ -236,10 +251,21 @@ INSERT INTO events SELECT line->>'$.seq', line->>'$.event.id', line->>'$.event.t
 DROP TABLE raw;
 """
 (work / "load.sql").write_text(sql)
-t_sqlite = run(["sqlite3", str(base_db)], stdin=str(work / "load.sql"))[0]
-t_project = run([binary, "events", "--ledger", str(ledger), "--type", "site.secured", "--since", "3000-01-01", "--format", "json"])[0]
-fig("sqlite_json_load_s", t_sqlite, "s")
-fig("first_projection_s", t_project, "s", "sqlite3 JSON load", t_sqlite)
+
+
+def remove(pattern):
+    for p in work.glob(pattern):
+        p.unlink()
+
+
+# Each run from nothing (no database, no read models), alternately; no
+# warm-up run: each reads the whole ledger, which the figures before have
+# left in the page cache.
+t_sqlite, t_project = paired(["sh", "-c", f"exec sqlite3 '{base_db}' < '{work / 'load.sql'}'"],
+                             [binary, "events", "--ledger", str(ledger), "--type", "site.secured", "--since", "3000-01-01", "--format", "json"],
+                             warm_up=False, before_baseline=lambda: remove("base.sqlite*"), before_ours=lambda: remove("l.sqlite*"))
+fig("sqlite_json_load_s", t_sqlite, "s", note=f"(median of {runs}, no warm-up run)")
+fig("first_projection_s", t_project, "s", "sqlite3 JSON load", t_sqlite, note=f"(median of {runs}, run alternately with SQLite's)")
 
 # --- queries on caught-up read models
 log("queries, record one, catch-up")
@@ -270,13 +296,24 @@ fig("checkpoint_after_one_more_s", median([binary, "checkpoint", "--ledger", str
 
 # --- Python peers in a throwaway virtualenv
 venv = cache / "venv"
-if not (venv / "bin" / "python").exists():
+PEERS = {"eventsourcing": "9.5.6", "pymerkle": "7.0.0"}
+
+
+def peers_ready():
+    """Whether the virtualenv holds the peers at their versions (an install that failed half-way does not)."""
+    check = f"import importlib.metadata as m, sys; sys.exit(any(m.version(p) != v for p, v in {PEERS!r}.items()))"
+    return (venv / "bin" / "python").exists() and subprocess.run([str(venv / "bin" / "python"), "-c", check],
+                                                                 capture_output=True).returncode == 0
+
+
+if not peers_ready():
     log("installing eventsourcing 9.5.6 and pymerkle 7.0.0 into a throwaway virtualenv")
+    subprocess.run(["rm", "-rf", str(venv)])
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "eventsourcing==9.5.6", "pymerkle==7.0.0"])
-    if r.returncode != 0:
+    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q"] + [f"{p}=={v}" for p, v in PEERS.items()])
+    if r.returncode != 0 or not peers_ready():
         log("could not install the Python peers: their figures are left out")
-if (venv / "bin" / "python").exists():
+if peers_ready():
     peer_n = min(n, 100_000)
     out = subprocess.run([str(venv / "bin" / "python"), str(root / "bench" / "peers.py"), str(events), str(ledger), str(peer_n), str(work)],
                          capture_output=True, text=True)
@@ -288,7 +325,10 @@ if (venv / "bin" / "python").exists():
         fig("record_vs_eventsourcing", rate / peers["eventsourcing_append_per_s"], "×", note="(our batch rate / theirs)")
         fig("eventsourcing_replay_events_per_s", peers["eventsourcing_replay_per_s"], "events/s", note=f"(on {peer_n} events)")
         fig("pymerkle_append_s", peers["pymerkle_append_s"], "s", note=f"(on {peer_n} leaves; ours: tree build of {n})")
-        fig("pymerkle_inclusion_proof_s", peers["pymerkle_prove_s"], "s", note="(in-process, one proof)")
+        fig("pymerkle_inclusion_proof_s", peers["pymerkle_prove_s"], "s", note=f"(in-process, one proof, at {peer_n} leaves)")
+        fig("pymerkle_consistency_proof_s", peers["pymerkle_consistency_s"], "s", note=f"(in-process, from {peer_n // 2} to {peer_n} leaves)")
+        fig("pymerkle_state_after_one_more_s", peers["pymerkle_state_s"], "s",
+            note="(in-process: one more leaf and the new root, what our checkpoint computes before it signs)")
     else:
         log("peers failed:", out.stderr[-1500:])
 

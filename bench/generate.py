@@ -67,8 +67,9 @@ def amount():
 
 class Recent:
     """The events a correction or retraction may name: only the last 5,000 are
-    ever drawn, so older ones are dropped (memory stays flat at 10M events)
-    while positions count as if none were: the same seed gives the same events."""
+    ever drawn, so older ones are dropped (10M events no longer hold every
+    event in memory) while positions count as if none were: the same seed
+    gives the same events."""
 
     def __init__(self):
         self.dropped, self.items = 0, []
@@ -100,7 +101,7 @@ class Recent:
         return self.items.pop()
 
 
-programs, facilities, ids, targets, correctable = [], [], [], {}, Recent()
+programs, facilities, targets, correctable = [], [], {}, Recent()
 out = sys.stdout
 count = 0
 

@@ -5,7 +5,8 @@ Usage: peers.py EVENTS.jsonl LEDGER.jsonl N WORKDIR
 - eventsourcing 9.5.6: the first N events appended to one aggregate's history
   in its SQLite store (one transaction), then the aggregate replayed;
 - pymerkle 7.0.0: the first N ledger lines appended as leaves to an in-memory
-  RFC 6962-style tree (security on: 0x00/0x01 prefixes), then one inclusion proof.
+  RFC 6962-style tree (security on: 0x00/0x01 prefixes), then one inclusion proof,
+  one consistency proof (from N/2 leaves to N), and one more leaf with the new root.
 Prints a JSON object of rates and times.
 """
 import json, os, sys, time
@@ -62,6 +63,14 @@ tree_append = time.perf_counter() - t0
 t0 = time.perf_counter()
 tree.prove_inclusion(len(leaves) // 3 + 1)
 prove = time.perf_counter() - t0
+t0 = time.perf_counter()
+tree.prove_consistency(len(leaves) // 2, len(leaves))
+consistency = time.perf_counter() - t0
+t0 = time.perf_counter()
+tree.append_entry(b"one more")
+tree.get_state()
+state = time.perf_counter() - t0
 
 print(json.dumps({"n": len(lines), "eventsourcing_append_per_s": len(lines) / append, "eventsourcing_replay_per_s": len(lines) / replay,
-                  "pymerkle_append_s": tree_append, "pymerkle_prove_s": prove}))
+                  "pymerkle_append_s": tree_append, "pymerkle_prove_s": prove, "pymerkle_consistency_s": consistency,
+                  "pymerkle_state_s": state}))

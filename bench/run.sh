@@ -7,6 +7,7 @@
 # (--memory: bench.py's memory tier at each N, and no combined report)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SECONDS=0  # the whole suite's time, for the report
 command -v sqlite3 >/dev/null && command -v openssl >/dev/null && [ -x /usr/bin/time ] || {
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq sqlite3 openssl time
@@ -16,9 +17,9 @@ if [ "$1" = --memory ]; then memory=(--memory); shift; fi
 binary="$1"
 shift
 for n in "$@"; do
-  python3 bench/bench.py "$binary" "$n" "${memory[@]}"
+  python3 bench/bench.py "$binary" "$n" ${memory[@]+"${memory[@]}"}
 done
 if [ ${#memory[@]} -gt 0 ]; then exit 0; fi
 # The combined report (latest.md, latest.json, scaling.svg) needs several
 # tiers: `make bench-quick` leaves the committed one alone.
-if [ "$#" -gt 1 ]; then python3 bench/report.py "$@"; fi
+if [ "$#" -gt 1 ]; then BENCH_SECONDS=$SECONDS python3 bench/report.py "$@"; fi
