@@ -181,7 +181,7 @@ def verify_figures():
 if "--memory" in sys.argv:
     small_n = 1_000_000
     if n <= small_n:
-        sys.exit(f"--memory compares {n:,} events with {small_n:,}: give more")
+        sys.exit(f"bench.py: --memory needs N above {small_n:,} (it compares N events with the first {small_n:,}); got {n:,}")
     fresh_ledger()
     run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(events_file(small_n))])
     rss_small = peak_rss([binary, "verify", "--ledger", str(ledger)])

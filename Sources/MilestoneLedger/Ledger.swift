@@ -414,7 +414,9 @@ public final class AppendBatch {
     static func prepare(line span: InputFile.Line, in chunk: UnsafeRawBufferPointer, using preparer: Preparer) -> PreparedEvent {
         func problem(_ m: String) -> PreparedEvent { .problem(m, line: span.number) }
         // (A line read whole, inside one chunk, is held to the same limit as one cut at a chunk's end.)
-        if span.tooLong || span.length > LedgerReader.maxLineLength { return problem("line longer than \(LedgerReader.maxLineLength) bytes") }
+        if span.tooLong || span.length > LedgerReader.maxLineLength {
+            return problem("line longer than \(LedgerReader.maxLineLength) bytes: no event is this long (each text is at most \(EventForm.maxTextLength) characters); put one event on each line")
+        }
         let bytes = UnsafeRawBufferPointer(rebasing: chunk[span.start..<(span.start + span.length)])
         if span.number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
             return problem("starts with a UTF-8 byte order mark; save the file as UTF-8 without BOM")

@@ -27,7 +27,8 @@ public enum EventForm {
         }
     }
 
-    static let maxTextLength = 2000
+    /// The most characters a text value may have (events.md).
+    public static let maxTextLength = 2000
     /// The milestones a target can promise.
     public static let targetMilestones: StaticTable<EventType> = [
         .siteSecured, .constructionStarted, .constructionCompleted, .productionStarted, .productionVolume,
@@ -39,6 +40,11 @@ public enum EventForm {
     static let facilityKindNames: StaticTable<StaticString> = ["fab", "packaging", "assembly", "datacenter", "other"]
     static let targetMilestoneNames = StaticTable<StaticString>(targetMilestones.map { EventType.names[$0.ordinal] })
     static let qualifiers: StaticTable<StaticString> = ["exact", "about", "up_to", "at_least"]
+    /// The defaults normalisation writes out (events.md), as JSON values:
+    /// `precision` is `day`, an amount's `qualifier` is `exact`. Both the
+    /// full path and record's one pass (``plainInput``) write these.
+    static let defaultPrecision: StaticString = #""day""#
+    static let defaultQualifier: StaticString = #""exact""#
     static let amountMembers: StaticTable<StaticString> = ["value", "currency", "qualifier"]
     static let locationMembers: StaticTable<StaticString> = ["city", "region", "country"]
     static let dueMembers: StaticTable<StaticString> = ["earliest", "latest"]
@@ -272,7 +278,7 @@ public enum EventForm {
                 }
             } else if field.kind == .precision {
                 key(field, &first, &out)
-                out.append(#""day""#)
+                out.append(defaultPrecision)
             } else if let id, k == idPosition[type.ordinal] {
                 key(field, &first, &out)
                 var text: [UInt8] = []
@@ -311,7 +317,8 @@ public enum EventForm {
             if qualifier, k.sortsAfter("qualifier") {
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
-                out.append(#""qualifier":"exact""#)
+                out.append(#""qualifier":"#)
+                out.append(defaultQualifier)
                 qualifier = false
             }
             if !first { out.append(UInt8(ascii: ",")) }
@@ -326,7 +333,8 @@ public enum EventForm {
         }
         if qualifier {
             if !first { out.append(UInt8(ascii: ",")) }
-            out.append(#""qualifier":"exact""#)
+            out.append(#""qualifier":"#)
+            out.append(defaultQualifier)
         }
         out.append(UInt8(ascii: "}"))
     }

@@ -101,6 +101,8 @@ extension EventForm {
         let location = PlainName.table(plainLocation)
         let due = PlainName.table(plainDue)
         let source = PlainName.table(plainSource)
+        /// Where `qualifier` is among an amount's members.
+        let amountQualifier = plainAmount.firstIndex { $0.description == "qualifier" }!
         let precisions = PlainName.table(precisionNames)
         let facilityKinds = PlainName.table(facilityKindNames)
         let qualifiers = PlainName.table(EventForm.qualifiers)

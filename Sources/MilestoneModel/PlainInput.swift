@@ -52,7 +52,7 @@ extension EventForm {
                 present |= 1 << UInt32(k)
                 let from = s.i, at = scratch.count
                 switch PlainKey(rawValue: k)! {
-                case .amount: guard s.smallObject(t.pointee.amount, qualifier: 1, into: &scratch) else { return nil }
+                case .amount: guard s.smallObject(t.pointee.amount, qualifier: t.pointee.amountQualifier, into: &scratch) else { return nil }
                 case .location: guard s.smallObject(t.pointee.location, into: &scratch) else { return nil }
                 case .due: guard s.smallObject(t.pointee.due, into: &scratch) else { return nil }
                 case .sources:
@@ -101,7 +101,7 @@ extension EventForm {
                             q += r.count
                         } else if k == PlainKey.precision.rawValue {
                             q = PlainScan.put(t.pointee.keys[k], comma: q > base + 1, at: q)
-                            let day: StaticString = #""day""#
+                            let day = EventForm.defaultPrecision
                             q.copyMemory(from: day.utf8Start, byteCount: day.utf8CodeUnitCount)
                             q += day.utf8CodeUnitCount
                         } else if k == PlainKey.id.rawValue, !idText.isEmpty {
@@ -198,7 +198,7 @@ extension PlainScan {
 
     /// A small object of scalars whose members are among `names` (sorted),
     /// in any order, each once, appended in canonical form; the member at
-    /// `qualifier` (an amount's), when absent, written as `"exact"`.
+    /// `qualifier` (an amount's), when absent, written as its default.
     mutating func smallObject(_ names: StaticTable<PlainName>, qualifier: Int? = nil, into out: inout ByteBuffer) -> Bool {
         guard take(UInt8(ascii: "{")) else { return false }
         return withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: names.count) { found -> Bool in
@@ -224,7 +224,7 @@ extension PlainScan {
                     out.append(UnsafeRawPointer(p + found[k].lowerBound), count: found[k].count)
                 } else if k == qualifier {
                     PlainScan.key(names[k], comma: out.count > start + 1, to: &out)
-                    out.append(#""exact""#)
+                    out.append(EventForm.defaultQualifier)
                 }
             }
             out.append(UInt8(ascii: "}"))
