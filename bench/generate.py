@@ -151,8 +151,12 @@ while count < n:
         if t == "site.secured":
             e["area_sqft"] = rng.randrange(10**4, 10**7)
         if rng.random() < 0.2:
-            e["precision"] = "month"
-            e["date"] = e["date"][:8] + "01"
+            # A coarser date: month, quarter or year, picked from the day (no more draws,
+            # so the events after this one are as before), dated on the first day of its period.
+            p = ("month", "quarter", "year")[d % 3]
+            y, m = e["date"][:4], int(e["date"][5:7])
+            e["precision"] = p
+            e["date"] = {"month": e["date"][:8] + "01", "quarter": f"{y}-{(m - 1) // 3 * 3 + 1:02d}-01", "year": f"{y}-01-01"}[p]
         emit(e)
     elif r < 0.45:
         f = rng.choice(facilities)

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Remakes fixtures/golden/: the bundled NVIDIA events recorded as they became
-# known (scripts/record-as-known.py), and the JSON answers of the query
+# known (scripts/record-as-known.py stamps each when its sources were published:
+# a test fixture for --known-at, not the product's way), and the JSON answers of the query
 # commands at several points of view. The tests compare the CLI against these
 # files; after a deliberate change, run this and read the diff before committing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.build/debug/milestones}
 out=fixtures/golden
-rm -f "$out"/*.json "$out"/ledger.* 
-MILESTONES_NOW=2023-11-01T00:00:00Z "$bin" init --name example.org/nvidia-ai-factories --ledger "$out/ledger.jsonl" >/dev/null
-python3 scripts/record-as-known.py "$bin" "$out/ledger.jsonl" fixtures/nvidia-ai-factories.jsonl
-rm -f "$out"/ledger.sqlite* "$out"/ledger.tree
+rm -f "$out"/*.json "$out"/ledger.sqlite* "$out"/ledger.tree
+# The ledger is kept (tests rely on its records and their times: the fixture's first
+# 27 events as they became known); REMAKE_LEDGER=1 records it again from today's fixture.
+if [ "${REMAKE_LEDGER:-0}" = 1 ] || [ ! -f "$out/ledger.jsonl" ]; then
+  rm -f "$out"/ledger.*
+  MILESTONES_NOW=2023-11-01T00:00:00Z "$bin" init --name example.org/nvidia-ai-factories --ledger "$out/ledger.jsonl" >/dev/null
+  python3 scripts/record-as-known.py "$bin" "$out/ledger.jsonl" fixtures/nvidia-ai-factories.jsonl
+fi
 q() { name=$1; shift; "$bin" "$@" --ledger "$out/ledger.jsonl" --db /tmp/golden-$$.sqlite --format json > "$out/$name.json"; }
 for d in 2025-03-31 2025-04-14 2025-12-31 2026-11-26; do
   q "status-$d" status --as-of $d

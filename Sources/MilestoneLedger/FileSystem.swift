@@ -87,6 +87,8 @@ final class Flag: @unchecked Sendable {
 /// What went wrong outside the ledger's content, with the exit code cli.md gives it.
 public enum LedgerError: Error, Sendable, CustomStringConvertible {
     case missing(path: String)
+    /// A zero-byte file: not a ledger (record 1 is missing).
+    case empty(path: String)
     case exists(path: String)
     case io(path: String, operation: String, errno: Int32)
     case locked(path: String, seconds: Double)
@@ -97,7 +99,7 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
 
     public var exitCode: Int32 {
         switch self {
-        case .missing: 66
+        case .missing, .empty: 66
         case .exists: 73
         case .io, .tooLarge: 74
         case .locked: 75
@@ -109,6 +111,8 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .missing(let path):
             return "\(path): no such ledger (create one with `milestones init --name ORIGIN`, or name it with --ledger)"
+        case .empty(let path):
+            return "\(path): an empty file is not a ledger (it has no record 1); create one with `milestones init --name ORIGIN`"
         case .exists(let path):
             return "\(path): a file already exists there; init never overwrites a ledger"
         case .io(let path, let op, let e):

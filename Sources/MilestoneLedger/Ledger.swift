@@ -308,6 +308,7 @@ public final class AppendBatch {
         file = try LedgerFile.open(path, writable: true)
         try file.lock(exclusive: true, wait: wait)
         startLength = try file.size()
+        guard startLength > 0 else { throw LedgerError.empty(path: path) }
         let known = try state(file, startLength)
         // A ledger's own verified index is in memory: the batch goes on from it
         // rather than asking it, id by id, as it would the read models.
@@ -316,6 +317,9 @@ public final class AppendBatch {
         startSeq = known.head.seq
         recordedAtText = Array(max(now, known.head.recordedAt).description.utf8)
     }
+
+    /// The ledger being appended to (locked until the batch is released).
+    public var ledgerFile: LedgerFile { file }
 
     /// The ledger's length before this batch.
     public var ledgerLength: Int { startLength }
@@ -679,9 +683,14 @@ public enum LedgerRepair {
         /// Bytes removed (0 when there was no torn tail).
         public var removedBytes: Int
         public var records: Int
+        /// Whether the last record lacked only its LF, which was written back.
+        public var restoredNewline = false
     }
 
-    /// Removes a torn tail and nothing else; refuses any other damage.
+    /// Mends a torn tail and nothing else; refuses any other damage. A last
+    /// line that lacks only its LF and is otherwise a complete record that
+    /// follows the chain (hash, seq, prev, time) gets its LF back; anything
+    /// else after the last LF is removed (docs/ledger-format.md, "Crash safety").
     public static func tornTail(ledger path: String, wait: Double) throws -> Result {
         let file = try LedgerFile.open(path, writable: true)
         try file.lock(exclusive: true, wait: wait)
@@ -693,8 +702,26 @@ public enum LedgerRepair {
         } catch LedgerError.notIntact(let failure, _) where failure.isTornTail {
             // The torn tail is the last line; everything before it must verify.
             let state = try LedgerReader.verify(file, upTo: failure.offset)
+            let tail = try file.read(at: failure.offset, count: size - failure.offset)
+            if wholeRecord(tail, after: state.head) {
+                try file.append([UInt8(ascii: "\n")], at: size)
+                return Result(removedBytes: 0, records: state.records + 1, restoredNewline: true)
+            }
             try file.truncate(to: failure.offset)
             return Result(removedBytes: size - failure.offset, records: state.records)
+        }
+    }
+}
+
+extension LedgerRepair {
+    /// Whether `line` (without LF) is a record whose hash holds and that
+    /// follows `head`: the next seq, `prev` its hash, not recorded earlier.
+    static func wholeRecord(_ line: [UInt8], after head: ChainHead) -> Bool {
+        guard !line.isEmpty, !line.contains(UInt8(ascii: "\n")) else { return false }
+        return line.withUnsafeBytes { b in
+            var hasher = SHA256()
+            guard let h = RecordLine.hashes(of: b, hasher: &hasher), h.claimed == h.computed, let t = RecordLine.tail(of: b) else { return false }
+            return t.seq == head.seq + 1 && t.prev == head.sha256 && t.recordedAt >= head.recordedAt
         }
     }
 }

@@ -107,6 +107,17 @@ public final class LedgerFile {
         return Int(st.st_size)
     }
 
+    /// What identifies this file's contents without reading them: device,
+    /// inode, size, and modification and status-change times (ns). Any write
+    /// changes it (the status-change time cannot be set back by hand); a
+    /// derived file that saw another identity re-checks the ledger
+    /// (docs/cli.md, "The read models never answer for a changed ledger").
+    public func identity() throws(LedgerError) -> String {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .io(path: path, operation: "fstat", errno: errno) }
+        return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+    }
+
     // MARK: Writing
 
     /// Writes all of `bytes` from the file's position.

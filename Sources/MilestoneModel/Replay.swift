@@ -40,9 +40,34 @@ public enum FacilityPhase: String, CaseIterable, Sendable, Comparable {
     public static func < (a: FacilityPhase, b: FacilityPhase) -> Bool { a.rank < b.rank }
 }
 
-/// A target's state as of a date (events.md, "Targets").
+/// A target's state as of a date (docs/events.md, "Targets").
 public enum TargetState: String, Sendable, CaseIterable {
-    case met, missed, overdue, pending
+    case met, missed, undetermined, overdue, pending
+}
+
+extension CalendarDate {
+    /// The last day of the interval that a date reported at `precision`
+    /// covers: the day itself, or the end of its month, quarter or year
+    /// (the date is the first day of that period; docs/events.md).
+    public func end(at precision: DatePrecision) -> CalendarDate {
+        switch precision {
+        case .day: return self
+        case .month: return adding(months: 1).adding(days: -1)
+        case .quarter: return adding(months: 3).adding(days: -1)
+        case .year: return adding(months: 12).adding(days: -1)
+        }
+    }
+
+    /// The date as precisely as it is known: `2026`, `2026-Q1`, `2026-03`, `2026-03-05`.
+    public func label(at precision: DatePrecision) -> String {
+        let (y, m, _) = components
+        switch precision {
+        case .day: return description
+        case .month: return String(description.prefix(7))
+        case .quarter: return pad(y, 4) + "-Q\((m - 1) / 3 + 1)"
+        case .year: return pad(y, 4)
+        }
+    }
 }
 
 /// The rules that turn what is known about a facility or a target into its
@@ -52,13 +77,14 @@ public enum Rules {
     /// A facility's phase as of D: its most advanced lifecycle phase reached
     /// by an event dated on or before D (`top`, first reached on `reached`),
     /// unless the latest pause/resume/cancel dated on or before D (`control`)
-    /// is a pause or a cancel.
-    public static func phase(top: FacilityPhase, reached: CalendarDate,
-                             control: (type: EventType, date: CalendarDate)?) -> (phase: FacilityPhase, since: CalendarDate) {
+    /// is a pause or a cancel. The date comes with its event's precision.
+    public static func phase(top: FacilityPhase, reached: (CalendarDate, DatePrecision),
+                             control: (type: EventType, date: CalendarDate, precision: DatePrecision)?)
+        -> (phase: FacilityPhase, since: CalendarDate, precision: DatePrecision) {
         switch control?.type {
-        case .facilityPaused?: (.paused, control!.date)
-        case .facilityCancelled?: (.cancelled, control!.date)
-        default: (top, reached)
+        case .facilityPaused?: (.paused, control!.date, control!.precision)
+        case .facilityCancelled?: (.cancelled, control!.date, control!.precision)
+        default: (top, reached.0, reached.1)
         }
     }
 
@@ -67,42 +93,110 @@ public enum Rules {
     /// feed it from an index scan, the in-memory replay from its lists.
     public struct PhaseInputs {
         var top: FacilityPhase?
-        var reached = CalendarDate(days: 0)
-        var control: (type: EventType, date: CalendarDate, seq: Int)?
+        /// The first event (by date, then seq) that reached `top`.
+        var reached = (date: CalendarDate(days: 0), seq: 0, precision: DatePrecision.day)
+        var control: (type: EventType, date: CalendarDate, seq: Int, precision: DatePrecision)?
 
         public init() {}
 
-        public mutating func add(_ type: EventType, date: CalendarDate, seq: Int) {
+        public mutating func add(_ type: EventType, date: CalendarDate, precision: DatePrecision, seq: Int) {
             if let p = FacilityPhase(reachedBy: type) {
                 if top == nil || p > top! {
-                    (top, reached) = (p, date)
-                } else if p == top!, date < reached {
-                    reached = date
+                    top = p
+                    reached = (date, seq, precision)
+                } else if p == top!, (date, seq) < (reached.date, reached.seq) {
+                    reached = (date, seq, precision)
                 }
             } else if type.isControl {
-                if control == nil || (date, seq) > (control!.date, control!.seq) { control = (type, date, seq) }
+                if control == nil || (date, seq) > (control!.date, control!.seq) { control = (type, date, seq, precision) }
             }
         }
 
         /// Nil when no lifecycle event was seen: the facility does not appear as of D.
-        public var phase: (phase: FacilityPhase, since: CalendarDate)? {
-            top.map { Rules.phase(top: $0, reached: reached, control: control.map { ($0.type, $0.date) }) }
+        public var phase: (phase: FacilityPhase, since: CalendarDate, precision: DatePrecision)? {
+            top.map { Rules.phase(top: $0, reached: (reached.date, reached.precision),
+                                  control: control.map { ($0.type, $0.date, $0.precision) }) }
         }
     }
 
-    /// A target's state as of D, given the date the milestone was first
-    /// reached on or before D, the current `due.latest`, and the first target's.
-    public static func target(actual: CalendarDate?, dueLatest: CalendarDate, originalLatest: CalendarDate,
+    /// What one subject's lifecycle events dated on or before D say about
+    /// when each target milestone happened: for each lifecycle phase, the
+    /// first event (by date, then seq) that reached it.
+    public struct MilestoneEvidence {
+        /// By phase rank (2 site secured … 6 volume production).
+        var first = [(date: CalendarDate, seq: Int, precision: DatePrecision)?](repeating: nil, count: 7)
+
+        public init() {}
+
+        public mutating func reset() { for k in first.indices { first[k] = nil } }
+
+        public mutating func add(_ type: EventType, date: CalendarDate, precision: DatePrecision, seq: Int) {
+            guard let rank = FacilityPhase(reachedBy: type)?.rank, rank >= 2 else { return }
+            if let f = first[rank], (f.date, f.seq) <= (date, seq) { return }
+            first[rank] = (date, seq, precision)
+        }
+
+        /// The milestone's actual interval, or what a later milestone implies.
+        public func actual(of milestone: EventType) -> Actual? {
+            guard let rank = FacilityPhase(reachedBy: milestone)?.rank, rank >= 2 else { return nil }
+            if let f = first[rank] { return Actual(earliest: f.date, latest: f.date.end(at: f.precision), impliedBy: nil) }
+            // The earliest (by date, then seq) event of a later milestone.
+            var best: (date: CalendarDate, seq: Int, precision: DatePrecision, rank: Int)?
+            for r in (rank + 1)..<first.count {
+                if let f = first[r], best == nil || (f.date, f.seq) < (best!.date, best!.seq) { best = (f.date, f.seq, f.precision, r) }
+            }
+            guard let best else { return nil }
+            return Actual(earliest: nil, latest: best.date.end(at: best.precision), impliedBy: Rules.milestoneTypes[best.rank])
+        }
+    }
+
+    /// The event type that reaches each phase rank (nil for rank 0 and 1: no target milestone).
+    static let milestoneTypes: [EventType?] = [nil, nil, .siteSecured, .constructionStarted, .constructionCompleted,
+                                                .productionStarted, .productionVolume]
+
+    /// When a milestone happened, as an interval: `earliest` (nil when only
+    /// implied by a later milestone) … `latest`.
+    public struct Actual: Sendable, Equatable {
+        public var earliest: CalendarDate?
+        public var latest: CalendarDate
+        public var impliedBy: EventType?
+        public init(earliest: CalendarDate?, latest: CalendarDate, impliedBy: EventType?) {
+            self.earliest = earliest
+            self.latest = latest
+            self.impliedBy = impliedBy
+        }
+    }
+
+    /// A target's state as of D, given when the milestone happened (or what
+    /// implies it), the current `due.latest`, and the first target's. Slips
+    /// are certain bounds: nil when the state is undetermined or pending.
+    public static func target(actual: Actual?, dueLatest: CalendarDate, originalLatest: CalendarDate,
                               asOf: CalendarDate) -> (state: TargetState, slipDays: Int?, slipFromOriginalDays: Int?) {
         // Differences of days as Int: no two Int32 day counts can overflow it.
         func days(_ a: CalendarDate, _ b: CalendarDate) -> Int { Int(a.days) - Int(b.days) }
         if let actual {
-            return (actual <= dueLatest ? .met : .missed, days(actual, dueLatest), days(actual, originalLatest))
+            if actual.latest <= dueLatest {
+                return (.met, days(actual.latest, dueLatest), days(actual.latest, originalLatest))
+            }
+            if let earliest = actual.earliest, earliest > dueLatest {
+                return (.missed, days(earliest, dueLatest), days(earliest, originalLatest))
+            }
+            return (.undetermined, nil, nil)
         }
         if asOf > dueLatest {
             return (.overdue, days(asOf, dueLatest), days(asOf, originalLatest))
         }
         return (.pending, nil, nil)
+    }
+
+    /// An event's publication date (docs/events.md, "Publication time"): the
+    /// earliest `published` among its sources, else the day it was recorded.
+    public static func publicationDate(of event: JSONObject, recordedAt: Timestamp) -> CalendarDate {
+        var earliest: CalendarDate?
+        for s in event["sources"]?.arrayValue ?? [] {
+            if let d = s.objectValue?["published"]?.stringValue.flatMap(CalendarDate.init), earliest == nil || d < earliest! { earliest = d }
+        }
+        return earliest ?? recordedAt.date
     }
 }
 
@@ -151,8 +245,10 @@ public struct FacilityStatus: Sendable, Equatable {
     public var program: String?
     public var phase: FacilityPhase
     public var phaseDate: CalendarDate
+    public var phasePrecision: DatePrecision
 
-    public init(subject: String, name: String?, kind: String?, operatorName: String?, program: String?, phase: FacilityPhase, phaseDate: CalendarDate) {
+    public init(subject: String, name: String?, kind: String?, operatorName: String?, program: String?, phase: FacilityPhase,
+                phaseDate: CalendarDate, phasePrecision: DatePrecision) {
         self.subject = subject
         self.name = name
         self.kind = kind
@@ -160,6 +256,7 @@ public struct FacilityStatus: Sendable, Equatable {
         self.program = program
         self.phase = phase
         self.phaseDate = phaseDate
+        self.phasePrecision = phasePrecision
     }
 }
 
@@ -191,18 +288,25 @@ public struct TargetStatus: Sendable, Equatable {
     public var milestone: String
     public var dueEarliest: CalendarDate
     public var dueLatest: CalendarDate
+    /// When the milestone happened: `actual` … `actualLatest` (docs/events.md, "Targets").
     public var actual: CalendarDate?
+    public var actualLatest: CalendarDate?
+    /// The later milestone that implies this one, when none of its own is known.
+    public var impliedBy: EventType?
     public var state: TargetState
     public var slipDays: Int?
     public var slipFromOriginalDays: Int?
     public var revisions: Int
 
-    public init(subject: String, milestone: String, dueEarliest: CalendarDate, dueLatest: CalendarDate, actual: CalendarDate?, state: TargetState, slipDays: Int?, slipFromOriginalDays: Int?, revisions: Int) {
+    public init(subject: String, milestone: String, dueEarliest: CalendarDate, dueLatest: CalendarDate, actual: Rules.Actual?,
+                state: TargetState, slipDays: Int?, slipFromOriginalDays: Int?, revisions: Int) {
         self.subject = subject
         self.milestone = milestone
         self.dueEarliest = dueEarliest
         self.dueLatest = dueLatest
-        self.actual = actual
+        self.actual = actual?.earliest
+        self.actualLatest = actual?.latest
+        self.impliedBy = actual?.impliedBy
         self.state = state
         self.slipDays = slipDays
         self.slipFromOriginalDays = slipFromOriginalDays
@@ -215,11 +319,18 @@ public struct TargetStatus: Sendable, Equatable {
 public enum Replay {
     /// The events known once records up to `knownSeq` are in: corrections
     /// applied in record order, retracted events removed.
-    public static func known(_ records: [ReplayRecord], upTo knownSeq: Int = .max) -> [KnownEvent] {
+    ///
+    /// With `publishedBy` (docs/events.md, "Publication time"), only what had
+    /// been published by then counts: a correction or retraction by its own
+    /// sources, an event by its sources as corrected in this view.
+    public static func known(_ records: [ReplayRecord], upTo knownSeq: Int = .max, publishedBy: CalendarDate? = nil) -> [KnownEvent] {
         var events: [String: KnownEvent] = [:]
+        var recordedAt: [String: Timestamp] = [:]
         var order: [String] = []
         for r in records where r.seq <= knownSeq {
             guard let type = r.event["type"]?.stringValue.flatMap(EventType.init), type != .ledgerCreated else { continue }
+            if let publishedBy, type == .eventCorrected || type == .eventRetracted,
+               Rules.publicationDate(of: r.event, recordedAt: r.recordedAt) > publishedBy { continue }
             switch type {
             case .eventCorrected:
                 guard let target = r.event["corrects"]?.stringValue, var e = events[target],
@@ -231,10 +342,15 @@ public enum Replay {
             default:
                 let e = KnownEvent(seq: r.seq, object: r.event)
                 events[e.id] = e
+                recordedAt[e.id] = r.recordedAt
                 order.append(e.id)
             }
         }
-        return order.compactMap { events[$0] }
+        return order.compactMap { id in
+            guard let e = events[id] else { return nil }
+            if let publishedBy, Rules.publicationDate(of: e.object, recordedAt: recordedAt[id]!) > publishedBy { return nil }
+            return e
+        }
     }
 
     /// The seq of the last record recorded at or before `time`.
@@ -255,12 +371,12 @@ public enum Replay {
         var out: [FacilityStatus] = []
         for (subject, list) in bySubject {
             var inputs = Rules.PhaseInputs()
-            for e in list { inputs.add(e.type, date: e.date, seq: e.seq) }
-            guard let (phase, phaseDate) = inputs.phase else { continue }
+            for e in list { inputs.add(e.type, date: e.date, precision: e.precision, seq: e.seq) }
+            guard let (phase, phaseDate, precision) = inputs.phase else { continue }
             let a = announcements[subject]
             out.append(FacilityStatus(subject: subject, name: a?.name, kind: a?.object["kind"]?.stringValue,
                                       operatorName: a?.object["operator"]?.stringValue, program: a?.object["program"]?.stringValue,
-                                      phase: phase, phaseDate: phaseDate))
+                                      phase: phase, phaseDate: phaseDate, phasePrecision: precision))
         }
         return out.sorted { $0.subject < $1.subject }
     }
@@ -298,8 +414,11 @@ public enum Replay {
             let earliest = CalendarDate(due["earliest"]!.stringValue!)!
             let latest = CalendarDate(due["latest"]!.stringValue!)!
             let originalLatest = CalendarDate(first.object["due"]!.objectValue!["latest"]!.stringValue!)!
-            let actual = events.filter { $0.subject == current.subject && $0.type.rawValue == milestone && $0.date <= asOf }
-                .map(\.date).min()
+            var evidence = Rules.MilestoneEvidence()
+            for e in events where e.subject == current.subject && e.date <= asOf {
+                evidence.add(e.type, date: e.date, precision: e.precision, seq: e.seq)
+            }
+            let actual = EventType(rawValue: milestone).flatMap(evidence.actual(of:))
             let (state, slip, slipOriginal) = Rules.target(actual: actual, dueLatest: latest, originalLatest: originalLatest, asOf: asOf)
             out.append(TargetStatus(subject: current.subject, milestone: milestone, dueEarliest: earliest, dueLatest: latest,
                                     actual: actual, state: state, slipDays: slip, slipFromOriginalDays: slipOriginal,

@@ -5,13 +5,17 @@ import MilestoneLedger
 import MilestoneModel
 
 /// A point of view: the world as of a date (valid time), as known once the
-/// records up to `knownSeq` were in (transaction time).
+/// records up to `knownSeq` were in (transaction time), and, when
+/// `publishedBy` is set, as the public record had it by that date
+/// (publication time; docs/events.md, "Publication time").
 public struct PointOfView: Sendable, Equatable {
     public var asOf: CalendarDate
     public var knownSeq: Int
-    public init(asOf: CalendarDate, knownSeq: Int) {
+    public var publishedBy: CalendarDate?
+    public init(asOf: CalendarDate, knownSeq: Int, publishedBy: CalendarDate? = nil) {
         self.asOf = asOf
         self.knownSeq = knownSeq
+        self.publishedBy = publishedBy
     }
 }
 
@@ -25,19 +29,44 @@ public struct FacilityRow {
     public let name, kind, operatorName, program: RowText?
     public let phase: FacilityPhase
     public let phaseDate: CalendarDate
+    public let phasePrecision: DatePrecision
 
     public var status: FacilityStatus {
         func text(_ b: RowText?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
         return FacilityStatus(subject: String(decoding: subject, as: UTF8.self), name: text(name), kind: text(kind),
-                              operatorName: text(operatorName), program: text(program), phase: phase, phaseDate: phaseDate)
+                              operatorName: text(operatorName), program: text(program), phase: phase, phaseDate: phaseDate,
+                              phasePrecision: phasePrecision)
     }
+
+    /// Hands over `f` as a row (its texts as bytes, valid during the call).
+    static func with(_ f: FacilityStatus, _ body: (FacilityRow) throws -> Void) rethrows {
+        try withRowTexts([f.subject, f.name, f.kind, f.operatorName, f.program]) { t in
+            try body(FacilityRow(subject: t[0]!, name: t[1], kind: t[2], operatorName: t[3], program: t[4], phase: f.phase,
+                                 phaseDate: f.phaseDate, phasePrecision: f.phasePrecision))
+        }
+    }
+}
+
+/// Texts as one buffer's slices (nil stays nil), valid during the call.
+func withRowTexts<R>(_ texts: [String?], _ body: ([RowText?]) throws -> R) rethrows -> R {
+    var bytes: [UInt8] = []
+    var ranges: [Range<Int>?] = []
+    for t in texts {
+        guard let t else { ranges.append(nil); continue }
+        let start = bytes.count
+        bytes += t.utf8
+        ranges.append(start..<bytes.count)
+    }
+    // At least one byte, so that every slice has a base address.
+    bytes.append(0)
+    return try bytes.withUnsafeBufferPointer { b in try body(ranges.map { $0.map { RowText(rebasing: b[$0]) } }) }
 }
 
 /// A ``TargetStatus`` as a summary scan finds it.
 public struct TargetRow {
     public let subject, milestone: RowText
     public let dueEarliest, dueLatest: CalendarDate
-    public let actual: CalendarDate?
+    public let actual: Rules.Actual?
     public let state: TargetState
     public let slipDays, slipFromOriginalDays: Int?
     public let revisions: Int
@@ -47,17 +76,42 @@ public struct TargetRow {
                      dueEarliest: dueEarliest, dueLatest: dueLatest, actual: actual, state: state, slipDays: slipDays,
                      slipFromOriginalDays: slipFromOriginalDays, revisions: revisions)
     }
+
+    /// Hands over `t` as a row (its texts as bytes, valid during the call).
+    static func with(_ t: TargetStatus, _ body: (TargetRow) throws -> Void) rethrows {
+        try withRowTexts([t.subject, t.milestone]) { x in
+            let actual = t.actualLatest.map { Rules.Actual(earliest: t.actual, latest: $0, impliedBy: t.impliedBy) }
+            try body(TargetRow(subject: x[0]!, milestone: x[1]!, dueEarliest: t.dueEarliest, dueLatest: t.dueLatest, actual: actual,
+                               state: t.state, slipDays: t.slipDays, slipFromOriginalDays: t.slipFromOriginalDays, revisions: t.revisions))
+        }
+    }
 }
 
-/// One line of `timeline` and `events`.
+/// One line of `timeline` and `events`: the event as known in the point of
+/// view (corrections applied), with its record's seq and time.
 public struct EventLine: Sendable, Equatable {
     public var seq: Int
+    public var recordedAt: String
     public var id: String
     public var type: String
     public var date: String
     public var precision: String
     public var subject: String?
     public var summary: String?
+    /// Every field of the event (sources included).
+    public var event: JSONObject
+
+    public init(_ event: JSONObject, seq: Int, recordedAt: String) {
+        self.seq = seq
+        self.recordedAt = recordedAt
+        self.event = event
+        id = event["id"]?.stringValue ?? ""
+        type = event["type"]?.stringValue ?? ""
+        date = event["date"]?.stringValue ?? ""
+        precision = event["precision"]?.stringValue ?? DatePrecision.day.rawValue
+        subject = event["subject"]?.stringValue
+        summary = event["summary"]?.stringValue
+    }
 }
 
 extension ReadModels {
@@ -109,23 +163,50 @@ extension ReadModels {
 
     /// ``facilities(_:)`` one at a time, in subject order, their texts as bytes.
     public func forEachFacility(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (FacilityRow) throws -> Void) throws {
+        if pov.publishedBy != nil {
+            for f in Replay.facilities(try knownEvents(pov), asOf: pov.asOf) where subjects.contains(f.subject) { try FacilityRow.with(f, body) }
+            return
+        }
         try db.read { db in
             let s = pov.knownSeq
             try SubjectSummary.scan(db, subjects, with: .announced) { subject, summary in
                 var inputs = Rules.PhaseInputs()
-                summary.forEachLifecycle { type, date, seq, from, to in
-                    if date <= pov.asOf, from <= s, to > s { inputs.add(type, date: date, seq: seq) }
+                summary.forEachLifecycle { type, date, precision, seq, from, to in
+                    if date <= pov.asOf, from <= s, to > s { inputs.add(type, date: date, precision: precision, seq: seq) }
                 }
-                guard let (phase, since) = inputs.phase else { return }
+                guard let (phase, since, precision) = inputs.phase else { return }
                 let (name, kind, op, program) = summary.announcement(knownAt: s)
                 try body(FacilityRow(subject: subject, name: name, kind: kind, operatorName: op, program: program, phase: phase,
-                                     phaseDate: since))
+                                     phaseDate: since, phasePrecision: precision))
             }
+        }
+    }
+
+    /// The events known in `pov`, replayed in memory from the records
+    /// (``Replay/known(_:upTo:publishedBy:)``): what the publication clock
+    /// needs, since a correction may count before the corrections recorded ahead of it.
+    public func knownEvents(_ pov: PointOfView) throws -> [KnownEvent] {
+        Replay.known(try replayRecords(upTo: pov.knownSeq), upTo: pov.knownSeq, publishedBy: pov.publishedBy)
+    }
+
+    /// Every record up to `seq`, for an in-memory replay.
+    public func replayRecords(upTo seq: Int) throws -> [ReplayRecord] {
+        try db.read { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT seq, recorded_at, event FROM records WHERE seq <= ? ORDER BY seq", arguments: [seq])
+            var out: [ReplayRecord] = []
+            while let r = try rows.next() {
+                guard let at = Timestamp(r[1] as String), let event = try JSONReader.parse(r[2] as String).objectValue else {
+                    throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "records holds a record that is not an event")
+                }
+                out.append(ReplayRecord(seq: r[0], recordedAt: at, event: event))
+            }
+            return out
         }
     }
 
     /// `status`: every program announced on or before D, with its totals.
     public func programs(_ pov: PointOfView, facilities: [FacilityStatus]) throws -> [ProgramStatus] {
+        if pov.publishedBy != nil { return Replay.programs(try knownEvents(pov), asOf: pov.asOf) }
         let sql = """
             SELECT p.subject, p.name, p.sponsor, p.amount_value, p.amount_currency, p.amount_qualifier, p.horizon,
                    (SELECT i.amount_value || ' ' || i.amount_currency || ' ' || i.amount_qualifier FROM event_versions i
@@ -171,15 +252,18 @@ extension ReadModels {
 
     /// ``targets(_:)`` one at a time, by subject then milestone, their texts as bytes.
     public func forEachTarget(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (TargetRow) throws -> Void) throws {
+        if pov.publishedBy != nil {
+            for t in Replay.targets(try knownEvents(pov), asOf: pov.asOf) where subjects.contains(t.subject) { try TargetRow.with(t, body) }
+            return
+        }
         try db.read { db in
             let s = pov.knownSeq
-            // When each phase was first reached, by rank (reset for each subject).
-            var reached = [CalendarDate?](repeating: nil, count: 8)
+            // When each milestone was first reached (reset for each subject).
+            var evidence = Rules.MilestoneEvidence()
             try SubjectSummary.scan(db, subjects, with: .targets) { subject, summary in
-                for k in reached.indices { reached[k] = nil }
-                summary.forEachLifecycle { type, date, _, from, to in
-                    guard date <= pov.asOf, from <= s, to > s, let rank = FacilityPhase(reachedBy: type)?.rank else { return }
-                    if reached[rank] == nil || date < reached[rank]! { reached[rank] = date }
+                evidence.reset()
+                summary.forEachLifecycle { type, date, precision, seq, from, to in
+                    if date <= pov.asOf, from <= s, to > s { evidence.add(type, date: date, precision: precision, seq: seq) }
                 }
                 try summary.forEachTarget { milestone, versions in
                     var first: CalendarDate?
@@ -193,7 +277,7 @@ extension ReadModels {
                     }
                     guard valid else { throw SubjectSummary.damaged(SubjectSummary.Part.targets.table, Array(subject), first: nil) }
                     guard let current, let first else { return }
-                    let actual = EventType(utf8: milestone).flatMap(FacilityPhase.init(reachedBy:)).flatMap { reached[$0.rank] }
+                    let actual = EventType(utf8: milestone).flatMap(evidence.actual(of:))
                     let rule = Rules.target(actual: actual, dueLatest: current.latest, originalLatest: first, asOf: pov.asOf)
                     try body(TargetRow(subject: subject, milestone: milestone, dueEarliest: current.earliest, dueLatest: current.latest,
                                        actual: actual, state: rule.state, slipDays: rule.slipDays,
@@ -205,44 +289,82 @@ extension ReadModels {
 
     /// `timeline`: the dated events (as known) on or before D, in date order.
     public func timeline(_ pov: PointOfView, subject: String? = nil) throws -> [EventLine] {
+        if pov.publishedBy != nil {
+            return try lines(Replay.timeline(try knownEvents(pov), asOf: pov.asOf, subject: subject))
+        }
         var sql = """
-            SELECT event_seq, id, type, date, precision, subject, summary FROM event_versions
-            WHERE date <= :d AND \(ReadModels.known())
+            SELECT v.event_seq, r.recorded_at, COALESCE(v.event, r.event) FROM event_versions v JOIN records r ON r.seq = v.event_seq
+            WHERE v.date <= :d AND \(ReadModels.known("v"))
             """
         var args = ReadModels.args(pov)
         if let subject {
-            sql += " AND subject = :subject AND \(ReadModels.anyType)"
+            sql += " AND v.subject = :subject AND v.\(ReadModels.anyType)"
             args += ["subject": subject]
         }
-        sql += " ORDER BY date, event_seq"
+        sql += " ORDER BY v.date, v.event_seq"
         return try db.read { db in try Row.fetchAll(db, sql: sql, arguments: args).map(ReadModels.line) }
     }
 
-    static func line(_ row: Row) -> EventLine {
-        EventLine(seq: row[0], id: row[1], type: row[2], date: row[3], precision: row[4], subject: row[5], summary: row[6])
+    static func line(_ row: Row) throws -> EventLine {
+        guard let e = try JSONReader.parse(row[2] as String).objectValue else {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "records holds a record that is not an event")
+        }
+        return EventLine(e, seq: row[0], recordedAt: row[1])
+    }
+
+    /// Known events as lines, with their records' times.
+    func lines(_ events: [KnownEvent]) throws -> [EventLine] {
+        let times = try recordedAt(seqs: events.map(\.seq))
+        return events.map { EventLine($0.object, seq: $0.seq, recordedAt: times[$0.seq] ?? "") }
+    }
+
+    func recordedAt(seqs: [Int]) throws -> [Int: String] {
+        guard !seqs.isEmpty else { return [:] }
+        return try db.read { db in
+            var out: [Int: String] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT seq, recorded_at FROM records WHERE seq BETWEEN ? AND ?",
+                                      arguments: [seqs.min()!, seqs.max()!]) { out[r[0]] = r[1] }
+            return out
+        }
     }
 
     /// `events`: every event known (corrections applied, retracted ones left
-    /// out) and every correction and retraction, dated on or before D, in record order.
-    public func events(_ pov: PointOfView, subject: String? = nil, type: String? = nil,
+    /// out) and every correction and retraction, dated on or before D, in
+    /// record order. A filter given several values keeps any of them.
+    public func events(_ pov: PointOfView, subjects: [String] = [], types: [String] = [],
                        since: CalendarDate? = nil, until: CalendarDate? = nil) throws -> [EventLine] {
-        // One subject: searched in the indexes by subject (in both halves), not scanned.
-        let one = subject == nil ? "" : " AND subject = :subject"
+        if let publishedBy = pov.publishedBy {
+            let records = try replayRecords(upTo: pov.knownSeq)
+            var lines = try self.lines(Replay.known(records, upTo: pov.knownSeq, publishedBy: publishedBy))
+            for r in records where [EventType.eventCorrected.rawValue, EventType.eventRetracted.rawValue].contains(r.event["type"]?.stringValue)
+                && Rules.publicationDate(of: r.event, recordedAt: r.recordedAt) <= publishedBy {
+                lines.append(EventLine(r.event, seq: r.seq, recordedAt: r.recordedAt.description))
+            }
+            return lines.filter { l in
+                guard let d = CalendarDate(l.date), d <= pov.asOf else { return false }
+                return (subjects.isEmpty || subjects.contains(l.subject ?? "")) && (types.isEmpty || types.contains(l.type))
+                    && since.map { d >= $0 } ?? true && until.map { d <= $0 } ?? true
+            }.sorted { $0.seq < $1.seq }
+        }
+        var args = ReadModels.args(pov)
+        func list(_ name: String, _ values: [String]) -> String {
+            for (k, v) in values.enumerated() { args += ["\(name)\(k)": v] }
+            return "(" + values.indices.map { ":\(name)\($0)" }.joined(separator: ", ") + ")"
+        }
+        // Subjects: searched in the indexes by subject (in both halves), not scanned.
+        let subjectList = subjects.isEmpty ? "" : list("subject", subjects)
+        let only = subjects.isEmpty ? "" : " AND subject IN " + subjectList
         var sql = """
-            SELECT seq, id, type, date, precision, subject, summary FROM (
-              SELECT event_seq AS seq, id, type, date, precision, subject, summary FROM event_versions
-              WHERE \(ReadModels.known())\(subject == nil ? "" : one + " AND " + ReadModels.anyType)
+            SELECT seq, recorded_at, event FROM (
+              SELECT v.event_seq AS seq, r.recorded_at, COALESCE(v.event, r.event) AS event, v.type, v.date
+              FROM event_versions v JOIN records r ON r.seq = v.event_seq
+              WHERE \(ReadModels.known("v"))\(subjects.isEmpty ? "" : " AND v.subject IN " + subjectList + " AND v." + ReadModels.anyType)
               UNION ALL
-              SELECT seq, id, type, date, precision, subject, json_extract(event, '$.summary') FROM records
-              WHERE type IN ('event.corrected', 'event.retracted') AND seq <= :s\(one))
+              SELECT seq, recorded_at, event, type, date FROM records
+              WHERE type IN ('event.corrected', 'event.retracted') AND seq <= :s\(only))
             WHERE date <= :d
             """
-        var args = ReadModels.args(pov)
-        if let subject { args += ["subject": subject] }
-        if let type {
-            sql += " AND type = :type"
-            args += ["type": type]
-        }
+        if !types.isEmpty { sql += " AND type IN " + list("type", types) }
         if let since {
             sql += " AND date >= :since"
             args += ["since": since.description]
@@ -253,6 +375,13 @@ extension ReadModels {
         }
         sql += " ORDER BY seq"
         return try db.read { db in try Row.fetchAll(db, sql: sql, arguments: args).map(ReadModels.line) }
+    }
+
+    /// Every subject (program or facility) the ledger has announced.
+    public func subjects() throws -> [String] {
+        try db.read { db in
+            try String.fetchAll(db, sql: "SELECT subject FROM records WHERE type IN ('program.announced', 'facility.announced') ORDER BY subject")
+        }
     }
 
     /// `show`: one event's record, its effective content now, its corrections.

@@ -69,7 +69,7 @@ public final class ReadModels {
     }
 
     /// How many migrations ``migrator`` has (checked whenever it runs).
-    static let migrations = 9
+    static let migrations = 10
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -118,6 +118,20 @@ public final class ReadModels {
             try db.execute(sql: "UPDATE meta SET summary_split = NULL WHERE id = 1")
             try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
         }
+        m.registerMigration("v10: lifecycle versions with their precision; the ledger's identity when last checked") { db in
+            // Dates are intervals (docs/events.md): the summaries carry each lifecycle event's precision,
+            // read from the lifecycle index. Both are rebuilt (the index now, the summaries by the next catch-up).
+            try db.execute(sql: "DELETE FROM pending_indexes WHERE name = 'event_versions_lifecycle'")
+            try db.execute(sql: "DROP INDEX IF EXISTS event_versions_lifecycle")
+            try db.execute(sql: """
+                CREATE INDEX event_versions_lifecycle ON event_versions (subject, date, from_seq, to_seq, rank, type, event_seq, precision)
+                    WHERE rank > 0 OR type IN ('facility.paused', 'facility.resumed', 'facility.cancelled')
+                """)
+            try db.execute(sql: "UPDATE meta SET summary_split = NULL WHERE id = 1")
+            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
+            try db.execute(sql: "ALTER TABLE meta ADD COLUMN checked_identity TEXT")
+            try db.execute(sql: "ALTER TABLE meta ADD COLUMN checked_length INTEGER NOT NULL DEFAULT 0")
+        }
         return m
     }
 
@@ -156,6 +170,11 @@ public final class ReadModels {
                         batch: Int = 20_000, bulkLoadAbove: Int = ReadModels.bulkLoadBytes,
                         progress: ((Int, Int) -> Void)? = nil) throws -> CatchUp {
         lookups.withLock { $0 = Lookups() }
+        // The read models never answer for a changed ledger (docs/cli.md): a file
+        // whose identity is not the one last checked is verified whole first.
+        let identity = try ledger.identity()
+        let recheck = try db.read { db in try String.fetchOne(db, sql: "SELECT checked_identity FROM meta WHERE id = 1") } != identity
+        if recheck { _ = try LedgerReader.verify(ledger, upTo: size) }
         if rebuild { try db.write { db in try ReadModels.clear(db) } }
         try restoreIndexes()  // after a first projection that did not finish
         var head = try self.head()
@@ -164,6 +183,7 @@ public final class ReadModels {
         let start = head?.length ?? 0
         guard start < size else {
             try ensureSplit()
+            if recheck { try markChecked(ledger, identity: identity, size: size) }
             return CatchUp(projected: 0, head: head)
         }
         // A first projection of a large ledger loads the tables without their
@@ -226,7 +246,23 @@ public final class ReadModels {
         try flush()
         try restoreIndexes()
         try ensureSplit(projectedFrom: startSeq, to: head?.seq ?? 0)
+        if recheck { try markChecked(ledger, identity: identity, size: size) }
         return CatchUp(projected: projected, head: head)
+    }
+
+    /// Notes that the ledger, as it is now (`identity`, when given, as it was
+    /// read before checking it), has been checked whole up to `size`: the
+    /// next command need not verify it again while its identity stays. A
+    /// writer that appended onto what it had checked, under the lock, says so
+    /// here after its append.
+    public func markChecked(_ ledger: LedgerFile, identity: String? = nil, size: Int? = nil) throws {
+        let now = try ledger.identity()
+        let length = try ledger.size()
+        // A file that changed between the check and now is checked again next time.
+        guard identity == nil || identity == now, size == nil || size == length else { return }
+        try db.write { db in
+            try db.execute(sql: "UPDATE meta SET checked_identity = ?, checked_length = ? WHERE id = 1", arguments: [now, length])
+        }
     }
 
     /// Stores where to cut the subject summaries in two: if none is stored

@@ -5,7 +5,7 @@ extension ReadModels {
     /// so the scans never visit the table.
     static let statusIndexes = """
         DROP INDEX IF EXISTS event_versions_rank;
-        CREATE INDEX event_versions_lifecycle ON event_versions (subject, date, from_seq, to_seq, rank, type, event_seq)
+        CREATE INDEX event_versions_lifecycle ON event_versions (subject, date, from_seq, to_seq, rank, type, event_seq, precision)
             WHERE rank > 0 OR type IN ('facility.paused', 'facility.resumed', 'facility.cancelled');
         CREATE INDEX event_versions_announced ON event_versions (subject, from_seq, to_seq, name, kind, operator, program, type)
             WHERE type = 'facility.announced';

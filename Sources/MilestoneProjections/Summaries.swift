@@ -30,7 +30,7 @@ import MilestoneModel
 /// - each part led by its count of versions. Seqs are UInt32 (UInt32.max: `to`
 ///   while the version is current);
 /// - `lifecycle` versions: type ordinal (UInt8), date (Int32 days), event seq,
-///   from seq, to seq;
+///   from seq, to seq, precision ordinal (UInt8);
 /// - `announced` versions: from, to; name, kind, operator, program (each a
 ///   UInt32 length, UInt32.max for NULL, then UTF-8);
 /// - `targets` by milestone, in byte order: the milestone (UInt32 length,
@@ -278,7 +278,7 @@ public enum SubjectSummary {
         init(_ db: Database, oneSubject: Bool) throws {
             let only = oneSubject ? " AND subject = ?" : ""
             let lifecycle = RawStatement(try db.cachedStatement(sql: """
-                SELECT subject, type, date, event_seq, from_seq, to_seq FROM event_versions INDEXED BY event_versions_lifecycle
+                SELECT subject, type, date, event_seq, from_seq, to_seq, precision FROM event_versions INDEXED BY event_versions_lifecycle
                 WHERE (rank > 0 OR type IN ('facility.paused', 'facility.resumed', 'facility.cancelled'))\(only) ORDER BY subject
                 """))
             let announced = RawStatement(try db.cachedStatement(sql: """
@@ -317,8 +317,11 @@ public enum SubjectSummary {
             }
             let l = sources.lifecycle
             while at(0) {
+                guard let precision = l.bytes(6).flatMap({ DatePrecision(rawValue: String(decoding: $0, as: UTF8.self)) }) else {
+                    throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event_versions holds an unknown precision")
+                }
                 try builder.addLifecycle(type: EventType(utf8: l.bytes(1)!).orCorrupt(), date: l.date(2, db), eventSeq: seq(l, 3),
-                                         from: seq(l, 4), to: seq(l, 5))
+                                         from: seq(l, 4), to: seq(l, 5), precision: precision)
                 rows[0] = try l.step(db)
             }
             let a = sources.announced
@@ -343,10 +346,12 @@ public enum SubjectSummary {
         var targets: [UInt8] = [], groupCount: UInt32 = 0
         var milestone: [UInt8]?, versionsAt = 0
 
-        mutating func addLifecycle(type: EventType, date: CalendarDate, eventSeq: UInt32, from: UInt32, to: UInt32) {
+        mutating func addLifecycle(type: EventType, date: CalendarDate, eventSeq: UInt32, from: UInt32, to: UInt32,
+                                   precision: DatePrecision) {
             lifecycle.append(UInt8(type.ordinal))
             Builder.put(date.days, &lifecycle)
             for v in [eventSeq, from, to] { Builder.put(v, &lifecycle) }
+            lifecycle.append(UInt8(precision.ordinal))
             lifecycleCount += 1
         }
 
@@ -402,7 +407,7 @@ public enum SubjectSummary {
     // MARK: - Reading
 
     /// The sizes of a version in each column.
-    static let lifecycleVersion = 17, targetVersion = 20
+    static let lifecycleVersion = 18, targetVersion = 20
 
     /// What a query reads besides `lifecycle`: the column, and its table.
     enum Part: String {
@@ -462,7 +467,8 @@ public enum SubjectSummary {
             // Each lifecycle version's type is read as an EventType: it must be one.
             let (types, (first, span)) = (EventType.byOrdinal.count, View.validDays)
             for at in stride(from: 4, to: l.count, by: SubjectSummary.lifecycleVersion)
-            where Int(l.base.load(fromByteOffset: at, as: UInt8.self)) >= types || UInt32(bitPattern: l.i32(at + 1) &- first) > span {
+            where Int(l.base.load(fromByteOffset: at, as: UInt8.self)) >= types || UInt32(bitPattern: l.i32(at + 1) &- first) > span
+                || l.base.load(fromByteOffset: at + 17, as: UInt8.self) >= 4 {
                 return false
             }
             let o = other
@@ -484,13 +490,14 @@ public enum SubjectSummary {
             return at == o.count
         }
 
-        /// Each lifecycle or control version: type, date, event seq, from, to.
+        /// Each lifecycle or control version: type, date, precision, event seq, from, to.
         @inline(__always)
-        func forEachLifecycle(_ body: (EventType, CalendarDate, Int, Int, Int) -> Void) {
+        func forEachLifecycle(_ body: (EventType, CalendarDate, DatePrecision, Int, Int, Int) -> Void) {
             let l = lifecycle
             var at = 4
             for _ in 0..<l.u32(0) {
                 body(unsafeBitCast(l.base.load(fromByteOffset: at, as: UInt8.self), to: EventType.self), CalendarDate(days: l.i32(at + 1)),
+                     DatePrecision.byOrdinal[Int(l.base.load(fromByteOffset: at + 17, as: UInt8.self))],
                      l.seq(at + 5), l.seq(at + 9), l.seq(at + 13))
                 at += SubjectSummary.lifecycleVersion
             }
@@ -641,6 +648,11 @@ public struct SubjectRange: Sendable {
     public init(from: String, before: String?) {
         self.from = from
         self.before = before
+    }
+
+    /// Whether `subject` falls in the range (byte order, as the rows are keyed).
+    public func contains(_ subject: String) -> Bool {
+        !subject.utf8.lexicographicallyPrecedes(from.utf8) && (before.map { subject.utf8.lexicographicallyPrecedes($0.utf8) } ?? true)
     }
 }
 

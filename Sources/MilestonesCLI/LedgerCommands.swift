@@ -153,7 +153,9 @@ struct Repair: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let r = try LedgerRepair.tornTail(ledger: location.path, wait: waitOption.wait)
-            if r.removedBytes == 0 {
+            if r.restoredNewline {
+                print("the last record lacked only its final LF: written back; \(r.records) records intact, nothing removed")
+            } else if r.removedBytes == 0 {
                 print("no torn tail: \(r.records) records intact, nothing removed")
             } else {
                 print("removed a torn tail of \(r.removedBytes) bytes; \(r.records) records intact")

@@ -7,8 +7,8 @@ import MilestoneModel
 enum QueryFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json, csv
 
-    /// Table on a terminal, JSON for scripts.
-    static var automatic: QueryFormat { isTerminal(1) ? .table : .json }
+    /// A table, piped or not (docs/cli.md, "Output"): scripts ask for `--format json` or `csv`.
+    static var automatic: QueryFormat { .table }
 }
 
 /// A growable byte buffer for large outputs (tens of MB of JSON or CSV):
@@ -376,7 +376,7 @@ struct Rows {
     var display: [[String?]] = []
 
     func write(_ format: QueryFormat, title: String? = nil) {
-        guard format != .table else { return writeStdout(table(title: title)) }
+        guard format != .table else { return writeStdout(table(title: title, width: terminalWidth())) }
         var stream = RowStream(columns: columns, format: format)
         for r in rows { stream.add(r) }
         stream.finish()
@@ -392,8 +392,8 @@ struct Rows {
         }
     }
 
-    /// An aligned table that fits an 80-column terminal: the widest text
-    /// columns are cut (with …) until it does.
+    /// An aligned table that fits `width` columns: the widest text columns
+    /// are cut (with …) until it does. `Int.max`: never cut.
     func table(title: String?, width: Int = 80) -> String {
         var cells: [[String]] = rows.enumerated().map { (i, r) in
             r.enumerated().map { (j, v) in
@@ -460,3 +460,13 @@ func humanAmount(_ a: JSONObject?) -> String? {
     return prefix + symbol + text
 }
 
+
+/// The width a table may take: the terminal's on a terminal (`COLUMNS`
+/// overrides it), else unlimited: a table piped to a file or a program is never cut.
+func terminalWidth() -> Int {
+    guard isTerminal(1) else { return .max }
+    if let c = getenv("COLUMNS").flatMap({ Int(String(cString: $0)) }), c > 0 { return c }
+    var size = winsize()
+    if ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+    return 80
+}

@@ -20,6 +20,7 @@ struct ReadSide: ParsableArguments {
         try file.lock(exclusive: false, wait: 10)
         let size = try file.size()
         file.unlock()
+        guard size > 0 else { throw LedgerError.empty(path: location.path) }
         let models = try ReadModels(path: dbPath)
         let progress = isTerminal(2) && size > 8 << 20 ? ProgressLine(label: "catching up") : nil
         try models.catchUp(file, upTo: size, rebuild: rebuild, progress: progress.map { p in { p.update($0, of: $1) } })
@@ -28,14 +29,19 @@ struct ReadSide: ParsableArguments {
     }
 }
 
-/// `--as-of` and `--known-at` (cli.md, "Time travel").
+/// `--as-of`, `--known-at` and `--published-by` (docs/cli.md, "Time travel").
 struct TimeTravel: ParsableArguments {
     @Option(name: .customLong("as-of"), help: ArgumentHelp("The world as of this date (valid time; default: today, UTC).", valueName: "YYYY-MM-DD"))
     var asOf: String?
     @Option(name: .customLong("known-at"), help: ArgumentHelp("Only what was recorded by then (transaction time; a date means the end of that day, UTC).", valueName: "date|time"))
     var knownAt: String?
+    @Option(name: .customLong("published-by"), help: ArgumentHelp("Only what had been published by this date (an event's earliest source date, else the day it was recorded).", valueName: "YYYY-MM-DD"))
+    var publishedBy: String?
 
     func validate() throws {
+        if let publishedBy, CalendarDate(publishedBy) == nil {
+            throw ValidationError("--published-by \(quoted(publishedBy)): not a calendar date; write YYYY-MM-DD, e.g. 2025-06-30")
+        }
         if let asOf, CalendarDate(asOf) == nil {
             throw ValidationError("--as-of \(quoted(asOf)): not a calendar date; write YYYY-MM-DD, e.g. 2025-04-14")
         }
@@ -52,8 +58,47 @@ struct TimeTravel: ParsableArguments {
     var date: CalendarDate { asOf.flatMap(CalendarDate.init) ?? LedgerClock.now().date }
 
     func pointOfView(_ models: ReadModels) throws -> PointOfView {
-        PointOfView(asOf: date, knownSeq: try models.knownSeq(at: knownAt.flatMap(knownTime)))
+        PointOfView(asOf: date, knownSeq: try models.knownSeq(at: knownAt.flatMap(knownTime)),
+                    publishedBy: publishedBy.flatMap(CalendarDate.init))
     }
+
+    /// "as of D, as known at T, as published by P", for titles.
+    func describe(_ pov: PointOfView) -> String {
+        "as of \(pov.asOf)" + (knownAt.map { ", as known at \($0)" } ?? "") + (publishedBy.map { ", as published by \($0)" } ?? "")
+    }
+}
+
+/// Subjects named on the command line must be known to the ledger: an
+/// unknown one is a usage error naming the nearest known slug (exit 64).
+func checkSubjects(_ names: [String], in models: ReadModels) throws {
+    guard !names.isEmpty else { return }
+    let known = try models.subjects()
+    for name in names where !known.contains(name) {
+        var message = "no program or facility \(quoted(name)) in this ledger"
+        if let near = nearest(name, among: known) { message += "; did you mean \(quoted(near))?" }
+        throw UsageProblem(message: message)
+    }
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
+func nearest(_ word: String, among candidates: [String]) -> String? {
+    func distance(_ a: [Character], _ b: [Character]) -> Int {
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let old = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = old
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
+    }
+    let w = Array(word)
+    let best = candidates.map { ($0, distance(w, Array($0))) }.min { $0.1 < $1.1 }
+    guard let best, best.1 <= max(2, w.count / 3) else { return nil }
+    return best.0
 }
 
 /// Streams rows made by `scan` over the subjects' summaries in two halves at
@@ -62,10 +107,10 @@ struct TimeTravel: ParsableArguments {
 /// From 2,000 subjects (`MILESTONES_PARALLEL_FROM`, for tests, sets another
 /// number, and cuts at the middle summary rather than at the stored split);
 /// the output is the same bytes as one scan's.
-func streamRows(_ models: ReadModels, columns: [String], format: QueryFormat,
+func streamRows(_ models: ReadModels, _ pov: PointOfView, columns: [String], format: QueryFormat,
                 _ scan: @escaping (ReadModels, SubjectRange, inout RowStream) throws -> Void) throws {
     var first = RowStream(columns: columns, format: format)
-    let parts = try models.halves(minimum: getenv("MILESTONES_PARALLEL_FROM").flatMap { Int(String(cString: $0)) } ?? 2_000)
+    let parts = pov.publishedBy != nil ? [.all] : try models.halves(minimum: getenv("MILESTONES_PARALLEL_FROM").flatMap { Int(String(cString: $0)) } ?? 2_000)
     guard parts.count == 2 else {
         try scan(models, .all, &first)
         return first.finish()
@@ -129,7 +174,7 @@ struct Status: ParsableCommand {
             let models = try read.open()
             let pov = try time.pointOfView(models)
             let format = self.format ?? .automatic
-            let facilityColumns = ["subject", "name", "kind", "operator", "program", "phase", "phase_date"]
+            let facilityColumns = ["subject", "name", "kind", "operator", "program", "phase", "phase_date", "phase_precision"]
             @inline(__always)
             func cell(_ f: FacilityRow, _ j: Int) -> Cell {
                 func text(_ t: UnsafeBufferPointer<UInt8>?) -> Cell { t.map { .utf8($0) } ?? .null }
@@ -140,12 +185,13 @@ struct Status: ParsableCommand {
                 case 3: return text(f.operatorName)
                 case 4: return text(f.program)
                 case 5: return .string(f.phase.rawValue)
-                default: return .date(f.phaseDate)
+                case 6: return .date(f.phaseDate)
+                default: return .string(f.phasePrecision.rawValue)
                 }
             }
             if format != .table, !programs {
                 // Facilities as they come, their texts straight from the read models' rows.
-                return try streamRows(models, columns: facilityColumns, format: format) { models, part, stream in
+                return try streamRows(models, pov, columns: facilityColumns, format: format) { models, part, stream in
                     try models.forEachFacility(pov, subjects: part) { f in stream.add { cell(f, $0) } }
                 }
             }
@@ -155,7 +201,9 @@ struct Status: ParsableCommand {
                 facilities.append(f.status)
                 facilityTable.append(facilityColumns.indices.map { cell(f, $0).owned })
             }
-            let facilityRows = Rows(columns: facilityColumns, rows: facilityTable)
+            // Tables print a date as precisely as it is known (2026, 2026-Q1, 2026-03).
+            let facilityRows = Rows(columns: facilityColumns, rows: facilityTable,
+                                    display: facilities.map { f in [nil, nil, nil, nil, nil, nil, f.phaseDate.label(at: f.phasePrecision), nil] })
             let programList = try models.programs(pov, facilities: facilities)
             let programRows = Rows(
                 columns: ["subject", "name", "sponsor", "committed", "currency", "qualifier", "horizon", "facilities", "by_phase"],
@@ -168,10 +216,11 @@ struct Status: ParsableCommand {
                 display: programList.map { p in [nil, nil, nil, humanAmount(p.committed), "", "", nil, nil, nil] })
             switch format {
             case .table:
-                let when = "as of \(pov.asOf)" + (time.knownAt.map { ", as known at \($0)" } ?? "")
+                let when = time.describe(pov)
                 var compact = facilityRows
                 compact.columns = ["subject", "name", "phase", "since"]
                 compact.rows = facilityRows.rows.map { [$0[0], $0[1], $0[5], $0[6]] }
+                compact.display = facilityRows.display.map { [nil, nil, nil, $0[6]] }
                 compact.write(.table, title: "Facilities \(when)")
                 var p = programRows
                 p.columns = ["subject", "committed", "horizon", "facilities", "by_phase"]
@@ -189,37 +238,46 @@ struct Status: ParsableCommand {
 struct Targets: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "targets",
-        abstract: "Every promised date with its state and slip: met, missed, overdue or pending.",
+        abstract: "Every promised date with its state and slip: met, missed, undetermined, overdue or pending.",
         discussion: """
-            slip_days is actual − due.latest (negative when early), or today − due.latest
-            when overdue; slip_from_original_days measures against the first target set;
-            revisions counts the revisions after it (events.md).
+            A reported date covers its precision's interval: "2026" runs from 2026-01-01
+            to 2026-12-31. actual … actual_latest is when the milestone happened; when only
+            a later milestone is known, it implies this one (implied_by, actual_latest).
+            met: certainly by due.latest; missed: certainly after; undetermined: the
+            interval straddles due.latest, or only a later milestone after it shows it
+            happened; overdue: nothing yet and due.latest has passed; pending: not yet due.
+            slip_days is a certain bound: actual_latest − due.latest when met (at least
+            that early), actual − due.latest when missed, today − due.latest when overdue;
+            slip_from_original_days measures against the first target set; revisions
+            counts the revisions after it (docs/events.md, "Targets").
 
             Examples:
               milestones targets
               milestones targets --state overdue --state missed
               milestones targets --as-of 2026-07-15 --format json
+              milestones targets --published-by 2025-06-30
             """
     )
 
     @OptionGroup var read: ReadSide
     @OptionGroup var time: TimeTravel
     @Option(help: "Output: table, json or csv.") var format: QueryFormat?
-    @Option(help: "Only targets in this state: met, missed, overdue, pending (repeatable).") var state: [String] = []
-    @Option(help: "Only this program or facility.") var subject: String?
+    @Option(help: "Only targets in this state: met, missed, undetermined, overdue, pending (repeatable: any of them).") var state: [String] = []
+    @Option(help: "Only this program or facility (repeatable: any of them).") var subject: [String] = []
 
     func validate() throws {
         for s in state where TargetState(rawValue: s) == nil {
-            throw ValidationError("--state \(quoted(s)): one of met, missed, overdue, pending")
+            throw ValidationError("--state \(quoted(s)): one of met, missed, undetermined, overdue, pending")
         }
     }
 
     func run() throws {
         try reportingErrors {
             let models = try read.open()
+            try checkSubjects(subject, in: models)
             let pov = try time.pointOfView(models)
-            let columns = ["subject", "milestone", "due_earliest", "due_latest", "actual", "state", "slip_days",
-                           "slip_from_original_days", "revisions"]
+            let columns = ["subject", "milestone", "due_earliest", "due_latest", "actual", "actual_latest", "implied_by", "state",
+                           "slip_days", "slip_from_original_days", "revisions"]
             @inline(__always)
             func cell(_ t: TargetRow, _ j: Int) -> Cell {
                 switch j {
@@ -227,58 +285,82 @@ struct Targets: ParsableCommand {
                 case 1: .utf8(t.milestone)
                 case 2: .date(t.dueEarliest)
                 case 3: .date(t.dueLatest)
-                case 4: Cell(t.actual)
-                case 5: .string(t.state.rawValue)
-                case 6: Cell(t.slipDays)
-                case 7: Cell(t.slipFromOriginalDays)
+                case 4: Cell(t.actual?.earliest)
+                case 5: Cell(t.actual?.latest)
+                case 6: Cell(t.actual?.impliedBy?.rawValue)
+                case 7: .string(t.state.rawValue)
+                case 8: Cell(t.slipDays)
+                case 9: Cell(t.slipFromOriginalDays)
                 default: .int(Int64(t.revisions))
                 }
             }
             // Read once: each read of an option goes through ArgumentParser's generic wrapper.
             let (states, only) = (Set(state.compactMap(TargetState.init(rawValue:))), subject.map { Array($0.utf8) })
             func wanted(_ t: TargetRow) -> Bool {
-                (states.isEmpty || states.contains(t.state)) && (only == nil || t.subject.elementsEqual(only!))
+                (states.isEmpty || states.contains(t.state)) && (only.isEmpty || only.contains { t.subject.elementsEqual($0) })
             }
             let format = self.format ?? .automatic
             if format != .table {
                 // Targets as they come: no list of tens of thousands held.
-                return try streamRows(models, columns: columns, format: format) { models, part, stream in
+                return try streamRows(models, pov, columns: columns, format: format) { models, part, stream in
                     try models.forEachTarget(pov, subjects: part) { t in
                         if wanted(t) { stream.add { cell(t, $0) } }
                     }
                 }
             }
             var table: [[Cell]] = []
+            var display: [[String?]] = []
             try models.forEachTarget(pov) { t in
-                if wanted(t) { table.append(columns.indices.map { cell(t, $0).owned }) }
+                guard wanted(t) else { return }
+                table.append([.utf8(t.subject), .utf8(t.milestone), .date(t.dueLatest), Cell(t.actual?.earliest), .string(t.state.rawValue),
+                              Cell(t.slipDays), Cell(t.slipFromOriginalDays), .int(Int64(t.revisions))].map(\.owned))
+                display.append([nil, nil, nil, t.actual.map(actualLabel), nil, nil, nil, nil])
             }
-            let rows = Rows(columns: columns, rows: table)
-            var t = rows
-            t.columns = ["subject", "milestone", "due_latest", "actual", "state", "slip", "from_orig", "rev"]
-            t.rows = rows.rows.map { [$0[0], $0[1], $0[3], $0[4], $0[5], $0[6], $0[7], $0[8]] }
-            t.write(.table, title: "Targets as of \(pov.asOf)" + (time.knownAt.map { ", as known at \($0)" } ?? ""))
+            Rows(columns: ["subject", "milestone", "due_latest", "actual", "state", "slip", "from_orig", "rev"], rows: table, display: display)
+                .write(.table, title: "Targets " + time.describe(pov))
         }
     }
 }
 
-func eventRows(_ lines: [EventLine]) -> Rows {
-    Rows(columns: ["seq", "id", "type", "date", "precision", "subject", "summary"],
-         rows: lines.map { e in
-             [.int(Int64(e.seq)), .string(e.id), .string(e.type), .string(e.date), .string(e.precision), Cell(e.subject),
-              Cell(e.summary)]
-         })
+/// When a milestone happened, as a table prints it: its interval as precisely
+/// as known (`2026`, `2026-Q1`, `2025-03-01…2025-04-30`), or what implies it.
+func actualLabel(_ a: Rules.Actual) -> String {
+    guard let earliest = a.earliest else { return "by \(a.latest) (implied by \(a.impliedBy?.rawValue ?? "?"))" }
+    if earliest == a.latest { return earliest.description }
+    for p in [DatePrecision.month, .quarter, .year] where earliest.end(at: p) == a.latest && p.admits(earliest) {
+        return earliest.label(at: p)
+    }
+    return "\(earliest)…\(a.latest)"
 }
 
+/// `events` and `timeline`: JSON carries every field of each event as known
+/// (sources included) with its record's seq and recorded_at; CSV the common
+/// fields and the whole event as JSON; a table the date as precisely as known.
 func writeEvents(_ lines: [EventLine], format: QueryFormat?, title: String) {
-    let rows = eventRows(lines)
-    let format = format ?? .automatic
-    if format == .table {
-        var t = rows
-        t.columns = ["seq", "date", "type", "subject", "summary"]
-        t.rows = rows.rows.map { [$0[0], $0[3], $0[2], $0[5], $0[6]] }
-        t.write(.table, title: title)
-    } else {
-        rows.write(format)
+    switch format ?? .automatic {
+    case .json:
+        var out = "["
+        for (k, e) in lines.enumerated() {
+            var o = e.event
+            o["seq"] = .int(Int64(e.seq))
+            o["recorded_at"] = .string(e.recordedAt)
+            // The common keys are always there (docs/cli.md, "Output"): missing values as null.
+            for key in ["precision", "subject", "summary"] where o[key] == nil { o[key] = key == "precision" ? .string(e.precision) : .null }
+            out += (k == 0 ? "" : ",") + JSONWriter.string(.object(o))
+        }
+        writeStdout(out + "]\n")
+    case .csv:
+        Rows(columns: ["seq", "recorded_at", "id", "type", "date", "precision", "subject", "summary", "event"],
+             rows: lines.map { e in
+                 [.int(Int64(e.seq)), .string(e.recordedAt), .string(e.id), .string(e.type), .string(e.date), .string(e.precision),
+                  Cell(e.subject), Cell(e.summary), .string(JSONWriter.string(.object(e.event)))]
+             }).write(.csv)
+    case .table:
+        Rows(columns: ["seq", "date", "type", "subject", "summary"],
+             rows: lines.map { e in [.int(Int64(e.seq)), .string(e.date), .string(e.type), Cell(e.subject), Cell(e.summary)] },
+             display: lines.map { e in
+                 [nil, CalendarDate(e.date).map { $0.label(at: DatePrecision(rawValue: e.precision) ?? .day) }, nil, nil, nil]
+             }).write(.table, title: title)
     }
 }
 
@@ -301,9 +383,10 @@ struct Timeline: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let models = try read.open()
+            try checkSubjects(subject.map { [$0] } ?? [], in: models)
             let pov = try time.pointOfView(models)
             writeEvents(try models.timeline(pov, subject: subject), format: format,
-                        title: "Timeline\(subject.map { " of \($0)" } ?? "") as of \(pov.asOf)")
+                        title: "Timeline\(subject.map { " of \($0)" } ?? "") " + time.describe(pov))
         }
     }
 }
@@ -313,18 +396,23 @@ struct Events: ParsableCommand {
         commandName: "events",
         abstract: "List events (corrections applied, retracted ones left out), with filters.",
         discussion: """
+            A filter given several times keeps events that match any of its values.
+            JSON lists every field of each event as known (corrections applied, sources
+            included) with its record's seq and recorded_at.
+
             Examples:
               milestones events --subject wistron-texas
-              milestones events --type target.revised --since 2025-01-01 \\
+              milestones events --type target.set --type target.revised --since 2025-01-01 \\
                   --until 2025-12-31 --format csv
+              milestones events --published-by 2025-06-30 --format json
             """
     )
 
     @OptionGroup var read: ReadSide
     @OptionGroup var time: TimeTravel
     @Option(help: "Output: table, json or csv.") var format: QueryFormat?
-    @Option(help: "Only this program or facility.") var subject: String?
-    @Option(help: "Only this event type.") var type: String?
+    @Option(help: "Only this program or facility (repeatable: any of them).") var subject: [String] = []
+    @Option(help: "Only this event type (repeatable: any of them).") var type: [String] = []
     @Option(help: ArgumentHelp("Only events dated on or after this date.", valueName: "YYYY-MM-DD")) var since: String?
     @Option(help: ArgumentHelp("Only events dated on or before this date.", valueName: "YYYY-MM-DD")) var until: String?
 
@@ -332,16 +420,24 @@ struct Events: ParsableCommand {
         for (name, v) in [("--since", since), ("--until", until)] {
             if let v, CalendarDate(v) == nil { throw ValidationError("\(name) \(quoted(v)): not a calendar date (YYYY-MM-DD)") }
         }
-        if let type, EventType(rawValue: type) == nil { throw ValidationError("--type \(quoted(type)): not an event type") }
+        for t in type where EventType(rawValue: t) == nil {
+            var message = "--type \(quoted(t)): not an event type"
+            if let near = nearest(t, among: EventType.allCases.map(\.rawValue)) { message += "; did you mean \(quoted(near))?" }
+            throw ValidationError(message)
+        }
+        if let since, let until, let a = CalendarDate(since), let b = CalendarDate(until), a > b {
+            throw ValidationError("--since \(since) is after --until \(until): no date can be both")
+        }
     }
 
     func run() throws {
         try reportingErrors {
             let models = try read.open()
+            try checkSubjects(subject, in: models)
             let pov = try time.pointOfView(models)
-            writeEvents(try models.events(pov, subject: subject, type: type, since: since.flatMap(CalendarDate.init),
+            writeEvents(try models.events(pov, subjects: subject, types: type, since: since.flatMap(CalendarDate.init),
                                           until: until.flatMap(CalendarDate.init)),
-                        format: format, title: "Events as of \(pov.asOf)")
+                        format: format, title: "Events " + time.describe(pov))
         }
     }
 }
@@ -354,19 +450,45 @@ struct Show: ParsableCommand {
             Examples:
               milestones show wistron-texas-announced
               milestones show nvda-us-ai-2025-04-14 --format json
+              milestones show wistron-texas-investment-2025-05-16 --published-by 2025-05-08
+
+            With --known-at or --published-by, the event as that view knew it: only the
+            corrections and retraction recorded (and published) by then count.
             """
     )
 
     @OptionGroup var read: ReadSide
+    @Option(name: .customLong("known-at"), help: ArgumentHelp("Only what was recorded by then (a date means the end of that day, UTC).", valueName: "date|time"))
+    var knownAt: String?
+    @Option(name: .customLong("published-by"), help: ArgumentHelp("Only what had been published by this date.", valueName: "YYYY-MM-DD"))
+    var publishedBy: String?
     @Option(help: "Output: text or json.") var format: OutputFormat = .text
     @Argument(help: "The event's id.") var id: String
 
     func run() throws {
         try reportingErrors {
+            let time = try TimeTravel.parse((knownAt.map { ["--known-at", $0] } ?? []) + (publishedBy.map { ["--published-by", $0] } ?? []))
             let models = try read.open()
-            guard let d = try models.event(id: id) else {
+            guard var d = try models.event(id: id) else {
                 printError("milestones: no event \(quoted(id)) in \(read.location.path)")
                 throw ExitCode(66)
+            }
+            if knownAt != nil || publishedBy != nil {
+                // The view's own knowledge: its corrections and retraction, and the content they make.
+                let pov = try time.pointOfView(models)
+                func counts(_ seq: Int, _ event: JSONValue, _ at: String) -> Bool {
+                    guard seq <= pov.knownSeq else { return false }
+                    guard let by = pov.publishedBy, let o = event.objectValue, let t = Timestamp(at) else { return true }
+                    return Rules.publicationDate(of: o, recordedAt: t) <= by
+                }
+                let known = try models.knownEvents(pov).first { $0.id == id }
+                guard d.seq <= pov.knownSeq, known != nil || d.retraction.map({ counts($0.seq, $0.event, $0.recordedAt) }) == true else {
+                    printError("milestones: event \(quoted(id)) is not known in this view (\(time.describe(pov)))")
+                    throw ExitCode(66)
+                }
+                d.corrections = d.corrections.filter { counts($0.seq, $0.event, $0.recordedAt) }
+                d.retraction = d.retraction.flatMap { counts($0.seq, $0.event, $0.recordedAt) ? $0 : nil }
+                d.current = known.map { .object($0.object) }
             }
             let corrections: [JSONValue] = d.corrections.map { c in
                 ["seq": .int(Int64(c.seq)), "id": .string(c.id), "recorded_at": .string(c.recordedAt), "event": c.event]
@@ -381,26 +503,30 @@ struct Show: ParsableCommand {
                 ]) + "\n")
                 return
             }
-            var out = "event \(id)\n  record   seq \(d.seq), recorded \(d.recordedAt)\n  sha256   \(d.sha256)\n"
+            // Labels aligned on the longest field name.
+            let width = max(9, (d.recorded.objectValue?.members.map { $0.key.count }.max() ?? 0) + 1)
+            func label(_ s: String) -> String { "  " + s.padding(width) }
+            var out = "event \(id)\n\(label("record"))seq \(d.seq), recorded \(d.recordedAt)\n\(label("sha256"))\(d.sha256)\n"
             if case .object(let e) = d.recorded {
                 for m in e.members where m.key != "sources" {
-                    out += "  \(m.key.padding(8))\(m.value.stringValue.map(safeText) ?? JSONWriter.string(m.value))\n"
+                    out += "\(label(m.key))\(m.value.stringValue.map(safeText) ?? JSONWriter.string(m.value))\n"
                 }
                 for s in e["sources"]?.arrayValue ?? [] {
                     let o = s.objectValue
                     let parts = [o?["publisher"]?.stringValue, o?["published"]?.stringValue, o?["url"]?.stringValue, o?["title"]?.stringValue]
-                    out += "  source   \(parts.compactMap { $0 }.map(safeText).joined(separator: ", "))\n"
+                    out += "\(label("source"))\(parts.compactMap { $0 }.map(safeText).joined(separator: ", "))\n"
                 }
             }
             for c in d.corrections {
                 let changes = c.event.objectValue?["changes"].map { JSONWriter.string($0) } ?? ""
-                out += "  corrected by \(c.id) (seq \(c.seq), \(c.recordedAt)): \(safeText(changes))\n"
+                let reason = c.event.objectValue?["reason"]?.stringValue ?? ""
+                out += "  corrected by \(c.id) (seq \(c.seq), \(c.recordedAt)): \(safeText(reason))\n    changes: \(safeText(changes))\n"
             }
             if let r = d.retraction {
                 out += "  RETRACTED by \(r.id) (seq \(r.seq), \(r.recordedAt)): \(safeText(r.event.objectValue?["reason"]?.stringValue ?? ""))\n"
             }
             if d.current != nil, !d.corrections.isEmpty {
-                out += "  now      \(safeText(JSONWriter.string(d.current!)))\n"
+                out += "\(label("now"))\(safeText(JSONWriter.string(d.current!)))\n"
             }
             writeStdout(out)
         }

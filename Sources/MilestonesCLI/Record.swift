@@ -51,7 +51,7 @@ struct Record: ParsableCommand {
     // One event by options.
     @Option(help: "Event type, e.g. construction.started.") var type: String?
     @Option(help: "The program or facility slug.") var subject: String?
-    @Option(help: "When it happened: YYYY-MM-DD.") var date: String?
+    @Option(help: "When it happened: YYYY-MM-DD (a correction or retraction: default today, UTC).") var date: String?
     @Option(help: "day (default), month, quarter or year.") var precision: String?
     @Option(help: ArgumentHelp("A source: PUBLISHER or PUBLISHER,URL (repeatable).", valueName: "publisher[,url]"))
     var source: [String] = []
@@ -100,7 +100,9 @@ struct Record: ParsableCommand {
         func set(_ key: String, _ v: String?) { if let v { o[key] = .string(v) } }
         set("type", type)
         set("subject", subject)
-        set("date", date)
+        // A correction or retraction happens when it is made: today (UTC) unless --date says otherwise.
+        let isAmendment = type == EventType.eventCorrected.rawValue || type == EventType.eventRetracted.rawValue
+        set("date", date ?? (isAmendment ? LedgerClock.now().date.description : nil))
         set("precision", precision)
         set("id", id)
         set("summary", summary)
@@ -163,16 +165,18 @@ struct Record: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let batch: AppendBatch
+            var models: ReadModels?
             if read.db != nil || read.rebuild || FileManager.default.fileExists(atPath: read.dbPath) {
                 // The read models are the index of ids, subjects and references: a
                 // record on a large ledger catches them up instead of rescanning it.
-                let models = try ReadModels(path: read.dbPath)
+                let readModels = try ReadModels(path: read.dbPath)
+                models = readModels
                 batch = try AppendBatch(ledger: read.location.path, wait: waitOption.wait) { file, length in
-                    try models.catchUp(file, upTo: length, rebuild: read.rebuild)
-                    guard let h = try models.head() else {
+                    try readModels.catchUp(file, upTo: length, rebuild: read.rebuild)
+                    guard let h = try readModels.head() else {
                         throw LedgerError.notIntact(.emptyLedger, path: file.path)
                     }
-                    return (h, models)
+                    return (h, readModels)
                 }
             } else {
                 // No read models yet: one verifying pass over the ledger is the
@@ -186,6 +190,8 @@ struct Record: ParsableCommand {
                 batch.add(try eventFromOptions())
             }
             let outcomes = try batch.commit()
+            // Appended under the lock onto what the catch-up checked: still checked.
+            if let models { try models.markChecked(batch.ledgerFile) }
             report(outcomes, source: batch.source)
         }
     }

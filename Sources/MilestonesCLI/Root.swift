@@ -1,5 +1,7 @@
 import ArgumentParser
+import Glibc
 import MilestoneLedger
+import MilestoneModel
 
 /// `milestones`: the root of the command tree (cli.md).
 public struct Milestones: ParsableCommand {
@@ -28,9 +30,13 @@ public struct Milestones: ParsableCommand {
             66 no such ledger or input, 73 init on an existing file, 74 I/O error, 75
             locked by another writer.
             """,
+        version: "milestones \(Milestones.version)",
         subcommands: [Init.self, Record.self, Verify.self, Repair.self, Status.self, Timeline.self, Targets.self, Events.self,
                       Show.self, Replay.self, Keygen.self, CheckpointCommand.self, Prove.self, VerifyProof.self]
     )
+
+    /// The release's semantic version: the one place it is written (`--version` prints it).
+    public static let version = "0.9.0"
 
     public init() {}
 
@@ -51,6 +57,14 @@ public struct Milestones: ParsableCommand {
                 exit(withError: error)
             }
             return
+        }
+        // A mistyped subcommand: name the nearest one.
+        if let name = args.first, !name.hasPrefix("-"), name != "help",
+           !configuration.subcommands.contains(where: { $0._commandName == name }) {
+            let names: [String] = configuration.subcommands.map { $0._commandName }
+            let hint = nearest(name, among: names).map { "; did you mean \(quoted($0))?" } ?? ""
+            printError("milestones: no command \(quoted(name))\(hint) (see `milestones --help`)")
+            Glibc.exit(64)
         }
         main()
     }

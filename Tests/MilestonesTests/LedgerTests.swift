@@ -30,7 +30,7 @@ struct VerifyTests {
         let py = pythonCheck(["ledger", ledger])
         #expect(py.code == 0, "\(py.stdout)\(py.stderr)")
         #expect(py.stdout == "ok \(report["records"]!) \(report["head"]!)\n")
-        #expect(report["records"] as? Int == 28)
+        #expect(report["records"] as? Int == fixtureEventCount + 1)
     }
 
     @Test("the committed base ledger still verifies (the tampered fixtures are made from it)")
@@ -81,7 +81,7 @@ struct VerifyTests {
         // The first 2 MiB chunk holds 1,800-byte lines, foretelling about 13k records; 60k follow.
         let text = milestoneLines(ids: "long-", 0..<1_500, summary: 1_500) + milestoneLines(ids: "s-", 0..<60_000)
         #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("in.jsonl", text)]).code == 0)
-        #expect(cli(["verify", "--ledger", ledger]).stdout.hasPrefix("ok: 61528 records"))
+        #expect(cli(["verify", "--ledger", ledger]).stdout.hasPrefix("ok: \(fixtureEventCount + 1 + 61_500) records"))
         // One more record, well formed and chained, repeating the id of the first long line.
         let data = bytes(ledger)
         let lines = data.split(separator: 0x0A)
@@ -95,7 +95,7 @@ struct VerifyTests {
         try (data + Data(line)).write(to: URL(fileURLWithPath: forged))
         let r = cli(["verify", "--ledger", forged])
         #expect(r.code == 1)
-        #expect(r.stderr.contains(#"line 61529"#) && r.stderr.contains(#"id: "long-0" is already recorded"#), "\(r.stderr)")
+        #expect(r.stderr.contains("line \(fixtureEventCount + 2 + 61_500)") && r.stderr.contains(#"id: "long-0" is already recorded"#), "\(r.stderr)")
     }
 
     @Test("every single-byte change to a record is caught")
@@ -198,7 +198,7 @@ struct RecordTests {
         let out = try #require(parseJSON(r.stdout) as? [String: Any])
         #expect(out["appended"] as? Int == 1)
         let event = try #require((out["events"] as? [[String: Any]])?.first)
-        #expect(event["seq"] as? Int == 29)
+        #expect(event["seq"] as? Int == fixtureEventCount + 2)
         let id = try #require(event["id"] as? String)
         #expect(id.hasPrefix("ev-") && id.count == 23)
         let last = String(decoding: bytes(ledger), as: UTF8.self).split(separator: "\n").last!
@@ -222,7 +222,7 @@ struct RecordTests {
         let before = bytes(ledger)
         let r = cli(["record", "--ledger", ledger, "--file", Paths.fixture("nvidia-ai-factories.jsonl")])
         #expect(r.code == 0)
-        #expect(r.stdout.contains("0 appended, 27 already recorded"))
+        #expect(r.stdout.contains("0 appended, \(fixtureEventCount) already recorded"))
         #expect(bytes(ledger) == before)
         // An id-less event gets a content-derived id, so its retry is a no-op too.
         let input = dir.write("one.jsonl", #"{"type":"production.started","date":"2026-02-01","precision":"month","subject":"foxconn-houston","sources":[{"publisher":"Reuters"}]}"# + "\n")
@@ -299,7 +299,7 @@ struct RecordTests {
         let s = cli(["record", "--ledger", ledger, "--file", "-", "--quiet"], stdin: good.replacingOccurrences(of: "09-01", with: "09-03") + "\n")
         #expect(s.code == 0, "\(s.stderr)")
         #expect(s.stdout.isEmpty)
-        #expect(cli(["verify", "--ledger", ledger]).stdout.hasPrefix("ok: 30 records"))
+        #expect(cli(["verify", "--ledger", ledger]).stdout.hasPrefix("ok: \(fixtureEventCount + 3) records"))
     }
 
     @Test("torn tail: detected by verify, refused by record, removed by repair and nothing else")
@@ -369,7 +369,7 @@ struct RecordTests {
         #expect(codes.all.allSatisfy { $0 == 0 }, "exit codes \(codes.all)")
         let v = cli(["verify", "--format", "json", "--ledger", ledger])
         #expect(v.code == 0, "\(v.stderr)")
-        #expect((parseJSON(v.stdout) as? [String: Any])?["records"] as? Int == 28 + writers * perWriter)
+        #expect((parseJSON(v.stdout) as? [String: Any])?["records"] as? Int == fixtureEventCount + 1 + writers * perWriter)
         let text = String(decoding: bytes(ledger), as: UTF8.self)
         for w in 0..<writers {
             for i in 0..<perWriter {

@@ -120,6 +120,14 @@ func generatedEvents(_ n: Int, seed: Int) -> String {
     return gen.stdout
 }
 
+/// How many events the bundled fixture holds (its ledger has one record more: `ledger.created`).
+let fixtureEventCount = String(decoding: bytes(Paths.fixture("nvidia-ai-factories.jsonl")), as: UTF8.self)
+    .split(separator: "\n").filter { !$0.isEmpty }.count
+
+/// How many events the fixture's ledger lists with `events` (retracted ones drop out).
+let fixtureRetractions = String(decoding: bytes(Paths.fixture("nvidia-ai-factories.jsonl")), as: UTF8.self)
+    .components(separatedBy: #""type":"event.retracted""#).count - 1
+
 /// A new ledger holding the bundled NVIDIA fixture.
 func fixtureLedger(in dir: TempDir, name: String = "ai.jsonl") -> String {
     let ledger = dir.file(name)
