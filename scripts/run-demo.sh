@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The main job of `make run`: the bundled NVIDIA fixture recorded as it became
-# known, verified, queried at several points of view, checkpointed and proven;
-# then one byte tampered in a copy to show verify catching it.
+# The main job of `make run`: the bundled NVIDIA fixture recorded in one
+# all-or-nothing batch, verified, and queried by the three clocks — as of a
+# date, as known at a time, and as published by a date (no clock is faked:
+# each event's sources say when it became public) — including a correction
+# recorded by the product's own means; then checkpointed and proven, and one
+# byte tampered in a copy to show verify catching it.
 set -euo pipefail
 bin="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 scratch="$2"
@@ -14,23 +17,31 @@ export MILESTONES_LEDGER="$scratch/ai.jsonl"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "scratch folder: $scratch"
 step "milestones init --name example.org/nvidia-ai-factories"
-MILESTONES_NOW=2023-11-01T00:00:00Z "$bin" init --name example.org/nvidia-ai-factories
-step "record fixtures/nvidia-ai-factories.jsonl, each event stamped when it became known"
-python3 "$root/scripts/record-as-known.py" "$bin" "$MILESTONES_LEDGER" "$fixture"
-echo "recorded $(($(wc -l < "$MILESTONES_LEDGER") - 1)) events"
+"$bin" init --name example.org/nvidia-ai-factories
+step "milestones record: the fixture as first written (its first 27 lines), then the December 2026 fact-check and the events since"
+# Two real batches, a second apart: --known-at can then show what the ledger said before the fact-check.
+head -n 27 "$fixture" | "$bin" record --file - --quiet
+before=$(tail -n 1 "$MILESTONES_LEDGER" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["recorded_at"])')
+sleep 1
+"$bin" record --file "$fixture" --quiet
+echo "recorded $(($(wc -l < "$MILESTONES_LEDGER") - 1)) events; the first 27 by $before"
 step "milestones verify"
 "$bin" verify
 step "milestones status --as-of 2025-04-14   (the day of the announcement)"
-"$bin" status --as-of 2025-04-14 --format table
+"$bin" status --as-of 2025-04-14
 step "milestones status   (as of today)"
-"$bin" status --format table
-step "milestones targets   (promised vs actual, with slips)"
-"$bin" targets --format table
-step "what we knew then vs now: Wistron's plant as of 2025-12-31, known at 2025-08-01 vs now"
-"$bin" status --as-of 2025-12-31 --known-at 2025-08-01 --format csv | grep -E '^subject|wistron'
-"$bin" status --as-of 2025-12-31 --format csv | grep -E 'wistron'
+"$bin" status
+step "milestones targets   (promised vs actual: dates as intervals, slips as certain bounds)"
+"$bin" targets
+step "the publication clock: what had been published by 2025-06-30, about the state as of today"
+"$bin" targets --published-by 2025-06-30
+step "what the ledger said before the fact-check (--known-at $before) and after: TSMC Phoenix as of 2025-12-31"
+"$bin" status --as-of 2025-12-31 --known-at "$before" --format csv | grep -E '^subject|tsmc'
+"$bin" status --as-of 2025-12-31 --format csv | grep -E 'tsmc'
+step "a correction is an event with its own sources and reason: Wistron's board approval, first dated 16 May 2025"
+"$bin" show wistron-texas-investment-2025-05-16
 step "milestones timeline wistron-texas"
-"$bin" timeline wistron-texas --format table
+"$bin" timeline wistron-texas
 step "a signed checkpoint and a proof that record 5 is in it"
 "$bin" keygen --name example.org/nvidia-ai-factories --out signer
 "$bin" checkpoint --key signer.key --out today.checkpoint
