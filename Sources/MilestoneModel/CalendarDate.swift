@@ -175,3 +175,38 @@ public struct Timestamp: Comparable, Hashable, Sendable, BitwiseCopyable, Custom
 
 
 }
+
+/// A date as people write it when they know only part of it: `2025`,
+/// `2025-Q3`, `2025-09` or `2025-09-14` — the interval it covers and the
+/// precision that says so (docs/events.md, "Dates as intervals").
+public struct PartialDate: Sendable, Equatable {
+    public let start: CalendarDate
+    public let precision: DatePrecision
+    public var end: CalendarDate { start.end(at: precision) }
+
+    public init(start: CalendarDate, precision: DatePrecision) {
+        self.start = start
+        self.precision = precision
+    }
+
+    public init?(_ text: String) {
+        if let d = CalendarDate(text) {
+            self.init(start: d, precision: .day)
+            return
+        }
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard let first = parts.first, first.count == 4, first.allSatisfy(\.isASCII), let year = Int(first), year >= 1 else { return nil }
+        switch parts.count {
+        case 1:
+            self.init(start: CalendarDate(year: year, month: 1, day: 1)!, precision: .year)
+        case 2 where parts[1].count == 2 && parts[1].first == "Q":
+            guard let q = Int(parts[1].dropFirst()), (1...4).contains(q) else { return nil }
+            self.init(start: CalendarDate(year: year, month: 3 * q - 2, day: 1)!, precision: .quarter)
+        case 2 where parts[1].count == 2:
+            guard let m = Int(parts[1]), (1...12).contains(m) else { return nil }
+            self.init(start: CalendarDate(year: year, month: m, day: 1)!, precision: .month)
+        default:
+            return nil
+        }
+    }
+}

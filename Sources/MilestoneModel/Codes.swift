@@ -53,3 +53,42 @@ enum Codes {
     static func isCurrency(_ u: UnsafeBufferPointer<UInt8>) -> Bool { contains(u, letters: 3, currencyBits) }
     static func isCountry(_ u: UnsafeBufferPointer<UInt8>) -> Bool { contains(u, letters: 2, countryBits) }
 }
+
+/// An amount as people type it: `500B`, `1.2M`, `$761M`, `€2.5B`, `761000000`
+/// (K, M, B, T: thousand, million, billion, trillion). Whole currency units
+/// only: `1.2345K` is refused rather than rounded.
+public enum AmountText {
+    /// Currency symbols that name one currency.
+    public static let symbols: [(String, String)] = [("US$", "USD"), ("NT$", "TWD"), ("CN¥", "CNY"), ("$", "USD"), ("€", "EUR"), ("£", "GBP"), ("¥", "JPY"), ("₩", "KRW"), ("₹", "INR")]
+
+    /// The value in whole units and the currency its symbol names, if any.
+    public static func parse(_ text: String) -> (value: Int64, currency: String?)? {
+        var s = Substring(text.filter { $0 != "," && $0 != "_" })
+        var currency: String?
+        for (symbol, code) in symbols where s.hasPrefix(symbol) {
+            currency = code
+            s = s.dropFirst(symbol.count)
+            break
+        }
+        let scales: [Character: Int64] = ["K": 1_000, "M": 1_000_000, "B": 1_000_000_000, "T": 1_000_000_000_000]
+        var scale: Int64 = 1
+        if let last = s.last, let k = scales[Character(last.uppercased())] {
+            scale = k
+            s = s.dropLast()
+        }
+        let pieces = s.split(separator: ".", omittingEmptySubsequences: false)
+        guard !s.isEmpty, pieces.count <= 2, pieces.allSatisfy({ p in p.allSatisfy { $0.isASCII && $0.isNumber } }),
+              !pieces[0].isEmpty, let whole = Int64(pieces[0]) else { return nil }
+        let fraction = pieces.count == 2 ? pieces[1] : ""
+        guard fraction.count <= 18, let f = fraction.isEmpty ? 0 : Int64(fraction) else { return nil }
+        var divisor: Int64 = 1
+        for _ in 0..<fraction.count { divisor *= 10 }
+        // value = whole × scale + f × scale / divisor, exactly.
+        let (a, o1) = whole.multipliedReportingOverflow(by: scale)
+        let (b, o2) = f.multipliedReportingOverflow(by: scale)
+        guard !o1, !o2, b % divisor == 0 else { return nil }
+        let (v, o3) = a.addingReportingOverflow(b / divisor)
+        guard !o3, v <= (1 << 53) - 1 else { return nil }
+        return (v, currency)
+    }
+}

@@ -100,6 +100,48 @@ public enum EventForm {
     /// The names of the fields an event of `type` may have.
     public static func fieldNames(of type: EventType) -> [String] { fields(type).map(\.name) }
 
+    // MARK: - The vocabulary, as `milestones types` shows it
+
+    /// One field of a type as a person reads it: made from the same tables
+    /// the validator walks, so the two cannot disagree.
+    public struct FieldDescription: Sendable, Equatable {
+        public let name: String
+        public let required: Bool
+        /// What its value must be, in words.
+        public let form: String
+    }
+
+    /// Every field of `type` (common ones first, then the type's own), as ``FieldDescription``s.
+    public static func describe(_ type: EventType) -> [FieldDescription] {
+        let list = type == .ledgerCreated ? ledgerCreatedFields : common + extra(type)
+        return list.map { FieldDescription(name: $0.name, required: $0.required, form: describe($0.kind, field: $0.name)) }
+    }
+
+    static func describe(_ kind: Kind, field: String) -> String {
+        func names(_ t: StaticTable<StaticString>) -> String { t.map { $0.description }.joined(separator: ", ") }
+        switch kind {
+        case .typeName: return "the event type"
+        case .text: return "text, one line, at most \(maxTextLength) characters"
+        case .multilineText: return "text, at most \(maxTextLength) characters; newlines and tabs allowed"
+        case .org: return "an organisation's display name (one line)"
+        case .orgs: return "an array of organisation names"
+        case .slug: return field == "subject" ? "a program or facility slug: [a-z0-9][a-z0-9-]{0,63}" : "the slug of an announced program"
+        case .eventID: return "an event id: [A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
+        case .date: return "a calendar date, YYYY-MM-DD"
+        case .precision: return "one of \(names(precisionNames)) (default day); a coarser date is the first day of its period"
+        case .facilityKind: return "one of \(names(facilityKindNames))"
+        case .targetMilestone: return "one of \(names(targetMilestoneNames))"
+        case .nonNegativeInteger: return "an integer ≥ 0"
+        case .amount: return "{value: whole currency units ≥ 0, currency: ISO 4217 code, qualifier: \(names(qualifiers)) (default exact)}"
+        case .location: return "{city, region, country: ISO 3166-1 alpha-2 code (required)}"
+        case .due: return "{earliest: date, latest: date}, earliest ≤ latest"
+        case .sources: return "a non-empty array of {publisher (required), url: http(s), published: date, title}"
+        case .changes: return "an object of replacement values for the corrected event's fields (not type, id or subject)"
+        case .origin: return "the ledger's origin (checkpoint origin line): at most 255 characters, no spaces"
+        case .format: return "1"
+        }
+    }
+
     // MARK: - Validation
 
     /// Checks an event against events.md's forms, reading the parsed text

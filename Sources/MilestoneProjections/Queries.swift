@@ -377,6 +377,38 @@ extension ReadModels {
         return try db.read { db in try Row.fetchAll(db, sql: sql, arguments: args).map(ReadModels.line) }
     }
 
+    /// One record as `log` lists it.
+    public struct LogEntry: Sendable {
+        public var seq: Int
+        public var recordedAt: String
+        public var type: String
+        public var subject: String?
+        public var id: String
+        public var summary: String?
+    }
+
+    /// `log`: the records appended between two times (both inclusive), newest first unless asked.
+    public func log(since: Timestamp?, until: Timestamp?, limit: Int?, newestFirst: Bool) throws -> [LogEntry] {
+        var sql = "SELECT seq, recorded_at, type, subject, id, json_extract(event, '$.summary') FROM records WHERE 1"
+        var args: [any DatabaseValueConvertible] = []
+        if let since {
+            sql += " AND recorded_at >= ?"
+            args.append(since.description)
+        }
+        if let until {
+            sql += " AND recorded_at <= ?"
+            args.append(until.description)
+        }
+        sql += " ORDER BY seq DESC"
+        if let limit { sql += " LIMIT \(limit)" }
+        let rows = try db.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map {
+                LogEntry(seq: $0[0], recordedAt: $0[1], type: $0[2], subject: $0[3], id: $0[4], summary: $0[5])
+            }
+        }
+        return newestFirst ? rows : rows.reversed()
+    }
+
     /// Every subject (program or facility) the ledger has announced.
     public func subjects() throws -> [String] {
         try db.read { db in

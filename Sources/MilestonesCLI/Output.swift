@@ -376,7 +376,7 @@ struct Rows {
     var display: [[String?]] = []
 
     func write(_ format: QueryFormat, title: String? = nil) {
-        guard format != .table else { return writeStdout(table(title: title, width: terminalWidth())) }
+        guard format != .table else { return writeStdout(table(title: title, width: terminalWidth(), colour: useColour())) }
         var stream = RowStream(columns: columns, format: format)
         for r in rows { stream.add(r) }
         stream.finish()
@@ -392,9 +392,11 @@ struct Rows {
         }
     }
 
-    /// An aligned table that fits `width` columns: the widest text columns
-    /// are cut (with …) until it does. `Int.max`: never cut.
-    func table(title: String?, width: Int = 80) -> String {
+    /// An aligned table that fits `width` terminal columns: the widest text
+    /// columns are cut (with …) until it does; `Int.max`: never cut. Widths
+    /// are display widths (an East Asian wide character takes two columns).
+    /// With `colour`, the states that need attention are coloured.
+    func table(title: String?, width: Int = 80, colour: Bool = false) -> String {
         var cells: [[String]] = rows.enumerated().map { (i, r) in
             r.enumerated().map { (j, v) in
                 let d = i < display.count && j < display[i].count ? display[i][j] : nil
@@ -403,22 +405,42 @@ struct Rows {
             }
         }
         let header = columns.map { $0.replacingAll("_", with: " ") }
-        var widths = header.indices.map { j in max(header[j].count, cells.map { $0[j].count }.max() ?? 0) }
+        var widths = header.indices.map { j in max(displayWidth(header[j]), cells.map { displayWidth($0[j]) }.max() ?? 0) }
         while widths.reduce(0, +) + 2 * (widths.count - 1) > width, let j = widths.indices.max(by: { widths[$0] < widths[$1] }),
               widths[j] > 8 {
             widths[j] -= 1
         }
         func fit(_ s: String, _ w: Int) -> String {
-            s.count <= w ? s + String(repeating: " ", count: w - s.count) : String(s.prefix(w - 1)) + "…"
+            let n = displayWidth(s)
+            if n <= w { return s + String(repeating: " ", count: w - n) }
+            // Cut to w - 1 columns, then the ellipsis (and a space if a wide character did not fit).
+            var out = ""
+            var used = 0
+            for ch in s {
+                let cw = displayWidth(String(ch))
+                if used + cw > w - 1 { break }
+                out.append(ch)
+                used += cw
+            }
+            return out + "…" + String(repeating: " ", count: w - 1 - used)
         }
         cells = cells.map { r in r.enumerated().map { fit($1, widths[$0]) } }
         var out = title.map { $0 + "\n" } ?? ""
         out += header.enumerated().map { fit($1, widths[$0]) }.joined(separator: "  ").trimmedRight() + "\n"
         out += widths.map { String(repeating: "─", count: $0) }.joined(separator: "  ") + "\n"
-        for r in cells { out += r.joined(separator: "  ").trimmedRight() + "\n" }
+        for r in cells {
+            let line = r.map { c -> String in
+                guard colour, let code = Rows.colours[c.trimmedRight()] else { return c }
+                return "\u{1B}[\(code)m" + c.trimmedRight() + "\u{1B}[0m" + String(repeating: " ", count: c.count - c.trimmedRight().count)
+            }
+            out += line.joined(separator: "  ").trimmedRight() + "\n"
+        }
         if rows.isEmpty { out += "(none)\n" }
         return out
     }
+
+    /// ANSI colours of the states that need attention (on a terminal only).
+    static let colours: [String: String] = ["overdue": "31", "missed": "31", "undetermined": "33", "cancelled": "31", "paused": "33"]
 
     /// Text fit for a terminal: newlines and tabs as spaces, control characters escaped.
     func safe(_ s: String) -> String {
@@ -461,12 +483,39 @@ func humanAmount(_ a: JSONObject?) -> String? {
 }
 
 
+/// `--wide`: tables are never cut, on a terminal too (set once, by the command line).
+nonisolated(unsafe) var wideTables = false
+
 /// The width a table may take: the terminal's on a terminal (`COLUMNS`
 /// overrides it), else unlimited: a table piped to a file or a program is never cut.
 func terminalWidth() -> Int {
-    guard isTerminal(1) else { return .max }
+    guard isTerminal(1), !wideTables else { return .max }
     if let c = getenv("COLUMNS").flatMap({ Int(String(cString: $0)) }), c > 0 { return c }
     var size = winsize()
     if ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
     return 80
+}
+
+/// Colour on a terminal only, and never when `NO_COLOR` is set (no-color.org).
+func useColour() -> Bool {
+    isTerminal(1) && (getenv("NO_COLOR").map { String(cString: $0).isEmpty } ?? true)
+}
+
+/// Columns a text takes on a terminal: East Asian wide and fullwidth
+/// characters two, combining marks and zero-width characters none.
+func displayWidth(_ s: String) -> Int {
+    var n = 0
+    for u in s.unicodeScalars {
+        let v = u.value
+        switch v {
+        case 0x0300...0x036F, 0x200B...0x200F, 0xFE00...0xFE0F, 0x20D0...0x20FF: continue
+        case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF,
+             0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6,
+             0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x3FFFD:
+            n += 2
+        default:
+            n += 1
+        }
+    }
+    return n
 }

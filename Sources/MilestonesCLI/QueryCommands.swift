@@ -11,11 +11,13 @@ struct ReadSide: ParsableArguments {
     @Option(help: ArgumentHelp("The read-model database (default: the ledger's path with .sqlite).", valueName: "path"))
     var db: String?
     @Flag(help: "Rebuild the read models from the ledger (after a deliberate rewrite).") var rebuild = false
+    @Flag(help: "Tables: never cut a column, on a terminal too.") var wide = false
 
     var dbPath: String { db ?? ReadModels.path(forLedger: location.path) }
 
     /// Opens the read models and catches them up with the ledger (progress on a terminal).
     func open() throws -> ReadModels {
+        if wide { wideTables = true }
         let file = try LedgerFile.open(location.path, writable: false)
         try file.lock(exclusive: false, wait: 10)
         let size = try file.size()
@@ -31,7 +33,7 @@ struct ReadSide: ParsableArguments {
 
 /// `--as-of`, `--known-at` and `--published-by` (docs/cli.md, "Time travel").
 struct TimeTravel: ParsableArguments {
-    @Option(name: .customLong("as-of"), help: ArgumentHelp("The world as of this date (valid time; default: today, UTC).", valueName: "YYYY-MM-DD"))
+    @Option(name: .customLong("as-of"), help: ArgumentHelp("The world as of this date (valid time; default: today, UTC); 2025-Q3 means its last day.", valueName: "YYYY-MM-DD"))
     var asOf: String?
     @Option(name: .customLong("known-at"), help: ArgumentHelp("Only what was recorded by then (transaction time; a date means the end of that day, UTC).", valueName: "date|time"))
     var knownAt: String?
@@ -42,8 +44,8 @@ struct TimeTravel: ParsableArguments {
         if let publishedBy, CalendarDate(publishedBy) == nil {
             throw ValidationError("--published-by \(quoted(publishedBy)): not a calendar date; write YYYY-MM-DD, e.g. 2025-06-30")
         }
-        if let asOf, CalendarDate(asOf) == nil {
-            throw ValidationError("--as-of \(quoted(asOf)): not a calendar date; write YYYY-MM-DD, e.g. 2025-04-14")
+        if let asOf, PartialDate(asOf) == nil {
+            throw ValidationError("--as-of \(quoted(asOf)): not a date; write YYYY-MM-DD, e.g. 2025-04-14 (or 2025-04, 2025-Q2, 2025: their last day)")
         }
         if let knownAt, knownTime(knownAt) == nil {
             throw ValidationError("--known-at \(quoted(knownAt)): not a date or UTC time; write YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")
@@ -55,7 +57,8 @@ struct TimeTravel: ParsableArguments {
         return CalendarDate(text).map(Timestamp.endOfDay)
     }
 
-    var date: CalendarDate { asOf.flatMap(CalendarDate.init) ?? LedgerClock.now().date }
+    /// As of a partial date (2025-Q3) means as of its last day.
+    var date: CalendarDate { asOf.flatMap(PartialDate.init)?.end ?? LedgerClock.now().date }
 
     func pointOfView(_ models: ReadModels) throws -> PointOfView {
         PointOfView(asOf: date, knownSeq: try models.knownSeq(at: knownAt.flatMap(knownTime)),
@@ -418,14 +421,14 @@ struct Events: ParsableCommand {
 
     func validate() throws {
         for (name, v) in [("--since", since), ("--until", until)] {
-            if let v, CalendarDate(v) == nil { throw ValidationError("\(name) \(quoted(v)): not a calendar date (YYYY-MM-DD)") }
+            if let v, PartialDate(v) == nil { throw ValidationError("\(name) \(quoted(v)): not a date (YYYY-MM-DD, or 2025-09, 2025-Q3, 2025)") }
         }
         for t in type where EventType(rawValue: t) == nil {
             var message = "--type \(quoted(t)): not an event type"
             if let near = nearest(t, among: EventType.allCases.map(\.rawValue)) { message += "; did you mean \(quoted(near))?" }
             throw ValidationError(message)
         }
-        if let since, let until, let a = CalendarDate(since), let b = CalendarDate(until), a > b {
+        if let since, let until, let a = PartialDate(since)?.start, let b = PartialDate(until)?.end, a > b {
             throw ValidationError("--since \(since) is after --until \(until): no date can be both")
         }
     }
@@ -435,8 +438,9 @@ struct Events: ParsableCommand {
             let models = try read.open()
             try checkSubjects(subject, in: models)
             let pov = try time.pointOfView(models)
-            writeEvents(try models.events(pov, subjects: subject, types: type, since: since.flatMap(CalendarDate.init),
-                                          until: until.flatMap(CalendarDate.init)),
+            // A partial date covers its period: --since from its first day, --until to its last.
+            writeEvents(try models.events(pov, subjects: subject, types: type, since: since.flatMap(PartialDate.init)?.start,
+                                          until: until.flatMap(PartialDate.init)?.end),
                         format: format, title: "Events " + time.describe(pov))
         }
     }

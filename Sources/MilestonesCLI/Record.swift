@@ -32,6 +32,14 @@ struct Record: ParsableCommand {
               milestones record --type target.set --subject foxconn-houston \\
                   --date 2025-04-14 --milestone production.volume \\
                   --due-earliest 2026-04-14 --due-latest 2026-07-14 --source NVIDIA
+              milestones record --type investment.committed --subject wistron-texas \\
+                  --date 2025-08 --amount '$761M' \\
+                  --source "The Real Deal,https://therealdeal.com/x" \\
+                  --source-title "Wistron to spend \\$761M" --source-published 2025-08-21
+              milestones record --type production.started --subject foxconn-houston \\
+                  --date 2026-Q1 --source Reuters
+
+            The event vocabulary, every type with its fields: milestones types [TYPE].
               milestones record --type event.corrected --subject wistron-texas \\
                   --date 2025-08-21 --corrects wistron-texas-announced \\
                   --changes '{"location":{"city":"Fort Worth","country":"US"}}' \\
@@ -51,10 +59,15 @@ struct Record: ParsableCommand {
     // One event by options.
     @Option(help: "Event type, e.g. construction.started.") var type: String?
     @Option(help: "The program or facility slug.") var subject: String?
-    @Option(help: "When it happened: YYYY-MM-DD (a correction or retraction: default today, UTC).") var date: String?
+    @Option(help: ArgumentHelp("When it happened: YYYY-MM-DD, or as much as is known — 2025-09, 2025-Q3, 2025 — which sets --precision (a correction or retraction: default today, UTC).", valueName: "date"))
+    var date: String?
     @Option(help: "day (default), month, quarter or year.") var precision: String?
     @Option(help: ArgumentHelp("A source: PUBLISHER or PUBLISHER,URL (repeatable).", valueName: "publisher[,url]"))
     var source: [String] = []
+    @Option(name: .customLong("source-title"), help: ArgumentHelp("The title of a source, in the order of --source (repeatable).", valueName: "title"))
+    var sourceTitle: [String] = []
+    @Option(name: .customLong("source-published"), help: ArgumentHelp("When a source was published, in the order of --source (repeatable): it sets the event's publication date.", valueName: "YYYY-MM-DD"))
+    var sourcePublished: [String] = []
     @Option(help: "The event's id (default: derived from its content).") var id: String?
     @Option(help: "Free text, at most 2,000 characters.") var summary: String?
     @Option(help: "Program or facility name.") var name: String?
@@ -67,16 +80,19 @@ struct Record: ParsableCommand {
     @Option(help: "The program a facility belongs to (slug).") var program: String?
     @Option(help: "A partner org (repeatable).") var partner: [String] = []
     @Option(name: .customLong("area-sqft"), help: "Area in square feet.") var areaSqft: Int64?
-    @Option(help: "Amount in whole currency units, e.g. 500000000000.") var amount: Int64?
-    @Option(help: "Amount currency (ISO 4217).") var currency: String = "USD"
+    @Option(help: ArgumentHelp("An amount: 500000000000, 500B, 1.2M, $761M, €2.5B (K, M, B, T; a symbol sets the currency).", valueName: "amount"))
+    var amount: String?
+    @Option(help: "Amount currency (ISO 4217; default USD, or the amount's symbol).") var currency: String?
     @Option(help: "Amount qualifier: exact, about, up_to, at_least.") var qualifier: String?
     @Option(help: "Program horizon date.") var horizon: String?
     @Option(help: "Product.") var product: String?
     @Option(help: "Target milestone, or a production milestone's text.") var milestone: String?
     @Option(help: "Quantity (production.milestone).") var quantity: Int64?
     @Option(help: "Reason (pause, cancel, revision, correction, retraction).") var reason: String?
-    @Option(name: .customLong("due-earliest"), help: "Target due: earliest date.") var dueEarliest: String?
-    @Option(name: .customLong("due-latest"), help: "Target due: latest date.") var dueLatest: String?
+    @Option(name: .customLong("due-earliest"), help: ArgumentHelp("Target due: earliest date (2026, 2026-Q2, 2026-04: their first day).", valueName: "date"))
+    var dueEarliest: String?
+    @Option(name: .customLong("due-latest"), help: ArgumentHelp("Target due: latest date (2026, 2026-Q2, 2026-04: their last day).", valueName: "date"))
+    var dueLatest: String?
     @Option(help: "The id of the event a correction corrects.") var corrects: String?
     @Option(help: "The id of the event a retraction retracts.") var retracts: String?
     @Option(help: "A correction's changes, as a JSON object.") var changes: String?
@@ -92,6 +108,15 @@ struct Record: ParsableCommand {
         if file == nil && !givesEventOptions {
             throw ValidationError("nothing to record: give --file FILE (- for stdin) or an event with --type, --subject, --date and --source")
         }
+        if let date, let p = PartialDate(date), let precision, precision != p.precision.rawValue, p.precision != .day {
+            throw ValidationError("--date \(date) says precision \(p.precision.rawValue), --precision says \(precision): give one")
+        }
+        if let amount, AmountText.parse(amount) == nil {
+            throw ValidationError("--amount \(quoted(amount)): write whole units, e.g. 500000000000, 500B, 1.2M or $761M")
+        }
+        if sourceTitle.count > source.count || sourcePublished.count > source.count {
+            throw ValidationError("--source-title and --source-published go with a --source each, in the same order")
+        }
     }
 
     /// The event the options describe; the validator reports what is missing or wrong.
@@ -102,8 +127,10 @@ struct Record: ParsableCommand {
         set("subject", subject)
         // A correction or retraction happens when it is made: today (UTC) unless --date says otherwise.
         let isAmendment = type == EventType.eventCorrected.rawValue || type == EventType.eventRetracted.rawValue
-        set("date", date ?? (isAmendment ? LedgerClock.now().date.description : nil))
-        set("precision", precision)
+        // A partial date (2025-09, 2025-Q3, 2025) is the first day of its period, at its precision.
+        let partial = date.flatMap(PartialDate.init)
+        set("date", partial?.start.description ?? date ?? (isAmendment ? LedgerClock.now().date.description : nil))
+        set("precision", precision ?? partial.flatMap { $0.precision == .day ? nil : $0.precision.rawValue })
         set("id", id)
         set("summary", summary)
         set("name", name)
@@ -111,15 +138,17 @@ struct Record: ParsableCommand {
         set("operator", operatorName)
         set("kind", kind)
         set("program", program)
-        set("horizon", horizon)
+        set("horizon", horizon.map { PartialDate($0)?.end.description ?? $0 })
         set("product", product)
         set("milestone", milestone)
         set("reason", reason)
         set("corrects", corrects)
         set("retracts", retracts)
         if !source.isEmpty {
-            o["sources"] = .array(source.map { s in
+            o["sources"] = .array(source.enumerated().map { k, s in
                 var src = JSONObject()
+                if k < sourceTitle.count { src["title"] = .string(sourceTitle[k]) }
+                if k < sourcePublished.count { src["published"] = .string(sourcePublished[k]) }
                 if let r = s.range(of: ",https://") ?? s.range(of: ",http://") {
                     src["publisher"] = .string(String(s[..<r.lowerBound]))
                     src["url"] = .string(String(s[s.index(after: r.lowerBound)...]))
@@ -139,17 +168,18 @@ struct Record: ParsableCommand {
         if !partner.isEmpty { o["partners"] = .array(partner.map { .string($0) }) }
         if let areaSqft { o["area_sqft"] = .int(areaSqft) }
         if let quantity { o["quantity"] = .int(quantity) }
-        if let amount {
+        if let amount, let (value, symbol) = AmountText.parse(amount) {
             var a = JSONObject()
-            a["value"] = .int(amount)
-            a["currency"] = .string(currency)
+            a["value"] = .int(value)
+            a["currency"] = .string(currency ?? symbol ?? "USD")
             if let qualifier { a["qualifier"] = .string(qualifier) }
             o["amount"] = .object(a)
         }
         if dueEarliest != nil || dueLatest != nil {
             var d = JSONObject()
-            if let dueEarliest { d["earliest"] = .string(dueEarliest) }
-            if let dueLatest { d["latest"] = .string(dueLatest) }
+            // A partial date stands for its interval: the window opens on its first day and closes on its last.
+            if let dueEarliest { d["earliest"] = .string(PartialDate(dueEarliest)?.start.description ?? dueEarliest) }
+            if let dueLatest { d["latest"] = .string(PartialDate(dueLatest)?.end.description ?? dueLatest) }
             o["due"] = .object(d)
         }
         if let changes {
