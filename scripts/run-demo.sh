@@ -12,7 +12,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 fixture="$root/fixtures/nvidia-ai-factories.jsonl"
 mkdir -p "$scratch"
 cd "$scratch"
-rm -f ai.* tampered.* signer.* today.checkpoint claim.json
+rm -f ai.* tampered.* signer.* today.checkpoint claim.json report.html
 export MILESTONES_LEDGER="$scratch/ai.jsonl"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "scratch folder: $scratch"
@@ -42,6 +42,10 @@ step "a correction is an event with its own sources and reason: Wistron's board 
 "$bin" show wistron-texas-investment-2025-05-16
 step "milestones timeline wistron-texas"
 "$bin" timeline wistron-texas
+step "milestones report --out report.html   (one self-contained page: open it in a browser)"
+"$bin" report --out report.html --force
+step "what changed in what had been published between mid-2025 and the end of 2025"
+"$bin" diff --from 2025-06-30 --to 2025-12-31 --by published --format csv | cut -c1-160 | head -20
 step "a signed checkpoint and a proof that record 5 is in it"
 "$bin" keygen --name example.org/nvidia-ai-factories --out signer
 "$bin" checkpoint --key signer.key --out today.checkpoint
