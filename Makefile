@@ -6,7 +6,7 @@ SCRATCH ?= $(shell mktemp -d /tmp/milestones-run.XXXXXX 2>/dev/null || echo /tmp
 # chromium: the report's test renders it in a real headless browser.
 APT_PACKAGES := libssl-dev libsqlite3-dev sqlite3 openssl python3 chromium
 
-.PHONY: deps build release run test bench bench-quick bench-10m soak fuzz clean lint
+.PHONY: deps build release run test bench bench-quick bench-10m soak fuzz clean lint man install
 
 ## deps: install the system packages the build and tests need (only those missing)
 deps:
@@ -70,6 +70,22 @@ fuzz: deps
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=.build-fuzz/crashes/$$t- -print_final_stats=1 2>&1 \
 	    | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==.*ERROR|SUMMARY)" || exit 1; \
 	done
+
+## man: manual pages from the command definitions (swift-argument-parser's generate-manual plugin), in .build/man
+man: deps
+	mkdir -p .build/man
+	$(SWIFT) package --allow-writing-to-directory .build/man generate-manual --multi-page --output-directory .build/man
+
+## install: the release binary, its manual pages and its bash, zsh and fish completions under PREFIX (default /usr/local)
+PREFIX ?= /usr/local
+install: release man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(BIN_RELEASE) $(DESTDIR)$(PREFIX)/bin/milestones
+	install -m 0644 .build/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	$(BIN_RELEASE) --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/milestones
+	$(BIN_RELEASE) --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_milestones
+	$(BIN_RELEASE) --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/milestones.fish
 
 lint:
 	$(SWIFT) format lint --recursive Sources Tests

@@ -16,6 +16,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // CSV input (record --file events.csv): a spreadsheet's export, parsed by a maintained package.
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
     ],
     targets: [
         // Headers and inline shims for the system OpenSSL (libssl-dev).
@@ -46,6 +48,7 @@ let package = Package(
                 "CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneProjections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "SwiftCSV", package: "SwiftCSV"),
             ]
         ),
         .executableTarget(name: "milestones", dependencies: ["MilestonesCLI"]),

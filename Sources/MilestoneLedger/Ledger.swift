@@ -335,14 +335,27 @@ public final class AppendBatch {
 
     /// Validates one event built in memory (e.g. from options) and adds it.
     public func add(_ value: JSONValue) {
+        add(value, line: nil)
+    }
+
+    /// Validates one event built in memory from line `line` of the input
+    /// named `source` (a CSV file's row, say) and adds it: problems name that line.
+    public func add(_ value: JSONValue, line: Int?, source name: String? = nil) {
+        if let name { source = name }
         let preparer = Preparer()
         do {
             try preparer.tape.parse(JSONWriter.bytes(value))
         } catch {
-            reject("\(source): \(error)")
+            reject("\(place(line)): \(error)")
             return
         }
-        withUnsafePointer(to: AppendBatch.prepare(preparer.tape.root, line: nil, using: preparer)) { accept($0) }
+        withUnsafePointer(to: AppendBatch.prepare(preparer.tape.root, line: line, using: preparer)) { accept($0) }
+    }
+
+    /// Notes a problem found by the caller before an event could be built (e.g. a CSV cell).
+    public func reject(line: Int?, source name: String? = nil, _ problem: String) {
+        if let name { source = name }
+        reject("\(place(line)): \(problem)")
     }
 
     /// Reads every line of `input` (in chunks, so memory holds the new records,

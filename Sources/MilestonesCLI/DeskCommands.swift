@@ -22,7 +22,7 @@ struct Types: ParsableCommand {
     )
 
     @Option(help: "Output: text or json.") var format: OutputFormat = .text
-    @Argument(help: "One event type, e.g. facility.announced.") var type: String?
+    @Argument(help: "One event type, e.g. facility.announced.", completion: typeCompletion) var type: String?
 
     func validate() throws {
         if let type, EventType(rawValue: type) == nil {

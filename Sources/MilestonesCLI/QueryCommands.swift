@@ -266,7 +266,7 @@ struct Targets: ParsableCommand {
     @OptionGroup var time: TimeTravel
     @Option(help: "Output: table, json or csv.") var format: QueryFormat?
     @Option(help: "Only targets in this state: met, missed, undetermined, overdue, pending (repeatable: any of them).") var state: [String] = []
-    @Option(help: "Only this program or facility (repeatable: any of them).") var subject: [String] = []
+    @Option(help: "Only this program or facility (repeatable: any of them).", completion: subjectCompletion) var subject: [String] = []
 
     func validate() throws {
         for s in state where TargetState(rawValue: s) == nil {
@@ -381,7 +381,7 @@ struct Timeline: ParsableCommand {
     @OptionGroup var read: ReadSide
     @OptionGroup var time: TimeTravel
     @Option(help: "Output: table, json or csv.") var format: QueryFormat?
-    @Argument(help: "A program or facility slug.") var subject: String?
+    @Argument(help: "A program or facility slug.", completion: subjectCompletion) var subject: String?
 
     func run() throws {
         try reportingErrors {
@@ -414,8 +414,8 @@ struct Events: ParsableCommand {
     @OptionGroup var read: ReadSide
     @OptionGroup var time: TimeTravel
     @Option(help: "Output: table, json or csv.") var format: QueryFormat?
-    @Option(help: "Only this program or facility (repeatable: any of them).") var subject: [String] = []
-    @Option(help: "Only this event type (repeatable: any of them).") var type: [String] = []
+    @Option(help: "Only this program or facility (repeatable: any of them).", completion: subjectCompletion) var subject: [String] = []
+    @Option(help: "Only this event type (repeatable: any of them).", completion: typeCompletion) var type: [String] = []
     @Option(help: ArgumentHelp("Only events dated on or after this date.", valueName: "YYYY-MM-DD")) var since: String?
     @Option(help: ArgumentHelp("Only events dated on or before this date.", valueName: "YYYY-MM-DD")) var until: String?
 
@@ -572,4 +572,25 @@ struct ReplayCommand: ParsableCommand {
             print("wrote \(out): the ledger as of \(pov.asOf), knowing records 1…\(pov.knownSeq)")
         }
     }
+}
+
+/// Shell completion of event types (`milestones --generate-completion-script SHELL`).
+let typeCompletion = CompletionKind.list(EventType.allCases.map(\.rawValue))
+
+/// Shell completion of subjects: the slugs the ledger has announced (the
+/// ledger named by --ledger on the line being completed, else
+/// $MILESTONES_LEDGER, else milestones.jsonl), read straight from the file.
+let subjectCompletion = CompletionKind.custom { words, _, prefix in
+    var path = getenv("MILESTONES_LEDGER").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "milestones.jsonl"
+    if let i = words.firstIndex(of: "--ledger"), i + 1 < words.count { path = words[i + 1] }
+    guard let data = FileManager.default.contents(atPath: path) else { return [] }
+    var subjects = Set<String>()
+    for line in data.split(separator: 0x0A) {
+        let text = String(decoding: line, as: UTF8.self)
+        guard text.contains(#""type":"facility.announced""#) || text.contains(#""type":"program.announced""#),
+              let r = text.range(of: #""subject":""#) else { continue }
+        let rest = text[r.upperBound...]
+        if let end = rest.firstIndex(of: "\"") { subjects.insert(String(rest[..<end])) }
+    }
+    return subjects.filter { $0.hasPrefix(prefix) }.sorted()
 }

@@ -57,8 +57,8 @@ struct Record: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing on success.") var quiet = false
 
     // One event by options.
-    @Option(help: "Event type, e.g. construction.started.") var type: String?
-    @Option(help: "The program or facility slug.") var subject: String?
+    @Option(help: "Event type, e.g. construction.started (`milestones types` lists them).", completion: typeCompletion) var type: String?
+    @Option(help: "The program or facility slug.", completion: subjectCompletion) var subject: String?
     @Option(help: ArgumentHelp("When it happened: YYYY-MM-DD, or as much as is known — 2025-09, 2025-Q3, 2025 — which sets --precision (a correction or retraction: default today, UTC).", valueName: "date"))
     var date: String?
     @Option(help: "day (default), month, quarter or year.") var precision: String?
@@ -108,12 +108,6 @@ struct Record: ParsableCommand {
         if file == nil && !givesEventOptions {
             throw ValidationError("nothing to record: give --file FILE (- for stdin) or an event with --type, --subject, --date and --source")
         }
-        if let date, let p = PartialDate(date), let precision, precision != p.precision.rawValue, p.precision != .day {
-            throw ValidationError("--date \(date) says precision \(p.precision.rawValue), --precision says \(precision): give one")
-        }
-        if let amount, AmountText.parse(amount) == nil {
-            throw ValidationError("--amount \(quoted(amount)): write whole units, e.g. 500000000000, 500B, 1.2M or $761M")
-        }
         if sourceTitle.count > source.count || sourcePublished.count > source.count {
             throw ValidationError("--source-title and --source-published go with a --source each, in the same order")
         }
@@ -121,66 +115,34 @@ struct Record: ParsableCommand {
 
     /// The event the options describe; the validator reports what is missing or wrong.
     func eventFromOptions() throws -> JSONValue {
-        var o = JSONObject()
-        func set(_ key: String, _ v: String?) { if let v { o[key] = .string(v) } }
-        set("type", type)
-        set("subject", subject)
         // A correction or retraction happens when it is made: today (UTC) unless --date says otherwise.
         let isAmendment = type == EventType.eventCorrected.rawValue || type == EventType.eventRetracted.rawValue
-        // A partial date (2025-09, 2025-Q3, 2025) is the first day of its period, at its precision.
-        let partial = date.flatMap(PartialDate.init)
-        set("date", partial?.start.description ?? date ?? (isAmendment ? LedgerClock.now().date.description : nil))
-        set("precision", precision ?? partial.flatMap { $0.precision == .day ? nil : $0.precision.rawValue })
-        set("id", id)
-        set("summary", summary)
-        set("name", name)
-        set("sponsor", sponsor)
-        set("operator", operatorName)
-        set("kind", kind)
-        set("program", program)
-        set("horizon", horizon.map { PartialDate($0)?.end.description ?? $0 })
-        set("product", product)
-        set("milestone", milestone)
-        set("reason", reason)
-        set("corrects", corrects)
-        set("retracts", retracts)
-        if !source.isEmpty {
-            o["sources"] = .array(source.enumerated().map { k, s in
-                var src = JSONObject()
-                if k < sourceTitle.count { src["title"] = .string(sourceTitle[k]) }
-                if k < sourcePublished.count { src["published"] = .string(sourcePublished[k]) }
-                if let r = s.range(of: ",https://") ?? s.range(of: ",http://") {
-                    src["publisher"] = .string(String(s[..<r.lowerBound]))
-                    src["url"] = .string(String(s[s.index(after: r.lowerBound)...]))
-                } else {
-                    src["publisher"] = .string(s)
-                }
-                return .object(src)
-            })
+        var cells: [(path: String, value: String)] = [
+            ("type", type), ("subject", subject), ("date", date ?? (isAmendment ? LedgerClock.now().date.description : nil)),
+            ("precision", precision), ("id", id), ("summary", summary), ("name", name), ("sponsor", sponsor), ("operator", operatorName),
+            ("kind", kind), ("program", program), ("horizon", horizon), ("product", product), ("milestone", milestone), ("reason", reason),
+            ("corrects", corrects), ("retracts", retracts), ("location.city", city), ("location.region", region), ("location.country", country),
+            ("area_sqft", areaSqft.map(String.init)), ("quantity", quantity.map(String.init)), ("amount", amount),
+            ("amount.currency", currency), ("amount.qualifier", qualifier), ("due.earliest", dueEarliest), ("due.latest", dueLatest),
+        ].compactMap { path, value in value.map { (path, $0) } }
+        cells += partner.map { ("partner", $0) }
+        let sources: [JSONObject] = source.enumerated().map { k, s in
+            var src = JSONObject()
+            if let r = s.range(of: ",https://") ?? s.range(of: ",http://") {
+                src["publisher"] = .string(String(s[..<r.lowerBound]))
+                src["url"] = .string(String(s[s.index(after: r.lowerBound)...]))
+            } else {
+                src["publisher"] = .string(s)
+            }
+            if k < sourceTitle.count { src["title"] = .string(sourceTitle[k]) }
+            if k < sourcePublished.count { src["published"] = .string(sourcePublished[k]) }
+            return src
         }
-        if city != nil || region != nil || country != nil {
-            var loc = JSONObject()
-            if let city { loc["city"] = .string(city) }
-            if let region { loc["region"] = .string(region) }
-            if let country { loc["country"] = .string(country) }
-            o["location"] = .object(loc)
-        }
-        if !partner.isEmpty { o["partners"] = .array(partner.map { .string($0) }) }
-        if let areaSqft { o["area_sqft"] = .int(areaSqft) }
-        if let quantity { o["quantity"] = .int(quantity) }
-        if let amount, let (value, symbol) = AmountText.parse(amount) {
-            var a = JSONObject()
-            a["value"] = .int(value)
-            a["currency"] = .string(currency ?? symbol ?? "USD")
-            if let qualifier { a["qualifier"] = .string(qualifier) }
-            o["amount"] = .object(a)
-        }
-        if dueEarliest != nil || dueLatest != nil {
-            var d = JSONObject()
-            // A partial date stands for its interval: the window opens on its first day and closes on its last.
-            if let dueEarliest { d["earliest"] = .string(PartialDate(dueEarliest)?.start.description ?? dueEarliest) }
-            if let dueLatest { d["latest"] = .string(PartialDate(dueLatest)?.end.description ?? dueLatest) }
-            o["due"] = .object(d)
+        var o: JSONObject
+        do {
+            o = try FlatEvent.build(cells, sources: sources)
+        } catch {
+            throw InputError(problems: ["record: \(error.path): \(error.message)"])
         }
         if let changes {
             do {
@@ -214,7 +176,9 @@ struct Record: ParsableCommand {
                 // models takes minutes); the next reading command builds them.
                 batch = try AppendBatch(ledger: read.location.path, wait: waitOption.wait)
             }
-            if let file {
+            if let file, file.lowercased().hasSuffix(".csv") {
+                try CSVInput.add(file, to: batch)
+            } else if let file {
                 try batch.add(from: try InputFile.open(file))
             } else {
                 batch.add(try eventFromOptions())

@@ -105,6 +105,47 @@ import Testing
         }
     }
 
+    @Test("record --file takes a spreadsheet's CSV export: header of field paths, all or nothing, errors name line and column")
+    func csvInput() throws {
+        let dir = TempDir()
+        let l = ledger(dir)
+        let good = dir.write("good.csv", """
+            type,date,subject,amount,source.publisher,source.url,source.published,source.title,summary,location.country
+            investment.committed,2025-Q4,plant,$1.1B,Reuters,https://example.org/a,2025-11-02,"Plant grows, again","two
+            lines"
+            production.started,2026-03,plant,,Reuters,https://example.org/b,2026-03-30,Started,,
+
+            """)
+        let r = cli(["record", "--ledger", l, "--file", good, "--format", "json"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let events = try #require(parseJSON(cli(["events", "--ledger", l, "--format", "json", "--as-of", "2026-12-31", "--type", "investment.committed",
+                                                 "--type", "production.started"]).stdout) as? [[String: Any]])
+        #expect(events.count == 2)
+        let i = try #require(events.first { $0["type"] as? String == "investment.committed" })
+        #expect(i["date"] as? String == "2025-10-01" && i["precision"] as? String == "quarter" && i["summary"] as? String == "two\nlines")
+        #expect((i["amount"] as? [String: Any])?["value"] as? Int == 1_100_000_000)
+        #expect((i["sources"] as? [[String: Any]])?.first?["title"] as? String == "Plant grows, again")
+        // Bad rows: nothing written, each problem with its line (a quoted field spans two) and column or field.
+        let before = bytes(l)
+        let bad = dir.write("bad.csv", """
+            type,date,subject,amount,source.publisher,summary
+            investment.committed,2025-08,plant,$1M,X,"a
+            b"
+            investment.committed,2025-08,plant,lots,X,
+            production.started,2026,plnt,,X,
+            site.secured,2025-02-30,plant,,X,
+
+            """)
+        let b = cli(["record", "--ledger", l, "--file", bad])
+        #expect(b.code == 65)
+        #expect(b.stderr.contains("bad.csv:4: column amount: \"lots\""), "\(b.stderr)")
+        #expect(b.stderr.contains("bad.csv:5: subject: \"plnt\""), "\(b.stderr)")
+        #expect(b.stderr.contains("bad.csv:6: date: \"2025-02-30\" is not a calendar date"), "\(b.stderr)")
+        #expect(bytes(l) == before)
+        let unknown = cli(["record", "--ledger", l, "--file", dir.write("u.csv", "type,date,subject,colour\nsite.secured,2025-01-01,plant,red\n")])
+        #expect(unknown.code == 65 && unknown.stderr.contains("u.csv:2: column colour: unknown column"))
+    }
+
     @Test("tables: never cut when piped, --wide, wide characters aligned, no colour when piped")
     func tables() throws {
         let dir = TempDir()
@@ -121,6 +162,21 @@ import Testing
         #expect(lines.count == 2)
         #expect(column(lines[0], of: "phase") == column(lines[1], of: "site_secured"), "\(lines)")
         #expect(cli(["status", "--ledger", l, "--wide"]).code == 0)
+    }
+
+    @Test("shell completion: scripts for bash, zsh and fish; subjects completed from the ledger, event types from the vocabulary")
+    func completion() {
+        let dir = TempDir()
+        let l = ledger(dir)
+        for shell in ["bash", "zsh", "fish"] {
+            let script = cli(["--generate-completion-script", shell])
+            #expect(script.code == 0 && script.stdout.contains("target.revised"), "\(shell)")
+        }
+        // The protocol the scripts use: ---completion SUBCOMMAND -- ARG WORD-INDEX CURSOR WORDS….
+        let r = cli(["---completion", "targets", "--", "--subject", "3", "2", "milestones", "targets", "--subject", "pl"], env: ["MILESTONES_LEDGER": l])
+        #expect(r.stdout.split(separator: "\n") == ["plant"], "\(r.stdout) \(r.stderr)")
+        let named = cli(["---completion", "events", "--", "--subject", "5", "0", "milestones", "events", "--ledger", l, "--subject", ""])
+        #expect(named.stdout.contains("plant"), "\(named.stdout) \(named.stderr)")
     }
 
     @Test("show prints labels aligned, each correction with its reason and its changes")
