@@ -318,6 +318,10 @@ public final class AppendBatch {
         recordedAtText = Array(max(now, known.head.recordedAt).description.utf8)
     }
 
+    /// Told the input's bytes read so far and its size, chunk by chunk (a
+    /// terminal's progress line; not called for input of unknown size).
+    public var progress: ((Int, Int) -> Void)?
+
     /// The ledger being appended to (locked until the batch is released).
     public var ledgerFile: LedgerFile { file }
 
@@ -397,7 +401,10 @@ public final class AppendBatch {
                 return nil
             }
         }
+        var consumed = 0
         try input.forEachChunk { chunk, spans in
+            consumed += chunk.count
+            if let size = input.size { progress?(min(consumed, size), size) }
             var acceptPrevious: (@Sendable () -> UncheckedSendable<any Error>?)?
             if let waiting = previous {
                 acceptPrevious = { acceptAll(waiting).map { UncheckedSendable($0) } }

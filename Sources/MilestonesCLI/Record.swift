@@ -179,7 +179,11 @@ struct Record: ParsableCommand {
             if let file, file.lowercased().hasSuffix(".csv") {
                 try CSVInput.add(file, to: batch)
             } else if let file {
+                // A long batch shows how far the checking has got, on a terminal only.
+                let progress = isTerminal(2) ? ProgressLine(label: "checking \(file)") : nil
+                batch.progress = progress.map { p in { p.update($0, of: $1) } }
                 try batch.add(from: try InputFile.open(file))
+                progress?.done()
             } else {
                 batch.add(try eventFromOptions())
             }

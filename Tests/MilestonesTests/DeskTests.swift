@@ -179,6 +179,24 @@ import Testing
         #expect(named.stdout.contains("plant"), "\(named.stdout) \(named.stderr)")
     }
 
+    @Test("long jobs show progress on a terminal only: a big batch, the first projection")
+    func progress() {
+        let dir = TempDir()
+        let l = fixtureLedger(in: dir)
+        let input = dir.write("big.jsonl", milestoneLines(ids: "p-", 0..<20_000, summary: 500))
+        // On a terminal (a pseudo-terminal made by Python's pty module): a progress line on stderr.
+        let script = "import os, pty, sys\nos.environ['MILESTONES_NOW'] = '2026-01-01T00:00:00Z'\n"
+            + "sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))"
+        let tty = run("/usr/bin/env", ["python3", "-c", script, Paths.binary, "record", "-q", "--ledger", l, "--file", input])
+        #expect(tty.code == 0, "\(tty.stdout)")
+        #expect(tty.stdout.contains("checking") && tty.stdout.contains("%"), "\(tty.stdout.suffix(300))")
+        let catchUp = run("/usr/bin/env", ["python3", "-c", script, Paths.binary, "status", "--ledger", l])
+        #expect(catchUp.stdout.contains("catching up"), "\(catchUp.stdout.suffix(300))")
+        // Piped: none.
+        let piped = cli(["record", "-q", "--ledger", l, "--file", dir.write("more.jsonl", milestoneLines(ids: "q-", 0..<20_000, summary: 500))])
+        #expect(piped.code == 0 && piped.stderr.isEmpty, "\(piped.stderr)")
+    }
+
     @Test("show prints labels aligned, each correction with its reason and its changes")
     func show() {
         let dir = TempDir()
