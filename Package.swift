@@ -2,8 +2,8 @@
 import PackageDescription
 
 // The parser, validator and ledger run per record, a million times a verify:
-// dynamic exclusivity checks on their class properties cost a third of the
-// time there. Their accesses never overlap by construction (one owner each).
+// dynamic exclusivity checks on their class properties are a large share of
+// that time (bench/README.md). Their accesses never overlap by construction (one owner each).
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
 let package = Package(
@@ -26,7 +26,7 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
-        // RFC 8785 canonical JSON, restricted as ledger-format.md says: value, reader, writer.
+        // RFC 8785 canonical JSON, restricted as docs/ledger-format.md says: value, reader, writer.
         .target(name: "CanonicalJSON", swiftSettings: hotPath),
         // Event types, validation and the domain rules (phase, target state) as pure functions.
         .target(name: "MilestoneModel", dependencies: ["CanonicalJSON"], swiftSettings: hotPath),

@@ -28,7 +28,7 @@ public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
 /// It rejects duplicate keys, invalid UTF-8, lone surrogates, fractions and
 /// exponents, integers beyond ±(2^53 − 1), and nesting deeper than
 /// ``maxDepth``. In ``Mode/canonical`` it also rejects any text that is not
-/// byte for byte its own canonical form (ledger-format.md).
+/// byte for byte its own canonical form (docs/ledger-format.md).
 public final class JSONTape {
     public enum Mode: Sendable { case input, canonical }
     public enum Kind: UInt8, Sendable {

@@ -1,4 +1,4 @@
-/// Writes the canonical form of ledger-format.md ("Canonical JSON"): sorted
+/// Writes the canonical form of docs/ledger-format.md ("Canonical JSON"): sorted
 /// members, no whitespace, minimal string escapes, integers in shortest form.
 /// Python's `json.dumps(v, ensure_ascii=False, separators=(",", ":"), sort_keys=True)`
 /// writes the same bytes for the same value.

@@ -4,7 +4,7 @@
 /// Reading a global Swift array retains and releases its buffer. When the
 /// workers of `verify` did that at once on the same tables (field lists,
 /// type names), they fought over the buffer header's cache line, and the
-/// reference counting cost about a tenth of the run.
+/// reference counting showed high in profiles.
 public struct StaticTable<Element>: RandomAccessCollection, @unchecked Sendable {
     public let base: UnsafePointer<Element>
     public let count: Int

@@ -84,7 +84,7 @@ final class Flag: @unchecked Sendable {
     }
 }
 
-/// What went wrong outside the ledger's content, with the exit code cli.md gives it.
+/// What went wrong outside the ledger's content, with the exit code docs/cli.md gives it.
 public enum LedgerError: Error, Sendable, CustomStringConvertible {
     case missing(path: String)
     /// A zero-byte file: not a ledger (record 1 is missing).

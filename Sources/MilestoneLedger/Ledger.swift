@@ -12,7 +12,7 @@ public enum LedgerReader {
     /// (text fields are limited to 2,000 characters), and a bound on memory.
     public static let maxLineLength = 1 << 20
 
-    /// Checks every record of the ledger (the six checks of ledger-format.md),
+    /// Checks every record of the ledger (the six checks of docs/ledger-format.md),
     /// streaming; throws ``LedgerError/notIntact(_:path:)`` with the first failure.
     public static func verify(_ file: LedgerFile, upTo length: Int? = nil, rememberContent: Bool = false,
                               progress: ((Int, Int) -> Void)? = nil) throws -> VerifiedLedger {
@@ -74,7 +74,7 @@ public enum LedgerReader {
                         // anything is accepted, and again (in place) if the lines run shorter
                         // than foretold and it would fill within two chunks (this chunk's and
                         // the one accepted next). Each re-size is a rehash, so not at every
-                        // chunk: that cost a 306k-record ledger of shrinking lines 0.5 s.
+                        // chunk: a ledger of shrinking lines would rehash again and again.
                         // Nothing else runs between two chunks.
                         let expected = LedgerReader.expectedRecords(size: size, sampleBytes: last.offset + last.length + 1,
                                                                     sampleLines: linesBefore + spans.count)
@@ -411,7 +411,7 @@ public final class AppendBatch {
             }
             var failure: UncheckedSendable<any Error>?
             // Each slot is initialised where it lies, never assigned over a nil
-            // (which read each slot's old value first: 2% of a batch's samples).
+            // (which would read each slot's old value first).
             let prepared = [PreparedEvent](unsafeUninitializedCapacity: spans.count) { out, initialized in
                 let slots = UncheckedSendable(out)
                 let text = UncheckedSendable(chunk)
@@ -613,8 +613,7 @@ public struct InputFile {
     func forEachChunk(_ body: (UnsafeRawBufferPointer, [Line]) throws -> Void) throws {
         let limit = LedgerReader.maxLineLength
         // Two buffers: the next chunk is read (on another thread) while
-        // `body` works on this one; read between chunks, it left both cores
-        // idle for about 0.15 s of a million-event batch.
+        // `body` works on this one; read between chunks, it left both cores idle.
         var buf = ChunkBuffer(count: 4 << 20), next = ChunkBuffer(count: 4 << 20)
         var lineNo = 1
         var skipping = false

@@ -160,11 +160,10 @@ public final class LedgerFile {
     ///
     /// A large append (`total` at least `flushFrom`) is synced as it goes, by
     /// a ``Flusher`` beside the writing: left to the final fsync, the disk
-    /// took the 527 MiB of a million-event batch in 0.6–0.9 s after the last
-    /// write, time that now overlaps with making the lines. (Writing whole
-    /// pages past the page cache, `O_DIRECT`, saved the copy but still left
-    /// the disk all of it to take at the end; with the flusher, the page
-    /// cache is the faster way.)
+    /// would take the whole batch after the last write; this way that time
+    /// overlaps with making the lines. (Writing whole pages past the page
+    /// cache, `O_DIRECT`, saved the copy but still left the disk all of it
+    /// to take at the end; measurements are in bench/README.md.)
     public func append(at length: Int, total: Int, longestLine: Int,
                        piece: Int = LedgerFile.pieceSize, flushFrom: Int = LedgerFile.flushMinimum,
                        fill: (UnsafeMutableRawBufferPointer) -> Int) throws(LedgerError) {

@@ -8,7 +8,7 @@ public struct InclusionProof: Sendable, Equatable {
     public var root: Digest
     public var hashes: [Digest]
 
-    /// The JSON of cli.md: `{"kind":"inclusion","seq":n,"size":m,"root":b64,"hashes":[b64,…]}`.
+    /// The JSON of docs/cli.md: `{"kind":"inclusion","seq":n,"size":m,"root":b64,"hashes":[b64,…]}`.
     public var json: JSONValue {
         ["kind": "inclusion", "seq": .int(Int64(seq)), "size": .int(Int64(size)), "root": .string(root.base64),
          "hashes": .array(hashes.map { .string($0.base64) })]

@@ -23,7 +23,7 @@ public struct ChainHead: Sendable, Equatable {
     public static let genesis = ChainHead(seq: 0, sha256: .zero, recordedAt: Timestamp(seconds: .min), length: 0)
 }
 
-/// One line of the ledger (ledger-format.md, "Records").
+/// One line of the ledger (docs/ledger-format.md, "Records").
 public enum RecordLine {
     /// The fixed text between a record's values.
     enum Pieces {
@@ -118,7 +118,7 @@ public enum RecordLine {
     }
 
     /// The fixed-shape tail of a record line, read from its end without a
-    /// JSON parser (ledger-format.md): `,"prev":"…","recorded_at":"…","seq":N,"sha256":"…"}`.
+    /// JSON parser (docs/ledger-format.md): `,"prev":"…","recorded_at":"…","seq":N,"sha256":"…"}`.
     public struct Tail: Sendable, Equatable {
         public var prev: Digest
         public var recordedAt: Timestamp
@@ -208,8 +208,7 @@ public enum RecordLine {
         guard n > shaTailLength + 1 else { return nil }
         let tailStart = n - shaTailLength
         // Hashed first, front to back, and the tail looked at after: the
-        // line is read in order (its last byte read first waited on memory:
-        // `perf` put 4% of verify's samples on that one load).
+        // line is read in order (its last byte read first waited on memory).
         hasher.update(UnsafeRawBufferPointer(rebasing: line[..<tailStart]))
         hasher.update(UInt8(ascii: "}"))
         let computed = hasher.finalize()

@@ -1,7 +1,7 @@
 import CanonicalJSON
 import MilestoneModel
 
-/// The first thing wrong with a ledger (ledger-format.md, "What verify checks").
+/// The first thing wrong with a ledger (docs/ledger-format.md, "What verify checks").
 public struct VerifyFailure: Error, Equatable, Sendable, CustomStringConvertible {
     /// The record's seq, when the line has a readable one.
     public var seq: Int?

@@ -1,7 +1,7 @@
 import CanonicalJSON
 
 /// ISO 4217 active currency codes and ISO 3166-1 alpha-2 country codes
-/// (officially assigned), as the event forms of events.md require.
+/// (officially assigned), as the event forms of docs/events.md require.
 enum Codes {
     static let currencies: Set<String> = Set("""
         AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD \

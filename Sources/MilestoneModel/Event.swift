@@ -3,7 +3,7 @@ import CanonicalJSON
 import Glibc
 #endif
 
-/// The event types of events.md.
+/// The event types of docs/events.md.
 public enum EventType: String, CaseIterable, Sendable, Codable, BitwiseCopyable {
     case ledgerCreated = "ledger.created"
     case programAnnounced = "program.announced"
@@ -114,7 +114,7 @@ public enum EventType: String, CaseIterable, Sendable, Codable, BitwiseCopyable 
     /// `target.set` and `target.revised`: a promise with a milestone and a due range.
     public var isTarget: Bool { self == .targetSet || self == .targetRevised }
 
-    /// Types a correction or retraction may name (events.md, referential rules).
+    /// Types a correction or retraction may name (docs/events.md, referential rules).
     public var isDomain: Bool {
         switch self {
         case .ledgerCreated, .eventCorrected, .eventRetracted: false
@@ -138,7 +138,7 @@ public enum DatePrecision: String, CaseIterable, Sendable, Codable, BitwiseCopya
     public static let byOrdinal: StaticTable<DatePrecision> = [.day, .month, .quarter, .year]
     static let names: StaticTable<StaticString> = ["day", "month", "quarter", "year"]
 
-    /// Whether `date` is the first day of its period, as events.md requires.
+    /// Whether `date` is the first day of its period, as docs/events.md requires.
     public func admits(_ date: CalendarDate) -> Bool {
         if self == .day { return true }  // most events: no calendar arithmetic
         let (_, m, d) = date.components
@@ -152,7 +152,7 @@ public enum DatePrecision: String, CaseIterable, Sendable, Codable, BitwiseCopya
 }
 
 /// What the rules need to know of an event that passed the form checks of
-/// events.md, with no text: its type, valid time, and the fingerprints
+/// docs/events.md, with no text: its type, valid time, and the fingerprints
 /// (``ReferenceIndex/fingerprint(_:)``) of the names it carries. Plain
 /// values only, so that `verify` hands a million of them from the workers
 /// that check lines to the in-order checks without allocating or counting
@@ -190,7 +190,7 @@ public struct ChangeFacts: Sendable, Equatable, BitwiseCopyable {
     public func fits(_ type: EventType) -> Bool { fits & 1 << UInt32(type.ordinal) != 0 }
 }
 
-/// An event that passed the form checks of events.md: its ``EventFacts``
+/// An event that passed the form checks of docs/events.md: its ``EventFacts``
 /// and the names they fingerprint.
 public struct Event: Sendable, Equatable {
     public private(set) var facts: EventFacts

@@ -1,9 +1,9 @@
 import CanonicalJSON
 
-/// The form rules of events.md: which fields each type has, and what each
+/// The form rules of docs/events.md: which fields each type has, and what each
 /// field's value must look like. Referential rules are ``ReferenceIndex``'s.
 public enum EventForm {
-    /// The kinds of field value events.md defines.
+    /// The kinds of field value docs/events.md defines.
     enum Kind: Sendable, Equatable {
         case text  // one line, ≤ 2,000 characters
         case multilineText  // `summary`: newline and tab allowed
@@ -27,7 +27,7 @@ public enum EventForm {
         }
     }
 
-    /// The most characters a text value may have (events.md).
+    /// The most characters a text value may have (docs/events.md).
     public static let maxTextLength = 2000
     /// The milestones a target can promise.
     public static let targetMilestones: StaticTable<EventType> = [
@@ -40,7 +40,7 @@ public enum EventForm {
     static let facilityKindNames: StaticTable<StaticString> = ["fab", "packaging", "assembly", "datacenter", "other"]
     static let targetMilestoneNames = StaticTable<StaticString>(targetMilestones.map { EventType.names[$0.ordinal] })
     static let qualifiers: StaticTable<StaticString> = ["exact", "about", "up_to", "at_least"]
-    /// The defaults normalisation writes out (events.md), as JSON values:
+    /// The defaults normalisation writes out (docs/events.md), as JSON values:
     /// `precision` is `day`, an amount's `qualifier` is `exact`. Both the
     /// full path and record's one pass (``plainInput``) write these.
     static let defaultPrecision: StaticString = #""day""#
@@ -144,7 +144,7 @@ public enum EventForm {
 
     // MARK: - Validation
 
-    /// Checks an event against events.md's forms, reading the parsed text
+    /// Checks an event against docs/events.md's forms, reading the parsed text
     /// directly (no tree is built), and returns its facts and names.
     ///
     ///     let tape = JSONTape()
@@ -154,13 +154,13 @@ public enum EventForm {
         names(of: input, facts: try facts(of: input))
     }
 
-    /// Checks an event against events.md's forms and returns what the rules
+    /// Checks an event against docs/events.md's forms and returns what the rules
     /// need of it, making no String (``validate(_:)`` adds the names).
     public static func facts(of input: JSONView) throws(EventError) -> EventFacts {
         try withFields(of: input) { type, _, found throws(EventError) in try facts(type: type, found: found) }
     }
 
-    /// Checks an event against events.md's forms, as ``validate(_:)``, and
+    /// Checks an event against docs/events.md's forms, as ``validate(_:)``, and
     /// appends its canonical bytes in their normalised form to `out`: what
     /// `record` writes. Normalised means the defaults written out
     /// (`precision: day`, an amount's `qualifier: exact`, in `changes` too),

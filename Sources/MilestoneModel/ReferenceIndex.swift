@@ -43,7 +43,7 @@ extension ReferenceState {
     }
 }
 
-/// The referential rules of events.md, checked event by event in record
+/// The referential rules of docs/events.md, checked event by event in record
 /// order: what an event may name depends only on the events before it.
 ///
 /// `record` and `verify` both use this one implementation. In memory it
@@ -114,7 +114,7 @@ public struct ReferenceIndex {
     /// Content digests by id fingerprint (only `record` keeps them).
     private var contents = FingerprintTable<ContentEntry>()
     /// In a box: copying the existential itself, as the checks of every
-    /// event did, cost about 1% of a verify in value witnesses.
+    /// event did, cost value-witness calls on every event.
     private let baseBox: BaseBox?
     private final class BaseBox {
         let state: any ReferenceState
@@ -180,7 +180,7 @@ public struct ReferenceIndex {
     /// false match has odds of about 3e-8. The same in every thread of a
     /// process, so workers compute an event's ``EventFacts`` in parallel and
     /// the in-order checks only look them up. (`Hasher` itself, through its
-    /// buffered interface, was 4% of verify.)
+    /// buffered interface, cost more.)
     public static func fingerprint(utf8 name: UnsafeBufferPointer<UInt8>) -> UInt64 {
         SipHash.hash(UnsafeRawBufferPointer(name), key: fingerprintKey, compression: 1, finalization: 3)
     }

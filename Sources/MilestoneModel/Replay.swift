@@ -1,6 +1,6 @@
 import CanonicalJSON
 
-/// Facility phases (events.md, "Facilities and their lifecycle").
+/// Facility phases (docs/events.md, "Facilities and their lifecycle").
 public enum FacilityPhase: String, CaseIterable, Sendable, Comparable {
     case announced
     case siteSecured = "site_secured"
@@ -314,7 +314,7 @@ public struct TargetStatus: Sendable, Equatable {
     }
 }
 
-/// The rules of events.md, as plain functions over known events: the one
+/// The rules of docs/events.md, as plain functions over known events: the one
 /// definition that the SQL read models are tested against.
 public enum Replay {
     /// The events known once records up to `knownSeq` are in: corrections

@@ -269,7 +269,7 @@ public final class ReadModels {
     /// and there are enough of them (read models of a ledger grown by small
     /// catch-ups); or if catch-ups have left less than 40% or more than 60%
     /// of the summaries' bytes before the split. That check reads every row's
-    /// length (25 ms at a million events), so it is made when the records
+    /// length, so it is made when the records
     /// projected cross a multiple of a 32nd of the ledger (at least 64):
     /// about 32 times while a ledger doubles, however it is caught up.
     func ensureSplit(projectedFrom before: Int = 0, to after: Int = 0) throws {

@@ -8,7 +8,7 @@ import MilestoneModel
 /// into blobs: `status` reads the first table, `targets` the second.
 ///
 /// `status` and `targets` read a few rows of summaries instead of several
-/// index entries per event, and apply the rules of events.md (``Rules``) in
+/// index entries per event, and apply the rules of docs/events.md (``Rules``) in
 /// Swift for any point of view: a version counts when it is known at the
 /// chosen seq (`from ≤ s < to`) and dated on or before the chosen date.
 ///

@@ -156,7 +156,7 @@ struct Status: ParsableCommand {
         discussion: """
             A facility's phase as of D is its most advanced lifecycle phase reached by an
             event dated on or before D, unless its latest pause/resume/cancel says paused
-            or cancelled (events.md). JSON and CSV list facilities; --programs lists
+            or cancelled (docs/events.md). JSON and CSV list facilities; --programs lists
             programs instead.
 
             Examples:

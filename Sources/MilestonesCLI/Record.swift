@@ -10,7 +10,7 @@ struct Record: ParsableCommand {
         commandName: "record",
         abstract: "Append events: a JSON Lines batch (--file), or one event given by options.",
         discussion: """
-            Every event is validated (events.md) before anything is written; if one is
+            Every event is validated (docs/events.md) before anything is written; if one is
             invalid, nothing is written and every problem is listed as FILE:LINE: FIELD:
             REASON (exit 65). An event whose id is already recorded with the same content
             is skipped (idempotent retry); with other content it is rejected. Events

@@ -3,7 +3,7 @@ import Glibc
 import MilestoneLedger
 import MilestoneModel
 
-/// `milestones`: the root of the command tree (cli.md).
+/// `milestones`: the root of the command tree (docs/cli.md).
 public struct Milestones: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "milestones",

@@ -61,7 +61,7 @@ func writeAll(fd: Int32, bytes buf: UnsafeBufferPointer<UInt8>) {
 }
 
 /// Runs a command body, turning the library's errors into one stderr line a
-/// problem and the exit code of cli.md.
+/// problem and the exit code of docs/cli.md.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()

@@ -455,7 +455,7 @@ struct JSONAny: Decodable, @unchecked Sendable {
     }
 }
 
-@Suite("events.md: every rejection rule")
+@Suite("docs/events.md: every rejection rule")
 struct RejectionTests {
     static let shared: (dir: TempDir, ledger: String, createdID: String) = {
         let dir = TempDir()

@@ -98,7 +98,7 @@ import Testing
         #expect(agreedTrue > 1000)
     }
 
-    @Test("a correction's changes fit exactly the types a member-by-member reading of events.md allows")
+    @Test("a correction's changes fit exactly the types a member-by-member reading of docs/events.md allows")
     func changesFit() throws {
         // The rule, member by member, for one type.
         func reference(_ changes: JSONView, _ type: EventType) -> Bool {
@@ -137,7 +137,7 @@ import Testing
 
     @Test("text checks (eight bytes at a time) agree with a character-by-character reference: controls, blanks, length")
     func textChecks() throws {
-        // The rule of events.md, one scalar at a time.
+        // The rule of docs/events.md, one scalar at a time.
         func reference(_ s: String, multiline: Bool) -> String? {
             for u in s.unicodeScalars where u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) {
                 if multiline && (u == "\n" || u == "\t") { continue }

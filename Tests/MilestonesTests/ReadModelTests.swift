@@ -498,7 +498,7 @@ struct ReadModelTests {
         #expect(try split(try openModels(ledger, db: dir.file("s.sqlite"), summaryGroup: 4)) == nil)
     }
 
-    @Test("the SQL read models agree with the in-memory replay of events.md's rules, for random ledgers and points of view")
+    @Test("the SQL read models agree with the in-memory replay of docs/events.md's rules, for random ledgers and points of view")
     func sqlAgreesWithReplay() throws {
         var rng = SplitMix64(seed: 42)
         for seed in 1...4 {

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Independent verifier for the milestones ledger, format 1.
 
-Written from the specifications alone (shared/spec/ledger-format.md, cli.md,
-events.md), without looking at the Swift implementation, so that the test
+Written from the specifications alone (docs/ledger-format.md, docs/cli.md,
+docs/events.md), without looking at the Swift implementation, so that the test
 suite can cross-check it.  It is an oracle, so it is strict: whatever the spec
 does not clearly allow is rejected.
 
@@ -480,7 +480,7 @@ def cmd_checkpoint(note_path, vkey_path, ledger_path=None):
 
 
 def normalized(event):
-    """events.md's defaults written out: precision day (not for ledger.created), an
+    """docs/events.md's defaults written out: precision day (not for ledger.created), an
     amount's qualifier exact, in a correction's changes too."""
     e = dict(event)
     if e.get("type") != "ledger.created":

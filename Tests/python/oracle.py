@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Independent oracle for `milestones status` and `milestones targets`.
 
-Written from the specifications alone (shared/spec/events.md: "Facilities and
-their lifecycle", "Targets", "Publication time", "Corrections"; cli.md: "Time
-travel", "Output"; ledger-format.md for the records), without looking at the
+Written from the specifications alone (docs/events.md: "Facilities and
+their lifecycle", "Targets", "Publication time", "Corrections"; docs/cli.md: "Time
+travel", "Output"; docs/ledger-format.md for the records), without looking at the
 Swift implementation, so that a property test can cross-check the binary.
 
   oracle.py status  LEDGER [--as-of D] [--known-at T] [--published-by P]
@@ -29,7 +29,7 @@ Interpretations (decided where the spec leaves room):
   correction or a retraction: its own sources.
 - Corrections apply in record order (each replaces the fields it names); a
   retraction that counts removes the event.
-- The rules of events.md "Targets" and the phase rule then apply to the
+- The rules of docs/events.md "Targets" and the phase rule then apply to the
   effective, counting events dated on or before D.  An event covers an
   interval starting at its `date`: day -> that day; month -> to the last day
   of the month; quarter -> to the last day of the quarter; year -> to Dec 31.
@@ -45,7 +45,7 @@ Interpretations (decided where the spec leaves room):
 - slip_from_original_days: the slip_days formula of the row's state, but
   against the FIRST target's due.latest; null when slip_days is null.
 - status: one row per subject that has a counting lifecycle event
-  (facility.announced ... production.volume) dated <= D.  Phase per events.md:
+  (facility.announced ... production.volume) dated <= D.  Phase per docs/events.md:
   the latest by (date, seq) of its pause/resume/cancel events dated <= D
   decides paused/cancelled; otherwise the most advanced lifecycle phase
   reached.  phase_date = the date of the first (by date, seq) event that

@@ -11,7 +11,7 @@ spec alone) the same questions: `status` and `targets` for V random views
 compared as sets keyed by subject (status) or (subject, milestone) (targets),
 on the keys the spec names.
 
-The generator writes events that are valid per events.md.  Should `record`
+The generator writes events that are valid per docs/events.md.  Should `record`
 still refuse a line (a rule this generator does not know of), the driver drops
 that line, retries the batch, and reports the refusal reasons on stderr; the
 generator only builds on events that were accepted.
