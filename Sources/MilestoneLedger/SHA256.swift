@@ -165,19 +165,28 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable {
 /// function (SHA-NI where the processor has it) as the EVP interface, without
 /// EVP's per-call dispatch through a provider or the provider set-up a process
 /// pays on its first hash. OpenSSL 3 marks them deprecated, not removed.
+/// Every return code is checked: they fail only on a null context, and a
+/// failure stops the process (``checked(_:_:)``) rather than let a wrong
+/// digest into a ledger or a verdict.
 public struct SHA256: ~Copyable {
     private let ctx: UnsafeMutablePointer<SHA256_CTX>
 
     public init() {
         ctx = .allocate(capacity: 1)
-        SHA256_Init(ctx)
+        SHA256.checked(SHA256_Init(ctx), "SHA256_Init")
+    }
+
+    /// OpenSSL's 1 for success; anything else is a broken library, not an input to report.
+    @inline(__always)
+    static func checked(_ rc: Int32, _ call: StaticString) {
+        if rc != 1 { fatalError("OpenSSL's \(call) failed (returned \(rc)); no digest can be trusted") }
     }
 
     deinit { ctx.deallocate() }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
-        SHA256_Update(ctx, bytes.baseAddress, bytes.count)
+        SHA256.checked(SHA256_Update(ctx, bytes.baseAddress, bytes.count), "SHA256_Update")
     }
 
     public mutating func update(_ bytes: [UInt8]) {
@@ -192,8 +201,8 @@ public struct SHA256: ~Copyable {
     /// starts over.
     public mutating func finalize() -> Digest {
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &words) { _ = SHA256_Final($0.baseAddress!.assumingMemoryBound(to: UInt8.self), ctx) }
-        SHA256_Init(ctx)
+        withUnsafeMutableBytes(of: &words) { SHA256.checked(SHA256_Final($0.baseAddress!.assumingMemoryBound(to: UInt8.self), ctx), "SHA256_Final") }
+        SHA256.checked(SHA256_Init(ctx), "SHA256_Init")
         return Digest(w0: words.0.bigEndian, w1: words.1.bigEndian, w2: words.2.bigEndian, w3: words.3.bigEndian)
     }
 

@@ -15,7 +15,6 @@ import MilestoneModel
 public final class ReadModels {
     public let path: String
     public let db: DatabaseQueue
-    public static let schemaVersion = 1
     let lookups = Protected(Lookups())
     /// Subjects per row of summaries as this connection writes them (``SubjectSummary/groupSize``;
     /// tests set fewer, so that a few dozen subjects fill several rows).
@@ -53,14 +52,8 @@ public final class ReadModels {
         }
         do {
             let db = try DatabaseQueue(path: path, configuration: config)
-            if !readOnly, try db.read({ db in try Int.fetchOne(db, sql: "PRAGMA user_version") }) != migrations {
-                // The file's header counts the migrations that ran: once it says
-                // all of them, opening skips the migrator's checks (about a
-                // millisecond of every command). Older files say 0.
-                let migrator = ReadModels.migrator
-                precondition(migrator.migrations.count == migrations, "ReadModels.migrations is not the number of migrations")
-                try migrator.migrate(db)
-                try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA user_version = \(migrations)") }
+            if !readOnly, try db.read({ db in try Int.fetchOne(db, sql: "PRAGMA user_version") }) != schemaVersion {
+                try db.write { db in try ReadModels.create(db) }
             }
             return db
         } catch let e as DatabaseError {
@@ -68,71 +61,23 @@ public final class ReadModels {
         }
     }
 
-    /// How many migrations ``migrator`` has (checked whenever it runs).
-    static let migrations = 10
+    /// The layout of the read models (docs/read-models.md). They are a cache of
+    /// the ledger: a file of any other layout (older, newer, or none: a new
+    /// file) is emptied and built again from the ledger by the next catch-up,
+    /// in one transaction, rather than migrated. Raise it whenever the layout
+    /// changes, even only a blob's.
+    public static let schemaVersion = 11
 
-    static var migrator: DatabaseMigrator {
-        var m = DatabaseMigrator()
-        m.registerMigration("v1") { db in try db.execute(sql: ReadModels.schema) }
-        m.registerMigration("v2: corrections and retractions by the id they name") { db in
-            try db.execute(sql: "CREATE INDEX records_refers_to ON records (refers_to) WHERE refers_to IS NOT NULL")
-        }
-        m.registerMigration("v3: status and targets as ordered scans of covering indexes") { db in
-            try db.execute(sql: ReadModels.statusIndexes)
-        }
-        m.registerMigration("v4: indexes set aside during a first projection") { db in
-            try db.execute(sql: "CREATE TABLE pending_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL) WITHOUT ROWID")
-        }
-        m.registerMigration("v5: per-subject summaries for status and targets") { db in
-            // Built by the next catch-up, once any indexes set aside are back.
-            try db.execute(sql: "CREATE TABLE subject_summaries (subject TEXT PRIMARY KEY, entries BLOB NOT NULL) WITHOUT ROWID")
-            try db.execute(sql: "INSERT INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
-        }
-        m.registerMigration("v6: where to cut the subject summaries for a scan in two halves") { db in
-            try db.execute(sql: "ALTER TABLE meta ADD COLUMN summary_split TEXT")
-        }
-        m.registerMigration("v7: subject summaries in three columns, seqs in 32 bits") { db in
-            // A query reads only the columns it needs; rebuilt by the next catch-up.
-            try db.execute(sql: "DROP TABLE subject_summaries")
-            try db.execute(sql: """
-                CREATE TABLE subject_summaries (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, announced BLOB NOT NULL,
-                                                targets BLOB NOT NULL) WITHOUT ROWID
-                """)
-            try db.execute(sql: "UPDATE meta SET summary_split = NULL WHERE id = 1")
-            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
-        }
-        m.registerMigration("v8: a table of summaries for each query") { db in
-            // Each query's rows on pages of their own; rebuilt by the next catch-up.
-            try db.execute(sql: "DROP TABLE subject_summaries")
-            try db.execute(sql: """
-                CREATE TABLE subject_status (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, announced BLOB NOT NULL) WITHOUT ROWID;
-                CREATE TABLE subject_targets (subject TEXT PRIMARY KEY, lifecycle BLOB NOT NULL, targets BLOB NOT NULL) WITHOUT ROWID;
-                """)
-            try db.execute(sql: "UPDATE meta SET summary_split = NULL WHERE id = 1")
-            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
-        }
-        m.registerMigration("v9: summaries in rows of a group of subjects each") { db in
-            // A scan steps SQLite once a group, not once a subject; rebuilt by the next catch-up.
-            try db.execute(sql: "DROP TABLE subject_status; DROP TABLE subject_targets")
-            try db.execute(sql: SubjectSummary.createSQL)
-            try db.execute(sql: "UPDATE meta SET summary_split = NULL WHERE id = 1")
-            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
-        }
-        m.registerMigration("v10: lifecycle versions with their precision; the ledger's identity when last checked") { db in
-            // Dates are intervals (docs/events.md): the summaries carry each lifecycle event's precision,
-            // read from the lifecycle index. Both are rebuilt (the index now, the summaries by the next catch-up).
-            try db.execute(sql: "DELETE FROM pending_indexes WHERE name = 'event_versions_lifecycle'")
-            try db.execute(sql: "DROP INDEX IF EXISTS event_versions_lifecycle")
-            try db.execute(sql: """
-                CREATE INDEX event_versions_lifecycle ON event_versions (subject, date, from_seq, to_seq, rank, type, event_seq, precision)
-                    WHERE rank > 0 OR type IN ('facility.paused', 'facility.resumed', 'facility.cancelled')
-                """)
-            try db.execute(sql: "UPDATE meta SET summary_split = NULL WHERE id = 1")
-            try db.execute(sql: "INSERT OR IGNORE INTO pending_indexes (name, sql) VALUES (?, '')", arguments: [SubjectSummary.marker])
-            try db.execute(sql: "ALTER TABLE meta ADD COLUMN checked_identity TEXT")
-            try db.execute(sql: "ALTER TABLE meta ADD COLUMN checked_length INTEGER NOT NULL DEFAULT 0")
-        }
-        return m
+    /// Drops whatever the file holds and creates the current layout, empty.
+    static func create(_ db: Database) throws {
+        let objects = try Row.fetchAll(db, sql: "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND type IN ('view', 'table')")
+        for o in objects where (o[0] as String) == "view" { try db.execute(sql: "DROP VIEW \(o[1] as String)") }
+        for o in objects where (o[0] as String) == "table" { try db.execute(sql: "DROP TABLE \(o[1] as String)") }
+        try db.execute(sql: ReadModels.schema)
+        try db.execute(sql: ReadModels.statusIndexes)
+        try db.execute(sql: SubjectSummary.createSQL)
+        try db.execute(sql: "UPDATE meta SET schema_version = \(schemaVersion) WHERE id = 1")
+        try db.execute(sql: "PRAGMA user_version = \(schemaVersion)")
     }
 
     /// The stored head: the last record the read models have projected.

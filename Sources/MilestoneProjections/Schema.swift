@@ -1,10 +1,8 @@
 extension ReadModels {
-    /// Covering indexes that `status` and `targets` scan in subject order
-    /// (migration v3; v1 had `event_versions_rank`, which they replace). Each
-    /// ends with `type`, which its condition implies but SQLite still reads,
-    /// so the scans never visit the table.
+    /// Covering indexes that `status` and `targets` scan in subject order.
+    /// Each ends with `type`, which its condition implies but SQLite still
+    /// reads, so the scans never visit the table.
     static let statusIndexes = """
-        DROP INDEX IF EXISTS event_versions_rank;
         CREATE INDEX event_versions_lifecycle ON event_versions (subject, date, from_seq, to_seq, rank, type, event_seq, precision)
             WHERE rank > 0 OR type IN ('facility.paused', 'facility.resumed', 'facility.cancelled');
         CREATE INDEX event_versions_announced ON event_versions (subject, from_seq, to_seq, name, kind, operator, program, type)
@@ -23,7 +21,10 @@ extension ReadModels {
             head_seq INTEGER NOT NULL DEFAULT 0,      -- the last projected record
             head_sha256 TEXT,                          -- its sha256
             head_length INTEGER NOT NULL DEFAULT 0,    -- the ledger's byte length up to its LF
-            head_recorded_at TEXT
+            head_recorded_at TEXT,
+            summary_split TEXT,                        -- where status and targets cut the summaries for two threads
+            checked_identity TEXT,                     -- the ledger file's identity when it was last verified whole
+            checked_length INTEGER NOT NULL DEFAULT 0  -- and its length then
         );
         INSERT INTO meta (id, schema_version) VALUES (1, 1);
 
@@ -48,6 +49,7 @@ extension ReadModels {
         );
         CREATE INDEX records_recorded_at ON records (recorded_at);
         CREATE INDEX records_subject ON records (subject, type, milestone);
+        CREATE INDEX records_refers_to ON records (refers_to) WHERE refers_to IS NOT NULL;
 
         -- Each event's content for a range of knowledge: the version made by record
         -- from_seq holds until record to_seq (a correction or retraction) is known.
@@ -70,6 +72,10 @@ extension ReadModels {
             PRIMARY KEY (event_seq, from_seq)
         ) WITHOUT ROWID;
         CREATE INDEX event_versions_known ON event_versions (type, subject, date, from_seq, to_seq);
+
+        -- Secondary indexes set aside during a first projection, built again at its end
+        -- (and the mark that the subject summaries are to be rebuilt).
+        CREATE TABLE pending_indexes (name TEXT PRIMARY KEY, sql TEXT NOT NULL) WITHOUT ROWID;
 
         CREATE TABLE organizations (slug TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE version_roles (
