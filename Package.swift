@@ -1,11 +1,6 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// The parser, validator and ledger run per record, a million times a verify:
-// dynamic exclusivity checks on their class properties are a large share of
-// that time (bench/README.md). Their accesses never overlap by construction (one owner each).
-let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
-
 let package = Package(
     name: "milestones",
     platforms: [.macOS(.v13)],
@@ -27,11 +22,11 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         // RFC 8785 canonical JSON, restricted as docs/ledger-format.md says: value, reader, writer.
-        .target(name: "CanonicalJSON", swiftSettings: hotPath),
+        .target(name: "CanonicalJSON"),
         // Event types, validation and the domain rules (phase, target state) as pure functions.
-        .target(name: "MilestoneModel", dependencies: ["CanonicalJSON"], swiftSettings: hotPath),
+        .target(name: "MilestoneModel", dependencies: ["CanonicalJSON"]),
         // Records, hash chain, the log file, verify, Merkle proofs, checkpoints, keys.
-        .target(name: "MilestoneLedger", dependencies: ["CanonicalJSON", "MilestoneModel", "COpenSSL"], swiftSettings: hotPath),
+        .target(name: "MilestoneLedger", dependencies: ["CanonicalJSON", "MilestoneModel", "COpenSSL"]),
         // SQLite read models (GRDB), catch-up, time-travel queries.
         .target(
             name: "MilestoneProjections",

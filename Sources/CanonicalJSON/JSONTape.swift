@@ -29,6 +29,7 @@ public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
 /// exponents, integers beyond ±(2^53 − 1), and nesting deeper than
 /// ``maxDepth``. In ``Mode/canonical`` it also rejects any text that is not
 /// byte for byte its own canonical form (docs/ledger-format.md).
+/// Its stored properties are `@exclusivity(unchecked)`: one owner uses them at a time, by construction, and the dynamic checks cost per record (bench/README.md).
 public final class JSONTape {
     public enum Mode: Sendable { case input, canonical }
     public enum Kind: UInt8, Sendable {
@@ -66,14 +67,14 @@ public final class JSONTape {
 
     /// Nodes and a copy of the text live in buffers the tape owns and reuses:
     /// reading them needs no reference counting (this is the hot path of verify).
-    var nodes = NodeBuffer()
-    private var owned = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
-    private var textCapacity = 1
+    @exclusivity(unchecked) var nodes = NodeBuffer()
+    @exclusivity(unchecked) private var owned = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+    @exclusivity(unchecked) private var textCapacity = 1
     /// The text parsed last: `owned`, or the caller's bytes (``parse(_:mode:copy:)``).
-    private var text = UnsafePointer<UInt8>(bitPattern: 1)!
-    private(set) var textCount = 0
-    private var canonical = false
-    private var pos = 0
+    @exclusivity(unchecked) private var text = UnsafePointer<UInt8>(bitPattern: 1)!
+    @exclusivity(unchecked) private(set) var textCount = 0
+    @exclusivity(unchecked) private var canonical = false
+    @exclusivity(unchecked) private var pos = 0
 
     public init() {}
 

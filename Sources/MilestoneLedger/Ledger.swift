@@ -239,16 +239,16 @@ struct PendingRecord: Sendable {
 /// after another: kept until the batch is written (a buffer for each event
 /// cost a second of a million-event batch in `malloc` and page faults).
 final class EventBytes: @unchecked Sendable {
-    var bytes: ByteBuffer
+    @exclusivity(unchecked) var bytes: ByteBuffer
     init(capacity: Int) { bytes = ByteBuffer(capacity: capacity) }
 }
 
 /// What one slice of a chunk prepares its events with.
 final class Preparer: @unchecked Sendable {
     let tape = JSONTape()
-    var store = EventBytes(capacity: 0)
+    @exclusivity(unchecked) var store = EventBytes(capacity: 0)
     /// The fast path's small objects, while an event's members are read.
-    var scratch = ByteBuffer(capacity: 1024)
+    @exclusivity(unchecked) var scratch = ByteBuffer(capacity: 1024)
 }
 
 
@@ -261,29 +261,30 @@ final class Preparer: @unchecked Sendable {
 ///     let batch = try AppendBatch(ledger: "milestones.jsonl", wait: 10)
 ///     try batch.add(from: try InputFile.open("events.jsonl"))
 ///     let outcomes = try batch.commit()
+/// Its stored properties are `@exclusivity(unchecked)`: one owner uses them at a time, by construction, and the dynamic checks cost per record (bench/README.md).
 public final class AppendBatch {
     /// At most this many problems are listed for one rejected batch.
     public static let maxProblems = 50
 
     let file: LedgerFile
     let startLength: Int
-    var index: ReferenceIndex
+    @exclusivity(unchecked) var index: ReferenceIndex
     /// The ledger's head: its `seq` counts the records added so far; its
     /// hash is the new last record's once ``commit()`` has written them.
-    public private(set) var head: ChainHead
+    @exclusivity(unchecked) public private(set) var head: ChainHead
     let recordedAtText: [UInt8]
     /// The new records, whose lines are made as ``commit()`` writes them
     /// (their hashes chain, and nothing is written until every event passed).
-    var pending: [PendingRecord] = []
+    @exclusivity(unchecked) var pending: [PendingRecord] = []
     /// The length of their lines, and the longest.
-    var pendingLength = 0
-    var longestLine = 0
+    @exclusivity(unchecked) var pendingLength = 0
+    @exclusivity(unchecked) var longestLine = 0
     /// The ledger's record count before this batch.
     let startSeq: Int
     /// Where in `pending` each new record's id is, once an id came again.
-    var pendingByID: [UInt64: Int]?
-    var hasher = SHA256()
-    public private(set) var outcomes: [RecordOutcome] = []
+    @exclusivity(unchecked) var pendingByID: [UInt64: Int]?
+    @exclusivity(unchecked) var hasher = SHA256()
+    @exclusivity(unchecked) public private(set) var outcomes: [RecordOutcome] = []
     public private(set) var problems: [String] = []
     /// Problems beyond ``maxProblems``, counted but not listed.
     public private(set) var moreProblems = 0
@@ -747,7 +748,7 @@ extension LedgerRepair {
 
 /// Room for a chunk's inspected lines, kept from chunk to chunk.
 final class LineBuffer {
-    private var buffer = UnsafeMutableBufferPointer<InspectedLine>.allocate(capacity: 0)
+    @exclusivity(unchecked) private var buffer = UnsafeMutableBufferPointer<InspectedLine>.allocate(capacity: 0)
 
     /// `count` slots (their old contents are overwritten before they are read).
     func lines(_ count: Int) -> UnsafeMutableBufferPointer<InspectedLine> {

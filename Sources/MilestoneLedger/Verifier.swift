@@ -107,7 +107,7 @@ public struct RecordVerifier: ~Copyable {
 
     /// What a worker needs to inspect lines: its own hasher and tape.
     public final class Inspector {
-        var hasher = SHA256()
+        @exclusivity(unchecked) var hasher = SHA256()
         let tape = JSONTape()
         let rememberContent: Bool
 

@@ -9,12 +9,13 @@ import Glibc
 /// holds the old and the new both (for verify's tables, 3 bytes a record
 /// of its peak memory). Only past its reservation, or where address space
 /// cannot be reserved (a limit on it), does it move to a larger mapping.
+/// Its stored properties are `@exclusivity(unchecked)`: one owner uses them at a time, by construction, and the dynamic checks cost per record (bench/README.md).
 final class GrowableMemory {
-    private(set) var base: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private(set) var base: UnsafeMutableRawPointer
     /// Bytes readable and writable from `base`.
-    private(set) var usable: Int
+    @exclusivity(unchecked) private(set) var usable: Int
     /// Bytes of address space held from `base`.
-    private var reserved: Int
+    @exclusivity(unchecked) private var reserved: Int
 
     /// Address space reserved at first: 16 GiB (a billion 16-byte slots), of the 128 TiB a process has.
     static let defaultReservation = 16 << 30
@@ -75,7 +76,7 @@ final class GrowableMemory {
 public struct GrowableBytes {
     private final class Storage {
         let memory: GrowableMemory
-        var count = 0
+        @exclusivity(unchecked) var count = 0
         init(capacity: Int) { memory = GrowableMemory(bytes: capacity) }
     }
 

@@ -24,14 +24,14 @@ struct FingerprintTable<Value: PackedValue> {
         static var bucketBytes: Int { bucketSize * MemoryLayout<Slot>.stride }
         /// Where the slots are: it grows in place (``growInPlace(to:leaving:)``).
         private let memory: GrowableMemory
-        private(set) var slots: UnsafeMutablePointer<Slot>
-        private(set) var buckets: Int
+        @exclusivity(unchecked) private(set) var slots: UnsafeMutablePointer<Slot>
+        @exclusivity(unchecked) private(set) var buckets: Int
         var capacity: Int { buckets * Storage.bucketSize }
-        var count = 0
+        @exclusivity(unchecked) var count = 0
         /// Which slot of a full bucket gives way (xorshift; any sequence would do).
-        private var random: UInt64 = 0x9E37_79B9_7F4A_7C15
+        @exclusivity(unchecked) private var random: UInt64 = 0x9E37_79B9_7F4A_7C15
         /// Where ``warm(_:)`` leaves what it read, so that the reads are not optimised away.
-        var sink: UInt64 = 0
+        @exclusivity(unchecked) var sink: UInt64 = 0
 
         init(buckets: Int) {
             self.buckets = buckets

@@ -133,9 +133,11 @@ extension EventForm {
                            names: UnsafeMutablePointer<PlainNames>? = nil) -> (facts: EventFacts, subject: Range<Int>)? {
         guard let base = text.baseAddress else { return nil }
         let t = plainTables
-        var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0, tables: t, trusted: trusted)
         // Each key's value, as a byte range (strings: their bytes; numbers: their digits).
         return withUnsafeTemporaryAllocation(of: (Int32, Int32).self, capacity: 25) { spans -> (facts: EventFacts, subject: Range<Int>)? in
+            // The scanner lives inside the closure: a variable captured from outside and
+            // changed in it would be checked for exclusive access at run time on every use.
+            var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: text.count, i: 0, tables: t, trusted: trusted)
             var present: UInt32 = 0
             var next = 0
             guard s.take(UInt8(ascii: "{")), !s.take(UInt8(ascii: "}")) else { return nil }
@@ -161,27 +163,30 @@ extension EventForm {
                 spans[k] = (Int32(start), Int32(s.i))
             } while s.take(UInt8(ascii: ","))
             guard s.take(UInt8(ascii: "}")), s.i == s.end else { return nil }
+            // Read from here on through constants: a changed variable captured by the
+            // functions below would be checked for exclusive access on every read.
+            let scan = s, seen = present
 
             func bytes(_ k: PlainKey) -> UnsafeBufferPointer<UInt8>? {
-                guard present & 1 << UInt32(k.rawValue) != 0 else { return nil }
+                guard seen & 1 << UInt32(k.rawValue) != 0 else { return nil }
                 let (a, b) = spans[k.rawValue]
-                return s.bytes(Int(a)..<Int(b))
+                return scan.bytes(Int(a)..<Int(b))
             }
             guard let typeName = bytes(.type), let type = EventType(utf8: typeName), let plain = t.pointee.types[type.ordinal],
-                  present & ~plain.allowed == 0, plain.required & ~present == 0
+                  seen & ~plain.allowed == 0, plain.required & ~seen == 0
             else { return nil }
             func range(_ k: Int) -> Range<Int> { Int(spans[k].0)..<Int(spans[k].1) }
             func range(_ k: PlainKey) -> Range<Int> { range(k.rawValue) }
             // The strings whose kind depends on the type (`milestone`), checked now.
-            var pending = present & t.pointee.typeDependent
+            var pending = seen & t.pointee.typeDependent
             while pending != 0 {
                 let k = pending.trailingZeroBitCount
-                guard let kind = plain.kinds[k], s.check(kind, range(k)) else { return nil }
+                guard let kind = plain.kinds[k], scan.check(kind, range(k)) else { return nil }
                 pending &= pending &- 1
             }
 
             guard let date = CalendarDate(utf8: bytes(.date)!) else { return nil }
-            let precision = bytes(.precision) == nil ? .day : DatePrecision.byOrdinal[s.find(range(.precision), in: t.pointee.precisions)!]
+            let precision = bytes(.precision) == nil ? .day : DatePrecision.byOrdinal[scan.find(range(.precision), in: t.pointee.precisions)!]
             guard precision.admits(date) else { return nil }
             var changes: ChangeFacts?
             if let c = bytes(.changes) {
@@ -194,14 +199,14 @@ extension EventForm {
             }
             var milestone: UInt8?
             if type.isTarget, bytes(.milestone) != nil {
-                milestone = s.find(range(.milestone), in: t.pointee.targetMilestones).map(UInt8.init)
+                milestone = scan.find(range(.milestone), in: t.pointee.targetMilestones).map(UInt8.init)
             }
             func key(_ k: PlainKey) -> UInt64? { bytes(k).map(ReferenceIndex.fingerprint(utf8:)) }
             let facts = EventFacts(type: type, date: date, precision: precision, id: key(.id), subject: key(.subject),
                                    reference: key(.corrects) ?? key(.retracts), program: key(.program),
                                    milestone: milestone, changes: changes)
             if let names {
-                func name(_ k: PlainKey) -> Range<Int>? { present & 1 << UInt32(k.rawValue) == 0 ? nil : range(k) }
+                func name(_ k: PlainKey) -> Range<Int>? { seen & 1 << UInt32(k.rawValue) == 0 ? nil : range(k) }
                 names.pointee = PlainNames(id: name(.id), reference: name(.corrects) ?? name(.retracts), program: name(.program))
             }
             return (facts, range(.subject))

@@ -34,9 +34,10 @@ extension EventForm {
                                   deriveID: (UnsafeRawBufferPointer) -> String) -> Event? {
         guard let base = line.baseAddress else { return nil }
         let t = plainTables
-        var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: line.count, i: 0, tables: t)
         scratch.removeLast(from: 0)
         return withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: plainKeys.count) { spans -> Event? in
+            // Inside the closure: a variable captured from outside and changed in it is checked at run time.
+            var s = PlainScan(p: base.assumingMemoryBound(to: UInt8.self), end: line.count, i: 0, tables: t)
             // Each member's value: a range of the line, or of `scratch` (a `normalized` one).
             var present: UInt32 = 0, normalized: UInt32 = 0
             /// A correction's `changes` as written (the full path's event keeps them so, defaults unwritten).
@@ -80,6 +81,8 @@ extension EventForm {
             guard s.take(UInt8(ascii: "}")) else { return nil }
             s.space()
             guard s.i == s.end else { return nil }
+            // Read from here on through constants, not the variables the nested function would capture.
+            let (lineStart, lineEnd, seen) = (s.p, s.end, present)
 
             let start = out.count
             /// The event in key order, with `id` when given: at most the
@@ -87,14 +90,14 @@ extension EventForm {
             func write(id: String?, to out: inout ByteBuffer) {
                 var idText: [UInt8] = []
                 if let id { JSONWriter.appendString(id, to: &idText) }
-                let (line, small) = (UnsafeRawPointer(s.p), UnsafeRawPointer(scratch.base))
-                out.append(atMost: s.end + scratch.count + idText.count + 32 * plainKeys.count + 32) { base in
+                let (line, small) = (UnsafeRawPointer(lineStart), UnsafeRawPointer(scratch.base))
+                out.append(atMost: lineEnd + scratch.count + idText.count + 32 * plainKeys.count + 32) { base in
                     var q = base
                     q.storeBytes(of: UInt8(ascii: "{"), as: UInt8.self)
                     q += 1
                     for k in 0..<plainKeys.count {
                         let bit = UInt32(1) << UInt32(k)
-                        if present & bit != 0 {
+                        if seen & bit != 0 {
                             q = PlainScan.put(t.pointee.keys[k], comma: q > base + 1, at: q)
                             let r = spans[k]
                             q.copyMemory(from: (normalized & bit != 0 ? small : line) + r.lowerBound, byteCount: r.count)
