@@ -101,14 +101,14 @@ public struct CalendarDate: Comparable, Hashable, Sendable, BitwiseCopyable, Cus
 
     public func adding(days n: Int) -> CalendarDate { CalendarDate(days: days + Int32(n)) }
 
-    /// Adds calendar months, clamping the day to the end of the month.
-    public func adding(months n: Int) -> CalendarDate {
+    /// Adds calendar months, clamping the day to the end of the month; nil past the years a ledger holds.
+    public func adding(months n: Int) -> CalendarDate? {
         let (y, m, d) = components
         let total = y * 12 + (m - 1) + n
         let ny = total / 12
         let nm = total % 12 + 1
+        guard (1...9999).contains(ny) else { return nil }
         return CalendarDate(year: ny, month: nm, day: min(d, CalendarDate.daysIn(month: nm, year: ny)))
-            ?? self
     }
 }
 
@@ -195,15 +195,17 @@ public struct PartialDate: Sendable, Equatable {
             return
         }
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard let first = parts.first, first.count == 4, first.allSatisfy(\.isASCII), let year = Int(first), year >= 1 else { return nil }
+        // Digits only: Int() would take a sign ("+025").
+        func digits(_ p: Substring) -> Bool { p.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+        guard let first = parts.first, first.count == 4, digits(first), let year = Int(first), year >= 1 else { return nil }
         switch parts.count {
         case 1:
             self.init(start: CalendarDate(year: year, month: 1, day: 1)!, precision: .year)
         case 2 where parts[1].count == 2 && parts[1].first == "Q":
-            guard let q = Int(parts[1].dropFirst()), (1...4).contains(q) else { return nil }
+            guard digits(parts[1].dropFirst()), let q = Int(parts[1].dropFirst()), (1...4).contains(q) else { return nil }
             self.init(start: CalendarDate(year: year, month: 3 * q - 2, day: 1)!, precision: .quarter)
         case 2 where parts[1].count == 2:
-            guard let m = Int(parts[1]), (1...12).contains(m) else { return nil }
+            guard digits(parts[1]), let m = Int(parts[1]), (1...12).contains(m) else { return nil }
             self.init(start: CalendarDate(year: year, month: m, day: 1)!, precision: .month)
         default:
             return nil

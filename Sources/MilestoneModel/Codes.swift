@@ -72,7 +72,8 @@ public enum AmountText {
         }
         let scales: [Character: Int64] = ["K": 1_000, "M": 1_000_000, "B": 1_000_000_000, "T": 1_000_000_000_000]
         var scale: Int64 = 1
-        if let last = s.last, let k = scales[Character(last.uppercased())] {
+        // The scale letter, read as ASCII (some letters upper-case to two).
+        if let last = s.last, let a = last.asciiValue, let k = scales[Character(Unicode.Scalar(a & ~0x20))] {
             scale = k
             s = s.dropLast()
         }
@@ -80,6 +81,7 @@ public enum AmountText {
         guard !s.isEmpty, pieces.count <= 2, pieces.allSatisfy({ p in p.allSatisfy { $0.isASCII && $0.isNumber } }),
               !pieces[0].isEmpty, let whole = Int64(pieces[0]) else { return nil }
         let fraction = pieces.count == 2 ? pieces[1] : ""
+        guard pieces.count == 1 || !fraction.isEmpty else { return nil }  // "5." is not a number
         guard fraction.count <= 18, let f = fraction.isEmpty ? 0 : Int64(fraction) else { return nil }
         var divisor: Int64 = 1
         for _ in 0..<fraction.count { divisor *= 10 }

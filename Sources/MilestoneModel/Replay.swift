@@ -50,12 +50,16 @@ extension CalendarDate {
     /// covers: the day itself, or the end of its month, quarter or year
     /// (the date is the first day of that period; docs/events.md).
     public func end(at precision: DatePrecision) -> CalendarDate {
-        switch precision {
-        case .day: return self
-        case .month: return adding(months: 1).adding(days: -1)
-        case .quarter: return adding(months: 3).adding(days: -1)
-        case .year: return adding(months: 12).adding(days: -1)
+        // Computed within the period itself (the next one may be past year 9999).
+        let (y, m, _) = components
+        let last = switch precision {
+        case .day: m
+        case .month: m
+        case .quarter: (m - 1) / 3 * 3 + 3
+        case .year: 12
         }
+        guard precision != .day else { return self }
+        return CalendarDate(year: y, month: last, day: CalendarDate.daysIn(month: last, year: y)) ?? self
     }
 
     /// The date as precisely as it is known: `2026`, `2026-Q1`, `2026-03`, `2026-03-05`.

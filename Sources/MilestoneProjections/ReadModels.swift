@@ -53,6 +53,10 @@ public final class ReadModels {
         do {
             let db = try DatabaseQueue(path: path, configuration: config)
             if !readOnly, try db.read({ db in try Int.fetchOne(db, sql: "PRAGMA user_version") }) != schemaVersion {
+                // Only a file of ours (or an empty one) is rebuilt: --db naming someone else's database is refused.
+                guard try db.read(ReadModels.isOurs) else {
+                    throw LedgerError.io(path: path, operation: "open read models (the file holds other tables: it is not a milestones read-model file; name another --db)", errno: EEXIST)
+                }
                 try db.write { db in try ReadModels.create(db) }
             }
             return db
@@ -68,6 +72,17 @@ public final class ReadModels {
     /// changes, even only a blob's.
     public static let schemaVersion = 11
 
+    /// Marks a read-model file in its header (SQLite's `application_id`): "MLST".
+    static let applicationID: Int32 = 0x4D4C_5354
+
+    /// Whether the file is empty, or read models of this or an earlier layout.
+    static func isOurs(_ db: Database) throws -> Bool {
+        if try Int32.fetchOne(db, sql: "PRAGMA application_id") == applicationID { return true }
+        let tables = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+        // Files from before the mark: their meta and records tables say what they are.
+        return tables.isEmpty || (tables.contains("meta") && tables.contains("records") && tables.contains("event_versions"))
+    }
+
     /// Drops whatever the file holds and creates the current layout, empty.
     static func create(_ db: Database) throws {
         let objects = try Row.fetchAll(db, sql: "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND type IN ('view', 'table')")
@@ -78,6 +93,7 @@ public final class ReadModels {
         try db.execute(sql: SubjectSummary.createSQL)
         try db.execute(sql: "UPDATE meta SET schema_version = \(schemaVersion) WHERE id = 1")
         try db.execute(sql: "PRAGMA user_version = \(schemaVersion)")
+        try db.execute(sql: "PRAGMA application_id = \(applicationID)")
     }
 
     /// The stored head: the last record the read models have projected.
@@ -100,6 +116,10 @@ public final class ReadModels {
     public struct CatchUp: Sendable {
         public var projected: Int
         public var head: Head?
+        /// The ledger file's identity, when the records it holds up to the
+        /// catch-up's size are known to be the ones verified (nil: it changed
+        /// while being checked; the next command checks it again).
+        public var checkedIdentity: String? = nil
     }
 
     /// Projects the records between the stored head and `size`.
@@ -128,8 +148,8 @@ public final class ReadModels {
         let start = head?.length ?? 0
         guard start < size else {
             try ensureSplit()
-            if recheck { try markChecked(ledger, identity: identity, size: size) }
-            return CatchUp(projected: 0, head: head)
+            let checked = recheck ? try markChecked(ledger, identity: identity, size: size) : true
+            return CatchUp(projected: 0, head: head, checkedIdentity: checked ? identity : nil)
         }
         // A first projection of a large ledger loads the tables without their
         // secondary indexes and builds those at the end (sorted, in one pass
@@ -191,8 +211,8 @@ public final class ReadModels {
         try flush()
         try restoreIndexes()
         try ensureSplit(projectedFrom: startSeq, to: head?.seq ?? 0)
-        if recheck { try markChecked(ledger, identity: identity, size: size) }
-        return CatchUp(projected: projected, head: head)
+        let checked = recheck ? try markChecked(ledger, identity: identity, size: size) : true
+        return CatchUp(projected: projected, head: head, checkedIdentity: checked ? identity : nil)
     }
 
     /// Notes that the ledger, as it is now (`identity`, when given, as it was
@@ -200,14 +220,16 @@ public final class ReadModels {
     /// next command need not verify it again while its identity stays. A
     /// writer that appended onto what it had checked, under the lock, says so
     /// here after its append.
-    public func markChecked(_ ledger: LedgerFile, identity: String? = nil, size: Int? = nil) throws {
+    @discardableResult
+    public func markChecked(_ ledger: LedgerFile, identity: String? = nil, size: Int? = nil) throws -> Bool {
         let now = try ledger.identity()
         let length = try ledger.size()
         // A file that changed between the check and now is checked again next time.
-        guard identity == nil || identity == now, size == nil || size == length else { return }
+        guard identity == nil || identity == now, size == nil || size == length else { return false }
         try db.write { db in
             try db.execute(sql: "UPDATE meta SET checked_identity = ?, checked_length = ? WHERE id = 1", arguments: [now, length])
         }
+        return true
     }
 
     /// Stores where to cut the subject summaries in two: if none is stored

@@ -167,13 +167,21 @@ struct Diff: ParsableCommand {
             let ok = by == .published ? CalendarDate(value) != nil : (Timestamp(value) != nil || CalendarDate(value) != nil)
             if !ok { throw ValidationError("\(name) \(quoted(value)): write YYYY-MM-DD" + (by == .recorded ? " or YYYY-MM-DDTHH:MM:SSZ" : "")) }
         }
-        if let asOf, CalendarDate(asOf) == nil { throw ValidationError("--as-of \(quoted(asOf)): not a calendar date (YYYY-MM-DD)") }
+        if let asOf, PartialDate(asOf) == nil { throw ValidationError("--as-of \(quoted(asOf)): not a date (YYYY-MM-DD, or 2025-09, 2025-Q3, 2025: their last day)") }
+        if let to, let a = Diff.time(from), let b = Diff.time(to), a > b {
+            throw ValidationError("--from \(from) is after --to \(to): give the earlier time first")
+        }
+    }
+
+    /// A knowledge time as a timestamp (a date: the end of that day), for comparing --from and --to.
+    static func time(_ text: String) -> Timestamp? {
+        Timestamp(text) ?? CalendarDate(text).map(Timestamp.endOfDay)
     }
 
     func run() throws {
         try reportingErrors {
             let models = try read.open()
-            let date = asOf.flatMap(CalendarDate.init) ?? LedgerClock.now().date
+            let date = asOf.flatMap(PartialDate.init)?.end ?? LedgerClock.now().date
             func view(_ t: String?) throws -> PointOfView {
                 switch by {
                 case .recorded:
@@ -220,8 +228,10 @@ struct Diff: ParsableCommand {
                 if e.change == .corrected {
                     for f in e.fields { lines.append([.string("event"), .string(e.change.rawValue), .string(e.subject), .string(e.id), .string(f.field), text(f.before), text(f.after)]) }
                 } else {
+                    // Its summary on the side it is known on: after when added, before when retracted.
                     let summary = e.fields.first { $0.field == "summary" }.flatMap { e.change == .added ? $0.after : $0.before }
-                    lines.append([.string("event"), .string(e.change.rawValue), .string(e.subject), .string(e.id), .string(e.type), .null, text(summary)])
+                    let (before, after) = e.change == .added ? (Cell.null, text(summary)) : (text(summary), Cell.null)
+                    lines.append([.string("event"), .string(e.change.rawValue), .string(e.subject), .string(e.id), .string(e.type), before, after])
                 }
             }
             for (kind, rows) in [("status", diff.status), ("target", diff.targets)] {

@@ -36,7 +36,7 @@ enum FlatEvent {
         for (path, raw) in cells {
             let value = raw.trimmingCharacters(in: .whitespaces)
             if value.isEmpty { continue }
-            let parts = path.split(separator: ".", maxSplits: 1).map(String.init)
+            let parts = path.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             switch parts[0] {
             case _ where parts.count == 1 && textPaths.contains(path):
                 o[path] = .string(value)
@@ -114,21 +114,25 @@ enum CSVInput {
         }
         let header = csv.header.map { $0.trimmingCharacters(in: .whitespaces) }
         var line = 2 + header.reduce(0) { $0 + $1.filter(\.isNewline).count }
-        var events = 0
-        for row in csv.rows {
-            defer { line += 1 + row.reduce(0) { $0 + $1.filter(\.isNewline).count } }
-            if row.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
+        var rows = 0
+        for padded in csv.rows {
+            defer { line += 1 + padded.reduce(0) { $0 + $1.filter(\.isNewline).count } }
+            if padded.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) { continue }
+            rows += 1
+            // SwiftCSV pads every row to the longest: only cells with something in them count past the header.
+            var row = padded
+            while row.count > header.count, row.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { row.removeLast() }
             guard row.count <= header.count else {
                 batch.reject(line: line, source: name, "\(row.count) cells but the header names \(header.count) columns")
                 continue
             }
-            events += 1
             do {
                 batch.add(.object(try FlatEvent.build(Array(zip(header, row)).map { (path: $0.0, value: $0.1) })), line: line, source: name)
             } catch {
-                batch.reject(line: line, source: name, "column \(error.path): \(error.message)")
+                let column = error.path.isEmpty ? "\"\" (column \((header.firstIndex(of: "") ?? 0) + 1))" : error.path
+                batch.reject(line: line, source: name, "column \(column): \(error.message)")
             }
         }
-        if events == 0 { throw InputError(problems: ["\(path): no events (a header line of field paths, then one event a row)"]) }
+        if rows == 0 { throw InputError(problems: ["\(path): no events (a header line of field paths, then one event a row)"]) }
     }
 }

@@ -158,13 +158,15 @@ struct Record: ParsableCommand {
         try reportingErrors {
             let batch: AppendBatch
             var models: ReadModels?
+            // The ledger as the catch-up checked it (nil: it changed while being checked).
+            var checked: String?
             if read.db != nil || read.rebuild || FileManager.default.fileExists(atPath: read.dbPath) {
                 // The read models are the index of ids, subjects and references: a
                 // record on a large ledger catches them up instead of rescanning it.
                 let readModels = try ReadModels(path: read.dbPath)
                 models = readModels
                 batch = try AppendBatch(ledger: read.location.path, wait: waitOption.wait) { file, length in
-                    try readModels.catchUp(file, upTo: length, rebuild: read.rebuild)
+                    checked = try readModels.catchUp(file, upTo: length, rebuild: read.rebuild).checkedIdentity
                     guard let h = try readModels.head() else {
                         throw LedgerError.notIntact(.emptyLedger, path: file.path)
                     }
@@ -186,6 +188,12 @@ struct Record: ParsableCommand {
                 progress?.done()
             } else {
                 batch.add(try eventFromOptions())
+            }
+            // Never onto records that are not the ones checked: another program (the lock is
+            // advisory) may have changed the file while this batch was being validated.
+            let now = models == nil ? nil : try batch.ledgerFile.identity()
+            if models != nil, checked == nil || now != checked {
+                throw LedgerError.stale(path: read.location.path, reason: "the ledger changed while this batch was being checked; nothing was written. Run `milestones verify`, then record again")
             }
             let outcomes = try batch.commit()
             // Appended under the lock onto what the catch-up checked: still checked.

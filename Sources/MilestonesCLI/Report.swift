@@ -131,8 +131,10 @@ struct ReportPage {
                 dates += [due["earliest"], due["latest"]].compactMap { $0?.stringValue.flatMap(CalendarDate.init) }
             }
         }
+        // Whole years, from the first date's to the end of the last's (no further than 9999-12-31).
         let lo = CalendarDate(year: dates.min()!.components.year, month: 1, day: 1)!
-        let hi = CalendarDate(year: dates.max()!.components.year + 1, month: 1, day: 1)!
+        let lastYear = dates.max()!.components.year
+        let hi = CalendarDate(year: lastYear + 1, month: 1, day: 1) ?? CalendarDate(year: lastYear, month: 12, day: 31)!
         let (left, width) = (170.0, 800.0)
         func x(_ d: CalendarDate) -> Double { left + width * Double(d.days - lo.days) / Double(max(1, hi.days - lo.days)) }
         func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
@@ -143,15 +145,14 @@ struct ReportPage {
         var svg = "<svg class=\"timeline\" data-subject=\"\(esc(f.subject))\" viewBox=\"0 0 \(fmt(left + width + 100)) \(fmt(height))\" role=\"img\" aria-label=\"Timeline of \(esc(f.name ?? f.subject))\">"
         svg += "<defs><pattern id=\"hatch-\(esc(f.subject))\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" class=\"undetermined-bg\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" class=\"hatch\"/></pattern></defs>"
         // Year and quarter ticks.
-        var year = lo
-        while year <= hi {
+        var next: CalendarDate? = lo
+        while let year = next, year <= hi {
             svg += "<line class=\"tick\" x1=\"\(fmt(x(year)))\" x2=\"\(fmt(x(year)))\" y1=\"20\" y2=\"\(fmt(height - 24))\"/>"
             svg += "<text class=\"year\" x=\"\(fmt(x(year)))\" y=\"\(fmt(height - 8))\">\(year.components.year)</text>"
             for q in 1...3 {
-                let d = year.adding(months: 3 * q)
-                if d < hi { svg += "<line class=\"qtick\" x1=\"\(fmt(x(d)))\" x2=\"\(fmt(x(d)))\" y1=\"20\" y2=\"\(fmt(height - 24))\"/>" }
+                if let d = year.adding(months: 3 * q), d < hi { svg += "<line class=\"qtick\" x1=\"\(fmt(x(d)))\" x2=\"\(fmt(x(d)))\" y1=\"20\" y2=\"\(fmt(height - 24))\"/>" }
             }
-            year = year.adding(months: 12)
+            next = year.adding(months: 12)  // nil after year 9999: the loop ends
         }
         // The view's date.
         svg += "<line class=\"asof\" x1=\"\(fmt(x(pov.asOf)))\" x2=\"\(fmt(x(pov.asOf)))\" y1=\"14\" y2=\"\(fmt(height - 24))\"/>"
