@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN_RELEASE := .build/release/milestones
 SCRATCH ?= $(shell mktemp -d /tmp/milestones-run.XXXXXX 2>/dev/null || echo /tmp/milestones-run)
-APT_PACKAGES := libssl-dev libsqlite3-dev sqlite3 openssl python3
+APT_PACKAGES := libssl-dev libsqlite3-dev sqlite3 openssl python3 golang-go golang-golang-x-mod-dev
 
 .PHONY: deps build release run test bench bench-quick bench-10m soak fuzz clean lint
 
