@@ -27,6 +27,9 @@ public struct SignedNote: Sendable, Equatable {
 
     /// Signs the body with `key` and adds the signature.
     public mutating func sign(with key: SignerKey) throws {
+        guard key.algorithm == .ed25519 else {
+            throw KeyError.wrongKind("\(key.name) is a witness (cosignature/v1) key; a checkpoint is signed with the log's key (keygen without --witness)")
+        }
         signatures.append(Signature(name: key.name, keyID: key.verifier.keyID, signature: try key.sign(Array(body.utf8))))
     }
 
@@ -56,9 +59,12 @@ public struct SignedNote: Sendable, Equatable {
             guard line.hasPrefix("— ") else { throw .malformed("a signature line must start with \"— \"") }
             let rest = line.dropFirst(2)
             let parts = rest.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, isValidKeyName(String(parts[0])), let raw = Base64.decode(String(parts[1])),
-                  raw.count == 68
-            else { throw .malformed("a signature line is not `— <name> <base64(key id ‖ 64-byte signature)>`") }
+            // C2SP signed-note: a signature is a 4-byte key id and at least one
+            // byte more; its length depends on the key's type, so lines of
+            // unknown keys (cosignatures among them) are kept and ignored.
+            guard parts.count == 2, isSignatureName(parts[0]), let raw = Base64.decode(String(parts[1])),
+                  raw.count >= 5
+            else { throw .malformed("a signature line is not `— <name> <base64(4-byte key id ‖ signature)>`") }
             let id = raw.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             signatures.append(Signature(name: String(parts[0]), keyID: id, signature: Array(raw[4...])))
         }
@@ -72,12 +78,69 @@ public struct SignedNote: Sendable, Equatable {
         guard !keys.isEmpty else { throw .unverified("no verifier key given") }
         let message = Array(body.utf8)
         for key in keys {
+            guard key.algorithm == .ed25519 else {
+                throw .unverified("\(key.name)+\(hex8(key.keyID)) is a witness (cosignature/v1) key: give it with --witness, and the log's key with --key")
+            }
             let mine = signatures.filter { $0.name == key.name && $0.keyID == key.keyID }
             guard !mine.isEmpty else { throw .unverified("not signed by \(key.name)+\(hex8(key.keyID))") }
             guard mine.count == 1 else { throw .unverified("signed twice by \(key.name)") }
             guard Ed25519.verify(signature: mine[0].signature, message: message, publicKey: key.publicKey) else {
                 throw .unverified("the signature by \(key.name)+\(hex8(key.keyID)) does not verify")
             }
+        }
+    }
+}
+
+/// C2SP tlog-cosignature `cosignature/v1`: a witness's Ed25519 signature of
+/// "cosignature/v1\ntime <T>\n" followed by the checkpoint body; its bytes in
+/// the note are the key id, T as 8 bytes big-endian, then the 64-byte
+/// signature (docs/ledger-format.md, "Cosignatures").
+public enum Cosignature {
+    public static func message(body: String, time: UInt64) -> [UInt8] {
+        Array("cosignature/v1\ntime \(time)\n".utf8) + Array(body.utf8)
+    }
+}
+
+extension SignedNote {
+    /// Adds a cosignature/v1 by the witness `key` at `time` (POSIX seconds).
+    public mutating func cosign(with key: SignerKey, time: UInt64) throws {
+        guard key.algorithm == .cosignatureV1 else {
+            throw KeyError.wrongKind("\(key.name) is a log key; cosign needs a witness key (keygen --witness)")
+        }
+        signatures.removeAll { $0.name == key.name && $0.keyID == key.verifier.keyID }
+        let t = (0..<8).map { UInt8(time >> (56 - 8 * UInt64($0)) & 0xFF) }
+        signatures.append(Signature(name: key.name, keyID: key.verifier.keyID,
+                                    signature: t + (try key.sign(Cosignature.message(body: body, time: time)))))
+    }
+
+    /// The time of a valid cosignature/v1 by `witness`, or nil when it did not
+    /// cosign (or its cosignature does not verify).
+    public func cosignatureTime(by witness: VerifierKey) -> UInt64? {
+        guard witness.algorithm == .cosignatureV1 else { return nil }
+        for s in signatures where s.name == witness.name && s.keyID == witness.keyID && s.signature.count == 72 {
+            let time = s.signature.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            guard time <= UInt64(Int64.max) else { continue }
+            if Ed25519.verify(signature: Array(s.signature[8...]), message: Cosignature.message(body: body, time: time),
+                              publicKey: witness.publicKey) {
+                return time
+            }
+        }
+        return nil
+    }
+
+    /// Checks that at least `quorum` of `witnesses` (distinct keys) cosigned the body.
+    public func verifyQuorum(witnesses: [VerifierKey], quorum: Int) throws(NoteError) {
+        var seen = Set<String>()
+        var good: [String] = []
+        var missing: [String] = []
+        for w in witnesses where seen.insert(w.encoded).inserted {
+            guard w.algorithm == .cosignatureV1 else {
+                throw .unverified("\(w.name)+\(hex8(w.keyID)) is a log key, not a witness (cosignature/v1) key")
+            }
+            if cosignatureTime(by: w) != nil { good.append(w.name) } else { missing.append(w.name) }
+        }
+        guard good.count >= quorum else {
+            throw .unverified("\(good.count) valid cosignature\(good.count == 1 ? "" : "s") of the \(quorum) required (--quorum); none valid from \(missing.joined(separator: ", "))")
         }
     }
 }

@@ -514,9 +514,15 @@ public final class AppendBatch {
             reject("\(place(line)): \(error)")
             return
         }
+        // The published form (tlog-tiles entry bundles) prefixes each record
+        // line with a 16-bit length: docs/ledger-format.md, "Lines".
+        let length = RecordLine.length(event: record.count, seq: head.seq + 1)
+        if length - 1 > RecordLine.maxLength {
+            reject("\(place(line)): the record line would be \(length - 1) bytes; a record line is at most \(RecordLine.maxLength) bytes (its length is a 16-bit number where the ledger is published); shorten the event's texts or split its sources")
+            return
+        }
         guard problems.isEmpty else { return }  // nothing will be written: skip the record
         head.seq += 1
-        let length = RecordLine.length(event: record.count, seq: head.seq)
         pendingLength += length
         longestLine = max(longestLine, length)
         pending.append(record)

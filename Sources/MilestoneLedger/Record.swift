@@ -57,6 +57,10 @@ public enum RecordLine {
         }
     }
 
+    /// The longest record line `record` writes, without its LF: a tlog-tiles
+    /// entry bundle gives each line a big-endian uint16 length.
+    public static let maxLength = 65_535
+
     /// The length of a record line (with its LF) for an event of `event` bytes.
     public static func length(event: Int, seq: Int) -> Int {
         Pieces.eventKey.utf8CodeUnitCount + event + Pieces.prevKey.utf8CodeUnitCount + 64

@@ -43,12 +43,18 @@ struct Verify: ParsableCommand {
             With --checkpoint and --key, also checks that every checkpoint is signed by
             every key and that the ledger extends it: fewer records than it commits to is
             reported as truncation or rollback, another root for its first n records as a
-            fork.
+            fork. Signatures by keys not given are ignored, whatever their type.
+
+            With --witness (repeatable) the checkpoints must also carry valid C2SP
+            cosignature/v1 lines from at least --quorum K of those witnesses (default:
+            all of them).
 
             Examples:
               milestones verify
               milestones verify --format json
               milestones verify --checkpoint yesterday.checkpoint --key signer.vkey
+              milestones verify --checkpoint cosigned.checkpoint --key signer.vkey \\
+                  --witness w1.vkey --witness w2.vkey --witness w3.vkey --quorum 2
             """
     )
 
@@ -58,20 +64,34 @@ struct Verify: ParsableCommand {
     var checkpoints: [String] = []
     @Option(name: .customLong("key"), help: ArgumentHelp("A verifier key the checkpoints must be signed by (repeatable).", valueName: "prefix.vkey"))
     var keys: [String] = []
+    @Option(name: .customLong("witness"), help: ArgumentHelp("A witness's verifier key (cosignature/v1, from `keygen --witness`) whose cosignature counts toward --quorum (repeatable).", valueName: "w.vkey"))
+    var witnesses: [String] = []
+    @Option(help: ArgumentHelp("How many of the --witness keys must have cosigned each checkpoint (default: all).", valueName: "k"))
+    var quorum: Int?
 
     func validate() throws {
         if !checkpoints.isEmpty, keys.isEmpty { throw ValidationError("--checkpoint needs at least one --key PREFIX.vkey") }
         if checkpoints.isEmpty, !keys.isEmpty { throw ValidationError("--key goes with --checkpoint FILE") }
+        if !witnesses.isEmpty, checkpoints.isEmpty { throw ValidationError("--witness goes with --checkpoint FILE and --key LOG.vkey") }
+        if let quorum {
+            guard !witnesses.isEmpty else { throw ValidationError("--quorum goes with --witness W.vkey (repeatable)") }
+            guard quorum >= 1, quorum <= witnesses.count else {
+                throw ValidationError("--quorum must be between 1 and the number of --witness keys (\(witnesses.count))")
+            }
+        }
     }
 
     /// Checks each checkpoint against the (verified) ledger; nil when all hold.
     func checkCheckpoints() throws -> (file: String, reason: String)? {
         guard !checkpoints.isEmpty else { return nil }
         let vkeys = try loadVerifierKeys(keys)
+        let wkeys = try loadVerifierKeys(witnesses)
         let ledger = try ProvableLedger(path: location.path)
         for file in checkpoints {
             do {
-                let cp = try ProofCheck.checkpoint(try SignedNote(parsing: try readBytes(file)), keys: vkeys)
+                let note = try SignedNote(parsing: try readBytes(file))
+                let cp = try ProofCheck.checkpoint(note, keys: vkeys)
+                if !wkeys.isEmpty { try note.verifyQuorum(witnesses: wkeys, quorum: quorum ?? wkeys.count) }
                 let verdict = try ledger.check(cp)
                 if verdict != .consistent { return (file, verdict.message) }
             } catch let e as NoteError {

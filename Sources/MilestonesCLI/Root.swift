@@ -32,7 +32,8 @@ public struct Milestones: ParsableCommand {
             """,
         version: "milestones \(Milestones.version)",
         subcommands: [Init.self, Record.self, Verify.self, Repair.self, Status.self, Timeline.self, Targets.self, Events.self,
-                      Show.self, ReplayCommand.self, Log.self, Diff.self, Report.self, Types.self, Keygen.self, CheckpointCommand.self, Prove.self, VerifyProof.self]
+                      Show.self, ReplayCommand.self, Log.self, Diff.self, Report.self, Types.self, Keygen.self, CheckpointCommand.self, Prove.self,
+                      VerifyProof.self, Publish.self, Mirror.self, Cosign.self]
     )
 
     /// The release's semantic version: the one place it is written (`--version` prints it).
