@@ -12,7 +12,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 fixture="$root/fixtures/nvidia-ai-factories.jsonl"
 mkdir -p "$scratch"
 cd "$scratch"
-rm -f ai.* tampered.* signer.* today.checkpoint claim.json report.html
+rm -rf ai.* tampered.* signer.* today.checkpoint claim.json report.html site mirror.*
 export MILESTONES_LEDGER="$scratch/ai.jsonl"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "scratch folder: $scratch"
@@ -52,6 +52,10 @@ step "a signed checkpoint and a proof that record 5 is in it"
 cat today.checkpoint
 "$bin" prove --seq 5 --bundle --checkpoint today.checkpoint --out claim.json
 "$bin" verify-proof --bundle claim.json --key signer.vkey
+step "publish the ledger as static C2SP tiles (any web server can serve them); a mirror follows and checks it"
+"$bin" publish site --key signer.key
+"$bin" mirror site --key signer.vkey --ledger mirror.jsonl
+cmp "$MILESTONES_LEDGER" mirror.jsonl && echo "the mirror is byte-identical to the ledger"
 step "one byte changed in a copy: verify must fail"
 python3 - "$MILESTONES_LEDGER" tampered.jsonl <<'PY'
 import sys
