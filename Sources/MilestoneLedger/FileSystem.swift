@@ -114,7 +114,7 @@ public enum LedgerError: Error, Sendable, CustomStringConvertible {
         case .empty(let path):
             return "\(path): an empty file is not a ledger (it has no record 1); create one with `milestones init --name ORIGIN`"
         case .exists(let path):
-            return "\(path): a file already exists there; init never overwrites a ledger"
+            return "\(path): a file already exists there and is left as it is (init never overwrites a ledger; report and replay replace their output with --force)"
         case .io(let path, let op, let e):
             return "\(path): \(op) failed: \(String(cString: strerror(e))); nothing was written"
         case .locked(let path, let s):

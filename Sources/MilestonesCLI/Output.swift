@@ -406,8 +406,17 @@ struct Rows {
         }
         let header = columns.map { $0.replacingAll("_", with: " ") }
         var widths = header.indices.map { j in max(displayWidth(header[j]), cells.map { displayWidth($0[j]) }.max() ?? 0) }
-        while widths.reduce(0, +) + 2 * (widths.count - 1) > width, let j = widths.indices.max(by: { widths[$0] < widths[$1] }),
-              widths[j] > 8 {
+        // Dates and numbers are never cut (a cut date misleads); text columns give way, widest first.
+        let fixed = columns.indices.map { j in
+            rows.contains { r in
+                switch r[j] {
+                case .date, .int: true
+                default: false
+                }
+            }
+        }
+        while widths.reduce(0, +) + 2 * (widths.count - 1) > width,
+              let j = widths.indices.filter({ !fixed[$0] }).max(by: { widths[$0] < widths[$1] }), widths[j] > 8 {
             widths[j] -= 1
         }
         func fit(_ s: String, _ w: Int) -> String {

@@ -40,7 +40,7 @@ struct Publish: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try reportingTlogErrors {
+            do {
                 let signers = try keys.map { try SignerKey.load($0) }
                 let ledger = try ProvableLedger(path: location.path)
                 let r = try Publisher.publish(ledger, to: dir, keys: signers) {
@@ -97,7 +97,7 @@ struct Mirror: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try reportingTlogErrors {
+            do {
                 let vkey = try loadVerifierKeys([key])[0]
                 let wkeys = try loadVerifierKeys(witnesses)
                 let src = try logSource(source)
@@ -147,7 +147,7 @@ struct Cosign: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try reportingTlogErrors {
+            do {
                 let witness = try SignerKey.load(key)
                 guard witness.algorithm == .cosignatureV1 else {
                     throw TlogError("\(key): a log key, not a witness key; make one with `milestones keygen --witness`", exitCode: 65)
@@ -169,14 +169,6 @@ struct Cosign: ParsableCommand {
     }
 }
 
-func reportingTlogErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let e as TlogError {
-        printError("milestones: \(e.message)")
-        throw ExitCode(e.exitCode)
-    }
-}
 
 /// A folder, or an http(s) URL read with URLSession.
 func logSource(_ source: String) throws -> any LogSource {

@@ -360,7 +360,7 @@ func writeEvents(_ lines: [EventLine], format: QueryFormat?, title: String) {
              }).write(.csv)
     case .table:
         Rows(columns: ["seq", "date", "type", "subject", "summary"],
-             rows: lines.map { e in [.int(Int64(e.seq)), .string(e.date), .string(e.type), Cell(e.subject), Cell(e.summary)] },
+             rows: lines.map { e in [.int(Int64(e.seq)), CalendarDate(e.date).map(Cell.date) ?? .string(e.date), .string(e.type), Cell(e.subject), Cell(e.summary)] },
              display: lines.map { e in
                  [nil, CalendarDate(e.date).map { $0.label(at: DatePrecision(rawValue: e.precision) ?? .day) }, nil, nil, nil]
              }).write(.table, title: title)

@@ -88,6 +88,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let e as CryptoError {
         printError("milestones: \(e)")
         throw ExitCode(74)
+    } catch let e as TlogError {
+        printError("milestones: \(e.message)")
+        throw ExitCode(e.exitCode)
     } catch let e as DatabaseError {
         printError("milestones: read models: \(e.message ?? "SQLite error \(e.resultCode)") (remove the .sqlite file to rebuild it)")
         throw ExitCode(74)
