@@ -99,7 +99,7 @@ public enum Publisher {
     /// the checkpoint signed with `keys`. `beforeCheckpoint` runs in between
     /// (tests stop the process there).
     public static func publish(_ ledger: ProvableLedger, to dir: String, keys: [SignerKey],
-                               beforeCheckpoint: () -> Void = {}) throws -> Result {
+                               progress: ((Int, Int) -> Void)? = nil, beforeCheckpoint: () -> Void = {}) throws -> Result {
         let size = ledger.size
         try makeDirectories(dir)
         let cpPath = dir + "/checkpoint"
@@ -141,6 +141,7 @@ public enum Publisher {
                 lines.append(line)
             }
             try put(Tiles.entriesPath(index: k, width: w), Tiles.bundle(lines), full: w == Tiles.width)
+            progress?(k * Tiles.width + w, size)
             try put(Tiles.tilePath(level: 0, index: k, width: w), hashes, full: w == Tiles.width)
         }
         for level in Tiles.levels(size: size).dropFirst() {

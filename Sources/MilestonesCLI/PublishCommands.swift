@@ -43,7 +43,10 @@ struct Publish: ParsableCommand {
             do {
                 let signers = try keys.map { try SignerKey.load($0) }
                 let ledger = try ProvableLedger(path: location.path)
-                let r = try Publisher.publish(ledger, to: dir, keys: signers) {
+                // Records written into tiles so far, on a terminal only.
+                let progress = isTerminal(2) ? ProgressLine(label: "publishing") : nil
+                defer { progress?.done() }
+                let r = try Publisher.publish(ledger, to: dir, keys: signers, progress: progress.map { p in { p.update($0, of: $1) } }) {
                     // Fault injection for the crash tests (not for production use).
                     if getenv("MILESTONES_FAULT").map({ String(cString: $0) }) == "publish-before-checkpoint" { _exit(137) }
                 }

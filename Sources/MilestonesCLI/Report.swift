@@ -38,7 +38,9 @@ struct Report: ParsableCommand {
             let models = try read.open()
             let pov = try time.pointOfView(models)
             let progress = isTerminal(2) ? ProgressLine(label: "report") : nil
+            progress?.update(0, of: 2)
             let events = try models.knownEvents(pov)
+            progress?.update(1, of: 2)
             let head = try models.head()
             let page = ReportPage(events: events, pov: pov, view: time.describe(pov), ledger: read.location.path,
                                   head: head.map { "record \($0.seq), sha256 \($0.sha256.hex)" } ?? "empty").html()

@@ -192,6 +192,12 @@ import Testing
         #expect(tty.stdout.contains("checking") && tty.stdout.contains("%"), "\(tty.stdout.suffix(300))")
         let catchUp = run("/usr/bin/env", ["python3", "-c", script, Paths.binary, "status", "--ledger", l])
         #expect(catchUp.stdout.contains("catching up"), "\(catchUp.stdout.suffix(300))")
+        // Publishing and the report too.
+        #expect(cli(["keygen", "--name", "example.org/nvidia-ai-factories", "--out", dir.file("k")]).code == 0)
+        let publish = run("/usr/bin/env", ["python3", "-c", script, Paths.binary, "publish", dir.file("site"), "--key", dir.file("k.key"), "--ledger", l])
+        #expect(publish.code == 0 && publish.stdout.contains("publishing:"), "\(publish.stdout.suffix(300))")
+        let report = run("/usr/bin/env", ["python3", "-c", script, Paths.binary, "report", "--out", dir.file("r.html"), "--ledger", l])
+        #expect(report.code == 0 && report.stdout.contains("report:"), "\(report.stdout.suffix(300))")
         // Piped: none.
         let piped = cli(["record", "-q", "--ledger", l, "--file", dir.write("more.jsonl", milestoneLines(ids: "q-", 0..<20_000, summary: 500))])
         #expect(piped.code == 0 && piped.stderr.isEmpty, "\(piped.stderr)")
