@@ -5,8 +5,8 @@ BIN_RELEASE := .build/release/milestones
 SCRATCH ?= $(shell mktemp -d /tmp/milestones-run.XXXXXX 2>/dev/null || echo /tmp/milestones-run)
 # chromium: the report's test renders it in a real headless browser. golang-go and
 # golang-golang-x-mod-dev: Go's sumdb/note and sumdb/tlog check the published tiles.
-# libcurl4-openssl-dev: FoundationNetworking (mirror over http) linked statically in make release.
-APT_PACKAGES := libssl-dev libsqlite3-dev sqlite3 openssl python3 chromium golang-go golang-golang-x-mod-dev libcurl4-openssl-dev
+# curl: mirror and cosign fetch a published log over http(s) with it.
+APT_PACKAGES := libssl-dev libsqlite3-dev sqlite3 openssl python3 chromium golang-go golang-golang-x-mod-dev curl
 
 .PHONY: deps build release run test bench bench-quick bench-10m soak fuzz clean lint man install
 

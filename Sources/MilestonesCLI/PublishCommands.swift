@@ -1,8 +1,5 @@
 import ArgumentParser
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import MilestoneLedger
 import MilestoneModel
 #if canImport(Glibc)
@@ -186,33 +183,44 @@ func logSource(_ source: String) throws -> any LogSource {
     return FolderSource(source)
 }
 
+/// A published log over http(s), fetched with the `curl` command (Debian's
+/// curl package; `make deps` installs it). Not FoundationNetworking: linking it
+/// loads libcurl and some thirty libraries into every command, most of a
+/// one-record command's start-up, for the one command that needs a network.
 struct HTTPSource: LogSource {
     let base: String
 
     func describe(_ path: String) -> String { base + "/" + path }
 
     func fetch(_ path: String) throws -> [UInt8]? {
-        let url = URL(string: describe(path))!
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 30)
-        request.httpMethod = "GET"
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: (Data?, URLResponse?, Error?) = (nil, nil, nil)
-        let task = URLSession.shared.dataTask(with: request) { d, r, e in
-            result = (d, r, e)
-            done.signal()
+        let url = describe(path)
+        let body = FileManager.default.temporaryDirectory.appendingPathComponent("milestones-fetch-\(getpid())-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: body) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        // --proto: http(s) only, also after a redirect; the status code on stdout, the body in a file.
+        p.arguments = ["curl", "--silent", "--show-error", "--location", "--proto", "=http,https", "--proto-redir", "=http,https",
+                       "--max-time", "30", "--output", body.path, "--write-out", "%{http_code}", "--", url]
+        let out = Pipe(), err = Pipe()
+        (p.standardOutput, p.standardError) = (out, err)
+        do {
+            try p.run()
+        } catch {
+            throw TlogError("\(url): cannot run curl (\(error)); install it (`make deps` does), then run again", exitCode: 74)
         }
-        task.resume()
-        done.wait()
-        if let e = result.2 {
-            throw TlogError("\(url): \(e.localizedDescription); check the URL and the network, then run again", exitCode: 74)
+        let code = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let problem = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            let why = problem.isEmpty ? "curl exited with \(p.terminationStatus)" : problem
+            throw TlogError("\(url): \(why); check the URL and the network, then run again", exitCode: 74)
         }
-        guard let http = result.1 as? HTTPURLResponse else {
-            throw TlogError("\(url): no HTTP response; check the URL, then run again", exitCode: 74)
+        if code == "404" { return nil }
+        guard code == "200" else {
+            throw TlogError("\(url): HTTP \(code); check the URL and the server, then run again", exitCode: 74)
         }
-        if http.statusCode == 404 { return nil }
-        guard http.statusCode == 200 else {
-            throw TlogError("\(url): HTTP \(http.statusCode); check the URL and the server, then run again", exitCode: 74)
-        }
-        return [UInt8](result.0 ?? Data())
+        guard let data = FileManager.default.contents(atPath: body.path) else { return [] }
+        return [UInt8](data)
     }
 }
