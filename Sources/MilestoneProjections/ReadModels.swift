@@ -189,13 +189,9 @@ public final class ReadModels {
             guard failure == nil else { return }
             for s in spans {
                 guard s.kind == .complete else {
-                    failure = LedgerError.notIntact(
-                        VerifyFailure(seq: nil, line: (head?.seq ?? 0) + pending.count + 1, offset: s.offset,
-                                      reason: s.kind == .unterminated
-                                          ? "torn tail: \(s.length) bytes from byte \(s.offset) without a final LF; `milestones repair --torn-tail` removes them"
-                                          : "line longer than \(LedgerReader.maxLineLength) bytes",
-                                      isTornTail: s.kind == .unterminated),
-                        path: ledger.path)
+                    let line = (head?.seq ?? 0) + pending.count + 1
+                    failure = LedgerError.notIntact(s.kind == .unterminated ? .unterminated(line: line, offset: s.offset, length: s.length)
+                                                                            : .tooLong(line: line, offset: s.offset), path: ledger.path)
                     return
                 }
                 pending.append((Array(chunk[s.start..<(s.start + s.length)]), s.offset, s.isFinal))
@@ -294,15 +290,7 @@ public final class ReadModels {
         let stale = LedgerError.stale(
             path: path,
             reason: "the ledger no longer holds record \(head.seq) as these read models saw it (sha256 \(head.sha256.hex)): it was rewritten or truncated. Run `milestones verify`; rebuild the read models with --rebuild only if the ledger is the one you trust")
-        guard head.length <= size else { throw stale }
-        let ok: Bool = try ledger.line(endingAt: head.length)?.withUnsafeBytes { line in
-            var hasher = SHA256()
-            guard let h = RecordLine.hashes(of: line, hasher: &hasher), h.claimed == h.computed, h.claimed == head.sha256,
-                  let t = RecordLine.tail(of: line), t.seq == head.seq
-            else { return false }
-            return true
-        } ?? false
-        guard ok else { throw stale }
+        guard head.length <= size, try ledger.start(ofRecord: head.seq, sha256: head.sha256, endingAt: head.length) != nil else { throw stale }
     }
 
     static func clear(_ db: Database) throws {
@@ -336,10 +324,7 @@ struct Projector: ~Copyable {
         let (hashes, tail) = line.withUnsafeBytes { b in (RecordLine.hashes(of: b, hasher: &hasher), RecordLine.tail(of: b)) }
         guard let hashes, hashes.claimed == hashes.computed, let tail else {
             if isFinal {
-                throw LedgerError.notIntact(VerifyFailure(
-                    seq: nil, line: seq, offset: offset,
-                    reason: "torn tail: the last line fails its hash (\(line.count + 1) bytes from byte \(offset)); `milestones repair --torn-tail` removes it",
-                    isTornTail: true), path: ledger)
+                throw LedgerError.notIntact(.lastLineFailsHash(line: seq, offset: offset, length: line.count), path: ledger)
             }
             throw fail("the record fails its hash; run `milestones verify`")
         }

@@ -19,9 +19,7 @@ struct ReadSide: ParsableArguments {
     func open() throws -> ReadModels {
         if wide { wideTables = true }
         let file = try LedgerFile.open(location.path, writable: false)
-        try file.lock(exclusive: false, wait: 10)
-        let size = try file.size()
-        file.unlock()
+        let size = try file.settledSize()
         guard size > 0 else { throw LedgerError.empty(path: location.path) }
         let models = try ReadModels(path: dbPath)
         let progress = isTerminal(2) && size > 8 << 20 ? ProgressLine(label: "catching up") : nil

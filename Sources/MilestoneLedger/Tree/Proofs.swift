@@ -136,10 +136,7 @@ public final class ProvableLedger {
     /// Opens the ledger (read only) and brings its tree up to date.
     public init(path: String, rebuild: Bool = false) throws {
         file = try LedgerFile.open(path, writable: false)
-        try file.lock(exclusive: false, wait: 10)
-        let size = try file.size()
-        file.unlock()
-        tree = try MerkleTreeFile.open(ledger: file, upTo: size, rebuild: rebuild)
+        tree = try MerkleTreeFile.open(ledger: file, upTo: try file.settledSize(), rebuild: rebuild)
         guard tree.leaves > 0 else {
             throw LedgerError.notIntact(.emptyLedger, path: path)
         }

@@ -193,14 +193,8 @@ public final class MerkleTreeFile: SubtreeHashes {
 
     func checkAgainst(_ ledger: LedgerFile) throws {
         // The line that ends at ledgerLength must be the record we stopped at.
-        let ok: Bool = try ledger.line(endingAt: ledgerLength)?.withUnsafeBytes { line in
-            var hasher = SHA256()
-            guard let hashes = RecordLine.hashes(of: line, hasher: &hasher), hashes.claimed == hashes.computed,
-                  hashes.claimed == lastRecord, let start = try? leafOffsets(leaves - 1, count: 1)[0]
-            else { return false }
-            return start == ledgerLength - line.count - 1
-        } ?? false
-        guard ok else {
+        let start = try ledger.start(ofRecord: leaves, sha256: lastRecord, endingAt: ledgerLength)
+        guard let start, start == (try? leafOffsets(leaves - 1, count: 1)[0]) else {
             throw LedgerError.stale(
                 path: path,
                 reason: "the ledger no longer holds record \(leaves) as this tree saw it (sha256 \(lastRecord.hex)): it was rewritten or truncated. Run `milestones verify`; rebuild the tree with --rebuild only if the ledger is the one you trust")

@@ -21,6 +21,25 @@ public struct VerifyFailure: Error, Equatable, Sendable, CustomStringConvertible
         self.isTornTail = isTornTail
     }
 
+    /// The last line, `length` bytes from byte `offset`, has no LF: a torn tail.
+    public static func unterminated(line: Int, offset: Int, length: Int) -> VerifyFailure {
+        VerifyFailure(seq: nil, line: line, offset: offset,
+                      reason: "torn tail: \(length) bytes from byte \(offset) without a final LF; `milestones repair --torn-tail` mends it",
+                      isTornTail: true)
+    }
+
+    /// The last line (`length` bytes without its LF) fails its hash: a torn tail.
+    public static func lastLineFailsHash(line: Int, offset: Int, length: Int) -> VerifyFailure {
+        VerifyFailure(seq: nil, line: line, offset: offset,
+                      reason: "torn tail: the last line fails its hash (\(length + 1) bytes from byte \(offset)); `milestones repair --torn-tail` removes it",
+                      isTornTail: true)
+    }
+
+    /// A line longer than any record may be.
+    public static func tooLong(line: Int, offset: Int) -> VerifyFailure {
+        VerifyFailure(seq: nil, line: line, offset: offset, reason: "line longer than \(LedgerReader.maxLineLength) bytes", isTornTail: false)
+    }
+
     /// A file without record 1.
     public static let emptyLedger = VerifyFailure(seq: nil, line: 1, offset: 0,
                                                   reason: "empty file: a ledger holds at least record 1 (ledger.created)", isTornTail: false)
@@ -126,7 +145,8 @@ public struct RecordVerifier: ~Copyable {
             }
             let hashes = RecordLine.hashes(of: line, hasher: &hasher)
             if isFinal, hashes == nil || hashes!.claimed != hashes!.computed {
-                return fail("torn tail: the last line fails its hash (\(line.count + 1) bytes from byte \(offset)); `milestones repair --torn-tail` removes it", torn: true)
+                (slot.pointee.line, slot.pointee.offset, slot.pointee.length, slot.pointee.failed) = (lineNo, offset, line.count, true)
+                return .failure(.lastLineFailsHash(line: lineNo, offset: offset, length: line.count))
             }
             // 1. well-formed UTF-8 JSON, byte for byte canonical. A record is
             // `{"event":` EVENT `,"prev":"…","recorded_at":"…","seq":N,"sha256":"…"}`:
@@ -261,16 +281,13 @@ public struct RecordVerifier: ~Copyable {
     /// A line too long to be a record.
     public mutating func lineTooLong(offset: Int) -> VerifyFailure {
         lineNumber += 1
-        return VerifyFailure(seq: nil, line: lineNumber, offset: offset,
-                             reason: "line longer than \(LedgerReader.maxLineLength) bytes", isTornTail: false)
+        return .tooLong(line: lineNumber, offset: offset)
     }
 
     /// A line at the end of the file with no LF.
     public mutating func unterminated(offset: Int, length: Int) -> VerifyFailure {
         lineNumber += 1
-        return VerifyFailure(seq: nil, line: lineNumber, offset: offset,
-                             reason: "torn tail: \(length) bytes from byte \(offset) without a final LF; `milestones repair --torn-tail` removes them",
-                             isTornTail: true)
+        return .unterminated(line: lineNumber, offset: offset, length: length)
     }
 
     /// The result once every line has passed.

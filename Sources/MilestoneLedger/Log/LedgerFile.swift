@@ -101,6 +101,29 @@ public final class LedgerFile {
 
     public func unlock() { flock(fd, LOCK_UN) }
 
+    /// The length of the ledger's complete appends, read under a shared lock:
+    /// an append only ever adds after it, so everything before it can be read
+    /// without the lock.
+    public func settledSize(wait: Double = 10) throws(LedgerError) -> Int {
+        try lock(exclusive: false, wait: wait)
+        defer { unlock() }
+        return try size()
+    }
+
+    /// Where the record line that ends at `length` (its LF the byte before)
+    /// starts, if it is the record a derived file (the read models, the tree
+    /// cache) saw there: its hash holds, is `sha256`, and its seq is `seq`.
+    /// Nil when the ledger no longer holds it: rewritten or truncated.
+    public func start(ofRecord seq: Int, sha256: Digest, endingAt length: Int) throws -> Int? {
+        try line(endingAt: length)?.withUnsafeBytes { line -> Int? in
+            var hasher = SHA256()
+            guard let h = RecordLine.hashes(of: line, hasher: &hasher), h.claimed == h.computed, h.claimed == sha256,
+                  let tail = RecordLine.tail(of: line), tail.seq == seq
+            else { return nil }
+            return length - line.count - 1
+        }
+    }
+
     public func size() throws(LedgerError) -> Int {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .io(path: path, operation: "fstat", errno: errno) }
