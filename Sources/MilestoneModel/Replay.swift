@@ -387,13 +387,18 @@ public enum Replay {
 
     /// Every program announced on or before `asOf`, with its totals.
     public static func programs(_ events: [KnownEvent], asOf: CalendarDate) -> [ProgramStatus] {
-        let facilities = facilities(events, asOf: asOf)
+        // One pass each (not one per program): the latest investment by subject, the facilities by program.
+        var latestInvestment: [String: KnownEvent] = [:]
+        for e in events where e.type == .investmentCommitted && e.date <= asOf {
+            if let l = latestInvestment[e.subject], !byDateThenSeq(l, e) { continue }
+            latestInvestment[e.subject] = e
+        }
+        var countsByProgram: [String: [FacilityPhase: Int]] = [:]
+        for f in facilities(events, asOf: asOf) { if let p = f.program { countsByProgram[p, default: [:]][f.phase, default: 0] += 1 } }
         var out: [ProgramStatus] = []
         for p in events where p.type == .programAnnounced && p.date <= asOf {
-            let investment = events.filter { $0.type == .investmentCommitted && $0.subject == p.subject && $0.date <= asOf }
-                .sorted(by: byDateThenSeq).last
-            var counts: [FacilityPhase: Int] = [:]
-            for f in facilities where f.program == p.subject { counts[f.phase, default: 0] += 1 }
+            let investment = latestInvestment[p.subject]
+            let counts = countsByProgram[p.subject] ?? [:]
             out.append(ProgramStatus(subject: p.subject, name: p.name, sponsor: p.object["sponsor"]?.stringValue,
                                      announced: p.object["amount"]?.objectValue,
                                      committed: investment?.object["amount"]?.objectValue ?? p.object["amount"]?.objectValue,
@@ -408,6 +413,11 @@ public enum Replay {
         for e in events where e.type.isTarget && e.date <= asOf {
             groups[e.subject + "\u{0}" + (e.object["milestone"]?.stringValue ?? ""), default: []].append(e)
         }
+        // Each subject's milestones, gathered in one pass (not one pass per target).
+        var evidenceBySubject: [String: Rules.MilestoneEvidence] = [:]
+        for e in events where e.date <= asOf && FacilityPhase(reachedBy: e.type) != nil {
+            evidenceBySubject[e.subject, default: Rules.MilestoneEvidence()].add(e.type, date: e.date, precision: e.precision, seq: e.seq)
+        }
         var out: [TargetStatus] = []
         for (_, list) in groups {
             let sorted = list.sorted(by: byDateThenSeq)
@@ -418,10 +428,7 @@ public enum Replay {
             let earliest = CalendarDate(due["earliest"]!.stringValue!)!
             let latest = CalendarDate(due["latest"]!.stringValue!)!
             let originalLatest = CalendarDate(first.object["due"]!.objectValue!["latest"]!.stringValue!)!
-            var evidence = Rules.MilestoneEvidence()
-            for e in events where e.subject == current.subject && e.date <= asOf {
-                evidence.add(e.type, date: e.date, precision: e.precision, seq: e.seq)
-            }
+            let evidence = evidenceBySubject[current.subject] ?? Rules.MilestoneEvidence()
             let actual = EventType(rawValue: milestone).flatMap(evidence.actual(of:))
             let (state, slip, slipOriginal) = Rules.target(actual: actual, dueLatest: latest, originalLatest: originalLatest, asOf: asOf)
             out.append(TargetStatus(subject: current.subject, milestone: milestone, dueEarliest: earliest, dueLatest: latest,

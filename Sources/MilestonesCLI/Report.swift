@@ -76,6 +76,11 @@ struct ReportPage {
         let facilities = Replay.facilities(events, asOf: asOf)
         let programs = Replay.programs(events, asOf: asOf)
         let targets = Replay.targets(events, asOf: asOf)
+        // Each facility's events and targets, gathered once.
+        var eventsBySubject: [String: [KnownEvent]] = [:]
+        for e in events where e.date <= asOf { eventsBySubject[e.subject, default: []].append(e) }
+        var targetsBySubject: [String: [TargetStatus]] = [:]
+        for t in targets { targetsBySubject[t.subject, default: []].append(t) }
         var body = ""
         body += "<header><h1>Milestones</h1><p class=\"view\">\(esc(view))</p>"
         body += "<p class=\"meta\">Ledger <code>\(esc(ledger))</code>, \(esc(head)). Every mark links to its source.</p></header>\n"
@@ -101,7 +106,7 @@ struct ReportPage {
         if targets.isEmpty { body += "<tr><td colspan=\"8\">(none)</td></tr>" }
         body += "</tbody></table></div></section>\n<section id=\"facilities\"><h2>Facilities</h2>\n"
         for f in facilities {
-            body += facility(f, targets: targets.filter { $0.subject == f.subject })
+            body += facility(f, events: eventsBySubject[f.subject] ?? [], targets: targetsBySubject[f.subject] ?? [])
         }
         if facilities.isEmpty { body += "<p>(none)</p>" }
         body += "</section>\n"
@@ -122,8 +127,7 @@ struct ReportPage {
     }
 
     /// One facility: its heading and its timeline.
-    func facility(_ f: FacilityStatus, targets: [TargetStatus]) -> String {
-        let own = events.filter { $0.subject == f.subject && $0.date <= pov.asOf }
+    func facility(_ f: FacilityStatus, events own: [KnownEvent], targets: [TargetStatus]) -> String {
         let marks = own.filter { FacilityPhase(reachedBy: $0.type) != nil || $0.type == .productionMilestone || $0.type.isControl }
         let targetEvents = own.filter { $0.type.isTarget }
         // The time axis: every date drawn, and the view's date, with a margin.
