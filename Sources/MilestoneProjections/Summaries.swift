@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 import MilestoneModel
@@ -657,6 +658,26 @@ public struct SubjectRange: Sendable {
 }
 
 extension ReadModels {
+    /// Scans the subjects' summaries in two halves at once, when there are
+    /// enough of them (`minimum`; the publication clock, which replays in
+    /// memory, is never split): `first` runs on this thread over the first
+    /// half (or over all), `rest` on another thread, through a connection of
+    /// its own, over the second half, and its result is returned (nil when
+    /// there was one part only). The caller puts the two together in order.
+    public func inHalves<T>(_ pov: PointOfView, minimum: Int = SubjectSummary.parallelFrom,
+                            first: (ReadModels, SubjectRange) throws -> Void,
+                            rest: @escaping (ReadModels, SubjectRange) throws -> T) throws -> T? {
+        let parts = pov.publishedBy != nil ? [.all] : try halves(minimum: minimum)
+        guard parts.count == 2 else {
+            try first(self, .all)
+            return nil
+        }
+        let reader = try ReadModels(readerOf: self)
+        let job = BackgroundJob { try rest(reader, parts[1]) }
+        try first(self, parts[0])
+        return try job.result()
+    }
+
     /// The subjects cut into two halves (one range when there are fewer than
     /// `minimum`, or one row of them), for scanning them in parallel: at the
     /// stored split, else (another minimum) at the middle row.
@@ -704,5 +725,26 @@ extension RawStatement {
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "event_versions holds a date that is not YYYY-MM-DD")
         }
         return d
+    }
+}
+
+/// Work on another thread, and its result when it is done.
+final class BackgroundJob<T>: @unchecked Sendable {
+    private var outcome: Result<T, Error>?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ work: @escaping () throws -> T) {
+        // The work and its captures are this job's alone until `result()`.
+        nonisolated(unsafe) let work = work
+        Thread.detachNewThread { [self] in
+            outcome = Result(catching: work)
+            done.signal()
+        }
+    }
+
+    /// Waits for the work (its writes are seen once the semaphore is passed).
+    func result() throws -> T {
+        done.wait()
+        return try outcome!.get()
     }
 }

@@ -102,49 +102,21 @@ func nearest(_ word: String, among candidates: [String]) -> String? {
     return best.0
 }
 
-/// Streams rows made by `scan` over the subjects' summaries in two halves at
-/// once: the first on this thread, straight to stdout; the second on another
-/// thread, through its own connection, into memory, written after the first.
-/// From 2,000 subjects (`MILESTONES_PARALLEL_FROM`, for tests, sets another
-/// number, and cuts at the middle summary rather than at the stored split);
-/// the output is the same bytes as one scan's.
+/// Streams rows made by `scan` over the subjects' summaries, in two halves
+/// at once from 2,000 subjects (``ReadModels/inHalves(_:minimum:first:rest:)``):
+/// the first half straight to stdout, the second into memory, written after
+/// it; the output is the same bytes as one scan's. `MILESTONES_PARALLEL_FROM`
+/// (for tests) sets another number of subjects.
 func streamRows(_ models: ReadModels, _ pov: PointOfView, columns: [String], format: QueryFormat,
                 _ scan: @escaping (ReadModels, SubjectRange, inout RowStream) throws -> Void) throws {
+    let minimum = getenv("MILESTONES_PARALLEL_FROM").flatMap { Int(String(cString: $0)) } ?? 2_000
     var first = RowStream(columns: columns, format: format)
-    let parts = pov.publishedBy != nil ? [.all] : try models.halves(minimum: getenv("MILESTONES_PARALLEL_FROM").flatMap { Int(String(cString: $0)) } ?? 2_000)
-    guard parts.count == 2 else {
-        try scan(models, .all, &first)
-        return first.finish()
-    }
-    let reader = try ReadModels(readerOf: models)
-    let job = BackgroundJob {
-        var second = RowStream(columns: columns, format: format, fd: -1, continuing: true)
-        try scan(reader, parts[1], &second)
-        return second
-    }
-    try scan(models, parts[0], &first)
-    first.finish(followedBy: try job.result())
-}
-
-/// Work on another thread, and its result when it is done.
-final class BackgroundJob<T>: @unchecked Sendable {
-    private var outcome: Result<T, Error>?
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ work: @escaping () throws -> T) {
-        // The work and its captures are this job's alone until `result()`.
-        nonisolated(unsafe) let work = work
-        Thread.detachNewThread { [self] in
-            outcome = Result(catching: work)
-            done.signal()
-        }
-    }
-
-    /// Waits for the work (its writes are seen once the semaphore is passed).
-    func result() throws -> T {
-        done.wait()
-        return try outcome!.get()
-    }
+    let second = try models.inHalves(pov, minimum: minimum, first: { models, range in try scan(models, range, &first) }, rest: { reader, range in
+        var rest = RowStream(columns: columns, format: format, fd: -1, continuing: true)
+        try scan(reader, range, &rest)
+        return rest
+    })
+    first.finish(followedBy: second)
 }
 
 struct Status: ParsableCommand {
