@@ -156,28 +156,10 @@ struct Record: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let batch: AppendBatch
-            var models: ReadModels?
-            // The ledger as the catch-up checked it (nil: it changed while being checked).
-            var checked: String?
-            if read.db != nil || read.rebuild || FileManager.default.fileExists(atPath: read.dbPath) {
-                // The read models are the index of ids, subjects and references: a
-                // record on a large ledger catches them up instead of rescanning it.
-                let readModels = try ReadModels(path: read.dbPath)
-                models = readModels
-                batch = try AppendBatch(ledger: read.location.path, wait: waitOption.wait) { file, length in
-                    checked = try readModels.catchUp(file, upTo: length, rebuild: read.rebuild).checkedIdentity
-                    guard let h = try readModels.head() else {
-                        throw LedgerError.notIntact(.emptyLedger, path: file.path)
-                    }
-                    return (h, readModels)
-                }
-            } else {
-                // No read models yet: one verifying pass over the ledger is the
-                // index (seconds at a million records, where building the read
-                // models takes minutes); the next reading command builds them.
-                batch = try AppendBatch(ledger: read.location.path, wait: waitOption.wait)
-            }
+            let useModels = read.db != nil || read.rebuild || FileManager.default.fileExists(atPath: read.dbPath)
+            let recording = try Recording(ledger: read.location.path, readModels: useModels ? read.dbPath : nil, rebuild: read.rebuild,
+                                          wait: waitOption.wait)
+            let batch = recording.batch
             if let file, file.lowercased().hasSuffix(".csv") {
                 try CSVInput.add(file, to: batch)
             } else if let file {
@@ -189,15 +171,7 @@ struct Record: ParsableCommand {
             } else {
                 batch.add(try eventFromOptions())
             }
-            // Never onto records that are not the ones checked: another program (the lock is
-            // advisory) may have changed the file while this batch was being validated.
-            let now = models == nil ? nil : try batch.ledgerFile.identity()
-            if models != nil, checked == nil || now != checked {
-                throw LedgerError.stale(path: read.location.path, reason: "the ledger changed while this batch was being checked; nothing was written. Run `milestones verify`, then record again")
-            }
-            let outcomes = try batch.commit()
-            // Appended under the lock onto what the catch-up checked: still checked.
-            if let models { try models.markChecked(batch.ledgerFile) }
+            let outcomes = try recording.commit()
             report(outcomes, source: batch.source)
         }
     }

@@ -1,4 +1,7 @@
+import CanonicalJSON
 import Foundation
+import MilestoneLedger
+import MilestoneProjections
 import Testing
 
 /// Answers an analyst can trust (docs/events.md "Targets" and "Publication
@@ -123,6 +126,26 @@ import Testing
         #expect(cli(["status", "--ledger", ok]).code == 0)
         #expect(cli(["record", "--ledger", ok, "--type", "site.secured", "--subject", "foxconn-houston", "--date", "2025-03-24", "--source", "X"]).code == 0)
         #expect(cli(["status", "--ledger", ok]).code == 0)
+    }
+
+    @Test("a batch is not appended when the ledger changed while it was being checked (the lock is only advisory)")
+    func changedDuringBatch() throws {
+        let dir = TempDir()
+        let l = ledger(dir)
+        #expect(cli(["status", "--ledger", l]).code == 0)  // the read models exist, and have checked the file
+        let recording = try Recording(ledger: l, readModels: ReadModels.path(forLedger: l), wait: 1)
+        recording.batch.add(.object(JSONObject(dictionary: [
+            "type": "site.secured", "subject": "foxconn-houston", "date": "2025-03-24", "sources": [.object(JSONObject(dictionary: ["publisher": "X"]))],
+        ])))
+        // Another program rewrites a record in place, byte for byte the same length, while the batch waits.
+        var text = try String(contentsOfFile: l, encoding: .utf8)
+        text = text.replacingOccurrences(of: #""name":"F""#, with: #""name":"G""#)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: l))
+        try handle.write(contentsOf: Data(text.utf8))
+        try handle.close()
+        let before = bytes(l)
+        #expect(throws: LedgerError.self) { _ = try recording.commit() }
+        #expect(bytes(l) == before)
     }
 
     @Test("a zero-byte file is not a ledger: exit 66 for queries and record")
