@@ -150,11 +150,14 @@ struct Verify: ParsableCommand {
 struct Repair: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "repair",
-        abstract: "Remove a torn tail (an incomplete or hash-failing last line), and nothing else.",
+        abstract: "Mend a torn tail (a last line without its LF, or failing its hash), and nothing else.",
         discussion: """
             A crash in the middle of an append can leave a last line without its LF or
-            failing its hash; appends refuse to run until it is removed. Any other damage
-            is refused (exit 1): repair never removes a complete, valid record.
+            failing its hash; appends refuse to run until it is mended. A last line that
+            lacks only its LF and passes every check of verify gets its LF back (nothing
+            is lost); anything else after the last LF is removed, and the bytes counted.
+            Any other damage is refused (exit 1): repair never removes a complete, valid
+            record.
 
             Example:
               milestones repair --torn-tail

@@ -20,11 +20,19 @@ public struct Milestones: ParsableCommand {
                   --date 2025-06-01 --source "Reuters,https://www.reuters.com/x"
               milestones verify
               milestones status --as-of 2025-04-14
-              milestones targets --state overdue
+              milestones targets --state overdue --published-by 2025-06-30
+              milestones diff --from 2025-06-30 --by published
+              milestones report --out report.html
+              milestones types target.revised
               milestones keygen --name example.org/ai-factories --out signer
               milestones checkpoint --key signer.key --out today.checkpoint
               milestones verify --checkpoint today.checkpoint --key signer.vkey
               milestones prove --seq 12
+              milestones publish site --key signer.key
+
+            Three clocks on every query: --as-of (when it happened), --known-at (what
+            the ledger had recorded by then), --published-by (what had been published
+            by then). The contract: docs/events.md, docs/ledger-format.md, docs/cli.md.
 
             Exit codes: 0 ok, 1 not intact, 64 usage, 65 invalid input (nothing written),
             66 no such ledger or input, 73 init on an existing file, 74 I/O error, 75
