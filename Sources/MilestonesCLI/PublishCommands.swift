@@ -199,8 +199,11 @@ struct HTTPSource: LogSource {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         // --proto: http(s) only, also after a redirect; the status code on stdout, the body in a file.
-        p.arguments = ["curl", "--silent", "--show-error", "--location", "--proto", "=http,https", "--proto-redir", "=http,https",
-                       "--max-time", "30", "--output", body.path, "--write-out", "%{http_code}", "--", url]
+        // -q first: no ~/.curlrc. --compressed: tlog-tiles servers may send gzip. A cap on the size:
+        // a checkpoint is small, a tile at most 256 hashes, a bundle at most 256 lines of 65,535 bytes.
+        let cap = path == "checkpoint" ? 1 << 20 : 256 * (65_535 + 2)
+        p.arguments = ["curl", "-q", "--silent", "--show-error", "--location", "--compressed", "--proto", "=http,https", "--proto-redir", "=http,https",
+                       "--max-time", "30", "--max-filesize", "\(cap)", "--output", body.path, "--write-out", "%{http_code}", "--", url]
         let out = Pipe(), err = Pipe()
         (p.standardOutput, p.standardError) = (out, err)
         do {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MilestoneModel
+@testable import MilestoneLedger
 
 /// Edges a review found: the year 9999, odd amounts and dates, foreign databases,
 /// spreadsheets with stray columns, a hash-valid but invalid last line.
@@ -108,6 +109,40 @@ import MilestoneModel
         let fixed = cli(["repair", "--torn-tail", "--ledger", one])
         #expect(fixed.code == 0 && fixed.stdout.contains("written back"), "\(fixed.stdout) \(fixed.stderr)")
         #expect(bytes(one) == first)
+    }
+
+    @Test("RFC 9162's split of n leaves, for any n a checkpoint can claim (doubling overflowed past 2^62 and never ended)")
+    func mostSplit() {
+        #expect(Merkle.split(2) == 1 && Merkle.split(3) == 2 && Merkle.split(4) == 2 && Merkle.split(5) == 4 && Merkle.split(257) == 256)
+        #expect(Merkle.split(Int.max) == 1 << 62)
+        #expect(Merkle.split(1 << 62 + 1) == 1 << 62)
+    }
+
+    @Test("a hostile log: an entry holding two records, a checkpoint of 2^63 - 1 records, another origin — refused, nothing written", arguments: ["joined", "huge", "origin"])
+    func hostileLog(_ mode: String) throws {
+        let dir = TempDir()
+        let l = dir.file("src.jsonl")
+        #expect(cli(["init", "--name", "example.org/log", "--ledger", l]).code == 0)
+        #expect(cli(["record", "-q", "--ledger", l, "--file", dir.write("e.jsonl", """
+            {"id":"p","type":"program.announced","date":"2025-04-14","subject":"prog","name":"P","sponsor":"S","sources":[{"publisher":"X"}]}
+            {"id":"f","type":"facility.announced","date":"2025-04-14","subject":"plant","name":"F","operator":"O","kind":"fab","location":{"country":"US"},"sources":[{"publisher":"X"}]}
+            {"id":"s","type":"site.secured","date":"2025-05-01","subject":"plant","sources":[{"publisher":"X"}]}
+
+            """)]).code == 0)
+        #expect(cli(["keygen", "--name", "example.org/log", "--out", dir.file("log")]).code == 0)
+        let site = dir.file("site")
+        let forge = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("Tests/python/forge_log.py").path, dir.file("log.key"), l, site, mode])
+        #expect(forge.code == 0, "\(forge.stderr)")
+        // A local copy of the first two records, for the huge claim (consistency from there).
+        let local = dir.file("m.jsonl")
+        if mode == "huge" {
+            let two = String(decoding: bytes(l), as: UTF8.self).split(separator: "\n").prefix(2).joined(separator: "\n") + "\n"
+            try Data(two.utf8).write(to: URL(fileURLWithPath: local))
+        }
+        let before = bytes(local)
+        let r = run("/usr/bin/timeout", ["60", Paths.binary, "mirror", site, "--key", dir.file("log.vkey"), "--ledger", local], env: ["MILESTONES_NOW": fixedNow])
+        #expect(r.code == 1, "\(mode): \(r.code) \(r.stderr)")
+        #expect(bytes(local) == before)
     }
 
     @Test("diff: --from after --to is a usage error; --as-of takes a partial date")

@@ -47,14 +47,24 @@ public enum Follower {
                               witnesses: [VerifierKey], quorum: Int) throws -> Mirrored {
         let (note, cp) = try fetchCheckpoint(source, key: key, witnesses: witnesses, quorum: quorum)
         func mismatch(_ why: String) -> FollowError { FollowError(reason: why, fetched: note.text) }
+        // The writers' lock, held to the end: a `record` or another mirror waits, and the new
+        // records are appended to this file, so nothing another writer adds is lost.
+        let held: LedgerFile? = fileSize(path) == nil ? nil : try LedgerFile.open(path, writable: true)
+        try held?.lock(exclusive: true, wait: 10)
+        defer { held?.unlock() }
+        let lengthBefore = try held?.size() ?? 0
         var local: ProvableLedger?
-        if let st = fileSize(path), st > 0 { local = try ProvableLedger(path: path) }
+        if lengthBefore > 0 { local = try ProvableLedger(path: path, lockedBy: held) }
         let m = local?.size ?? 0
         if let local, local.origin != cp.origin {
             throw mismatch("another log: the published checkpoint's origin is \"\(cp.origin)\", the local ledger's \"\(local.origin)\"")
         }
         guard cp.size >= m else {
             throw mismatch("rollback: the published checkpoint commits to \(cp.size) records; the local copy already holds \(m)")
+        }
+        // A tree no ledger can be (tile level 63 is the last): refused before anything is fetched.
+        guard cp.size <= 1 << 40 else {
+            throw mismatch("the published checkpoint commits to \(cp.size) records, more than any ledger can hold")
         }
         let remote = RemoteTree(source: source, size: cp.size)
         do {
@@ -69,14 +79,18 @@ public enum Follower {
                 }
             }
             let lines = try remote.entries(m, cp.size)
+            // One entry, one record line: an entry holding an LF would become two records of the copy.
+            if let k = lines.firstIndex(where: { $0.isEmpty || $0.contains(0x0A) }) {
+                throw mismatch("bad entries: published entry \(m + k + 1) is empty or holds a line break, so it is not one record line")
+            }
             let root = try Merkle.root(size: cp.size, ExtendedTree(base: local?.tree, baseSize: m, extra: lines.map(Merkle.leafHash)))
             guard root == cp.root else {
                 throw mismatch("bad entries: the published records \(m + 1)…\(cp.size) with the local \(m) give root \(root.base64); the checkpoint says \(cp.root.base64)")
             }
             guard m < cp.size else { return Mirrored(from: m, to: m, origin: cp.origin) }
             // Every record verified as `verify` does, on a copy: the local ledger changes by one rename.
-            let tmp = path + ".mirror-tmp"
-            unlink(tmp)
+            // A name of this run's own, so that two runs never write into each other's copy.
+            let tmp = path + ".mirror-tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
             if m > 0 { try copyFile(path, tmp) }
             var added: [UInt8] = []
             for l in lines { added += l + [0x0A] }
@@ -84,9 +98,18 @@ public enum Follower {
             do {
                 let f = try LedgerFile.open(tmp, writable: false)
                 let v = try LedgerReader.verify(f, upTo: nil)
+                guard v.records == cp.size else {
+                    throw mismatch("bad entries: the copy holds \(v.records) records; the checkpoint commits to \(cp.size)")
+                }
+                guard v.origin == cp.origin else {
+                    throw mismatch("another log: the published ledger's origin is \"\(v.origin)\", its checkpoint's \"\(cp.origin)\"")
+                }
                 if let head = cp.head, v.head.sha256 != head {
                     throw mismatch("bad entries: record \(cp.size) has sha256 \(v.head.sha256.hex); the checkpoint's head line says \(head.hex)")
                 }
+            } catch let e as FollowError {
+                unlink(tmp)
+                throw e
             } catch LedgerError.notIntact(let f, _) {
                 unlink(tmp)
                 throw mismatch("bad entries: published record \(f.seq.map(String.init) ?? "at line \(f.line)") is not a valid continuation of the local ledger: \(f.reason)")
@@ -94,10 +117,18 @@ public enum Follower {
                 unlink(tmp)
                 throw error
             }
-            guard rename(tmp, path) == 0 else {
-                let e = errno
+            if let held {
+                // The verified records, appended to the ledger itself (all or nothing, synced).
+                defer { unlink(tmp) }
+                try held.append(added, at: lengthBefore)
+            } else {
+                // A new ledger: the verified copy becomes it, whole or not at all.
+                guard link(tmp, path) == 0 else {
+                    let e = errno
+                    unlink(tmp)
+                    throw e == EEXIST ? LedgerError.exists(path: path) : LedgerError.io(path: path, operation: "link", errno: e)
+                }
                 unlink(tmp)
-                throw LedgerError.io(path: path, operation: "rename", errno: e)
             }
             try writeAtomically(checkpointPath(forLedger: path), Array(note.text.utf8))
             return Mirrored(from: m, to: cp.size, origin: cp.origin)
@@ -154,6 +185,13 @@ public enum Follower {
         let cp: Checkpoint
         (note, cp) = try fetchCheckpoint(source, key: logKey)
         func mismatch(_ why: String) -> FollowError { FollowError(reason: why, fetched: note.text) }
+        // One witness run at a time for a state file: two runs that read the same state
+        // could each cosign another branch of a split view.
+        let lockPath = statePath + ".lock"
+        let lockFD = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lockFD >= 0 else { throw LedgerError.io(path: lockPath, operation: "open", errno: errno) }
+        defer { close(lockFD) }
+        guard flock(lockFD, LOCK_EX) == 0 else { throw LedgerError.io(path: lockPath, operation: "lock", errno: errno) }
         var logs = JSONObject()
         if let bytes = try readIfPresent(statePath) {
             guard let v = try? JSONReader.parse(bytes), let o = v.objectValue, o["kind"] == "milestones-witness-state",
@@ -190,10 +228,12 @@ public enum Follower {
             }
         }
         try note.cosign(with: witness, time: time)
-        try writeAtomically(out, Array(note.text.utf8))
+        // The state first, then the cosigned checkpoint: a crash between them leaves the
+        // witness committed to what it was about to sign, never a signature it did not remember.
         logs[cp.origin] = .string(note.text)
         let state = JSONObject(dictionary: ["kind": "milestones-witness-state", "logs": .object(logs)])
         try writeAtomically(statePath, Array((JSONWriter.string(.object(state)) + "\n").utf8))
+        try writeAtomically(out, Array(note.text.utf8))
         return Cosigned(note: note, checkpoint: cp, previous: previous)
     }
 

@@ -102,6 +102,12 @@ public enum Publisher {
                                progress: ((Int, Int) -> Void)? = nil, beforeCheckpoint: () -> Void = {}) throws -> Result {
         let size = ledger.size
         try makeDirectories(dir)
+        // One publish at a time into a folder: two runs could rename their checkpoints out of order
+        // (a rollback). The lock is on the folder itself, so nothing is added to what is served.
+        let lockFD = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard lockFD >= 0 else { throw LedgerError.io(path: dir, operation: "open", errno: errno) }
+        defer { close(lockFD) }
+        guard flock(lockFD, LOCK_EX) == 0 else { throw LedgerError.io(path: dir, operation: "lock", errno: errno) }
         let cpPath = dir + "/checkpoint"
         if let old = try readIfPresent(cpPath) {
             let cp: Checkpoint

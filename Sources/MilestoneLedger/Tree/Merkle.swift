@@ -53,9 +53,9 @@ public enum Merkle {
 
     /// The largest power of two smaller than `n` (n ≥ 2): RFC 9162's split.
     static func split(_ n: Int) -> Int {
-        var k = 1
-        while k << 1 < n { k <<= 1 }
-        return k
+        // From the bit length of n - 1, not by doubling (which overflows past 2^62 and never ends).
+        precondition(n >= 2)
+        return 1 << (Int.bitWidth - 1 - (n - 1).leadingZeroBitCount)
     }
 
     // MARK: - Building proofs (RFC 9162 §2.1.3.1, §2.1.4.1)

@@ -133,10 +133,12 @@ public final class ProvableLedger {
     /// The ledger's `name` (checkpoint origin).
     public let origin: String
 
-    /// Opens the ledger (read only) and brings its tree up to date.
-    public init(path: String, rebuild: Bool = false) throws {
+    /// Opens the ledger (read only) and brings its tree up to date. `lockedBy`:
+    /// this process already holds the writers' lock through that file (a
+    /// shared lock taken through another descriptor would wait for it).
+    public init(path: String, rebuild: Bool = false, lockedBy holder: LedgerFile? = nil) throws {
         file = try LedgerFile.open(path, writable: false)
-        tree = try MerkleTreeFile.open(ledger: file, upTo: try file.settledSize(), rebuild: rebuild)
+        tree = try MerkleTreeFile.open(ledger: file, upTo: try holder?.size() ?? file.settledSize(), rebuild: rebuild)
         guard tree.leaves > 0 else {
             throw LedgerError.notIntact(.emptyLedger, path: path)
         }
