@@ -78,23 +78,44 @@ public enum Follower {
                     throw mismatch("fork: the local ledger's first \(m) records have root \(localRoot.base64); the published tree's first \(m) have \(try Merkle.root(size: m, remote).base64)")
                 }
             }
-            let lines = try remote.entries(m, cp.size)
-            // One entry, one record line: an entry holding an LF would become two records of the copy.
-            if let k = lines.firstIndex(where: { $0.isEmpty || $0.contains(0x0A) }) {
-                throw mismatch("bad entries: published entry \(m + k + 1) is empty or holds a line break, so it is not one record line")
+            guard m < cp.size else {
+                let root = try Merkle.root(size: cp.size, ExtendedTree(base: local?.tree, baseSize: m, extra: []))
+                guard root == cp.root else { throw mismatch("bad entries: the local \(m) records give root \(root.base64); the checkpoint says \(cp.root.base64)") }
+                return Mirrored(from: m, to: m, origin: cp.origin)
             }
-            let root = try Merkle.root(size: cp.size, ExtendedTree(base: local?.tree, baseSize: m, extra: lines.map(Merkle.leafHash)))
-            guard root == cp.root else {
-                throw mismatch("bad entries: the published records \(m + 1)…\(cp.size) with the local \(m) give root \(root.base64); the checkpoint says \(cp.root.base64)")
-            }
-            guard m < cp.size else { return Mirrored(from: m, to: m, origin: cp.origin) }
-            // Every record verified as `verify` does, on a copy: the local ledger changes by one rename.
+            // Every record verified as `verify` does, on a copy: the local ledger changes only once all have passed.
             // A name of this run's own, so that two runs never write into each other's copy.
             let tmp = path + ".mirror-tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
             if m > 0 { try copyFile(path, tmp) }
-            var added: [UInt8] = []
-            for l in lines { added += l + [0x0A] }
-            try appendFile(tmp, added)
+            // The new records, a bundle at a time, onto the copy; only their leaf hashes kept in memory.
+            var leaves: [Digest] = []
+            leaves.reserveCapacity(cp.size - m)
+            do {
+                let out = open(tmp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+                guard out >= 0 else { throw LedgerError.io(path: tmp, operation: "open", errno: errno) }
+                defer { close(out) }
+                try remote.forEachBundle(m, cp.size) { lines in
+                    // One entry, one record line: an entry holding an LF would become two records of the copy.
+                    if let k = lines.firstIndex(where: { $0.isEmpty || $0.contains(0x0A) }) {
+                        throw mismatch("bad entries: published entry \(m + leaves.count + k + 1) is empty or holds a line break, so it is not one record line")
+                    }
+                    var chunk: [UInt8] = []
+                    for l in lines {
+                        leaves.append(Merkle.leafHash(l))
+                        chunk += l
+                        chunk.append(0x0A)
+                    }
+                    try writeAll(out, chunk, path: tmp)
+                }
+                guard fsync(out) == 0 else { throw LedgerError.io(path: tmp, operation: "fsync", errno: errno) }
+                let root = try Merkle.root(size: cp.size, ExtendedTree(base: local?.tree, baseSize: m, extra: leaves))
+                guard root == cp.root else {
+                    throw mismatch("bad entries: the published records \(m + 1)…\(cp.size) with the local \(m) give root \(root.base64); the checkpoint says \(cp.root.base64)")
+                }
+            } catch {
+                unlink(tmp)
+                throw error
+            }
             do {
                 let f = try LedgerFile.open(tmp, writable: false)
                 let v = try LedgerReader.verify(f, upTo: nil)
@@ -118,9 +139,22 @@ public enum Follower {
                 throw error
             }
             if let held {
-                // The verified records, appended to the ledger itself (all or nothing, synced).
+                // The verified records, appended to the ledger itself (synced), read back from the copy.
                 defer { unlink(tmp) }
-                try held.append(added, at: lengthBefore)
+                let copy = try LedgerFile.open(tmp, writable: false)
+                let total = try copy.size() - lengthBefore
+                // Whole lines at a time, read from the copy into the append's own room (nothing held whole).
+                var at = lengthBefore
+                try held.append(at: lengthBefore, total: total, longestLine: RecordLine.maxLength + 1) { room in
+                    let want = min(room.count, lengthBefore + total - at)
+                    guard want > 0 else { return 0 }
+                    let n = pread(copy.fd, room.baseAddress, want, off_t(at))
+                    guard n > 0 else { return 0 }  // a short fill fails the append, and it is undone
+                    let bytes = UnsafeRawBufferPointer(rebasing: room[..<n])
+                    guard let lastLF = bytes.lastIndex(of: 0x0A) else { return 0 }
+                    at += lastLF + 1
+                    return lastLF + 1
+                }
             } else {
                 // A new ledger: the verified copy becomes it, whole or not at all.
                 guard link(tmp, path) == 0 else {
@@ -292,4 +326,15 @@ func appendFile(_ path: String, _ bytes: [UInt8]) throws {
         done += w
     }
     guard fsync(fd) == 0 else { throw LedgerError.io(path: path, operation: "fsync", errno: errno) }
+}
+
+/// Writes all of `bytes` to `fd` (retrying short writes and EINTR).
+func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+    var done = 0
+    while done < bytes.count {
+        let w = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+        if w < 0, errno == EINTR { continue }
+        guard w > 0 else { throw LedgerError.io(path: path, operation: "write", errno: errno) }
+        done += w
+    }
 }

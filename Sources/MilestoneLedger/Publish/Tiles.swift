@@ -222,7 +222,14 @@ public final class RemoteTree: SubtreeHashes {
     /// The record lines `from ..< to` (0-based), from the entry bundles.
     public func entries(_ from: Int, _ to: Int) throws -> [[UInt8]] {
         var out: [[UInt8]] = []
-        guard from < to else { return out }
+        try forEachBundle(from, to) { out += $0 }
+        return out
+    }
+
+    /// The record lines `from ..< to` (0-based), a bundle's worth at a time,
+    /// so that a long log is never held in memory whole.
+    public func forEachBundle(_ from: Int, _ to: Int, _ body: ([[UInt8]]) throws -> Void) throws {
+        guard from < to else { return }
         for k in (from / Tiles.width)...((to - 1) / Tiles.width) {
             let w = (k + 1) * Tiles.width <= size ? Tiles.width : size % Tiles.width
             let path = Tiles.entriesPath(index: k, width: w)
@@ -232,9 +239,8 @@ public final class RemoteTree: SubtreeHashes {
             guard let lines = Tiles.entries(ofBundle: bytes, count: w) else {
                 throw TlogError("bad entry bundle: \(source.describe(path)) does not hold \(w) length-prefixed entries", exitCode: 1)
             }
-            for (j, line) in lines.enumerated() where (from..<to).contains(k * Tiles.width + j) { out.append(line) }
+            try body(lines.enumerated().filter { (from..<to).contains(k * Tiles.width + $0.offset) }.map(\.element))
         }
-        return out
     }
 }
 
