@@ -314,20 +314,6 @@ func copyFile(_ from: String, _ to: String) throws {
     }
 }
 
-func appendFile(_ path: String, _ bytes: [UInt8]) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw LedgerError.io(path: path, operation: "open", errno: errno) }
-    defer { close(fd) }
-    var done = 0
-    while done < bytes.count {
-        let w = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-        if w < 0, errno == EINTR { continue }
-        guard w > 0 else { throw LedgerError.io(path: path, operation: "write", errno: errno) }
-        done += w
-    }
-    guard fsync(fd) == 0 else { throw LedgerError.io(path: path, operation: "fsync", errno: errno) }
-}
-
 /// Writes all of `bytes` to `fd` (retrying short writes and EINTR).
 func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
     var done = 0
