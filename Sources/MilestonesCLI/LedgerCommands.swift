@@ -91,7 +91,7 @@ struct Verify: ParsableCommand {
             do {
                 let note = try SignedNote(parsing: try readBytes(file))
                 let cp = try ProofCheck.checkpoint(note, keys: vkeys)
-                if !wkeys.isEmpty { try note.verifyQuorum(witnesses: wkeys, quorum: quorum ?? wkeys.count) }
+                if !wkeys.isEmpty { try note.verifyQuorum(witnesses: wkeys, quorum: quorum) }
                 let verdict = try ledger.check(cp)
                 if verdict != .consistent { return (file, verdict.message) }
             } catch let e as NoteError {

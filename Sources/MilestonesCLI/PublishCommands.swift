@@ -102,7 +102,7 @@ struct Mirror: ParsableCommand {
                 let wkeys = try loadVerifierKeys(witnesses)
                 let src = try logSource(source)
                 do {
-                    let r = try Follower.mirror(src, ledger: location.path, key: vkey, witnesses: wkeys, quorum: quorum ?? wkeys.count)
+                    let r = try Follower.mirror(src, ledger: location.path, key: vkey, witnesses: wkeys, quorum: quorum)
                     if r.from == r.to {
                         print("up to date: \(location.path) holds the \(r.to) records of \(r.origin)")
                     } else {

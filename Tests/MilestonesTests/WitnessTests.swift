@@ -86,6 +86,31 @@ struct WitnessTests {
         let tampered = dir.write("tampered", lines.joined(separator: "\n"))
         #expect(cli(["verify", "--ledger", ledger, "--checkpoint", tampered, "--key", dir.file("log.vkey"), "--witness", dir.file("w2.vkey")]).code == 1)
         #expect(cli(["verify", "--ledger", ledger, "--checkpoint", tampered, "--key", dir.file("log.vkey")] + ws + ["--quorum", "1"]).code == 0)
+        // One witness is one public key: the same file twice counts once (the default quorum is the
+        // distinct keys), and a second name for the same key, with w1's signature copied under it, adds nothing.
+        #expect(cli(base + ["--witness", dir.file("w1.vkey"), "--witness", dir.file("w1.vkey")]).code == 0)
+        let alias = """
+            import base64, hashlib, sys
+            vkey, note = open(sys.argv[1]).read().strip(), open(sys.argv[2]).read()
+            name, kid, raw = vkey.split("+", 2)
+            new = "witness.example/alias"
+            newkid = hashlib.sha256(new.encode() + b"\\n" + base64.b64decode(raw)).digest()[:4]
+            open(sys.argv[3], "w").write("%s+%s+%s\\n" % (new, newkid.hex(), raw))
+            line = [l for l in note.split("\\n") if l.startswith("\u{2014} " + name + " ")][0]
+            sig = base64.b64decode(line.split(" ")[2])
+            copy = "\u{2014} %s %s" % (new, base64.b64encode(newkid + sig[4:]).decode())
+            open(sys.argv[4], "w").write(note.rstrip("\\n") + "\\n" + copy + "\\n")
+            """
+        let made = run("/usr/bin/env", ["python3", "-c", alias, dir.file("w1.vkey"), cosigned, dir.file("alias.vkey"), dir.file("aliased")])
+        #expect(made.code == 0, "\(made.stderr)")
+        let twice = cli(["verify", "--ledger", ledger, "--checkpoint", dir.file("aliased"), "--key", dir.file("log.vkey"),
+                         "--witness", dir.file("w1.vkey"), "--witness", dir.file("alias.vkey"), "--quorum", "2"])
+        #expect(twice.code == 1, "one witness under two names met a quorum of 2: \(twice.stderr)")
+        // The log's own signature given twice: the first is checked, as Go's note.Open does.
+        let plainText = String(decoding: bytes(dir.file("plain")), as: UTF8.self)
+        let logLine = plainText.split(separator: "\n").last { $0.hasPrefix("\u{2014} ") }!
+        let doubled = dir.write("doubled", plainText + logLine + "\n")
+        #expect(cli(["verify", "--ledger", ledger, "--checkpoint", doubled, "--key", dir.file("log.vkey")]).code == 0)
         // verify-proof reads a cosigned checkpoint too.
         #expect(cli(["prove", "--ledger", ledger, "--seq", "3", "--bundle", "--checkpoint", cosigned, "--out", dir.file("b.json")]).code == 0)
         let vp = cli(["verify-proof", "--bundle", dir.file("b.json"), "--key", dir.file("log.vkey")])

@@ -81,9 +81,9 @@ public struct SignedNote: Sendable, Equatable {
             guard key.algorithm == .ed25519 else {
                 throw .unverified("\(key.name)+\(hex8(key.keyID)) is a witness (cosignature/v1) key: give it with --witness, and the log's key with --key")
             }
+            // The first signature by the key is the one checked, as Go's note.Open does with repeats.
             let mine = signatures.filter { $0.name == key.name && $0.keyID == key.keyID }
             guard !mine.isEmpty else { throw .unverified("not signed by \(key.name)+\(hex8(key.keyID))") }
-            guard mine.count == 1 else { throw .unverified("signed twice by \(key.name)") }
             guard Ed25519.verify(signature: mine[0].signature, message: message, publicKey: key.publicKey) else {
                 throw .unverified("the signature by \(key.name)+\(hex8(key.keyID)) does not verify")
             }
@@ -129,18 +129,21 @@ extension SignedNote {
     }
 
     /// Checks that at least `quorum` of `witnesses` (distinct keys) cosigned the body.
-    public func verifyQuorum(witnesses: [VerifierKey], quorum: Int) throws(NoteError) {
-        var seen = Set<String>()
+    /// `quorum`: how many of them must have cosigned (nil: all of them, counted once each).
+    public func verifyQuorum(witnesses: [VerifierKey], quorum: Int?) throws(NoteError) {
+        // A witness is its public key: two names for one key are one witness, and count once.
+        var seen = Set<[UInt8]>()
         var good: [String] = []
         var missing: [String] = []
-        for w in witnesses where seen.insert(w.encoded).inserted {
+        for w in witnesses where seen.insert(w.publicKey).inserted {
             guard w.algorithm == .cosignatureV1 else {
                 throw .unverified("\(w.name)+\(hex8(w.keyID)) is a log key, not a witness (cosignature/v1) key")
             }
             if cosignatureTime(by: w) != nil { good.append(w.name) } else { missing.append(w.name) }
         }
-        guard good.count >= quorum else {
-            throw .unverified("\(good.count) valid cosignature\(good.count == 1 ? "" : "s") of the \(quorum) required (--quorum); none valid from \(missing.joined(separator: ", "))")
+        let needed = quorum ?? seen.count
+        guard good.count >= needed else {
+            throw .unverified("\(good.count) valid cosignature\(good.count == 1 ? "" : "s") of the \(needed) required (--quorum); none valid from \(missing.joined(separator: ", "))")
         }
     }
 }

@@ -8,7 +8,7 @@ import CanonicalJSON
 public enum Follower {
     /// A fetched checkpoint, its log signature checked (and the witnesses', when asked).
     public static func fetchCheckpoint(_ source: any LogSource, key: VerifierKey, witnesses: [VerifierKey] = [],
-                                       quorum: Int = 0) throws -> (note: SignedNote, checkpoint: Checkpoint) {
+                                       quorum: Int? = nil) throws -> (note: SignedNote, checkpoint: Checkpoint) {
         guard let bytes = try source.fetch("checkpoint") else {
             throw TlogError("\(source.describe("checkpoint")): no checkpoint there; is it a folder or URL that `milestones publish` wrote?", exitCode: 66)
         }
@@ -44,7 +44,7 @@ public enum Follower {
     /// Brings the local ledger up to the published one, or throws
     /// ``FollowError`` (the local ledger untouched).
     public static func mirror(_ source: any LogSource, ledger path: String, key: VerifierKey,
-                              witnesses: [VerifierKey], quorum: Int) throws -> Mirrored {
+                              witnesses: [VerifierKey], quorum: Int?) throws -> Mirrored {
         let (note, cp) = try fetchCheckpoint(source, key: key, witnesses: witnesses, quorum: quorum)
         func mismatch(_ why: String) -> FollowError { FollowError(reason: why, fetched: note.text) }
         // The writers' lock, held to the end: a `record` or another mirror waits, and the new
