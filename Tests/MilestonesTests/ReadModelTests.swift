@@ -256,6 +256,14 @@ struct ReadModelTests {
         #expect(name?.contains("Dallas") == true)
         let overdue = try q.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM targets") }
         #expect((overdue ?? 0) > 0)
+        // Locations, precisions, intervals and sources travel into the file too.
+        let row = try q.read { db in try Row.fetchOne(db, sql: "SELECT city, country, phase_precision FROM facilities WHERE subject = 'wistron-texas'") }
+        #expect(row?["country"] as String? == "US" && row?["phase_precision"] as String? != nil)
+        let columns = try q.read { db in try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('targets')") }
+        #expect(columns.contains("actual_latest") && columns.contains("implied_by"))
+        let sourced = try q.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT seq) FROM sources") }
+        let lines = try q.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM timeline WHERE json_extract(event, '$.sources') IS NOT NULL") }
+        #expect(sourced == lines && (sourced ?? 0) > 5)
     }
 
     @Test("the read models find their head record when it is a long line (the catch-up reads the ledger's end in two reaches)")

@@ -29,7 +29,7 @@ public struct RecordOutcome: Sendable, Equatable {
 ///
 /// Plain fields, read in place by the in-order stage: as a `Result`, each
 /// event was copied twice there through generic value witnesses, with its
-/// references counted (about 1,200 instructions an event, in callgrind).
+/// references counted.
 struct PreparedEvent: Sendable {
     /// The input line (nil for an event given by options).
     var line: Int?

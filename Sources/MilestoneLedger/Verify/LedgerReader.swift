@@ -62,7 +62,7 @@ public enum LedgerReader {
                         return error
                     }
                 }
-                // 2 MiB chunks: two of them in flight (one inspected, one accepted) keep memory small.
+                // Two chunks in flight (one inspected, one accepted) keep memory small.
                 try file.forEachChunk(upTo: size, chunkSize: 2 << 20, readAhead: workers > 1, { chunk, spans in
                     let out = (chunks % 2 == 0 ? buffers.0 : buffers.1).lines(spans.count)
                     chunks += 1
