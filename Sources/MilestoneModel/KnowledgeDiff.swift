@@ -92,39 +92,34 @@ public struct KnowledgeDiff: Sendable, Equatable {
 }
 
 extension FacilityStatus {
-    /// The row as `status --format json` writes it (docs/cli.md, "Output").
-    public var row: JSONObject {
-        var o = JSONObject()
+    /// The columns of `status` (docs/cli.md, "Output"), in order: the one list the CLI, the diff and the report use.
+    public static let columns = ["subject", "name", "kind", "operator", "program", "phase", "phase_date", "phase_precision"]
+
+    /// The row's values, in the order of ``columns``.
+    public var values: [JSONValue] {
         func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
-        o["subject"] = .string(subject)
-        o["name"] = text(name)
-        o["kind"] = text(kind)
-        o["operator"] = text(operatorName)
-        o["program"] = text(program)
-        o["phase"] = .string(phase.rawValue)
-        o["phase_date"] = .string(phaseDate.description)
-        o["phase_precision"] = .string(phasePrecision.rawValue)
-        return o
+        return [.string(subject), text(name), text(kind), text(operatorName), text(program), .string(phase.rawValue),
+                .string(phaseDate.description), .string(phasePrecision.rawValue)]
     }
+
+    /// The row as `status --format json` writes it.
+    public var row: JSONObject { JSONObject(dictionary: Dictionary(uniqueKeysWithValues: zip(FacilityStatus.columns, values))) }
 }
 
 extension TargetStatus {
-    /// The row as `targets --format json` writes it (docs/cli.md, "Output").
-    public var row: JSONObject {
-        var o = JSONObject()
+    /// The columns of `targets` (docs/cli.md, "Output"), in order: the one list the CLI, the diff and the report use.
+    public static let columns = ["subject", "milestone", "due_earliest", "due_latest", "actual", "actual_latest", "implied_by", "state",
+                                 "slip_days", "slip_from_original_days", "revisions"]
+
+    /// The row's values, in the order of ``columns``.
+    public var values: [JSONValue] {
         func date(_ d: CalendarDate?) -> JSONValue { d.map { .string($0.description) } ?? .null }
         func int(_ i: Int?) -> JSONValue { i.map { .int(Int64($0)) } ?? .null }
-        o["subject"] = .string(subject)
-        o["milestone"] = .string(milestone)
-        o["due_earliest"] = date(dueEarliest)
-        o["due_latest"] = date(dueLatest)
-        o["actual"] = date(actual)
-        o["actual_latest"] = date(actualLatest)
-        o["implied_by"] = impliedBy.map { .string($0.rawValue) } ?? .null
-        o["state"] = .string(state.rawValue)
-        o["slip_days"] = int(slipDays)
-        o["slip_from_original_days"] = int(slipFromOriginalDays)
-        o["revisions"] = .int(Int64(revisions))
-        return o
+        return [.string(subject), .string(milestone), date(dueEarliest), date(dueLatest), date(actual), date(actualLatest),
+                impliedBy.map { .string($0.rawValue) } ?? .null, .string(state.rawValue), int(slipDays), int(slipFromOriginalDays),
+                .int(Int64(revisions))]
     }
+
+    /// The row as `targets --format json` writes it.
+    public var row: JSONObject { JSONObject(dictionary: Dictionary(uniqueKeysWithValues: zip(TargetStatus.columns, values))) }
 }

@@ -123,7 +123,7 @@ enum CSVInput {
             var row = padded
             while row.count > header.count, row.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { row.removeLast() }
             guard row.count <= header.count else {
-                batch.reject(line: line, source: name, "\(row.count) cells but the header names \(header.count) columns")
+                batch.reject(line: line, source: name, "\(row.count) cells but the header names \(header.count) columns; name every column in the header, or remove the extra cells")
                 continue
             }
             do {

@@ -147,7 +147,7 @@ struct Status: ParsableCommand {
             let models = try read.open()
             let pov = try time.pointOfView(models)
             let format = self.format ?? .automatic
-            let facilityColumns = ["subject", "name", "kind", "operator", "program", "phase", "phase_date", "phase_precision"]
+            let facilityColumns = FacilityStatus.columns
             @inline(__always)
             func cell(_ f: FacilityRow, _ j: Int) -> Cell {
                 func text(_ t: UnsafeBufferPointer<UInt8>?) -> Cell { t.map { .utf8($0) } ?? .null }
@@ -249,8 +249,7 @@ struct Targets: ParsableCommand {
             let models = try read.open()
             try checkSubjects(subject, in: models)
             let pov = try time.pointOfView(models)
-            let columns = ["subject", "milestone", "due_earliest", "due_latest", "actual", "actual_latest", "implied_by", "state",
-                           "slip_days", "slip_from_original_days", "revisions"]
+            let columns = TargetStatus.columns
             @inline(__always)
             func cell(_ t: TargetRow, _ j: Int) -> Cell {
                 switch j {
@@ -518,9 +517,10 @@ struct ReplayCommand: ParsableCommand {
         commandName: "replay",
         abstract: "Write the read models as of a chosen time into a new self-contained SQLite file.",
         discussion: """
-            The file holds the tables facilities, programs, targets and timeline as the
-            ledger saw the world as of --as-of, knowing what was recorded by --known-at,
-            and a meta table saying so. Open it in sqlite3 or Datasette.
+            The file holds the tables facilities, programs, targets, timeline and sources
+            as the ledger saw the world as of --as-of, knowing what was recorded by
+            --known-at (and published by --published-by), and a meta table saying so.
+            Open it in sqlite3 or Datasette.
 
             Examples:
               milestones replay --as-of 2025-04-14 --out april.sqlite
