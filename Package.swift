@@ -21,17 +21,20 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // Domain-free machinery (package access): memory that grows in place, the fingerprint
+        // table, SipHash, the pipeline and thread helpers. It knows no event, record or ledger.
+        .target(name: "MilestoneSupport"),
         // RFC 8785 canonical JSON, restricted as docs/ledger-format.md says: value, reader, writer.
         .target(name: "CanonicalJSON"),
         // Event types, validation and the domain rules (phase, target state) as pure functions.
-        .target(name: "MilestoneModel", dependencies: ["CanonicalJSON"]),
+        .target(name: "MilestoneModel", dependencies: ["CanonicalJSON", "MilestoneSupport"]),
         // Records, hash chain, the log file, verify, Merkle proofs, checkpoints, keys.
-        .target(name: "MilestoneLedger", dependencies: ["CanonicalJSON", "MilestoneModel", "COpenSSL"]),
+        .target(name: "MilestoneLedger", dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneSupport", "COpenSSL"]),
         // SQLite read models (GRDB), catch-up, time-travel queries.
         .target(
             name: "MilestoneProjections",
             dependencies: [
-                "CanonicalJSON", "MilestoneModel", "MilestoneLedger", .product(name: "GRDB", package: "GRDB.swift"),
+                "CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneSupport", .product(name: "GRDB", package: "GRDB.swift"),
                 // The system SQLite's C API, which GRDB wraps: for binding catch-up rows directly.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
@@ -49,7 +52,7 @@ let package = Package(
         .executableTarget(name: "milestones", dependencies: ["MilestonesCLI"]),
         .testTarget(
             name: "MilestonesTests",
-            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneProjections", "MilestonesCLI", "milestones"]
+            dependencies: ["CanonicalJSON", "MilestoneSupport", "MilestoneModel", "MilestoneLedger", "MilestoneProjections", "MilestonesCLI", "milestones"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import CanonicalJSON
+import MilestoneSupport
 
 /// What the referential rules need to know of a recorded event.
 public struct ReferenceEntry: Sendable, Equatable {
@@ -110,7 +111,7 @@ public struct ReferenceIndex {
     /// its UTF-8: a subject's index is where it starts. One buffer rather
     /// than a `String` each: memory grows with the subjects by their bytes.
     private var subjectNames = GrowableBytes()
-    private var ids: IdTable
+    private var ids: FingerprintTable<IdEntry>
     /// Content digests by id fingerprint (only `record` keeps them).
     private var contents = FingerprintTable<ContentEntry>()
     /// In a box: copying the existential itself, as the checks of every
@@ -126,7 +127,7 @@ public struct ReferenceIndex {
 
     public init(base: (any ReferenceState)? = nil) {
         baseBox = base.map(BaseBox.init)
-        ids = IdTable()
+        ids = FingerprintTable<IdEntry>()
     }
 
     public var eventCount: Int { ids.count }

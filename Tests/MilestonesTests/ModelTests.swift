@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Testing
 @testable import MilestoneModel
+import MilestoneSupport
 
 @Suite struct ModelTests {
     @Test("an event type is found by its name, and only by its exact name")
@@ -211,7 +212,7 @@ import Testing
     @Test("the id table agrees with a Dictionary: inserts past its first capacity, updates, key 0, copies")
     func idTable() {
         var rng = SystemRandomNumberGenerator()
-        var table = IdTable(expected: 100)
+        var table = FingerprintTable<ReferenceIndex.IdEntry>(expected: 100)
         var reference: [UInt64: UInt64] = [:]
         func entry(_ n: UInt64) -> ReferenceIndex.IdEntry { ReferenceIndex.IdEntry(bits: n) }
         var keys: [UInt64] = [0, 1, .max]
@@ -246,7 +247,7 @@ import Testing
         // nothing, as the second half checks), but not what this key set pins.
         var rng = SplitMix64(seed: 0x1D7A)
         for expected in [10, 1_000, 50_000] {
-            var table = IdTable(expected: expected)
+            var table = FingerprintTable<ReferenceIndex.IdEntry>(expected: expected)
             let capacity = table.capacity
             // 95%: a little short of where it grows (96%), where moves may run out in a small table.
             let n = expected < 100 ? expected : capacity * 95 / 100
@@ -307,7 +308,7 @@ import Testing
     @Test("the id table grows in place from empty to 200,000 entries, and keeps them all")
     func idTableGrows() {
         var rng = SystemRandomNumberGenerator()
-        var table = IdTable()
+        var table = FingerprintTable<ReferenceIndex.IdEntry>()
         var reference: [UInt64: UInt64] = [:]
         while reference.count < 200_000 {
             let k = UInt64.random(in: 2...UInt64.max, using: &rng)

@@ -6,6 +6,7 @@ import Musl
 import CanonicalJSON
 import Dispatch
 import MilestoneModel
+import MilestoneSupport
 
 /// Input rejected (exit 65): one line a problem, each naming its place.
 public struct InputError: Error, Sendable, CustomStringConvertible {

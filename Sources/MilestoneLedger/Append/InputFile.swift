@@ -6,6 +6,7 @@ import Musl
 import CanonicalJSON
 import Dispatch
 import MilestoneModel
+import MilestoneSupport
 
 /// A JSON Lines input (a file, or stdin for `-`), read in chunks of whole
 /// lines with bounded memory: a line longer than the limit is reported, not

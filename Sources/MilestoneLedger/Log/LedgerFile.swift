@@ -6,6 +6,7 @@ import Musl
 import CanonicalJSON
 import Dispatch
 import MilestoneModel
+import MilestoneSupport
 
 /// An open ledger file: locking, reading, appending durably, truncating.
 ///

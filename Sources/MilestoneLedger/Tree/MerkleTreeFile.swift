@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import MilestoneSupport
 #endif
 
 /// The Merkle tree state kept beside the ledger (`X.jsonl` → `X.tree`), so

@@ -6,6 +6,7 @@ import Musl
 import CanonicalJSON
 import Dispatch
 import MilestoneModel
+import MilestoneSupport
 
 public enum LedgerReader {
     /// The longest record or input line accepted: far above any valid event

@@ -12,26 +12,33 @@ import Glibc
 /// lines, both known from the key at once. Fingerprints are uniformly random
 /// (keyed SipHash), so a bucket is the fingerprint scaled to the bucket count
 /// (the first from its high bits, the second from its low ones).
-struct FingerprintTable<Value: PackedValue> {
+///
+/// Its lookups are `public` and `@inlinable`, where the rest of this target is
+/// `package`: Swift does not inline an `@inlinable package` body into another
+/// module, and a lookup that is not inlined (nor specialised for its entry
+/// type) costs verify and record a quarter more instructions (bench/README.md).
+/// This target is not a product, so no other package sees it.
+public struct FingerprintTable<Value: PackedValue> {
     /// The slots, shared between copies until one of them changes (copy on write).
-    private final class Storage {
+    @usableFromInline final class Storage {
         /// Key and value side by side: a bucket is one cache line.
-        struct Slot {
-            var key: UInt64  // 0: empty
-            var value: UInt64
+        @usableFromInline struct Slot {
+            @usableFromInline var key: UInt64  // 0: empty
+            @usableFromInline var value: UInt64
+            @usableFromInline init(key: UInt64, value: UInt64) { (self.key, self.value) = (key, value) }
         }
-        static var bucketSize: Int { 4 }
+        @usableFromInline static var bucketSize: Int { 4 }
         static var bucketBytes: Int { bucketSize * MemoryLayout<Slot>.stride }
         /// Where the slots are: it grows in place (``growInPlace(to:leaving:)``).
         private let memory: GrowableMemory
-        @exclusivity(unchecked) private(set) var slots: UnsafeMutablePointer<Slot>
-        @exclusivity(unchecked) private(set) var buckets: Int
-        var capacity: Int { buckets * Storage.bucketSize }
-        @exclusivity(unchecked) var count = 0
+        @exclusivity(unchecked) @usableFromInline private(set) var slots: UnsafeMutablePointer<Slot>
+        @exclusivity(unchecked) @usableFromInline private(set) var buckets: Int
+        @usableFromInline var capacity: Int { buckets * Storage.bucketSize }
+        @exclusivity(unchecked) @usableFromInline var count = 0
         /// Which slot of a full bucket gives way (xorshift; any sequence would do).
-        @exclusivity(unchecked) private var random: UInt64 = 0x9E37_79B9_7F4A_7C15
+        @exclusivity(unchecked) @usableFromInline var random: UInt64 = 0x9E37_79B9_7F4A_7C15
         /// Where ``warm(_:)`` leaves what it read, so that the reads are not optimised away.
-        @exclusivity(unchecked) var sink: UInt64 = 0
+        @exclusivity(unchecked) @usableFromInline var sink: UInt64 = 0
 
         init(buckets: Int) {
             self.buckets = buckets
@@ -47,18 +54,18 @@ struct FingerprintTable<Value: PackedValue> {
         }
 
         /// The first slot of each of `key`'s buckets (they may be the same).
-        @inline(__always)
+        @inlinable @inline(__always)
         func first(_ key: UInt64) -> Int {
             Int(truncatingIfNeeded: key.multipliedFullWidth(by: UInt64(buckets)).high) &* Storage.bucketSize
         }
 
-        @inline(__always)
+        @inlinable @inline(__always)
         func second(_ key: UInt64) -> Int {
             Int(truncatingIfNeeded: key.byteSwapped.multipliedFullWidth(by: UInt64(buckets)).high) &* Storage.bucketSize
         }
 
         /// The slot holding `key`, if any.
-        @inline(__always)
+        @inlinable @inline(__always)
         func find(_ key: UInt64) -> Int? {
             let a = first(key)
             for i in a..<(a + Storage.bucketSize) where slots[i].key == key { return i }
@@ -68,8 +75,8 @@ struct FingerprintTable<Value: PackedValue> {
         }
 
         /// Puts the entry in an empty slot of the bucket starting at `b`, if it has one.
-        @inline(__always)
-        private func place(_ entry: Slot, in b: Int) -> Bool {
+        @inlinable @inline(__always)
+        func place(_ entry: Slot, in b: Int) -> Bool {
             for i in b..<(b + Storage.bucketSize) where slots[i].key == 0 {
                 slots[i] = entry
                 return true
@@ -79,20 +86,20 @@ struct FingerprintTable<Value: PackedValue> {
 
         /// How many slots of the bucket at `b` are empty (they are its last ones:
         /// a bucket fills from its first slot, and entries are never removed).
-        @inline(__always)
-        private func free(in b: Int) -> Int {
+        @inlinable @inline(__always)
+        func free(in b: Int) -> Int {
             var n = 0
             for i in b..<(b + Storage.bucketSize) where slots[i].key == 0 { n += 1 }
             return n
         }
 
         /// Moves that may be made for one insertion before the table grows.
-        static var maxKicks: Int { 500 }
+        @inlinable static var maxKicks: Int { 500 }
 
         /// Adds an entry whose key is not held. Nil when it found a place;
         /// else the entry left without one (not necessarily this one: moves
         /// displace others), for a larger table.
-        func insert(_ entry: Slot) -> Slot? {
+        @inlinable func insert(_ entry: Slot) -> Slot? {
             count += 1
             var e = entry
             var b = first(e.key)
@@ -130,7 +137,7 @@ struct FingerprintTable<Value: PackedValue> {
         /// the buckets from `b` up hold only entries already placed anew, and
         /// each entry of bucket `b` goes to one of its new buckets from `b` up;
         /// the few that find both full are left in `left`, to be inserted anew.
-        func growInPlace(to newBuckets: Int, leaving left: inout [Slot]) {
+        @usableFromInline func growInPlace(to newBuckets: Int, leaving left: inout [Slot]) {
             let old = buckets
             memory.grow(to: newBuckets * Storage.bucketBytes)
             slots = memory.base.bindMemory(to: Slot.self, capacity: newBuckets * Storage.bucketSize)
@@ -157,7 +164,7 @@ struct FingerprintTable<Value: PackedValue> {
             }
         }
 
-        func copy(buckets newBuckets: Int) -> Storage {
+        @usableFromInline func copy(buckets newBuckets: Int) -> Storage {
             var size = newBuckets
             while true {
                 let other = Storage(buckets: size)
@@ -175,14 +182,14 @@ struct FingerprintTable<Value: PackedValue> {
     }
 
     /// The table grows by a quarter once its slots are this full.
-    static var maxLoad: Double { 0.96 }
-    private var storage: Storage
+    @inlinable public static var maxLoad: Double { 0.96 }
+    @usableFromInline var storage: Storage
 
     private static func buckets(for entries: Int) -> Int {
         max(4, Int((Double(entries) / maxLoad / Double(Storage.bucketSize)).rounded(.up)))
     }
 
-    init(expected: Int = 0) {
+    package init(expected: Int = 0) {
         storage = Storage(buckets: FingerprintTable.buckets(for: expected))
     }
 
@@ -190,7 +197,7 @@ struct FingerprintTable<Value: PackedValue> {
     /// them in the cache. The reads do not depend on one another: the
     /// processor has many in flight at once, where a lookup at a time waits
     /// for each (the table is far larger than the cache).
-    func warm<S: Sequence<UInt64>>(_ keys: S) {
+    @inlinable public func warm<S: Sequence<UInt64>>(_ keys: S) {
         let s = storage
         var acc: UInt64 = 0
         for key in keys {
@@ -200,14 +207,14 @@ struct FingerprintTable<Value: PackedValue> {
         s.sink ^= acc
     }
 
-    var count: Int { storage.count }
-    var capacity: Int { storage.capacity }
+    @inlinable public var count: Int { storage.count }
+    package var capacity: Int { storage.capacity }
     /// How many more entries fit before the table grows.
-    var room: Int { Int(Double(storage.capacity) * FingerprintTable.maxLoad) - storage.count }
+    package var room: Int { Int(Double(storage.capacity) * FingerprintTable.maxLoad) - storage.count }
 
     /// Makes room for `more` keys beyond those held, at once (growing by a
     /// quarter at a time would rehash the table over and over).
-    mutating func reserve(_ more: Int) {
+    package mutating func reserve(_ more: Int) {
         let needed = FingerprintTable.buckets(for: storage.count + more)
         guard needed > storage.buckets else { return }
         guard isKnownUniquelyReferenced(&storage) else {
@@ -222,12 +229,12 @@ struct FingerprintTable<Value: PackedValue> {
     /// Grows the table by a quarter, where it is (see
     /// ``Storage/growInPlace(to:leaving:)``): entries the rehash could not
     /// place are added to `waiting`.
-    private mutating func grow(_ waiting: inout [Storage.Slot]) {
+    @usableFromInline mutating func grow(_ waiting: inout [Storage.Slot]) {
         storage.growInPlace(to: storage.buckets + storage.buckets / 4 + 1, leaving: &waiting)
     }
 
     /// Inserts entries whose keys are not held, growing the table as often as they need.
-    private mutating func insert(_ entries: [Storage.Slot]) {
+    @usableFromInline mutating func insert(_ entries: [Storage.Slot]) {
         var waiting = entries
         while let e = waiting.popLast() {
             if let homeless = storage.insert(e) {
@@ -239,11 +246,11 @@ struct FingerprintTable<Value: PackedValue> {
 
     /// 0 is the empty slot's key; the one fingerprint that is 0 is stored as 1
     /// (one more of the 2^64 values a collision could take).
-    @inline(__always)
+    @inlinable @inline(__always)
     static func stored(_ key: UInt64) -> UInt64 { key == 0 ? 1 : key }
 
     /// Setting nil is not supported: a ledger never forgets an id.
-    subscript(key: UInt64) -> Value? {
+    @inlinable public subscript(key: UInt64) -> Value? {
         get {
             let k = FingerprintTable.stored(key)
             return storage.find(k).map { Value(bits: storage.slots[$0].value) }
@@ -270,9 +277,8 @@ struct FingerprintTable<Value: PackedValue> {
 }
 
 /// A value packed into the 64 bits of a ``FingerprintTable`` slot.
-protocol PackedValue {
+public protocol PackedValue {
     init(bits: UInt64)
     var bits: UInt64 { get }
 }
 
-typealias IdTable = FingerprintTable<ReferenceIndex.IdEntry>

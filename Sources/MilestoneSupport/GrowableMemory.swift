@@ -10,15 +10,15 @@ import Glibc
 /// of its peak memory). Only past its reservation, or where address space
 /// cannot be reserved (a limit on it), does it move to a larger mapping.
 /// Its stored properties are `@exclusivity(unchecked)`: one owner uses them at a time, by construction, and the dynamic checks cost per record (bench/README.md).
-final class GrowableMemory {
-    @exclusivity(unchecked) private(set) var base: UnsafeMutableRawPointer
+package final class GrowableMemory {
+    @exclusivity(unchecked) package private(set) var base: UnsafeMutableRawPointer
     /// Bytes readable and writable from `base`.
-    @exclusivity(unchecked) private(set) var usable: Int
+    @exclusivity(unchecked) package private(set) var usable: Int
     /// Bytes of address space held from `base`.
     @exclusivity(unchecked) private var reserved: Int
 
     /// Address space reserved at first: 16 GiB (a billion 16-byte slots), of the 128 TiB a process has.
-    static let defaultReservation = 16 << 30
+    package static let defaultReservation = 16 << 30
     private static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     private static func pages(_ bytes: Int) -> Int { max(page, (bytes + page - 1) / page * page) }
@@ -27,7 +27,7 @@ final class GrowableMemory {
     private let reservation: Int
 
     /// At least `bytes`, zero-filled.
-    init(bytes: Int, reservation: Int = GrowableMemory.defaultReservation) {
+    package init(bytes: Int, reservation: Int = GrowableMemory.defaultReservation) {
         self.reservation = reservation
         (base, usable, reserved) = GrowableMemory.map(GrowableMemory.pages(bytes), reservation)
     }
@@ -47,7 +47,7 @@ final class GrowableMemory {
 
     /// Makes at least the first `bytes` usable, keeping what they hold (the
     /// rest zero-filled). `base` stays unless the reservation is too small.
-    func grow(to bytes: Int) {
+    package func grow(to bytes: Int) {
         let wanted = GrowableMemory.pages(bytes)
         guard wanted > usable else { return }
         if wanted <= reserved, mprotect(base, wanted, PROT_READ | PROT_WRITE) == 0 {
@@ -63,7 +63,7 @@ final class GrowableMemory {
     /// Asks for huge pages (2 MiB) for what is usable: for a large table
     /// whose reads land anywhere, which with 4 KiB pages nearly each miss the
     /// address cache. The kernel may decline; then the pages stay small.
-    func adviseHugePages() {
+    package func adviseHugePages() {
         _ = madvise(base, usable, 14)  // MADV_HUGEPAGE
     }
 
@@ -73,7 +73,7 @@ final class GrowableMemory {
 /// Bytes appended one after another, in ``GrowableMemory`` (growing copies
 /// nothing; an array doubling holds its old and new buffers at once). A
 /// value: copies share the bytes until one of them appends.
-public struct GrowableBytes {
+package struct GrowableBytes {
     private final class Storage {
         let memory: GrowableMemory
         @exclusivity(unchecked) var count = 0
@@ -82,19 +82,19 @@ public struct GrowableBytes {
 
     private var storage = Storage(capacity: 0)
 
-    public init() {}
+    package init() {}
 
-    public var count: Int { storage.count }
+    package var count: Int { storage.count }
 
-    subscript(i: Int) -> UInt8 { storage.memory.base.load(fromByteOffset: i, as: UInt8.self) }
+    package subscript(i: Int) -> UInt8 { storage.memory.base.load(fromByteOffset: i, as: UInt8.self) }
 
     /// The bytes from `start`, `count` of them.
-    func bytes(from start: Int, count: Int) -> UnsafeRawBufferPointer {
+    package func bytes(from start: Int, count: Int) -> UnsafeRawBufferPointer {
         precondition(start >= 0 && count >= 0 && start + count <= storage.count)
         return UnsafeRawBufferPointer(start: storage.memory.base + start, count: count)
     }
 
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func append(_ bytes: UnsafeRawBufferPointer) {
         let end = storage.count + bytes.count
         if !isKnownUniquelyReferenced(&storage) {
             let copy = Storage(capacity: end)

@@ -1,9 +1,10 @@
 /// SipHash (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012)
 /// with `compression` rounds a word and `finalization` rounds at the end:
 /// 1 and 3 for the fingerprints of names (``ReferenceIndex/fingerprint(utf8:)``),
-/// 2 and 4 for the paper's test vectors.
+/// 2 and 4 for the paper's test vectors. `public` and `@inlinable` to be
+/// inlined into its callers (see ``FingerprintTable``).
 public enum SipHash {
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func hash(_ bytes: UnsafeRawBufferPointer, key: (UInt64, UInt64), compression: Int, finalization: Int) -> UInt64 {
         var v0 = key.0 ^ 0x736f_6d65_7073_6575
         var v1 = key.1 ^ 0x646f_7261_6e64_6f6d
@@ -48,5 +49,5 @@ public enum SipHash {
 }
 
 extension UInt64 {
-    @inline(__always) fileprivate func rotated(_ n: UInt64) -> UInt64 { self << n | self >> (64 - n) }
+    @inlinable @inline(__always) func rotated(_ n: UInt64) -> UInt64 { self << n | self >> (64 - n) }
 }
