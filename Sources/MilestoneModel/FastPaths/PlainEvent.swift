@@ -16,14 +16,17 @@ import CanonicalJSON
 /// A correction's `changes` (any value, with any escapes) is found by its
 /// brackets and then read by the full path's own code.
 extension EventForm {
-    /// The member names of every type but `ledger.created`, sorted: a name's
-    /// position is its key. (The field tables are the source: a test checks
-    /// this list holds exactly their names, and ``PlainKey`` its positions.)
-    static let plainKeys: StaticTable<StaticString> = [
-        "amount", "area_sqft", "changes", "corrects", "date", "due", "horizon", "id", "kind", "location", "milestone",
-        "name", "operator", "partners", "precision", "product", "program", "quantity", "reason", "retracts", "sources",
-        "sponsor", "subject", "summary", "type",
-    ]
+    /// The member names of every type but `ledger.created`, from the field
+    /// tables, in canonical order: a name's position is its key (a test
+    /// checks that ``PlainKey`` names the same positions).
+    static let plainKeys: StaticTable<StaticString> = {
+        var seen = Set<String>()
+        var names: [StaticString] = []
+        for type in EventType.allCases where type != .ledgerCreated {
+            for f in fields(type) where seen.insert(f.name).inserted { names.append(f.key) }
+        }
+        return sorted(StaticTable(names))
+    }()
 
     enum PlainKey: Int, CaseIterable {
         case amount, areaSqft, changes, corrects, date, due, horizon, id, kind, location, milestone
