@@ -35,8 +35,6 @@ final class ByteOutput {
         free(base)
         dateDays.deallocate()
         dateText.deallocate()
-        pairs.deallocate()
-        powers.deallocate()
     }
 
     private static func allocate(_ n: Int, from old: UnsafeMutablePointer<UInt8>?) -> UnsafeMutablePointer<UInt8> {
@@ -90,50 +88,11 @@ final class ByteOutput {
         }
     }
 
-    /// An integer in decimal, two digits a step (a listing's integers are
-    /// mostly short: day counts, revisions).
+    /// An integer in decimal: the canonical writer's own digits.
     func appendInteger(_ i: Int64) {
-        reserve(20)
-        if i < 0 {
-            base[count] = UInt8(ascii: "-")
-            count += 1
-        }
-        var n = i.magnitude
-        var width = 1
-        while width < 20, n >= powers[width] { width += 1 }
-        count += width
-        var at = count
-        while n >= 100 {
-            let r = Int(n % 100) &* 2
-            n /= 100
-            at -= 2
-            base[at] = pairs[r]
-            base[at + 1] = pairs[r + 1]
-        }
-        if n >= 10 {
-            base[at - 2] = pairs[Int(n) &* 2]
-            base[at - 1] = pairs[Int(n) &* 2 + 1]
-        } else {
-            base[at - 1] = UInt8(ascii: "0") &+ UInt8(n)
-        }
+        reserve(JSONWriter.maxIntegerLength)
+        count += JSONWriter.writeInteger(i, to: base + count)
     }
-
-    /// "00" to "99", and 10⁰ to 10¹⁹: each buffer's own (a global table is
-    /// checked for its first use at every read).
-    private let pairs: UnsafeMutablePointer<UInt8> = {
-        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 200)
-        for k in 0..<100 {
-            p[2 * k] = UInt8(ascii: "0") + UInt8(k / 10)
-            p[2 * k + 1] = UInt8(ascii: "0") + UInt8(k % 10)
-        }
-        return p
-    }()
-    private let powers: UnsafeMutablePointer<UInt64> = {
-        let p = UnsafeMutablePointer<UInt64>.allocate(capacity: 20)
-        p[0] = 1
-        for k in 1..<20 { p[k] = p[k - 1] &* 10 }
-        return p
-    }()
 
     /// What it holds.
     var bytes: UnsafePointer<UInt8> { UnsafePointer(base) }
