@@ -50,9 +50,26 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "milestones", dependencies: ["MilestonesCLI"]),
+        // Tests: one target per module, and one over the built binary as a user runs it.
+        // TestSupport: the package root, fixtures, the binary, throwaway folders, `cli([...])`.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "CanonicalJSONTests", dependencies: ["CanonicalJSON", "TestSupport"]),
+        .testTarget(name: "MilestoneModelTests", dependencies: ["CanonicalJSON", "MilestoneSupport", "MilestoneModel", "TestSupport"]),
         .testTarget(
-            name: "MilestonesTests",
-            dependencies: ["CanonicalJSON", "MilestoneSupport", "MilestoneModel", "MilestoneLedger", "MilestoneProjections", "MilestonesCLI", "milestones"]
+            name: "MilestoneLedgerTests",
+            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", "TestSupport", "milestones"]
+        ),
+        .testTarget(
+            name: "MilestoneProjectionsTests",
+            dependencies: [
+                "CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneProjections", "TestSupport", "milestones",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(name: "MilestonesCLITests", dependencies: ["CanonicalJSON", "MilestoneModel", "MilestonesCLI", "TestSupport"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneProjections", "TestSupport", "milestones"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `status` and `targets` against an oracle written from the spec alone

@@ -1,5 +1,6 @@
 import CanonicalJSON
 import Foundation
+import TestSupport
 import GRDB
 import Testing
 @testable import MilestoneLedger
@@ -7,7 +8,6 @@ import Testing
 @testable import MilestoneProjections
 
 /// The golden ledger: the NVIDIA events recorded as they became known.
-let goldenLedger = Paths.fixture("golden/ledger.jsonl")
 
 func queryJSON(_ args: [String], ledger: String, db: String) -> Any? {
     let r = cli(args + ["--ledger", ledger, "--db", db, "--format", "json"])

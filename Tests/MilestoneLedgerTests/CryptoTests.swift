@@ -1,6 +1,7 @@
 import CanonicalJSON
 import MilestoneModel
 import Foundation
+import TestSupport
 import Testing
 @testable import MilestoneLedger
 

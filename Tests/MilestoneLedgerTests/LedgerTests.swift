@@ -1,5 +1,6 @@
 import CanonicalJSON
 import Foundation
+import TestSupport
 import MilestoneLedger
 import Testing
 
@@ -414,13 +415,6 @@ struct RecordTests {
         #expect(last.contains(#""recorded_at":"2026-01-01T00:00:00Z""#))
         #expect(cli(["verify", "--ledger", ledger]).code == 0)
     }
-}
-
-final class Codes: @unchecked Sendable {
-    private let lock = NSLock()
-    private var codes: [Int32] = []
-    func add(_ c: Int32) { lock.lock(); codes.append(c); lock.unlock() }
-    var all: [Int32] { lock.lock(); defer { lock.unlock() }; return codes }
 }
 
 struct RejectionCase: Decodable, Sendable, CustomTestStringConvertible {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Issue 26: publish (C2SP tlog-tiles), checked by Go's sumdb/tlog and

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `milestones report`, looked at in a real headless browser (Debian's

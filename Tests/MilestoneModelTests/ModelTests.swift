@@ -3,6 +3,7 @@ import CanonicalJSON
 import Glibc
 #endif
 import Testing
+import TestSupport
 @testable import MilestoneModel
 import MilestoneSupport
 

@@ -1,15 +1,14 @@
 import Foundation
-import Testing
 
 /// Paths and helpers shared by the tests: the package root, fixtures, the
 /// built binary, throwaway folders, and running the CLI as a user would.
-enum Paths {
-    static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static func fixture(_ name: String) -> String { root.appendingPathComponent("fixtures/\(name)").path }
-    static let pythonCheck = root.appendingPathComponent("Tests/python/independent_check.py").path
+package enum Paths {
+    package static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    package static func fixture(_ name: String) -> String { root.appendingPathComponent("fixtures/\(name)").path }
+    package static let pythonCheck = root.appendingPathComponent("Tests/python/independent_check.py").path
 
     /// The `milestones` binary `swift build` put beside the test bundle.
-    static let binary: String = {
+    package static let binary: String = {
         let fm = FileManager.default
         var dir = Bundle.main.bundleURL
         for _ in 0..<4 {
@@ -26,38 +25,38 @@ enum Paths {
 }
 
 /// A folder that is removed when the test ends.
-final class TempDir: @unchecked Sendable {
-    let url: URL
-    var path: String { url.path }
+package final class TempDir: @unchecked Sendable {
+    package let url: URL
+    package var path: String { url.path }
 
-    init() {
+    package init() {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("milestones-test-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
 
     deinit { try? FileManager.default.removeItem(at: url) }
 
-    func file(_ name: String) -> String { url.appendingPathComponent(name).path }
+    package func file(_ name: String) -> String { url.appendingPathComponent(name).path }
 
-    func write(_ name: String, _ text: String) -> String {
+    package func write(_ name: String, _ text: String) -> String {
         let p = file(name)
         try! Data(text.utf8).write(to: URL(fileURLWithPath: p))
         return p
     }
 }
 
-struct Run {
-    var code: Int32
-    var stdout: String
-    var stderr: String
+package struct Run {
+    package var code: Int32
+    package var stdout: String
+    package var stderr: String
 }
 
 /// Fixed clock for reproducible ledgers.
-let fixedNow = "2026-01-01T00:00:00Z"
+package let fixedNow = "2026-01-01T00:00:00Z"
 
 /// Runs an executable and waits for it.
 @discardableResult
-func run(_ executable: String, _ args: [String], stdin: Data? = nil, env: [String: String] = [:], cwd: String? = nil) -> Run {
+package func run(_ executable: String, _ args: [String], stdin: Data? = nil, env: [String: String] = [:], cwd: String? = nil) -> Run {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = args
@@ -91,20 +90,20 @@ func run(_ executable: String, _ args: [String], stdin: Data? = nil, env: [Strin
 
 /// Runs the built `milestones` binary.
 @discardableResult
-func cli(_ args: [String], stdin: String? = nil, env: [String: String] = [:], cwd: String? = nil) -> Run {
+package func cli(_ args: [String], stdin: String? = nil, env: [String: String] = [:], cwd: String? = nil) -> Run {
     var e = ["MILESTONES_NOW": fixedNow]
     for (k, v) in env { e[k] = v }
     return run(Paths.binary, args, stdin: stdin.map { Data($0.utf8) }, env: e, cwd: cwd)
 }
 
 /// Runs the independent Python checker (written from the spec alone).
-func pythonCheck(_ args: [String]) -> Run {
+package func pythonCheck(_ args: [String]) -> Run {
     run("/usr/bin/env", ["python3", Paths.pythonCheck] + args)
 }
 
 /// JSON Lines of `production.milestone` events on the fixture's `foxconn-houston`, ids `<prefix><i>`
 /// for each i of `range`, each with a summary of `summary` bytes (none when 0): a batch of any size.
-func milestoneLines(ids prefix: String, _ range: Range<Int>, summary: Int = 0) -> String {
+package func milestoneLines(ids prefix: String, _ range: Range<Int>, summary: Int = 0) -> String {
     let note = summary > 0 ? #","summary":"\#(String(repeating: "x", count: summary))""# : ""
     var text = ""
     for i in range {
@@ -114,22 +113,22 @@ func milestoneLines(ids prefix: String, _ range: Range<Int>, summary: Int = 0) -
 }
 
 /// `n` synthetic events from the bench's generator (bench/generate.py), seeded: JSON Lines.
-func generatedEvents(_ n: Int, seed: Int) -> String {
+package func generatedEvents(_ n: Int, seed: Int) -> String {
     let gen = run("/usr/bin/env", ["python3", Paths.root.appendingPathComponent("bench/generate.py").path, "\(n)", "\(seed)"])
     precondition(gen.code == 0, gen.stderr)
     return gen.stdout
 }
 
 /// How many events the bundled fixture holds (its ledger has one record more: `ledger.created`).
-let fixtureEventCount = String(decoding: bytes(Paths.fixture("nvidia-ai-factories.jsonl")), as: UTF8.self)
+package let fixtureEventCount = String(decoding: bytes(Paths.fixture("nvidia-ai-factories.jsonl")), as: UTF8.self)
     .split(separator: "\n").filter { !$0.isEmpty }.count
 
 /// How many events the fixture's ledger lists with `events` (retracted ones drop out).
-let fixtureRetractions = String(decoding: bytes(Paths.fixture("nvidia-ai-factories.jsonl")), as: UTF8.self)
+package let fixtureRetractions = String(decoding: bytes(Paths.fixture("nvidia-ai-factories.jsonl")), as: UTF8.self)
     .components(separatedBy: #""type":"event.retracted""#).count - 1
 
 /// A new ledger holding the bundled NVIDIA fixture.
-func fixtureLedger(in dir: TempDir, name: String = "ai.jsonl") -> String {
+package func fixtureLedger(in dir: TempDir, name: String = "ai.jsonl") -> String {
     let ledger = dir.file(name)
     let i = cli(["init", "--name", "example.org/nvidia-ai-factories", "--ledger", ledger])
     precondition(i.code == 0, i.stderr)
@@ -138,8 +137,34 @@ func fixtureLedger(in dir: TempDir, name: String = "ai.jsonl") -> String {
     return ledger
 }
 
-func bytes(_ path: String) -> Data { (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data() }
+package func bytes(_ path: String) -> Data { (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data() }
 
-func parseJSON(_ text: String) -> Any? {
+package func parseJSON(_ text: String) -> Any? {
     try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
 }
+
+
+/// A small deterministic generator (SplitMix64), so failures reproduce.
+package struct SplitMix64: RandomNumberGenerator {
+    package var state: UInt64
+    package init(seed: UInt64) { state = seed }
+    package mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Exit codes gathered from several threads.
+package final class Codes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var codes: [Int32] = []
+    package init() {}
+    package func add(_ c: Int32) { lock.lock(); codes.append(c); lock.unlock() }
+    package var all: [Int32] { lock.lock(); defer { lock.unlock() }; return codes }
+}
+
+/// The golden ledger: the fixture as first recorded, with fixed clocks (scripts/make-golden.sh).
+package let goldenLedger = Paths.fixture("golden/ledger.jsonl")

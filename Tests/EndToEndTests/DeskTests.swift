@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The analyst's desk (docs/cli.md): log, diff, types, tables that fit,

@@ -1,5 +1,6 @@
 import CanonicalJSON
 import Foundation
+import TestSupport
 import Testing
 @testable import MilestoneModel
 @testable import MilestonesCLI
