@@ -59,22 +59,27 @@ final class Spool {
         return at
     }
 
-    /// The temporary file, made the first time the buffer is full.
+    /// The temporary file, made the first time the buffer is full: in the
+    /// ledger's folder, or the system's temporary folder if that one refuses.
     private func openFile() -> Bool {
         if fd >= 0 { return true }
-        // O_TMPFILE: __O_TMPFILE | O_DIRECTORY (Linux's value; Glibc's macro does not import).
-        fd = open(directory, 0o20000000 | O_DIRECTORY | O_RDWR | O_CLOEXEC, 0o600)
-        if fd < 0 {
-            var template = Array((directory + "/.milestones-batch-XXXXXX").utf8CString)
+        let system = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var first: Int32 = 0
+        for folder in [directory, system] {
+            // O_TMPFILE: __O_TMPFILE | O_DIRECTORY (Linux's value; Glibc's macro does not import).
+            fd = open(folder, 0o20000000 | O_DIRECTORY | O_RDWR | O_CLOEXEC, 0o600)
+            if fd >= 0 { return true }
+            var template = Array((folder + "/.milestones-batch-XXXXXX").utf8CString)
             fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            if fd < 0 {
-                failure = ("create", errno)
-                return false
+            if fd >= 0 {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+                return true
             }
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+            if first == 0 { first = errno }
         }
-        return true
+        failure = ("create", first)
+        return false
     }
 
     /// Writes the buffer out to the file.
