@@ -78,10 +78,10 @@ final class Preparer: @unchecked Sendable {
 /// them, synced before it returns (``LedgerFile/append(at:total:longestLine:piece:flushFrom:fill:)``)
 /// — or nothing at all if any event failed.
 ///
-/// Two passes, so that memory does not grow with the batch: the checking
-/// pass keeps the new events' canonical bytes in a ``Spool`` (a temporary
-/// file once they pass a few MiB), and the ids in the index; ``commit()``
-/// reads them back in order as it makes the lines.
+/// Two passes, so that memory grows only by the ids, not by the events: the
+/// checking pass keeps the new events' canonical bytes in a ``Spool`` (a
+/// temporary file once they pass a few MiB), and the ids in the index;
+/// ``commit()`` reads them back in order as it makes the lines.
 ///
 ///     let batch = try AppendBatch(ledger: "milestones.jsonl", wait: 10)
 ///     try batch.add(from: try InputFile.open("events.jsonl"))
