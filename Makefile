@@ -47,10 +47,13 @@ bench-quick: release
 	@bash bench/run.sh "$(BIN_RELEASE)" 100000
 
 ## bench-10m: verify's peak memory at 10M and 1M events (its growth per record), verify against
-## openssl dgst and one batch record at 10M: ~2.5 min, plus ~5 min once to generate the events
-## (3.3 GB in the cache); needs ~9 GB of disk. Writes bench/results/latest-10000000.md and .json
+## openssl dgst, one batch record (time and peak memory) and one lean SQLite projection at 10M:
+## ~5 min, plus ~5 min once to generate the events (3.3 GB in the cache); needs ~15 GB of disk.
+## Writes bench/results/latest-10000000.md and .json (make bench's scaling table reads them).
+## BENCH_10M_FLAGS=--projection adds our first projection (one run: minutes, and GiBs of memory)
+BENCH_10M_FLAGS ?=
 bench-10m: release
-	@bash bench/run.sh --memory "$(BIN_RELEASE)" 10000000
+	@bash bench/run.sh --memory "$(BIN_RELEASE)" 10000000 $(BENCH_10M_FLAGS)
 
 ## soak: the crash harness with 1,000 SIGKILLs (make test runs it with 50)
 soak: deps

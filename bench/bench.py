@@ -3,15 +3,18 @@
 next to a baseline measured in the same run (the machine is shared and noisy,
 so only ratios mean much).
 
-Usage: bench.py MILESTONES_BINARY N [--runs 3] [--memory]
-(--memory: the memory tier only, see below)
+Usage: bench.py MILESTONES_BINARY N [--runs 3] [--memory [--projection]]
+(--memory: the memory tier only, see below; --projection adds our first projection to it)
 Writes bench/results/latest-N.md and bench/results/latest-N.json and prints the table.
 
 Baselines:
 - `openssl dgst -sha256` over the ledger file: the hashing limit for verify
   and for building the Merkle tree;
 - the sqlite3 CLI loading the same lines into an indexed table with its own
-  JSON functions (->>): the limit for the first projection;
+  JSON functions (->>): the first projection's baseline since issue 5;
+- the leanest way SQLite itself projects them (issue 27): `.import` into a
+  TEMP table, then one INSERT … SELECT of seq, id, type, date, subject and the
+  line, one index on (subject, date), all in one transaction;
 - Python peers installed into a throwaway virtualenv: `eventsourcing` 9.5.6
   (appending the same events to its SQLite store, and replaying them) and
   `pymerkle` 7.0.0 (appending the same leaves, proving inclusion).
@@ -34,8 +37,12 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def run(cmd, stdin=None, check=True, now=None):
-    """Runs a command (at clock time `now`, if given); returns (seconds, peak RSS in MiB, stdout)."""
+def run(cmd, stdin=None, check=True, now=None, rss=False):
+    """Runs a command (at clock time `now`, if given); returns (seconds, peak RSS in MiB
+    when `rss` (from /usr/bin/time, which the time includes: about a millisecond), stdout)."""
+    rss_file = work / "rss.txt"
+    if rss:
+        cmd = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] + list(cmd)
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdin=open(stdin, "rb") if stdin else subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(env, MILESTONES_NOW=now) if now else env)
@@ -44,8 +51,8 @@ def run(cmd, stdin=None, check=True, now=None):
     rc = p.returncode
     if check and rc != 0:
         sys.exit(f"failed ({rc}): {' '.join(map(str, cmd))}\n{err.decode()[-2000:]}")
-    rss = None
-    return seconds, rss, out
+    peak = int(rss_file.read_text().split()[-1]) / 1024 if rss else None
+    return seconds, peak, out
 
 
 def peak_rss(cmd, k=runs):
@@ -60,15 +67,18 @@ def peak_rss(cmd, k=runs):
     return statistics.median(peaks)
 
 
-def median(cmd, k=runs, before=None):
-    """The median time of k runs, after one warm-up run (not counted); `before` runs ahead of each."""
+def median(cmd, k=runs, before=None, peaks=None):
+    """The median time of k runs, after one warm-up run (not counted); `before` runs ahead of each;
+    each counted run's peak RSS is added to the list `peaks`, if given."""
     times = []
     for i in range(k + 1):
         if before:
             before()
-        t = run(cmd)[0]
+        t, peak, _ = run(cmd, rss=peaks is not None)
         if i > 0:
             times.append(t)
+            if peaks is not None:
+                peaks.append(peak)
     return statistics.median(times)
 
 
@@ -166,6 +176,30 @@ def fresh_ledger():
     run([binary, "init", "--name", "bench.example/ledger", "--ledger", str(ledger)])
 
 
+def lean_sql(db_ledger):
+    """The leanest SQLite projection of the ledger's lines (issue 27), as a sqlite3 script."""
+    return f"""BEGIN;
+CREATE TEMP TABLE raw (line TEXT);
+.mode ascii
+.separator "\\037" "\\n"
+.import {db_ledger} raw
+CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, date TEXT NOT NULL, subject TEXT, line TEXT NOT NULL);
+INSERT INTO events SELECT line->>'$.seq', line->>'$.event.id', line->>'$.event.type', line->>'$.event.date', line->>'$.event.subject', line FROM raw;
+CREATE INDEX events_subject_date ON events (subject, date);
+COMMIT;
+"""
+
+
+def remove(pattern):
+    for p in work.glob(pattern):
+        p.unlink()
+
+
+def first_query():
+    """The first reading command on a ledger without read models: it builds them."""
+    return [binary, "events", "--ledger", str(ledger), "--type", "site.secured", "--since", "3000-01-01", "--format", "json"]
+
+
 def verify_figures():
     """Deep verify of the ledger against openssl dgst over it, and verify's peak memory (returned, MiB)."""
     log("deep verify vs openssl dgst -sha256")
@@ -190,21 +224,39 @@ if "--memory" in sys.argv:
     rss_small = peak_rss([binary, "verify", "--ledger", str(ledger)])
     fresh_ledger()
     log(f"batch record of {n} events (one run)")
-    t_record = run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(events)])[0]
+    t_record, rss_record, _ = run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(events)], rss=True)
     fig("record_batch_events_per_s", n / t_record, "events/s", note="(one run)")
+    fig("record_batch_peak_rss_mib", rss_record, "MiB", note="(the same run)")
     size = ledger.stat().st_size
     results["ledger_bytes"] = size
     rss = verify_figures()
     fig("verify_peak_rss_1m_mib", rss_small, "MiB", note=f"(its first {small_n:,} events, in the same run; median of {runs} runs)")
     fig("verify_growth_per_record", (rss - rss_small) * 2**20 / (n - small_n), "B", note=f"(peak memory from {small_n:,} to {n:,} records)")
+    # One run of the lean SQLite projection; SQLite's JSON load, slower, is
+    # left out, and so is our first projection unless asked for (--projection:
+    # at 1M it takes about 30 s and over 1 GiB).
+    log("the lean SQLite projection (one run)")
+    (work / "lean.sql").write_text(lean_sql(ledger))
+    remove("lean.sqlite*")
+    t_lean = run(["sh", "-c", f"exec sqlite3 '{work / 'lean.sqlite'}' < '{work / 'lean.sql'}'"])[0]
+    remove("lean.sqlite*")
+    fig("sqlite_lean_projection_s", t_lean, "s", note="(one run)")
+    if "--projection" in sys.argv:
+        log("first projection (one run)")
+        t_project, rss_project, _ = run(first_query(), rss=True)
+        fig("first_projection_s", t_project, "s", "sqlite3 lean projection", t_lean, note="(one run, after SQLite's)")
+        fig("first_projection_vs_lean", t_project / t_lean, "×", note="(the same runs)")
+        fig("first_projection_peak_rss_mib", rss_project, "MiB", note="(the same run)")
     write_report()
     sys.exit(0)
 
 
 # --- batch record
 log(f"batch record of {n} events ({runs} runs)")
-t_record = median([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(events)], before=fresh_ledger)
+record_peaks = []
+t_record = median([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(events)], before=fresh_ledger, peaks=record_peaks)
 fig("record_batch_events_per_s", n / t_record, "events/s")
+fig("record_batch_peak_rss_mib", statistics.median(record_peaks), "MiB", note=f"(median of the {runs} runs)")
 
 # --- the ledger every other figure uses: the same events recorded in two
 # batches at two times, so `--known-at 2025-12-31` falls inside it (the first
@@ -254,21 +306,28 @@ INSERT INTO events SELECT line->>'$.seq', line->>'$.event.id', line->>'$.event.t
 DROP TABLE raw;
 """
 (work / "load.sql").write_text(sql)
+(work / "lean.sql").write_text(lean_sql(ledger))
 
-
-def remove(pattern):
-    for p in work.glob(pattern):
-        p.unlink()
-
-
-# Each run from nothing (no database, no read models), alternately; no
+# Each run from nothing (no database, no read models), the three in turn; no
 # warm-up run: each reads the whole ledger, which the figures before have
 # left in the page cache.
-t_sqlite, t_project = paired(["sh", "-c", f"exec sqlite3 '{base_db}' < '{work / 'load.sql'}'"],
-                             [binary, "events", "--ledger", str(ledger), "--type", "site.secured", "--since", "3000-01-01", "--format", "json"],
-                             warm_up=False, before_baseline=lambda: remove("base.sqlite*"), before_ours=lambda: remove("l.sqlite*"))
+t_sqlite, t_lean, t_project, project_peaks = [], [], [], []
+for _ in range(runs):
+    remove("base.sqlite*")
+    t_sqlite.append(run(["sh", "-c", f"exec sqlite3 '{base_db}' < '{work / 'load.sql'}'"])[0])
+    remove("lean.sqlite*")
+    t_lean.append(run(["sh", "-c", f"exec sqlite3 '{work / 'lean.sqlite'}' < '{work / 'lean.sql'}'"])[0])
+    remove("l.sqlite*")
+    t, peak, _ = run(first_query(), rss=True)
+    t_project.append(t)
+    project_peaks.append(peak)
+remove("lean.sqlite*")
+t_sqlite, t_lean, t_project = statistics.median(t_sqlite), statistics.median(t_lean), statistics.median(t_project)
 fig("sqlite_json_load_s", t_sqlite, "s", note=f"(median of {runs}, no warm-up run)")
-fig("first_projection_s", t_project, "s", "sqlite3 JSON load", t_sqlite, note=f"(median of {runs}, run alternately with SQLite's)")
+fig("sqlite_lean_projection_s", t_lean, "s", note=f"(median of {runs}, no warm-up run: .import into a TEMP table, one INSERT … SELECT, one index, one transaction)")
+fig("first_projection_s", t_project, "s", "sqlite3 JSON load", t_sqlite, note=f"(median of {runs}, run in turn with SQLite's two)")
+fig("first_projection_vs_lean", t_project / t_lean, "×", note="(against the lean SQLite projection, the same runs)")
+fig("first_projection_peak_rss_mib", statistics.median(project_peaks), "MiB", note=f"(median of the {runs} runs)")
 
 # --- queries on caught-up read models
 log("queries, record one, catch-up")

@@ -85,6 +85,13 @@ checks = [
     ("4", "checkpoint after one more record", value(tiers[-1], "checkpoint_after_one_more_s"), "≤ 50 ms", lambda v: v <= 0.050),
     ("5", "verify peak memory", value(tiers[-1], "verify_peak_rss_mib"), "≤ 64 MB", lambda v: v * 2**20 <= 64e6),
     ("5", "verify memory growth per record", bytes_per_record(), "≤ ~20 B", lambda v: v <= 20),
+    ("27", "deep verify vs openssl dgst", ratio("verify_s"), "≤ 1.5×", lambda v: v <= 1.5),
+    ("27", "batch record", value(tiers[-1], "record_batch_events_per_s"), "≥ 500,000 ev/s", lambda v: v >= 500_000),
+    ("27", "batch record peak memory (100k batch)", value(100_000, "record_batch_peak_rss_mib") if 100_000 in F else None,
+     "≤ 64 MiB", lambda v: v <= 64),
+    ("27", "batch record peak memory", value(tiers[-1], "record_batch_peak_rss_mib"), "≤ 128 MiB", lambda v: v <= 128),
+    ("27", "first projection vs the lean SQLite projection", value(tiers[-1], "first_projection_vs_lean"), "≤ 1.5×",
+     lambda v: v <= 1.5),
 ]
 
 
@@ -93,6 +100,8 @@ def shown(what, v):
         return "–"
     if "ev/s" in what or what == "batch record":
         return f"{v:,.0f} ev/s"
+    if "vs the lean" in what:
+        return f"{v:.2f}×"
     if "memory growth" in what:
         return f"{v:.1f} B/record"
     if "memory" in what:
@@ -125,6 +134,41 @@ if len(tiers) >= 2:
               "moves by up to about 0.7 MB from run to run, and a large table's huge pages round it up by up to 2 MiB, "
               f"so this slope is good to about ±1 B/record; `make bench-10m` measures it from 1M to 10M records in one "
               "run (bench/results/latest-10000000.md), where the same effects come to about ±0.1 B/record."]
+# --- the scaling table: this run's tiers, and the 10M tier of `make bench-10m` when its results are there
+big = out / "latest-10000000.json"
+scale = dict(runs)
+if big.exists() and 10_000_000 not in scale:
+    scale[10_000_000] = json.loads(big.read_text())
+sizes = sorted(scale)
+SF = {n: scale[n]["figures"] for n in sizes}
+
+
+def scaled(n, key):
+    f = SF[n].get(key)
+    if not f:
+        return "–"
+    v, unit = f["value"], f["unit"]
+    s = (f"{v:,.0f} ev/s" if unit == "events/s" else f"{v * 1000:,.0f} ms" if unit == "s" and v < 1 else
+         f"{v:,.2f} s" if unit == "s" else f"{v:,.2f}×" if unit == "×" else f"{v:,.1f} {unit}")
+    if f.get("baseline_value"):
+        s += f" ({v / f['baseline_value']:.2f}× {f['baseline']})"
+    return s
+
+
+lines += ["", f"## Scaling, {sizes[0]:,} to {sizes[-1]:,} events", "",
+          "Each figure at each size; a ratio is against its baseline in the same tier's run. "
+          + ("The 10,000,000 column is `make bench-10m` (bench/results/latest-10000000.md, its own run: one run of batch "
+             "record and of the lean SQLite projection; SQLite's JSON load and, unless it was asked for, our first "
+             "projection are left out there). " if 10_000_000 in scale and 10_000_000 not in runs else "")
+          + "Peak memory is the whole process's maximum resident set (/usr/bin/time).", "",
+          "| figure | " + " | ".join(f"{n:,}" for n in sizes) + " |", "|---|" + "---|" * len(sizes)]
+for key, label in [("verify_s", "deep verify"), ("verify_peak_rss_mib", "verify peak memory"),
+                   ("record_batch_events_per_s", "batch record (one batch of all the events)"),
+                   ("record_batch_peak_rss_mib", "batch record peak memory"),
+                   ("sqlite_lean_projection_s", "lean SQLite projection"), ("sqlite_json_load_s", "SQLite JSON load"),
+                   ("first_projection_s", "first projection"), ("first_projection_vs_lean", "first projection vs lean SQLite"),
+                   ("first_projection_peak_rss_mib", "first projection peak memory")]:
+    lines.append(f"| {label} | " + " | ".join(scaled(n, key) for n in sizes) + " |")
 (out / "latest.md").write_text("\n".join(lines) + "\n")
 (out / "latest.json").write_text(json.dumps({"tiers": tiers, "suite_seconds": int(os.environ["BENCH_SECONDS"]) if os.environ.get("BENCH_SECONDS") else None,
                                              "runs": {str(n): runs[n] for n in tiers}}, indent=1) + "\n")

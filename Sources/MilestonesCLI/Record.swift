@@ -160,6 +160,8 @@ struct Record: ParsableCommand {
             let recording = try Recording(ledger: read.location.path, readModels: useModels ? read.dbPath : nil, rebuild: read.rebuild,
                                           wait: waitOption.wait)
             let batch = recording.batch
+            // Only JSON lists every event: a large batch keeps no more than it shows.
+            batch.outcomeLimit = quiet ? 0 : format == .json ? .max : Record.shownOutcomes
             if let file, file.lowercased().hasSuffix(".csv") {
                 try CSVInput.add(file, to: batch)
             } else if let file {
@@ -172,33 +174,35 @@ struct Record: ParsableCommand {
                 batch.add(try eventFromOptions())
             }
             let outcomes = try recording.commit()
-            report(outcomes, source: batch.source)
+            report(outcomes, appended: batch.appendedCount, all: batch.appendedCount + batch.alreadyRecordedCount, source: batch.source)
         }
     }
 
-    func report(_ outcomes: [RecordOutcome], source: String) {
+    /// The events the text report lists (the rest are counted).
+    static let shownOutcomes = 20
+
+    /// `outcomes`: the first ones (all of them for JSON); `appended` and `all`: the counts.
+    func report(_ outcomes: [RecordOutcome], appended: Int, all: Int, source: String) {
         func place(_ o: RecordOutcome) -> String { o.line.map { "\(source):\($0)" } ?? source }
         if quiet { return }
-        let appended = outcomes.filter { $0.status == .appended }.count
         switch format {
         case .json:
             let events: [JSONValue] = outcomes.map { o in
                 ["place": .string(place(o)), "id": .string(o.id), "seq": o.seq.map { .int(Int64($0)) } ?? .null,
                  "status": .string(o.status.rawValue)]
             }
-            print(jsonLine(["appended": .int(Int64(appended)), "already_recorded": .int(Int64(outcomes.count - appended)),
+            print(jsonLine(["appended": .int(Int64(appended)), "already_recorded": .int(Int64(all - appended)),
                             "events": .array(events)]))
         case .text:
-            let shown = 20
-            for o in outcomes.prefix(shown) {
+            for o in outcomes.prefix(Record.shownOutcomes) {
                 if let seq = o.seq {
                     print("appended seq \(seq) id \(o.id)")
                 } else {
                     print("already recorded: id \(o.id) (\(place(o))), skipped")
                 }
             }
-            if outcomes.count > shown { print("… \(outcomes.count - shown) more") }
-            print("\(appended) appended, \(outcomes.count - appended) already recorded")
+            if all > Record.shownOutcomes { print("… \(all - Record.shownOutcomes) more") }
+            print("\(appended) appended, \(all - appended) already recorded")
         }
     }
 }

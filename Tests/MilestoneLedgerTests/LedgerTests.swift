@@ -270,6 +270,48 @@ struct RecordTests {
                 "\(rejected.stderr)")
     }
 
+    @Test("a batch larger than the spool's buffer (its events read back from a temporary file): the same ledger as in small batches, through a file or stdin; a repeat or a clash with an event spooled long before; a bad last line writes nothing")
+    func largeBatch() throws {
+        let dir = TempDir()
+        let env = ["MILESTONES_NOW": "2026-03-01T00:00:00Z"]
+        func ledger(_ name: String) -> String {
+            let path = dir.file(name)
+            #expect(cli(["init", "--name", "example.org/big", "--ledger", path], env: env).code == 0)
+            #expect(cli(["record", "--quiet", "--ledger", path, "--file", Paths.fixture("nvidia-ai-factories.jsonl")], env: env).code == 0)
+            return path
+        }
+        // 12,000 events of about 570 bytes: 6.8 MB, past the spool's 4 MiB buffer.
+        let n = 12_000
+        let events = milestoneLines(ids: "big-", 0..<n, summary: 400).split(separator: "\n").map { String($0) + "\n" }
+        let small = ledger("small.jsonl")
+        for part in stride(from: 0, to: n, by: 3_000) {
+            let input = dir.write("part-\(part).jsonl", events[part..<(part + 3_000)].joined())
+            #expect(cli(["record", "--quiet", "--ledger", small, "--file", input], env: env).code == 0)
+        }
+        // One batch, the first event given again at its end (an idempotent retry, found in the spool's file).
+        let whole = events.joined() + events[0]
+        for (name, file, stdin) in [("file.jsonl", dir.write("whole.jsonl", whole), nil), ("stdin.jsonl", "-", whole)] {
+            let big = ledger(name)
+            let r = cli(["record", "--ledger", big, "--file", file], stdin: stdin, env: env)
+            #expect(r.code == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("… \(n + 1 - 20) more\n\(n) appended, 1 already recorded"), "\(r.stdout)")
+            // (Compared as a Bool: a failed == of two large Data would be diffed, which takes minutes.)
+            let same = bytes(big) == bytes(small)
+            #expect(same, "\(name): not the ledger the small batches made")
+        }
+        // The first event's id again with other content, or a bad date, on the last line: nothing written.
+        let clash = events[0].replacingOccurrences(of: "\"lot 0\"", with: "\"lot zero\"")
+        let badDate = events[1].replacingOccurrences(of: "big-1\"", with: "big-x\"").replacingOccurrences(of: "2026-01-01", with: "2026-02-30")
+        for (k, (last, why)) in [(clash, "is already recorded with other content"), (badDate, "date: ")].enumerated() {
+            let big = ledger("bad-\(k).jsonl")
+            let before = bytes(big)
+            let r = cli(["record", "--ledger", big, "--file", "-"], stdin: events.joined() + last, env: env)
+            #expect(r.code == 65 && r.stderr.contains("<stdin>:\(n + 1): ") && r.stderr.contains(why), "\(r.stderr)")
+            let unchanged = bytes(big) == before
+            #expect(unchanged, "the ledger changed")
+        }
+    }
+
     @Test("a batch is validated whole: one bad line, nothing written, every problem listed with line and field")
     func allOrNothing() {
         let dir = TempDir()

@@ -56,8 +56,9 @@ struct PendingRecord: Sendable {
 }
 
 /// The canonical bytes of the events one slice of a chunk prepared, one
-/// after another: kept until the batch is written (a buffer for each event
-/// cost a second of a million-event batch in `malloc` and page faults).
+/// after another: kept until the chunk's events are accepted, and the new
+/// ones spooled (a buffer for each event cost a second of a million-event
+/// batch in `malloc` and page faults).
 final class EventBytes: @unchecked Sendable {
     @exclusivity(unchecked) var bytes: ByteBuffer
     init(capacity: Int) { bytes = ByteBuffer(capacity: capacity) }
@@ -78,6 +79,11 @@ final class Preparer: @unchecked Sendable {
 /// them, synced before it returns (``LedgerFile/append(at:total:longestLine:piece:flushFrom:fill:)``)
 /// — or nothing at all if any event failed.
 ///
+/// Two passes, so that memory grows only by the ids, not by the events: the
+/// checking pass keeps the new events' canonical bytes in a ``Spool`` (a
+/// temporary file once they pass a few MiB), and the ids in the index;
+/// ``commit()`` reads them back in order as it makes the lines.
+///
 ///     let batch = try AppendBatch(ledger: "milestones.jsonl", wait: 10)
 ///     try batch.add(from: try InputFile.open("events.jsonl"))
 ///     let outcomes = try batch.commit()
@@ -93,18 +99,30 @@ public final class AppendBatch {
     /// hash is the new last record's once ``commit()`` has written them.
     @exclusivity(unchecked) public private(set) var head: ChainHead
     let recordedAtText: [UInt8]
-    /// The new records, whose lines are made as ``commit()`` writes them
-    /// (their hashes chain, and nothing is written until every event passed).
-    @exclusivity(unchecked) var pending: [PendingRecord] = []
+    /// The new records' events, whose lines are made as ``commit()`` writes
+    /// them (their hashes chain, and nothing is written until every event passed).
+    let spool: Spool
+    /// Each new record's id fingerprint and its event's place in the spool
+    /// (offset << 16 | length; an event is under 64 KiB), for the content
+    /// digest of an id that comes again in the batch: 16 bytes a record.
+    @exclusivity(unchecked) var spooled: [(id: UInt64, place: UInt64)] = []
     /// The length of their lines, and the longest.
     @exclusivity(unchecked) var pendingLength = 0
     @exclusivity(unchecked) var longestLine = 0
     /// The ledger's record count before this batch.
     let startSeq: Int
-    /// Where in `pending` each new record's id is, once an id came again.
+    /// Where in `spooled` each new record's id is, once an id came again.
     @exclusivity(unchecked) var pendingByID: [UInt64: Int]?
     @exclusivity(unchecked) var hasher = SHA256()
+    /// What was done with each input event, in order: the first
+    /// ``outcomeLimit`` of them (the rest are counted).
     @exclusivity(unchecked) public private(set) var outcomes: [RecordOutcome] = []
+    /// How many outcomes ``outcomes`` keeps (all by default): a caller that
+    /// shows only a few keeps a large batch's memory from growing with it.
+    public var outcomeLimit = Int.max
+    /// The events appended and those already recorded (all of them, kept in ``outcomes`` or not).
+    public private(set) var appendedCount = 0
+    public private(set) var alreadyRecordedCount = 0
     public private(set) var problems: [String] = []
     /// Problems beyond ``maxProblems``, counted but not listed.
     public private(set) var moreProblems = 0
@@ -136,6 +154,7 @@ public final class AppendBatch {
         index = known.known as? ReferenceIndex ?? ReferenceIndex(base: known.known)
         head = known.head
         startSeq = known.head.seq
+        spool = Spool(directory: LedgerFile.directory(of: path))
         recordedAtText = Array(max(now, known.head.recordedAt).description.utf8)
     }
 
@@ -183,13 +202,14 @@ public final class AppendBatch {
         reject("\(place(line)): \(problem)")
     }
 
-    /// Reads every line of `input` (in chunks, so memory holds the new records,
-    /// not the input), prepares the events on every core, and adds them in order.
+    /// Reads every line of `input` (in chunks: memory holds the index of ids
+    /// and a few chunks, neither the input nor the new records), prepares
+    /// the events on every core, and adds them in order.
     public func add(from input: InputFile) throws {
         source = input.name
         if let size = input.size {
-            outcomes.reserveCapacity(outcomes.count + size / 256)
-            pending.reserveCapacity(pending.count + size / 256)
+            if outcomeLimit == .max { outcomes.reserveCapacity(outcomes.count + size / 256) }
+            spooled.reserveCapacity(spooled.count + size / 256)
             // Input events run 250 to 500 bytes, and about one in eight names a new subject.
             if !index.hasBase { index.reserve(events: size / 250, subjects: size / 2000, contents: false) }
         }
@@ -253,6 +273,7 @@ public final class AppendBatch {
             previous = prepared
         }
         if let last = previous, let failure = acceptAll(last) { throw failure }
+        if let failure = spool.failure { throw LedgerError.io(path: spool.name, operation: failure.operation, errno: failure.errno) }
     }
 
     /// Form checks, normalisation and canonical bytes of one input line.
@@ -323,7 +344,8 @@ public final class AppendBatch {
             // idempotent retry, or a clash (SHA-256 of every event's bytes was
             // a tenth of a million-event batch's CPU time).
             if try index.check(event.facts, content: { self.digest(record) }, earlier: { self.earlierDigest($0) }, names: { event }) == .sameContent {
-                outcomes.append(RecordOutcome(line: line, id: event.id!, seq: nil, status: .alreadyRecorded))
+                alreadyRecordedCount += 1
+                if outcomes.count < outcomeLimit { outcomes.append(RecordOutcome(line: line, id: event.id!, seq: nil, status: .alreadyRecorded)) }
                 return
             }
             // Once the batch has a problem its records are not kept (nothing
@@ -345,9 +367,11 @@ public final class AppendBatch {
         head.seq += 1
         pendingLength += length
         longestLine = max(longestLine, length)
-        pending.append(record)
-        outcomes.append(RecordOutcome(line: line, id: event.id!, seq: head.seq, status: .appended))
-        if pendingByID != nil { pendingByID![event.facts.id!] = pending.count - 1 }
+        let at = record.withEvent { spool.append($0) }
+        spooled.append((event.facts.id!, UInt64(at) << 16 | UInt64(record.count)))
+        appendedCount += 1
+        if outcomes.count < outcomeLimit { outcomes.append(RecordOutcome(line: line, id: event.id!, seq: head.seq, status: .appended)) }
+        if pendingByID != nil { pendingByID![event.facts.id!] = spooled.count - 1 }
     }
 
     /// The content digest of a new record's event.
@@ -356,46 +380,69 @@ public final class AppendBatch {
     }
 
     /// The content digest of an event this batch added before (by its id's
-    /// fingerprint); the index keeps none for them. Their places by id are
-    /// gathered the first time one is asked for.
+    /// fingerprint), read back from the spool; the index keeps none for
+    /// them. Their places by id are gathered the first time one is asked for.
     func earlierDigest(_ id: UInt64) -> UInt64? {
         if pendingByID == nil {
             var byID: [UInt64: Int] = [:]
-            for o in outcomes where o.status == .appended { byID[ReferenceIndex.fingerprint(o.id)] = o.seq! - startSeq - 1 }
+            for (k, s) in spooled.enumerated() { byID[s.id] = k }
             pendingByID = byID
         }
-        return pendingByID![id].map { digest(pending[$0]) }
+        guard let k = pendingByID![id] else { return nil }
+        let (offset, count) = (Int(spooled[k].place >> 16), Int(spooled[k].place & 0xFFFF))
+        return withUnsafeTemporaryAllocation(byteCount: max(count, 1), alignment: 8) { buf in
+            // A spool that cannot be read back fails the batch (commit reports it); 0 matches no digest.
+            guard spool.read(at: offset, count: count, into: buf.baseAddress!) else { return 0 }
+            return RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: buf[..<count]), hasher: &hasher)
+        }
     }
 
     /// Appends the batch durably, or throws ``InputError`` (nothing written)
     /// if any event was rejected.
     public func commit() throws -> [RecordOutcome] {
+        func spoolFailed() -> LedgerError? {
+            spool.failure.map { LedgerError.io(path: spool.name, operation: $0.operation, errno: $0.errno) }
+        }
+        // (First: a spool that failed may have left problems of its own.)
+        if let failed = spoolFailed() { throw failed }
         if !problems.isEmpty {
             var all = problems
             if moreProblems > 0 { all.append("… and \(moreProblems) more problems") }
             throw InputError(problems: all)
         }
+        spooled = []
+        pendingByID = nil
         // The lines, made in order (each hash chains onto the one before) as
-        // the file takes them.
-        var (next, seq, last) = (0, head.seq - pending.count + 1, head.sha256)
+        // the file takes them, from the events read back from the spool.
+        let end = head.seq
+        var (seq, last) = (startSeq + 1, head.sha256)
         var hasher = SHA256()
-        try recordedAtText.withUnsafeBytes { time in
-            try file.append(at: startLength, total: pendingLength, longestLine: longestLine) { room in
-                var used = 0
-                while next < pending.count {
-                    let n = RecordLine.length(event: pending[next].count, seq: seq)
-                    guard used + n <= room.count else { break }
-                    last = pending[next].withEvent {
-                        RecordLine.write(event: $0, seq: seq, prev: last, recordedAt: time, into: room.baseAddress! + used,
-                                         hasher: &hasher)
+        let reader = Spool.Reader(spool)
+        do {
+            try recordedAtText.withUnsafeBytes { time in
+                try file.append(at: startLength, total: pendingLength, longestLine: longestLine) { room in
+                    var used = 0
+                    while seq <= end, let events = reader.available(), events.count > 0 {
+                        var at = 0
+                        defer { reader.consume(at) }
+                        while seq <= end, at < events.count {
+                            let base = events.baseAddress! + at
+                            let count = base.distance(to: UnsafeRawPointer(memchr(base, 0x0A, events.count - at)!))
+                            let n = RecordLine.length(event: count, seq: seq)
+                            guard used + n <= room.count else { return used }
+                            last = RecordLine.write(event: UnsafeRawBufferPointer(start: base, count: count), seq: seq, prev: last,
+                                                    recordedAt: time, into: room.baseAddress! + used, hasher: &hasher)
+                            (used, at, seq) = (used + n, at + count + 1, seq + 1)
+                        }
                     }
-                    (used, next, seq) = (used + n, next + 1, seq + 1)
+                    return used
                 }
-                return used
             }
+        } catch {
+            // (The append cut the ledger back.) A spool that could not be read back says so.
+            throw spoolFailed() ?? error
         }
         head.sha256 = last
-        pending = []
         return outcomes
     }
 }
