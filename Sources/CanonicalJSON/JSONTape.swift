@@ -5,16 +5,16 @@ import Darwin
 #endif
 
 /// Why a text is not JSON of the restricted model, and where (byte offset).
-public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
-    public enum Code: Equatable, Sendable {
+package struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
+    package enum Code: Equatable, Sendable {
         case syntax, invalidUTF8, loneSurrogate, duplicateKey, number, tooDeep, notCanonical
     }
-    public var code: Code
+    package var code: Code
     /// Byte offset in the parsed text.
-    public var offset: Int
-    public var message: String
+    package var offset: Int
+    package var message: String
 
-    public var description: String { "\(message) (byte \(offset))" }
+    package var description: String { "\(message) (byte \(offset))" }
 }
 
 /// A parsed JSON text as a flat array of nodes that point into the text's
@@ -30,13 +30,13 @@ public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
 /// ``maxDepth``. In ``Mode/canonical`` it also rejects any text that is not
 /// byte for byte its own canonical form (docs/ledger-format.md).
 /// Its stored properties are `@exclusivity(unchecked)`: one owner uses them at a time, by construction, and the dynamic checks cost per record (bench/README.md).
-public final class JSONTape {
-    public enum Mode: Sendable { case input, canonical }
-    public enum Kind: UInt8, Sendable {
+package final class JSONTape {
+    package enum Mode: Sendable { case input, canonical }
+    package enum Kind: UInt8, Sendable {
         case null, bool, int, string, array, object
 
         /// A short name of the kind, for error messages ("an integer").
-        public var name: String {
+        package var name: String {
             switch self {
             case .null: "null"
             case .bool: "a boolean"
@@ -49,7 +49,7 @@ public final class JSONTape {
     }
 
     /// Nesting limit: no event comes near it, and it bounds the recursion.
-    public static let maxDepth = 32
+    package static let maxDepth = 32
 
     struct Node {
         var kind: Kind
@@ -76,7 +76,7 @@ public final class JSONTape {
     @exclusivity(unchecked) private var canonical = false
     @exclusivity(unchecked) private var pos = 0
 
-    public init() {}
+    package init() {}
 
     deinit {
         owned.deallocate()
@@ -84,7 +84,7 @@ public final class JSONTape {
     }
 
     /// The text of the last parse.
-    public var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: text, count: textCount) }
+    package var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: text, count: textCount) }
 
     /// A growable array of nodes without copy-on-write or reference counting.
     struct NodeBuffer {
@@ -117,14 +117,14 @@ public final class JSONTape {
     }
 
     /// The root value of the last successful parse.
-    public var root: JSONView { JSONView(nodes: nodes.base, text: text, index: 0) }
+    package var root: JSONView { JSONView(nodes: nodes.base, text: text, index: 0) }
 
     /// Parses a whole text (leading and trailing whitespace allowed in input mode).
     /// With `copy: false` the views read `input` itself, which must then
     /// outlive them (verify's chunk of lines does): no copy is made.
     /// `depth`: how deep the text is nested in a larger one (the nesting
     /// limit counts from the outermost value).
-    public func parse(_ input: UnsafeRawBufferPointer, mode: Mode = .input, copy: Bool = true, depth: Int = 0) throws(JSONError) {
+    package func parse(_ input: UnsafeRawBufferPointer, mode: Mode = .input, copy: Bool = true, depth: Int = 0) throws(JSONError) {
         if !copy, let base = input.baseAddress {
             text = base.assumingMemoryBound(to: UInt8.self)
         } else {
@@ -147,7 +147,7 @@ public final class JSONTape {
         if pos != p.count { throw fail(.syntax, "unexpected text after the JSON value") }
     }
 
-    public func parse(_ text: [UInt8], mode: Mode = .input) throws(JSONError) {
+    package func parse(_ text: [UInt8], mode: Mode = .input) throws(JSONError) {
         let result = text.withUnsafeBytes { b -> Result<Void, JSONError> in
             do throws(JSONError) {
                 try parse(b, mode: mode)
@@ -651,7 +651,7 @@ func compareBytes(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt
 ///
 /// A view is valid while its tape lives and until the tape's next `parse`;
 /// it does not keep the tape alive (no reference counting on the hot path).
-public struct JSONView {
+package struct JSONView {
     // The tape's buffers, not the tape: reading a view counts no references.
     let nodes: UnsafeMutablePointer<JSONTape.Node>
     let text: UnsafePointer<UInt8>
@@ -675,24 +675,24 @@ public struct JSONView {
         UnsafeBufferPointer(start: text + Int(start), count: Int(end - start))
     }
 
-    public var kind: JSONTape.Kind { node.kind }
+    package var kind: JSONTape.Kind { node.kind }
 
-    public var kindName: String { kind.name }
+    package var kindName: String { kind.name }
 
-    public var isNull: Bool { kind == .null }
+    package var isNull: Bool { kind == .null }
 
     /// Where the value is in the text: a string's bytes between its quotes,
     /// an array or object from its opening to its closing bracket.
-    public var byteRange: Range<Int>? {
+    package var byteRange: Range<Int>? {
         switch kind {
         case .string, .array, .object: Int(node.start)..<Int(node.end)
         default: nil
         }
     }
-    public var int: Int64? { kind == .int ? node.int : nil }
+    package var int: Int64? { kind == .int ? node.int : nil }
 
     /// The string's text (made on demand).
-    public var string: String? {
+    package var string: String? {
         guard kind == .string else { return nil }
         let n = node
         if n.flag { return String(decoding: JSONTape.decodedString(node, text), as: UTF8.self) }
@@ -700,7 +700,7 @@ public struct JSONView {
     }
 
     /// Calls `body` with the string's decoded UTF-8 bytes; nil if not a string.
-    public func withUTF8<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+    package func withUTF8<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
         guard kind == .string else { return nil }
         let n = node
         if n.flag { return JSONTape.decodedString(node, text).withUnsafeBufferPointer(body) }
@@ -708,24 +708,24 @@ public struct JSONView {
     }
 
     /// Whether this is a string equal to `text`.
-    public func equals(_ text: StaticString) -> Bool {
+    package func equals(_ text: StaticString) -> Bool {
         equals(bytes: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     /// Whether this is a string that sorts after `key` (byte order, as members are sorted).
-    public func sortsAfter(_ key: StaticString) -> Bool {
+    package func sortsAfter(_ key: StaticString) -> Bool {
         (compare(bytes: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)) ?? 0) > 0
     }
 
-    public func equals(_ text: String) -> Bool {
+    package func equals(_ text: String) -> Bool {
         var t = text
         return t.withUTF8 { x in withUTF8 { compareBytes($0, x) == 0 } ?? false }
     }
 
     /// Elements of an array, or members' count of an object.
-    public var count: Int { Int(node.count) }
+    package var count: Int { Int(node.count) }
 
-    public var elements: [JSONView] {
+    package var elements: [JSONView] {
         guard kind == .array else { return [] }
         var out: [JSONView] = []
         out.reserveCapacity(count)
@@ -738,7 +738,7 @@ public struct JSONView {
     }
 
     /// Calls `body` with each element of an array and its position (no array is made).
-    public func forEachElement<E: Error>(_ body: (Int, JSONView) throws(E) -> Void) throws(E) {
+    package func forEachElement<E: Error>(_ body: (Int, JSONView) throws(E) -> Void) throws(E) {
         guard kind == .array else { return }
         var i = index + 1
         for k in 0..<count {
@@ -748,18 +748,18 @@ public struct JSONView {
     }
 
     /// The members (key, value) of an object, in text order (none for another kind).
-    public var members: MemberSequence { MemberSequence(view: self) }
+    package var members: MemberSequence { MemberSequence(view: self) }
 
-    public struct MemberSequence: Sequence {
+    package struct MemberSequence: Sequence {
         let view: JSONView
 
-        public struct Iterator: IteratorProtocol {
+        package struct Iterator: IteratorProtocol {
             let view: JSONView
             var i: Int
             var left: Int
 
             @inline(__always)
-            public mutating func next() -> (key: JSONView, value: JSONView)? {
+            package mutating func next() -> (key: JSONView, value: JSONView)? {
                 guard left > 0 else { return nil }
                 left -= 1
                 let member = (view.at(i), view.at(i + 1))
@@ -768,13 +768,13 @@ public struct JSONView {
             }
         }
 
-        public func makeIterator() -> Iterator {
+        package func makeIterator() -> Iterator {
             Iterator(view: view, i: view.index + 1, left: view.kind == .object ? view.count : 0)
         }
     }
 
     /// Calls `body` with each member (key, value) of an object, in text order.
-    public func forEachMember(_ body: (JSONView, JSONView) throws -> Void) rethrows {
+    package func forEachMember(_ body: (JSONView, JSONView) throws -> Void) rethrows {
         guard kind == .object else { return }
         var i = index + 1
         for _ in 0..<count {
@@ -786,7 +786,7 @@ public struct JSONView {
     }
 
     /// The member named `key` of an object.
-    public subscript(key: StaticString) -> JSONView? {
+    package subscript(key: StaticString) -> JSONView? {
         guard kind == .object else { return nil }
         var i = index + 1
         for _ in 0..<count {
@@ -798,7 +798,7 @@ public struct JSONView {
 
     /// The last member of an object, when its key is `key` (in a canonical
     /// object, the member whose key sorts last): one comparison, not one per member.
-    public func lastMember(named key: StaticString) -> JSONView? {
+    package func lastMember(named key: StaticString) -> JSONView? {
         guard kind == .object, count > 0 else { return nil }
         var i = index + 1
         for _ in 1..<count { i = Int(nodes[i + 1].next) }
@@ -807,7 +807,7 @@ public struct JSONView {
 
     /// The values of an object whose keys are exactly `keys`, in that order
     /// (a canonical object's members are sorted), passed to `body`; nil otherwise.
-    public func members<R>(exactly keys: StaticTable<StaticString>, _ body: (UnsafeBufferPointer<JSONView>) -> R) -> R? {
+    package func members<R>(exactly keys: StaticTable<StaticString>, _ body: (UnsafeBufferPointer<JSONView>) -> R) -> R? {
         guard kind == .object, count == keys.count else { return nil }
         return withUnsafeTemporaryAllocation(of: JSONView.self, capacity: keys.count) { out -> R? in
             var i = index + 1
@@ -821,7 +821,7 @@ public struct JSONView {
     }
 
     /// The member named `key` of an object (a key known only at run time).
-    public func member(named key: String) -> JSONView? {
+    package func member(named key: String) -> JSONView? {
         guard kind == .object else { return nil }
         var i = index + 1
         for _ in 0..<count {
@@ -832,13 +832,13 @@ public struct JSONView {
     }
 
     /// Byte order of this string against `key`'s UTF-8: <0, 0, >0 (nil if not a string).
-    public func compare(_ key: String) -> Int? {
+    package func compare(_ key: String) -> Int? {
         var k = key
         return k.withUTF8 { compare(bytes: $0) }
     }
 
     /// Byte order of this string against `key`: <0, 0, >0 (nil if not a string).
-    public func compare(bytes key: UnsafeBufferPointer<UInt8>) -> Int? {
+    package func compare(bytes key: UnsafeBufferPointer<UInt8>) -> Int? {
         guard kind == .string else { return nil }
         let n = node
         if !n.flag {
@@ -848,7 +848,7 @@ public struct JSONView {
     }
 
     /// Whether this is a string whose decoded bytes are `key`.
-    public func equals(bytes key: UnsafeBufferPointer<UInt8>) -> Bool {
+    package func equals(bytes key: UnsafeBufferPointer<UInt8>) -> Bool {
         guard kind == .string else { return false }
         let n = node
         if !n.flag {
@@ -858,7 +858,7 @@ public struct JSONView {
     }
 
     /// The subtree as a ``JSONValue``.
-    public var value: JSONValue {
+    package var value: JSONValue {
         switch kind {
         case .null: return .null
         case .bool: return .bool(node.flag)
@@ -878,7 +878,7 @@ extension JSONView {
     /// Appends the canonical bytes of this value (members sorted, minimal
     /// escapes). An object's members are in key order on the tape already
     /// (``JSONTape/sortMembers(_:)``).
-    public func appendCanonical(to out: inout ByteBuffer) {
+    package func appendCanonical(to out: inout ByteBuffer) {
         switch kind {
         case .null: out.append("null")
         case .bool: out.append(node.flag ? "true" : "false")

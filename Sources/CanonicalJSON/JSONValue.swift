@@ -9,7 +9,7 @@ import Darwin
 ///
 /// Objects keep their members sorted by key (byte order of the UTF-8 key), so
 /// writing a value is writing its members in order: see ``JSONWriter``.
-public enum JSONValue: Equatable, Hashable, Sendable {
+package enum JSONValue: Equatable, Hashable, Sendable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -18,26 +18,26 @@ public enum JSONValue: Equatable, Hashable, Sendable {
     case object(JSONObject)
 
     /// The largest magnitude an integer may have: 2^53 − 1.
-    public static let maxInteger: Int64 = 9_007_199_254_740_991
+    package static let maxInteger: Int64 = 9_007_199_254_740_991
 
-    public var stringValue: String? {
+    package var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil
     }
-    public var intValue: Int64? {
+    package var intValue: Int64? {
         if case .int(let i) = self { return i }
         return nil
     }
-    public var objectValue: JSONObject? {
+    package var objectValue: JSONObject? {
         if case .object(let o) = self { return o }
         return nil
     }
-    public var arrayValue: [JSONValue]? {
+    package var arrayValue: [JSONValue]? {
         if case .array(let a) = self { return a }
         return nil
     }
 
-    public var kind: JSONTape.Kind {
+    package var kind: JSONTape.Kind {
         switch self {
         case .null: .null
         case .bool: .bool
@@ -49,24 +49,24 @@ public enum JSONValue: Equatable, Hashable, Sendable {
     }
 
     /// A short name of the value's kind, for error messages.
-    public var kindName: String { kind.name }
+    package var kindName: String { kind.name }
 }
 
 /// A JSON object whose members are kept sorted by key and unique.
-public struct JSONObject: Equatable, Hashable, Sendable {
-    public struct Member: Equatable, Hashable, Sendable {
-        public var key: String
-        public var value: JSONValue
-        public init(key: String, value: JSONValue) {
+package struct JSONObject: Equatable, Hashable, Sendable {
+    package struct Member: Equatable, Hashable, Sendable {
+        package var key: String
+        package var value: JSONValue
+        package init(key: String, value: JSONValue) {
             self.key = key
             self.value = value
         }
     }
 
     /// Members in ascending key order; keys are unique.
-    public private(set) var members: [Member]
+    package private(set) var members: [Member]
 
-    public init() { members = [] }
+    package init() { members = [] }
 
     /// Builds an object from members already in strictly ascending key order
     /// (the reader checks that before calling this).
@@ -74,29 +74,29 @@ public struct JSONObject: Equatable, Hashable, Sendable {
 
     /// Builds an object from members the caller keeps in strictly ascending
     /// key order (checked in debug builds).
-    public init(sortedMembers: [Member]) {
+    package init(sortedMembers: [Member]) {
         assert(zip(sortedMembers, sortedMembers.dropFirst()).allSatisfy { JSONObject.keyLess($0.key, $1.key) })
         members = sortedMembers
     }
 
     /// Builds an object; a later duplicate key replaces an earlier one.
-    public init(_ pairs: KeyValuePairs<String, JSONValue>) {
+    package init(_ pairs: KeyValuePairs<String, JSONValue>) {
         members = []
         for (k, v) in pairs { self[k] = v }
     }
 
-    public init(dictionary: [String: JSONValue]) {
+    package init(dictionary: [String: JSONValue]) {
         members = dictionary.map { Member(key: $0.key, value: $0.value) }
             .sorted { JSONObject.keyLess($0.key, $1.key) }
     }
 
-    public var count: Int { members.count }
-    public var isEmpty: Bool { members.isEmpty }
-    public var keys: [String] { members.map(\.key) }
+    package var count: Int { members.count }
+    package var isEmpty: Bool { members.isEmpty }
+    package var keys: [String] { members.map(\.key) }
 
     /// Key order of the canonical form: by UTF-8 bytes (for ASCII keys, as
     /// Python's `sort_keys` and RFC 8785 agree).
-    public static func keyLess(_ a: String, _ b: String) -> Bool {
+    package static func keyLess(_ a: String, _ b: String) -> Bool {
         var a = a
         var b = b
         return a.withUTF8 { x in
@@ -131,7 +131,7 @@ public struct JSONObject: Equatable, Hashable, Sendable {
     }
 
     /// The value for `key`; setting `nil` removes the member.
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         get {
             let (found, i) = index(of: key)
             if found { return members[i].value }
@@ -152,11 +152,11 @@ public struct JSONObject: Equatable, Hashable, Sendable {
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
 {
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+    package init(stringLiteral value: String) { self = .string(value) }
+    package init(integerLiteral value: Int64) { self = .int(value) }
+    package init(booleanLiteral value: Bool) { self = .bool(value) }
+    package init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    package init(dictionaryLiteral elements: (String, JSONValue)...) {
         var o = JSONObject()
         for (k, v) in elements { o[k] = v }
         self = .object(o)

@@ -4,7 +4,7 @@
 /// writes the same bytes for the same value.
 public enum JSONWriter {
     /// Appends the canonical bytes of `value` to `out`.
-    public static func append(_ value: JSONValue, to out: inout [UInt8]) {
+    package static func append(_ value: JSONValue, to out: inout [UInt8]) {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
@@ -30,7 +30,7 @@ public enum JSONWriter {
     }
 
     /// The canonical bytes of `value`.
-    public static func bytes(_ value: JSONValue) -> [UInt8] {
+    package static func bytes(_ value: JSONValue) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
         append(value, to: &out)
@@ -40,7 +40,7 @@ public enum JSONWriter {
     /// A string quoted for a message on a terminal: JSON string syntax, with
     /// C1 controls and DEL escaped too (JSON leaves them raw), and cut after 80
     /// characters; hostile text never reaches a terminal raw.
-    public static func quotedForDisplay(_ s: String) -> String {
+    package static func quotedForDisplay(_ s: String) -> String {
         var t = s
         if t.unicodeScalars.count > 80 { t = String(String.UnicodeScalarView(t.unicodeScalars.prefix(77))) + "…" }
         var out: [UInt8] = []
@@ -55,11 +55,11 @@ public enum JSONWriter {
     }
 
     /// The canonical text of `value`.
-    public static func string(_ value: JSONValue) -> String {
+    package static func string(_ value: JSONValue) -> String {
         String(decoding: bytes(value), as: UTF8.self)
     }
 
-    public static func appendInteger(_ i: Int64, to out: inout [UInt8]) {
+    package static func appendInteger(_ i: Int64, to out: inout [UInt8]) {
         withUnsafeTemporaryAllocation(byteCount: maxIntegerLength, alignment: 1) { digits in
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[..<writeInteger(i, to: digits.baseAddress!)]))
         }
@@ -94,13 +94,13 @@ public enum JSONWriter {
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
-    public static func appendString(_ s: String, to out: inout [UInt8]) {
+    package static func appendString(_ s: String, to out: inout [UInt8]) {
         var s = s
         s.withUTF8 { appendString(utf8: $0, to: &out) }
     }
 
     /// A string given as UTF-8 bytes, quoted and escaped.
-    public static func appendString(utf8 bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    package static func appendString(utf8 bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Most strings need no escape: one scan, one copy.
         guard needsEscape(bytes) else {
@@ -133,11 +133,11 @@ public enum JSONWriter {
 
     /// Whether a byte must be escaped in a JSON string: a control character, `"` or `\`.
     @inline(__always)
-    public static func needsEscape(_ c: UInt8) -> Bool { c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") }
+    package static func needsEscape(_ c: UInt8) -> Bool { c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") }
 
     /// Whether any byte of the text must be escaped: eight bytes at a time
     /// (SWAR), the last bytes as the last eight, some of them checked twice.
-    public static func needsEscape(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    package static func needsEscape(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = b.baseAddress, b.count >= 8 else { return b.contains(where: needsEscape) }
         let n = b.count
         var i = 0

@@ -16,10 +16,10 @@ public struct StaticTable<Element>: RandomAccessCollection, @unchecked Sendable 
         count = elements.count
     }
 
-    public var startIndex: Int { 0 }
-    public var endIndex: Int { count }
+    @inlinable public var startIndex: Int { 0 }
+    @inlinable public var endIndex: Int { count }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public subscript(i: Int) -> Element {
         precondition(i >= 0 && i < count, "index out of range")
         return base[i]

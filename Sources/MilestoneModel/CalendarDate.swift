@@ -120,21 +120,21 @@ func pad(_ v: Int, _ width: Int) -> String {
 
 /// A UTC instant at second precision, written `YYYY-MM-DDTHH:MM:SSZ` (the
 /// `recorded_at` of a record: transaction time).
-public struct Timestamp: Comparable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+package struct Timestamp: Comparable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
     /// Seconds since 1970-01-01T00:00:00Z.
-    public let seconds: Int64
+    package let seconds: Int64
 
-    public init(seconds: Int64) { self.seconds = seconds }
+    package init(seconds: Int64) { self.seconds = seconds }
 
     /// Parses exactly the 20-character form.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         var t = text
         guard let s = t.withUTF8({ Timestamp.seconds(utf8: $0) }) else { return nil }
         seconds = s
     }
 
     /// Parses exactly the 20-character form from UTF-8 bytes.
-    public init?(utf8: UnsafeBufferPointer<UInt8>) {
+    package init?(utf8: UnsafeBufferPointer<UInt8>) {
         guard let s = Timestamp.seconds(utf8: utf8) else { return nil }
         seconds = s
     }
@@ -156,22 +156,22 @@ public struct Timestamp: Comparable, Hashable, Sendable, BitwiseCopyable, Custom
         return s
     }
 
-    public var date: CalendarDate {
+    package var date: CalendarDate {
         CalendarDate(days: Int32((seconds >= 0 ? seconds : seconds - 86399) / 86400))
     }
 
-    public var description: String {
+    package var description: String {
         let d = date
         let rem = Int(seconds - Int64(d.days) * 86400)
         return d.description + "T" + pad(rem / 3600, 2) + ":" + pad(rem / 60 % 60, 2) + ":" + pad(rem % 60, 2) + "Z"
     }
 
     /// The last second of a day: what `--known-at DATE` means.
-    public static func endOfDay(_ d: CalendarDate) -> Timestamp {
+    package static func endOfDay(_ d: CalendarDate) -> Timestamp {
         Timestamp(seconds: Int64(d.days) * 86400 + 86399)
     }
 
-    public static func < (a: Timestamp, b: Timestamp) -> Bool { a.seconds < b.seconds }
+    package static func < (a: Timestamp, b: Timestamp) -> Bool { a.seconds < b.seconds }
 
 
 }
@@ -179,17 +179,17 @@ public struct Timestamp: Comparable, Hashable, Sendable, BitwiseCopyable, Custom
 /// A date as people write it when they know only part of it: `2025`,
 /// `2025-Q3`, `2025-09` or `2025-09-14` — the interval it covers and the
 /// precision that says so (docs/events.md, "Dates as intervals").
-public struct PartialDate: Sendable, Equatable {
-    public let start: CalendarDate
-    public let precision: DatePrecision
-    public var end: CalendarDate { start.end(at: precision) }
+package struct PartialDate: Sendable, Equatable {
+    package let start: CalendarDate
+    package let precision: DatePrecision
+    package var end: CalendarDate { start.end(at: precision) }
 
-    public init(start: CalendarDate, precision: DatePrecision) {
+    package init(start: CalendarDate, precision: DatePrecision) {
         self.start = start
         self.precision = precision
     }
 
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         if let d = CalendarDate(text) {
             self.init(start: d, precision: .day)
             return

@@ -57,12 +57,12 @@ enum Codes {
 /// An amount as people type it: `500B`, `1.2M`, `$761M`, `€2.5B`, `761000000`
 /// (K, M, B, T: thousand, million, billion, trillion). Whole currency units
 /// only: `1.2345K` is refused rather than rounded.
-public enum AmountText {
+package enum AmountText {
     /// Currency symbols that name one currency.
-    public static let symbols: [(String, String)] = [("US$", "USD"), ("NT$", "TWD"), ("CN¥", "CNY"), ("$", "USD"), ("€", "EUR"), ("£", "GBP"), ("¥", "JPY"), ("₩", "KRW"), ("₹", "INR")]
+    package static let symbols: [(String, String)] = [("US$", "USD"), ("NT$", "TWD"), ("CN¥", "CNY"), ("$", "USD"), ("€", "EUR"), ("£", "GBP"), ("¥", "JPY"), ("₩", "KRW"), ("₹", "INR")]
 
     /// The value in whole units and the currency its symbol names, if any.
-    public static func parse(_ text: String) -> (value: Int64, currency: String?)? {
+    package static func parse(_ text: String) -> (value: Int64, currency: String?)? {
         var s = Substring(text.filter { $0 != "," && $0 != "_" })
         var currency: String?
         for (symbol, code) in symbols where s.hasPrefix(symbol) {

@@ -92,7 +92,7 @@ public enum EventType: String, CaseIterable, Sendable, Codable, BitwiseCopyable 
     }
 
     /// The kind of subject an announcement introduces (nil for other types).
-    public var announces: SubjectKind? {
+    package var announces: SubjectKind? {
         switch self {
         case .programAnnounced: .program
         case .facilityAnnounced: .facility
@@ -158,54 +158,54 @@ public enum DatePrecision: String, CaseIterable, Sendable, Codable, BitwiseCopya
 /// that check lines to the in-order checks without allocating or counting
 /// references; the names themselves (``Event``) are made only when an
 /// error message or a store needs them.
-public struct EventFacts: Sendable, Equatable, BitwiseCopyable {
-    public var type: EventType
-    public var date: CalendarDate
-    public var precision: DatePrecision
-    public var id: UInt64?
+package struct EventFacts: Sendable, Equatable, BitwiseCopyable {
+    package var type: EventType
+    package var date: CalendarDate
+    package var precision: DatePrecision
+    package var id: UInt64?
     /// `nil` only for `ledger.created`.
-    public var subject: UInt64?
+    package var subject: UInt64?
     /// The id named by `corrects` or `retracts`.
-    public var reference: UInt64?
+    package var reference: UInt64?
     /// A facility's `program`.
-    public var program: UInt64?
+    package var program: UInt64?
     /// A target's milestone, as its position in ``EventForm/targetMilestones``.
-    public var milestone: UInt8?
+    package var milestone: UInt8?
     /// What a correction's `changes` do, as far as the rules need to know.
-    public var changes: ChangeFacts?
+    package var changes: ChangeFacts?
 }
 
 /// A correction's `changes`, checked against every type's fields when the
 /// event is read (the corrected event's type is known only in record order).
-public struct ChangeFacts: Sendable, Equatable, BitwiseCopyable {
+package struct ChangeFacts: Sendable, Equatable, BitwiseCopyable {
     /// Bit `t` set: the changes are valid for an event whose type has ordinal `t`.
-    public var fits: UInt32
+    package var fits: UInt32
     /// The new `date`, when changed.
-    public var date: CalendarDate?
+    package var date: CalendarDate?
     /// The new precision, when `precision` is changed (`null` resets it to `day`).
-    public var precision: DatePrecision?
+    package var precision: DatePrecision?
     /// The fingerprint of the new `program`, when changed to one.
-    public var program: UInt64?
+    package var program: UInt64?
 
-    public func fits(_ type: EventType) -> Bool { fits & 1 << UInt32(type.ordinal) != 0 }
+    package func fits(_ type: EventType) -> Bool { fits & 1 << UInt32(type.ordinal) != 0 }
 }
 
 /// An event that passed the form checks of docs/events.md: its ``EventFacts``
 /// and the names they fingerprint.
-public struct Event: Sendable, Equatable {
-    public private(set) var facts: EventFacts
+package struct Event: Sendable, Equatable {
+    package private(set) var facts: EventFacts
     /// `nil` only for an input event that has not been given one yet.
-    public private(set) var id: String?
+    package private(set) var id: String?
     /// `nil` only for `ledger.created`.
-    public let subject: String?
+    package let subject: String?
     /// The id named by `corrects` or `retracts`.
-    public let reference: String?
+    package let reference: String?
     /// A facility's `program`.
-    public let program: String?
+    package let program: String?
     /// A correction's `changes`.
-    public let changes: JSONObject?
+    package let changes: JSONObject?
 
-    public init(facts: EventFacts, id: String?, subject: String?, reference: String?, program: String?, changes: JSONObject?) {
+    package init(facts: EventFacts, id: String?, subject: String?, reference: String?, program: String?, changes: JSONObject?) {
         self.facts = facts
         self.id = id
         self.subject = subject
@@ -214,28 +214,28 @@ public struct Event: Sendable, Equatable {
         self.changes = changes
     }
 
-    public var type: EventType { facts.type }
-    public var date: CalendarDate { facts.date }
-    public var precision: DatePrecision { facts.precision }
+    package var type: EventType { facts.type }
+    package var date: CalendarDate { facts.date }
+    package var precision: DatePrecision { facts.precision }
     /// A target's milestone (`target.set`, `target.revised`).
-    public var milestone: String? { facts.milestone.map { EventForm.targetMilestones[Int($0)].rawValue } }
+    package var milestone: String? { facts.milestone.map { EventForm.targetMilestones[Int($0)].rawValue } }
 
     /// Gives an input event its id.
-    public mutating func assign(id: String) {
+    package mutating func assign(id: String) {
         self.id = id
         facts.id = ReferenceIndex.fingerprint(id)
     }
 }
 
 /// A rejected event: the field (a path such as `sources[0].url`) and why.
-public struct EventError: Error, Equatable, Sendable, CustomStringConvertible {
-    public var field: String
-    public var message: String
+package struct EventError: Error, Equatable, Sendable, CustomStringConvertible {
+    package var field: String
+    package var message: String
 
-    public init(field: String, _ message: String) {
+    package init(field: String, _ message: String) {
         self.field = field
         self.message = message
     }
 
-    public var description: String { field.isEmpty ? message : "\(field): \(message)" }
+    package var description: String { field.isEmpty ? message : "\(field): \(message)" }
 }

@@ -2,7 +2,7 @@ import CanonicalJSON
 
 /// The form rules of docs/events.md: which fields each type has, and what each
 /// field's value must look like. Referential rules are ``ReferenceIndex``'s.
-public enum EventForm {
+package enum EventForm {
     /// The kinds of field value docs/events.md defines.
     enum Kind: Sendable, Equatable {
         case text  // one line, ≤ 2,000 characters
@@ -28,9 +28,9 @@ public enum EventForm {
     }
 
     /// The most characters a text value may have (docs/events.md).
-    public static let maxTextLength = 2000
+    package static let maxTextLength = 2000
     /// The milestones a target can promise.
-    public static let targetMilestones: StaticTable<EventType> = [
+    package static let targetMilestones: StaticTable<EventType> = [
         .siteSecured, .constructionStarted, .constructionCompleted, .productionStarted, .productionVolume,
     ]
 
@@ -98,21 +98,21 @@ public enum EventForm {
     static func fields(_ type: EventType) -> StaticTable<Field> { fieldTables[type.ordinal] }
 
     /// The names of the fields an event of `type` may have.
-    public static func fieldNames(of type: EventType) -> [String] { fields(type).map(\.name) }
+    package static func fieldNames(of type: EventType) -> [String] { fields(type).map(\.name) }
 
     // MARK: - The vocabulary, as `milestones types` shows it
 
     /// One field of a type as a person reads it: made from the same tables
     /// the validator walks, so the two cannot disagree.
-    public struct FieldDescription: Sendable, Equatable {
-        public let name: String
-        public let required: Bool
+    package struct FieldDescription: Sendable, Equatable {
+        package let name: String
+        package let required: Bool
         /// What its value must be, in words.
-        public let form: String
+        package let form: String
     }
 
     /// Every field of `type` (common ones first, then the type's own), as ``FieldDescription``s.
-    public static func describe(_ type: EventType) -> [FieldDescription] {
+    package static func describe(_ type: EventType) -> [FieldDescription] {
         let list = type == .ledgerCreated ? ledgerCreatedFields : common + extra(type)
         return list.map { FieldDescription(name: $0.name, required: $0.required, form: describe($0.kind, field: $0.name)) }
     }
@@ -150,13 +150,13 @@ public enum EventForm {
     ///     let tape = JSONTape()
     ///     try tape.parse(line)
     ///     let event = try EventForm.validate(tape.root)
-    public static func validate(_ input: JSONView) throws(EventError) -> Event {
+    package static func validate(_ input: JSONView) throws(EventError) -> Event {
         names(of: input, facts: try facts(of: input))
     }
 
     /// Checks an event against docs/events.md's forms and returns what the rules
     /// need of it, making no String (``validate(_:)`` adds the names).
-    public static func facts(of input: JSONView) throws(EventError) -> EventFacts {
+    package static func facts(of input: JSONView) throws(EventError) -> EventFacts {
         try withFields(of: input) { type, _, found throws(EventError) in try facts(type: type, found: found) }
     }
 
@@ -167,7 +167,7 @@ public enum EventForm {
     /// so a reader of the ledger needs no default rules. An event without an
     /// `id` is given `deriveID` of its bytes without one, and written with it.
     /// On error, `out` is as it was.
-    public static func validate(_ input: JSONView, appendingNormalizedTo out: inout ByteBuffer,
+    package static func validate(_ input: JSONView, appendingNormalizedTo out: inout ByteBuffer,
                                 deriveID: (UnsafeRawBufferPointer) -> String) throws(EventError) -> Event {
         try withFields(of: input) { type, table, found throws(EventError) in
             var event = names(of: input, facts: try facts(type: type, found: found))
@@ -280,7 +280,7 @@ public enum EventForm {
     }
 
     /// The names of a valid event (`facts` are its ``facts(of:)``).
-    public static func names(of input: JSONView, facts: EventFacts) -> Event {
+    package static func names(of input: JSONView, facts: EventFacts) -> Event {
         Event(facts: facts, id: input["id"]?.string, subject: input["subject"]?.string,
               reference: facts.reference == nil ? nil : (input["corrects"] ?? input["retracts"])?.string,
               program: facts.program == nil ? nil : input["program"]?.string,
@@ -288,7 +288,7 @@ public enum EventForm {
     }
 
     /// Checks a value built in memory (e.g. from command-line options).
-    public static func validate(_ value: JSONValue) throws(EventError) -> Event {
+    package static func validate(_ value: JSONValue) throws(EventError) -> Event {
         let tape = JSONTape()
         do {
             try tape.parse(JSONWriter.bytes(value))
@@ -383,7 +383,7 @@ public enum EventForm {
 
     /// Checks a correction's `changes` against the fields of the corrected
     /// event's type. `null` removes an optional field.
-    public static func checkChanges(_ changes: JSONObject, for type: EventType) throws(EventError) {
+    package static func checkChanges(_ changes: JSONObject, for type: EventType) throws(EventError) {
         let tape = JSONTape()
         try? tape.parse(JSONWriter.bytes(.object(changes)))
         if let problem = changesFit(tape.root, explaining: type).problem { throw problem }
@@ -492,7 +492,7 @@ public enum EventForm {
     }
 
     /// Applies a correction's `changes` to an event object (null removes).
-    public static func apply(_ changes: JSONObject, to object: JSONObject) -> JSONObject {
+    package static func apply(_ changes: JSONObject, to object: JSONObject) -> JSONObject {
         var o = object
         for m in changes.members { o[m.key] = m.value == .null ? nil : m.value }
         return o
@@ -698,7 +698,7 @@ public enum EventForm {
     // MARK: - Forms
 
     /// `[a-z0-9][a-z0-9-]{0,63}`
-    public static func isSlug(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
+    package static func isSlug(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
         guard (1...64).contains(u.count), u[0] != 0x2D else { return false }
         return allBytes(u) { w in ByteClass.within(w, 0x61, 0x7A) | ByteClass.within(w, 0x30, 0x39) | ByteClass.within(w, 0x2D, 0x2D) }
     }
@@ -725,13 +725,13 @@ public enum EventForm {
         return w & ByteClass.highs == 0 && classes(w) & used == ByteClass.highs & used
     }
 
-    public static func isSlug(_ s: String) -> Bool {
+    package static func isSlug(_ s: String) -> Bool {
         var t = s
         return t.withUTF8(isSlug)
     }
 
     /// `[A-Za-z0-9][A-Za-z0-9._:-]{0,127}`
-    public static func isID(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
+    package static func isID(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
         guard (1...128).contains(u.count) else { return false }
         let c = u[0]
         guard (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) else { return false }
@@ -758,13 +758,13 @@ public enum EventForm {
         }
     }
 
-    public static func isID(_ s: String) -> Bool {
+    package static func isID(_ s: String) -> Bool {
         var t = s
         return t.withUTF8(isID)
     }
 
     /// `http://` or `https://`, a host, and no spaces or control characters.
-    public static func isHTTPURL(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
+    package static func isHTTPURL(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = u.baseAddress, u.count >= 8 else { return false }
         // The scheme, case-insensitively: "http://" or "https://".
         let head = UnsafeRawPointer(base).loadUnaligned(as: UInt64.self)
@@ -810,13 +810,13 @@ public enum EventForm {
         return true
     }
 
-    public static func isHTTPURL(_ s: String) -> Bool {
+    package static func isHTTPURL(_ s: String) -> Bool {
         var t = s
         return t.withUTF8(isHTTPURL)
     }
 
     /// An org's slug: lowercased, runs of non-alphanumerics folded to `-`.
-    public static func slug(ofOrg name: String) -> String {
+    package static func slug(ofOrg name: String) -> String {
         var out = ""
         var dash = false
         for ch in name.lowercased().unicodeScalars {
@@ -835,7 +835,7 @@ public enum EventForm {
 // MARK: - Messages
 
 /// A value quoted for an error message (see ``JSONWriter/quotedForDisplay(_:)``).
-public func quoted(_ s: String) -> String { JSONWriter.quotedForDisplay(s) }
+package func quoted(_ s: String) -> String { JSONWriter.quotedForDisplay(s) }
 
 func hex4(_ v: UInt32) -> String {
     let h = String(v, radix: 16, uppercase: false)

@@ -5,45 +5,45 @@ import CanonicalJSON
 /// corrected (field by field) or retracted, and the `status` and `targets`
 /// rows whose values changed. Both sides are replays of the same rules
 /// (``Replay``), so a diff never disagrees with the queries.
-public struct KnowledgeDiff: Sendable, Equatable {
-    public enum Change: String, Sendable {
+package struct KnowledgeDiff: Sendable, Equatable {
+    package enum Change: String, Sendable {
         case added, corrected, retracted, changed, removed
     }
 
     /// One field's value before and after (nil: absent on that side).
-    public struct FieldChange: Sendable, Equatable {
-        public let field: String
-        public let before: JSONValue?
-        public let after: JSONValue?
+    package struct FieldChange: Sendable, Equatable {
+        package let field: String
+        package let before: JSONValue?
+        package let after: JSONValue?
     }
 
     /// An event known on one side only, or known on both with other content.
-    public struct EventChange: Sendable, Equatable {
-        public let change: Change
-        public let id: String
-        public let type: String
-        public let subject: String
+    package struct EventChange: Sendable, Equatable {
+        package let change: Change
+        package let id: String
+        package let type: String
+        package let subject: String
         /// The fields that differ (for `corrected`), or the whole event (added, retracted).
-        public let fields: [FieldChange]
+        package let fields: [FieldChange]
     }
 
     /// A `status` or `targets` row that appeared, disappeared or changed.
-    public struct RowChange: Sendable, Equatable {
-        public let change: Change
-        public let subject: String
+    package struct RowChange: Sendable, Equatable {
+        package let change: Change
+        package let subject: String
         /// The target's milestone (nil for a status row).
-        public let milestone: String?
-        public let fields: [FieldChange]
+        package let milestone: String?
+        package let fields: [FieldChange]
     }
 
-    public var events: [EventChange] = []
-    public var status: [RowChange] = []
-    public var targets: [RowChange] = []
+    package var events: [EventChange] = []
+    package var status: [RowChange] = []
+    package var targets: [RowChange] = []
 
-    public var isEmpty: Bool { events.isEmpty && status.isEmpty && targets.isEmpty }
+    package var isEmpty: Bool { events.isEmpty && status.isEmpty && targets.isEmpty }
 
     /// The difference between what `before` and `after` know about the world as of `asOf`.
-    public static func between(_ before: [KnownEvent], _ after: [KnownEvent], asOf: CalendarDate) -> KnowledgeDiff {
+    package static func between(_ before: [KnownEvent], _ after: [KnownEvent], asOf: CalendarDate) -> KnowledgeDiff {
         var diff = KnowledgeDiff()
         let old = Dictionary(before.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
         let new = Dictionary(after.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
@@ -93,26 +93,26 @@ public struct KnowledgeDiff: Sendable, Equatable {
 
 extension FacilityStatus {
     /// The columns of `status` (docs/cli.md, "Output"), in order: the one list the CLI, the diff and the report use.
-    public static let columns = ["subject", "name", "kind", "operator", "program", "phase", "phase_date", "phase_precision"]
+    package static let columns = ["subject", "name", "kind", "operator", "program", "phase", "phase_date", "phase_precision"]
 
     /// The row's values, in the order of ``columns``.
-    public var values: [JSONValue] {
+    package var values: [JSONValue] {
         func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
         return [.string(subject), text(name), text(kind), text(operatorName), text(program), .string(phase.rawValue),
                 .string(phaseDate.description), .string(phasePrecision.rawValue)]
     }
 
     /// The row as `status --format json` writes it.
-    public var row: JSONObject { JSONObject(dictionary: Dictionary(uniqueKeysWithValues: zip(FacilityStatus.columns, values))) }
+    package var row: JSONObject { JSONObject(dictionary: Dictionary(uniqueKeysWithValues: zip(FacilityStatus.columns, values))) }
 }
 
 extension TargetStatus {
     /// The columns of `targets` (docs/cli.md, "Output"), in order: the one list the CLI, the diff and the report use.
-    public static let columns = ["subject", "milestone", "due_earliest", "due_latest", "actual", "actual_latest", "implied_by", "state",
+    package static let columns = ["subject", "milestone", "due_earliest", "due_latest", "actual", "actual_latest", "implied_by", "state",
                                  "slip_days", "slip_from_original_days", "revisions"]
 
     /// The row's values, in the order of ``columns``.
-    public var values: [JSONValue] {
+    package var values: [JSONValue] {
         func date(_ d: CalendarDate?) -> JSONValue { d.map { .string($0.description) } ?? .null }
         func int(_ i: Int?) -> JSONValue { i.map { .int(Int64($0)) } ?? .null }
         return [.string(subject), .string(milestone), date(dueEarliest), date(dueLatest), date(actual), date(actualLatest),
@@ -121,5 +121,5 @@ extension TargetStatus {
     }
 
     /// The row as `targets --format json` writes it.
-    public var row: JSONObject { JSONObject(dictionary: Dictionary(uniqueKeysWithValues: zip(TargetStatus.columns, values))) }
+    package var row: JSONObject { JSONObject(dictionary: Dictionary(uniqueKeysWithValues: zip(TargetStatus.columns, values))) }
 }

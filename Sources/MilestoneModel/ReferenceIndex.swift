@@ -2,19 +2,19 @@ import CanonicalJSON
 import MilestoneSupport
 
 /// What the referential rules need to know of a recorded event.
-public struct ReferenceEntry: Sendable, Equatable {
-    public var type: EventType
-    public var subject: String?
-    public var retracted: Bool
+package struct ReferenceEntry: Sendable, Equatable {
+    package var type: EventType
+    package var subject: String?
+    package var retracted: Bool
     /// The event's date and precision as corrected so far (for the
     /// date/precision rule when a later correction changes one of them).
-    public var date: CalendarDate
-    public var precision: DatePrecision
+    package var date: CalendarDate
+    package var precision: DatePrecision
     /// A digest of the event's canonical bytes (first 8 bytes of its
     /// SHA-256), to tell an idempotent retry from a clash; 0 when unknown.
-    public var content: UInt64
+    package var content: UInt64
 
-    public init(type: EventType, subject: String?, retracted: Bool, date: CalendarDate, precision: DatePrecision, content: UInt64) {
+    package init(type: EventType, subject: String?, retracted: Bool, date: CalendarDate, precision: DatePrecision, content: UInt64) {
         self.type = type
         self.subject = subject
         self.retracted = retracted
@@ -24,11 +24,11 @@ public struct ReferenceEntry: Sendable, Equatable {
     }
 }
 
-public enum SubjectKind: String, Sendable { case program, facility }
+package enum SubjectKind: String, Sendable { case program, facility }
 
 /// Where recorded events are looked up: the in-memory ``ReferenceIndex``
 /// (verify), or the SQLite read models (record on a large ledger).
-public protocol ReferenceState {
+package protocol ReferenceState {
     func entry(id: String) throws -> ReferenceEntry?
     /// Many lookups at once (a store can answer them in one query).
     func entries(ids: [String]) throws -> [String: ReferenceEntry]
@@ -37,7 +37,7 @@ public protocol ReferenceState {
 }
 
 extension ReferenceState {
-    public func entries(ids: [String]) throws -> [String: ReferenceEntry] {
+    package func entries(ids: [String]) throws -> [String: ReferenceEntry] {
         var out: [String: ReferenceEntry] = [:]
         for id in ids { if let e = try entry(id: id) { out[id] = e } }
         return out
@@ -54,7 +54,7 @@ extension ReferenceState {
 /// ids and subjects, never with the ledger's bytes. With a `base`, lookups it
 /// cannot answer fall through to it (the read models), and it holds only the
 /// events added since (a batch).
-public struct ReferenceIndex {
+package struct ReferenceIndex {
     /// What the rules remember of an id, packed into 8 bytes (a slot of the
     /// id table is this and the id's fingerprint): subject index (bits 32–63;
     /// see ``SubjectEntry``) | date in days + 2^22 (bits 8–30: years
@@ -125,22 +125,22 @@ public struct ReferenceIndex {
     /// Base answers fetched ahead for a batch (nil: known absent).
     private var prefetched: [String: ReferenceEntry?] = [:]
 
-    public init(base: (any ReferenceState)? = nil) {
+    package init(base: (any ReferenceState)? = nil) {
         baseBox = base.map(BaseBox.init)
         ids = FingerprintTable<IdEntry>()
     }
 
-    public var eventCount: Int { ids.count }
+    package var eventCount: Int { ids.count }
     /// How many more ids fit before the id table grows.
-    public var idRoom: Int { ids.room }
+    package var idRoom: Int { ids.room }
     /// Whether another state (the read models) answers for what came before.
-    public var hasBase: Bool { baseBox != nil }
-    public var subjectCount: Int { subjects.count }
+    package var hasBase: Bool { baseBox != nil }
+    package var subjectCount: Int { subjects.count }
 
     /// Makes room for about `events` more events (their ids, and contents
     /// when kept) and `subjects` more subjects, so that the tables are not
     /// copied again and again as they fill.
-    public mutating func reserve(events: Int, subjects more: Int = 0, contents withContents: Bool) {
+    package mutating func reserve(events: Int, subjects more: Int = 0, contents withContents: Bool) {
         ids.reserve(events)
         if more > 0 { subjects.reserve(more) }
         if withContents { contents.reserve(events) }
@@ -150,7 +150,7 @@ public struct ReferenceIndex {
     /// they name, their subjects) into the cache, all at once (see
     /// ``FingerprintTable/warm(_:)``), before they are checked one by one.
     /// `facts(k)` gives the k-th event's facts, nil for one not to be checked.
-    public func warm(_ count: Int, facts: (Int) -> EventFacts?) {
+    package func warm(_ count: Int, facts: (Int) -> EventFacts?) {
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * count) { ids in
             withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count) { subjects in
                 var (i, s) = (0, 0)
@@ -170,7 +170,7 @@ public struct ReferenceIndex {
     /// The events to warm before checking event `i` of `count` in order: every
     /// 32 events, those 32 to 64 ahead (the first 64 at the start). Farther
     /// ahead, what is read in between would push them out of the cache again.
-    @inlinable public static func warmAhead(_ i: Int, of count: Int) -> Range<Int>? {
+    @inlinable package static func warmAhead(_ i: Int, of count: Int) -> Range<Int>? {
         guard i % 32 == 0 else { return nil }
         return (i == 0 ? 0 : min(count, i + 32))..<min(count, i + 64)
     }
@@ -182,14 +182,14 @@ public struct ReferenceIndex {
     /// process, so workers compute an event's ``EventFacts`` in parallel and
     /// the in-order checks only look them up. (`Hasher` itself, through its
     /// buffered interface, cost more.)
-    public static func fingerprint(utf8 name: UnsafeBufferPointer<UInt8>) -> UInt64 {
+    package static func fingerprint(utf8 name: UnsafeBufferPointer<UInt8>) -> UInt64 {
         SipHash.hash(UnsafeRawBufferPointer(name), key: fingerprintKey, compression: 1, finalization: 3)
     }
 
     /// This process's fingerprint key.
     static let fingerprintKey = (UInt64.random(in: .min ... .max), UInt64.random(in: .min ... .max))
 
-    public static func fingerprint(_ name: String) -> UInt64 {
+    package static func fingerprint(_ name: String) -> UInt64 {
         var s = name
         return s.withUTF8(fingerprint(utf8:))
     }
@@ -230,7 +230,7 @@ public struct ReferenceIndex {
         return r.subjectName
     }
 
-    public func entry(id: String) throws -> ReferenceEntry? {
+    package func entry(id: String) throws -> ReferenceEntry? {
         try recorded(ReferenceIndex.fingerprint(id), name: { id }).map {
             ReferenceEntry(type: $0.type, subject: subjectName(of: $0), retracted: $0.retracted, date: $0.date,
                            precision: $0.precision, content: $0.content)
@@ -239,14 +239,14 @@ public struct ReferenceIndex {
 
     /// Asks the base about these ids in one go, so that checking a batch
     /// does not query it event by event.
-    public mutating func prefetch(ids: [String]) throws {
+    package mutating func prefetch(ids: [String]) throws {
         guard let base, !ids.isEmpty else { return }
         prefetched.removeAll(keepingCapacity: true)
         let found = try base.entries(ids: ids)
         for id in ids { prefetched[id] = .some(found[id]) }
     }
 
-    public func subjectKind(_ subject: String) throws -> SubjectKind? {
+    package func subjectKind(_ subject: String) throws -> SubjectKind? {
         try subjectKind(ReferenceIndex.fingerprint(subject), name: { subject })
     }
 
@@ -255,7 +255,7 @@ public struct ReferenceIndex {
         return try base?.subjectKind(name())
     }
 
-    public func hasTarget(subject: String, milestone: String) throws -> Bool {
+    package func hasTarget(subject: String, milestone: String) throws -> Bool {
         guard let m = EventForm.targetMilestones.firstIndex(where: { $0.rawValue == milestone }) else { return false }
         return try hasTarget(ReferenceIndex.fingerprint(subject), milestone: UInt8(m), names: { (subject, milestone) })
     }
@@ -268,7 +268,7 @@ public struct ReferenceIndex {
     }
 
     /// Whether an event with this id is already recorded, and whether with the same content.
-    public enum Presence: Sendable { case new, sameContent }
+    package enum Presence: Sendable { case new, sameContent }
 
     /// Checks an event, the next in record order, by its facts against the
     /// rules; `names` gives the event with its names, called only for an
@@ -278,7 +278,7 @@ public struct ReferenceIndex {
     /// (`.sameContent`); otherwise any repeat of an id is an error. `earlier`
     /// gives the digest of an event remembered without one (a batch's own,
     /// whose digests are made only when needed).
-    public func check(_ facts: EventFacts, content: (() -> UInt64)? = nil, earlier: ((UInt64) -> UInt64?)? = nil,
+    package func check(_ facts: EventFacts, content: (() -> UInt64)? = nil, earlier: ((UInt64) -> UInt64?)? = nil,
                       names: () -> Event) throws -> Presence {
         if let id = facts.id, let existing = try recorded(id, name: { names().id! }) {
             if let content {
@@ -380,13 +380,13 @@ public struct ReferenceIndex {
 
     /// Remembers `event` (which passed ``check(_:content:earlier:names:)``) as recorded,
     /// with the digest of its content when idempotent retries must be recognised.
-    public mutating func add(_ event: Event, content: UInt64? = nil) throws {
+    package mutating func add(_ event: Event, content: UInt64? = nil) throws {
         try add(event.facts, content: content, names: { event })
     }
 
     /// Remembers an event by its facts; `names` is called for a subject not
     /// seen before (its name is kept) and for questions to the base.
-    public mutating func add(_ facts: EventFacts, content: UInt64? = nil, names: () -> Event) throws {
+    package mutating func add(_ facts: EventFacts, content: UInt64? = nil, names: () -> Event) throws {
         let box = baseBox
         var index: UInt32 = .max
         if let subject = facts.subject {

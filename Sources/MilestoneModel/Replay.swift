@@ -1,7 +1,7 @@
 import CanonicalJSON
 
 /// Facility phases (docs/events.md, "Facilities and their lifecycle").
-public enum FacilityPhase: String, CaseIterable, Sendable, Comparable {
+package enum FacilityPhase: String, CaseIterable, Sendable, Comparable {
     case announced
     case siteSecured = "site_secured"
     case underConstruction = "under_construction"
@@ -12,7 +12,7 @@ public enum FacilityPhase: String, CaseIterable, Sendable, Comparable {
     case cancelled
 
     /// Lifecycle order; 0 for paused and cancelled.
-    public var rank: Int {
+    package var rank: Int {
         switch self {
         case .announced: 1
         case .siteSecured: 2
@@ -25,7 +25,7 @@ public enum FacilityPhase: String, CaseIterable, Sendable, Comparable {
     }
 
     /// The lifecycle phase an event type reaches, if any.
-    public init?(reachedBy type: EventType) {
+    package init?(reachedBy type: EventType) {
         switch type {
         case .facilityAnnounced: self = .announced
         case .siteSecured: self = .siteSecured
@@ -37,7 +37,7 @@ public enum FacilityPhase: String, CaseIterable, Sendable, Comparable {
         }
     }
 
-    public static func < (a: FacilityPhase, b: FacilityPhase) -> Bool { a.rank < b.rank }
+    package static func < (a: FacilityPhase, b: FacilityPhase) -> Bool { a.rank < b.rank }
 }
 
 /// A target's state as of a date (docs/events.md, "Targets").
@@ -49,7 +49,7 @@ extension CalendarDate {
     /// The last day of the interval that a date reported at `precision`
     /// covers: the day itself, or the end of its month, quarter or year
     /// (the date is the first day of that period; docs/events.md).
-    public func end(at precision: DatePrecision) -> CalendarDate {
+    package func end(at precision: DatePrecision) -> CalendarDate {
         // Computed within the period itself (the next one may be past year 9999).
         let (y, m, _) = components
         let last = switch precision {
@@ -63,7 +63,7 @@ extension CalendarDate {
     }
 
     /// The date as precisely as it is known: `2026`, `2026-Q1`, `2026-03`, `2026-03-05`.
-    public func label(at precision: DatePrecision) -> String {
+    package func label(at precision: DatePrecision) -> String {
         let (y, m, _) = components
         switch precision {
         case .day: return description
@@ -77,12 +77,12 @@ extension CalendarDate {
 /// The rules that turn what is known about a facility or a target into its
 /// state: one definition, used by the in-memory replay and by the SQL read
 /// models alike (the SQL only gathers their inputs).
-public enum Rules {
+package enum Rules {
     /// A facility's phase as of D: its most advanced lifecycle phase reached
     /// by an event dated on or before D (`top`, first reached on `reached`),
     /// unless the latest pause/resume/cancel dated on or before D (`control`)
     /// is a pause or a cancel. The date comes with its event's precision.
-    public static func phase(top: FacilityPhase, reached: (CalendarDate, DatePrecision),
+    package static func phase(top: FacilityPhase, reached: (CalendarDate, DatePrecision),
                              control: (type: EventType, date: CalendarDate, precision: DatePrecision)?)
         -> (phase: FacilityPhase, since: CalendarDate, precision: DatePrecision) {
         switch control?.type {
@@ -95,15 +95,15 @@ public enum Rules {
     /// The inputs of ``phase(top:reached:control:)`` gathered from one
     /// facility's events dated on or before D, in any order: the read models
     /// feed it from an index scan, the in-memory replay from its lists.
-    public struct PhaseInputs {
+    package struct PhaseInputs {
         var top: FacilityPhase?
         /// The first event (by date, then seq) that reached `top`.
         var reached = (date: CalendarDate(days: 0), seq: 0, precision: DatePrecision.day)
         var control: (type: EventType, date: CalendarDate, seq: Int, precision: DatePrecision)?
 
-        public init() {}
+        package init() {}
 
-        public mutating func add(_ type: EventType, date: CalendarDate, precision: DatePrecision, seq: Int) {
+        package mutating func add(_ type: EventType, date: CalendarDate, precision: DatePrecision, seq: Int) {
             if let p = FacilityPhase(reachedBy: type) {
                 if top == nil || p > top! {
                     top = p
@@ -117,7 +117,7 @@ public enum Rules {
         }
 
         /// Nil when no lifecycle event was seen: the facility does not appear as of D.
-        public var phase: (phase: FacilityPhase, since: CalendarDate, precision: DatePrecision)? {
+        package var phase: (phase: FacilityPhase, since: CalendarDate, precision: DatePrecision)? {
             top.map { Rules.phase(top: $0, reached: (reached.date, reached.precision),
                                   control: control.map { ($0.type, $0.date, $0.precision) }) }
         }
@@ -126,22 +126,22 @@ public enum Rules {
     /// What one subject's lifecycle events dated on or before D say about
     /// when each target milestone happened: for each lifecycle phase, the
     /// first event (by date, then seq) that reached it.
-    public struct MilestoneEvidence {
+    package struct MilestoneEvidence {
         /// By phase rank (2 site secured … 6 volume production).
         var first = [(date: CalendarDate, seq: Int, precision: DatePrecision)?](repeating: nil, count: 7)
 
-        public init() {}
+        package init() {}
 
-        public mutating func reset() { for k in first.indices { first[k] = nil } }
+        package mutating func reset() { for k in first.indices { first[k] = nil } }
 
-        public mutating func add(_ type: EventType, date: CalendarDate, precision: DatePrecision, seq: Int) {
+        package mutating func add(_ type: EventType, date: CalendarDate, precision: DatePrecision, seq: Int) {
             guard let rank = FacilityPhase(reachedBy: type)?.rank, rank >= 2 else { return }
             if let f = first[rank], (f.date, f.seq) <= (date, seq) { return }
             first[rank] = (date, seq, precision)
         }
 
         /// The milestone's actual interval, or what a later milestone implies.
-        public func actual(of milestone: EventType) -> Actual? {
+        package func actual(of milestone: EventType) -> Actual? {
             guard let rank = FacilityPhase(reachedBy: milestone)?.rank, rank >= 2 else { return nil }
             if let f = first[rank] { return Actual(earliest: f.date, latest: f.date.end(at: f.precision), impliedBy: nil) }
             // The earliest (by date, then seq) event of a later milestone.
@@ -160,11 +160,11 @@ public enum Rules {
 
     /// When a milestone happened, as an interval: `earliest` (nil when only
     /// implied by a later milestone) … `latest`.
-    public struct Actual: Sendable, Equatable {
-        public var earliest: CalendarDate?
-        public var latest: CalendarDate
-        public var impliedBy: EventType?
-        public init(earliest: CalendarDate?, latest: CalendarDate, impliedBy: EventType?) {
+    package struct Actual: Sendable, Equatable {
+        package var earliest: CalendarDate?
+        package var latest: CalendarDate
+        package var impliedBy: EventType?
+        package init(earliest: CalendarDate?, latest: CalendarDate, impliedBy: EventType?) {
             self.earliest = earliest
             self.latest = latest
             self.impliedBy = impliedBy
@@ -174,7 +174,7 @@ public enum Rules {
     /// A target's state as of D, given when the milestone happened (or what
     /// implies it), the current `due.latest`, and the first target's. Slips
     /// are certain bounds: nil when the state is undetermined or pending.
-    public static func target(actual: Actual?, dueLatest: CalendarDate, originalLatest: CalendarDate,
+    package static func target(actual: Actual?, dueLatest: CalendarDate, originalLatest: CalendarDate,
                               asOf: CalendarDate) -> (state: TargetState, slipDays: Int?, slipFromOriginalDays: Int?) {
         // Differences of days as Int: no two Int32 day counts can overflow it.
         func days(_ a: CalendarDate, _ b: CalendarDate) -> Int { Int(a.days) - Int(b.days) }
@@ -195,7 +195,7 @@ public enum Rules {
 
     /// An event's publication date (docs/events.md, "Publication time"): the
     /// earliest `published` among its sources, else the day it was recorded.
-    public static func publicationDate(of event: JSONObject, recordedAt: Timestamp) -> CalendarDate {
+    package static func publicationDate(of event: JSONObject, recordedAt: Timestamp) -> CalendarDate {
         var earliest: CalendarDate?
         for s in event["sources"]?.arrayValue ?? [] {
             if let d = s.objectValue?["published"]?.stringValue.flatMap(CalendarDate.init), earliest == nil || d < earliest! { earliest = d }
@@ -206,17 +206,17 @@ public enum Rules {
 
 /// An event as known at some moment: its fields with every correction known
 /// by then applied (retracted events are simply absent).
-public struct KnownEvent: Sendable, Equatable {
-    public var seq: Int
-    public var id: String
-    public var type: EventType
-    public var subject: String
-    public var date: CalendarDate
-    public var precision: DatePrecision
+package struct KnownEvent: Sendable, Equatable {
+    package var seq: Int
+    package var id: String
+    package var type: EventType
+    package var subject: String
+    package var date: CalendarDate
+    package var precision: DatePrecision
     /// The effective event object.
-    public var object: JSONObject
+    package var object: JSONObject
 
-    public init(seq: Int, object: JSONObject) {
+    package init(seq: Int, object: JSONObject) {
         self.seq = seq
         self.object = object
         id = object["id"]?.stringValue ?? ""
@@ -226,32 +226,32 @@ public struct KnownEvent: Sendable, Equatable {
         precision = object["precision"]?.stringValue.flatMap(DatePrecision.init) ?? .day
     }
 
-    public var name: String? { object["name"]?.stringValue }
+    package var name: String? { object["name"]?.stringValue }
 }
 
 /// One record as the read side replays it.
-public struct ReplayRecord: Sendable {
-    public var seq: Int
-    public var recordedAt: Timestamp
-    public var event: JSONObject
-    public init(seq: Int, recordedAt: Timestamp, event: JSONObject) {
+package struct ReplayRecord: Sendable {
+    package var seq: Int
+    package var recordedAt: Timestamp
+    package var event: JSONObject
+    package init(seq: Int, recordedAt: Timestamp, event: JSONObject) {
         self.seq = seq
         self.recordedAt = recordedAt
         self.event = event
     }
 }
 
-public struct FacilityStatus: Sendable, Equatable {
-    public var subject: String
-    public var name: String?
-    public var kind: String?
-    public var operatorName: String?
-    public var program: String?
-    public var phase: FacilityPhase
-    public var phaseDate: CalendarDate
-    public var phasePrecision: DatePrecision
+package struct FacilityStatus: Sendable, Equatable {
+    package var subject: String
+    package var name: String?
+    package var kind: String?
+    package var operatorName: String?
+    package var program: String?
+    package var phase: FacilityPhase
+    package var phaseDate: CalendarDate
+    package var phasePrecision: DatePrecision
 
-    public init(subject: String, name: String?, kind: String?, operatorName: String?, program: String?, phase: FacilityPhase,
+    package init(subject: String, name: String?, kind: String?, operatorName: String?, program: String?, phase: FacilityPhase,
                 phaseDate: CalendarDate, phasePrecision: DatePrecision) {
         self.subject = subject
         self.name = name
@@ -264,19 +264,19 @@ public struct FacilityStatus: Sendable, Equatable {
     }
 }
 
-public struct ProgramStatus: Sendable, Equatable {
-    public var subject: String
-    public var name: String?
-    public var sponsor: String?
+package struct ProgramStatus: Sendable, Equatable {
+    package var subject: String
+    package var name: String?
+    package var sponsor: String?
     /// The amount as announced.
-    public var announced: JSONObject?
+    package var announced: JSONObject?
     /// The latest `investment.committed` dated on or before D, else the announced amount.
-    public var committed: JSONObject?
-    public var horizon: CalendarDate?
+    package var committed: JSONObject?
+    package var horizon: CalendarDate?
     /// Facilities of the program by phase (only those that appear as of D).
-    public var facilities: [FacilityPhase: Int]
+    package var facilities: [FacilityPhase: Int]
 
-    public init(subject: String, name: String?, sponsor: String?, announced: JSONObject?, committed: JSONObject?, horizon: CalendarDate?, facilities: [FacilityPhase: Int]) {
+    package init(subject: String, name: String?, sponsor: String?, announced: JSONObject?, committed: JSONObject?, horizon: CalendarDate?, facilities: [FacilityPhase: Int]) {
         self.subject = subject
         self.name = name
         self.sponsor = sponsor
@@ -287,22 +287,22 @@ public struct ProgramStatus: Sendable, Equatable {
     }
 }
 
-public struct TargetStatus: Sendable, Equatable {
-    public var subject: String
-    public var milestone: String
-    public var dueEarliest: CalendarDate
-    public var dueLatest: CalendarDate
+package struct TargetStatus: Sendable, Equatable {
+    package var subject: String
+    package var milestone: String
+    package var dueEarliest: CalendarDate
+    package var dueLatest: CalendarDate
     /// When the milestone happened: `actual` … `actualLatest` (docs/events.md, "Targets").
-    public var actual: CalendarDate?
-    public var actualLatest: CalendarDate?
+    package var actual: CalendarDate?
+    package var actualLatest: CalendarDate?
     /// The later milestone that implies this one, when none of its own is known.
-    public var impliedBy: EventType?
-    public var state: TargetState
-    public var slipDays: Int?
-    public var slipFromOriginalDays: Int?
-    public var revisions: Int
+    package var impliedBy: EventType?
+    package var state: TargetState
+    package var slipDays: Int?
+    package var slipFromOriginalDays: Int?
+    package var revisions: Int
 
-    public init(subject: String, milestone: String, dueEarliest: CalendarDate, dueLatest: CalendarDate, actual: Rules.Actual?,
+    package init(subject: String, milestone: String, dueEarliest: CalendarDate, dueLatest: CalendarDate, actual: Rules.Actual?,
                 state: TargetState, slipDays: Int?, slipFromOriginalDays: Int?, revisions: Int) {
         self.subject = subject
         self.milestone = milestone
@@ -320,14 +320,14 @@ public struct TargetStatus: Sendable, Equatable {
 
 /// The rules of docs/events.md, as plain functions over known events: the one
 /// definition that the SQL read models are tested against.
-public enum Replay {
+package enum Replay {
     /// The events known once records up to `knownSeq` are in: corrections
     /// applied in record order, retracted events removed.
     ///
     /// With `publishedBy` (docs/events.md, "Publication time"), only what had
     /// been published by then counts: a correction or retraction by its own
     /// sources, an event by its sources as corrected in this view.
-    public static func known(_ records: [ReplayRecord], upTo knownSeq: Int = .max, publishedBy: CalendarDate? = nil) -> [KnownEvent] {
+    package static func known(_ records: [ReplayRecord], upTo knownSeq: Int = .max, publishedBy: CalendarDate? = nil) -> [KnownEvent] {
         var events: [String: KnownEvent] = [:]
         var recordedAt: [String: Timestamp] = [:]
         var order: [String] = []
@@ -358,7 +358,7 @@ public enum Replay {
     }
 
     /// The seq of the last record recorded at or before `time`.
-    public static func knownSeq(_ records: [ReplayRecord], at time: Timestamp) -> Int {
+    package static func knownSeq(_ records: [ReplayRecord], at time: Timestamp) -> Int {
         records.last { $0.recordedAt <= time }?.seq ?? 0
     }
 
@@ -367,7 +367,7 @@ public enum Replay {
     }
 
     /// Every facility that appears as of `asOf`, with its phase and since when.
-    public static func facilities(_ events: [KnownEvent], asOf: CalendarDate) -> [FacilityStatus] {
+    package static func facilities(_ events: [KnownEvent], asOf: CalendarDate) -> [FacilityStatus] {
         var bySubject: [String: [KnownEvent]] = [:]
         for e in events where e.date <= asOf { bySubject[e.subject, default: []].append(e) }
         var announcements: [String: KnownEvent] = [:]
@@ -386,7 +386,7 @@ public enum Replay {
     }
 
     /// Every program announced on or before `asOf`, with its totals.
-    public static func programs(_ events: [KnownEvent], asOf: CalendarDate) -> [ProgramStatus] {
+    package static func programs(_ events: [KnownEvent], asOf: CalendarDate) -> [ProgramStatus] {
         // One pass each (not one per program): the latest investment by subject, the facilities by program.
         var latestInvestment: [String: KnownEvent] = [:]
         for e in events where e.type == .investmentCommitted && e.date <= asOf {
@@ -408,7 +408,7 @@ public enum Replay {
     }
 
     /// Every target (subject, milestone) with a target event dated on or before `asOf`.
-    public static func targets(_ events: [KnownEvent], asOf: CalendarDate) -> [TargetStatus] {
+    package static func targets(_ events: [KnownEvent], asOf: CalendarDate) -> [TargetStatus] {
         var groups: [String: [KnownEvent]] = [:]
         for e in events where e.type.isTarget && e.date <= asOf {
             groups[e.subject + "\u{0}" + (e.object["milestone"]?.stringValue ?? ""), default: []].append(e)
@@ -439,7 +439,7 @@ public enum Replay {
     }
 
     /// The dated milestones (every domain event) as of `asOf`, in date order.
-    public static func timeline(_ events: [KnownEvent], asOf: CalendarDate, subject: String? = nil) -> [KnownEvent] {
+    package static func timeline(_ events: [KnownEvent], asOf: CalendarDate, subject: String? = nil) -> [KnownEvent] {
         events.filter { $0.date <= asOf && (subject == nil || $0.subject == subject) }.sorted(by: byDateThenSeq)
     }
 }

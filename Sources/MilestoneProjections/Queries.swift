@@ -8,11 +8,11 @@ import MilestoneModel
 /// records up to `knownSeq` were in (transaction time), and, when
 /// `publishedBy` is set, as the public record had it by that date
 /// (publication time; docs/events.md, "Publication time").
-public struct PointOfView: Sendable, Equatable {
-    public var asOf: CalendarDate
-    public var knownSeq: Int
-    public var publishedBy: CalendarDate?
-    public init(asOf: CalendarDate, knownSeq: Int, publishedBy: CalendarDate? = nil) {
+package struct PointOfView: Sendable, Equatable {
+    package var asOf: CalendarDate
+    package var knownSeq: Int
+    package var publishedBy: CalendarDate?
+    package init(asOf: CalendarDate, knownSeq: Int, publishedBy: CalendarDate? = nil) {
         self.asOf = asOf
         self.knownSeq = knownSeq
         self.publishedBy = publishedBy
@@ -21,17 +21,17 @@ public struct PointOfView: Sendable, Equatable {
 
 /// Text of a row read from a subject summary: UTF-8 bytes in SQLite's row,
 /// valid only during the call the row is given to (no String is made).
-public typealias RowText = UnsafeBufferPointer<UInt8>
+package typealias RowText = UnsafeBufferPointer<UInt8>
 
 /// A ``FacilityStatus`` as a summary scan finds it.
-public struct FacilityRow {
-    public let subject: RowText
-    public let name, kind, operatorName, program: RowText?
-    public let phase: FacilityPhase
-    public let phaseDate: CalendarDate
-    public let phasePrecision: DatePrecision
+package struct FacilityRow {
+    package let subject: RowText
+    package let name, kind, operatorName, program: RowText?
+    package let phase: FacilityPhase
+    package let phaseDate: CalendarDate
+    package let phasePrecision: DatePrecision
 
-    public var status: FacilityStatus {
+    package var status: FacilityStatus {
         func text(_ b: RowText?) -> String? { b.map { String(decoding: $0, as: UTF8.self) } }
         return FacilityStatus(subject: String(decoding: subject, as: UTF8.self), name: text(name), kind: text(kind),
                               operatorName: text(operatorName), program: text(program), phase: phase, phaseDate: phaseDate,
@@ -63,15 +63,15 @@ func withRowTexts<R>(_ texts: [String?], _ body: ([RowText?]) throws -> R) rethr
 }
 
 /// A ``TargetStatus`` as a summary scan finds it.
-public struct TargetRow {
-    public let subject, milestone: RowText
-    public let dueEarliest, dueLatest: CalendarDate
-    public let actual: Rules.Actual?
-    public let state: TargetState
-    public let slipDays, slipFromOriginalDays: Int?
-    public let revisions: Int
+package struct TargetRow {
+    package let subject, milestone: RowText
+    package let dueEarliest, dueLatest: CalendarDate
+    package let actual: Rules.Actual?
+    package let state: TargetState
+    package let slipDays, slipFromOriginalDays: Int?
+    package let revisions: Int
 
-    public var status: TargetStatus {
+    package var status: TargetStatus {
         TargetStatus(subject: String(decoding: subject, as: UTF8.self), milestone: String(decoding: milestone, as: UTF8.self),
                      dueEarliest: dueEarliest, dueLatest: dueLatest, actual: actual, state: state, slipDays: slipDays,
                      slipFromOriginalDays: slipFromOriginalDays, revisions: revisions)
@@ -89,19 +89,19 @@ public struct TargetRow {
 
 /// One line of `timeline` and `events`: the event as known in the point of
 /// view (corrections applied), with its record's seq and time.
-public struct EventLine: Sendable, Equatable {
-    public var seq: Int
-    public var recordedAt: String
-    public var id: String
-    public var type: String
-    public var date: String
-    public var precision: String
-    public var subject: String?
-    public var summary: String?
+package struct EventLine: Sendable, Equatable {
+    package var seq: Int
+    package var recordedAt: String
+    package var id: String
+    package var type: String
+    package var date: String
+    package var precision: String
+    package var subject: String?
+    package var summary: String?
     /// Every field of the event (sources included).
-    public var event: JSONObject
+    package var event: JSONObject
 
-    public init(_ event: JSONObject, seq: Int, recordedAt: String) {
+    package init(_ event: JSONObject, seq: Int, recordedAt: String) {
         self.seq = seq
         self.recordedAt = recordedAt
         self.event = event
@@ -116,7 +116,7 @@ public struct EventLine: Sendable, Equatable {
 
 extension ReadModels {
     /// The seq of the last record recorded at or before `time` (all, when nil).
-    public func knownSeq(at time: Timestamp?) throws -> Int {
+    package func knownSeq(at time: Timestamp?) throws -> Int {
         try db.read { db in
             if let time {
                 // recorded_at never decreases along seq: the answer is the last
@@ -157,12 +157,12 @@ extension ReadModels {
     /// versions known at the point of view and dated on or before D go through
     /// ``Rules/PhaseInputs`` (the rule, in the model layer); its names come
     /// from the announcement version known then.
-    public func facilities(_ pov: PointOfView) throws -> [FacilityStatus] {
+    package func facilities(_ pov: PointOfView) throws -> [FacilityStatus] {
         try collect { body in try forEachFacility(pov) { try body($0.status) } }
     }
 
     /// ``facilities(_:)`` one at a time, in subject order, their texts as bytes.
-    public func forEachFacility(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (FacilityRow) throws -> Void) throws {
+    package func forEachFacility(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (FacilityRow) throws -> Void) throws {
         if pov.publishedBy != nil {
             for f in Replay.facilities(try knownEvents(pov), asOf: pov.asOf) where subjects.contains(f.subject) { try FacilityRow.with(f, body) }
             return
@@ -185,12 +185,12 @@ extension ReadModels {
     /// The events known in `pov`, replayed in memory from the records
     /// (``Replay/known(_:upTo:publishedBy:)``): what the publication clock
     /// needs, since a correction may count before the corrections recorded ahead of it.
-    public func knownEvents(_ pov: PointOfView) throws -> [KnownEvent] {
+    package func knownEvents(_ pov: PointOfView) throws -> [KnownEvent] {
         Replay.known(try replayRecords(upTo: pov.knownSeq), upTo: pov.knownSeq, publishedBy: pov.publishedBy)
     }
 
     /// Every record up to `seq`, for an in-memory replay.
-    public func replayRecords(upTo seq: Int) throws -> [ReplayRecord] {
+    package func replayRecords(upTo seq: Int) throws -> [ReplayRecord] {
         try db.read { db in
             let rows = try Row.fetchCursor(db, sql: "SELECT seq, recorded_at, event FROM records WHERE seq <= ? ORDER BY seq", arguments: [seq])
             var out: [ReplayRecord] = []
@@ -205,7 +205,7 @@ extension ReadModels {
     }
 
     /// `status`: every program announced on or before D, with its totals.
-    public func programs(_ pov: PointOfView, facilities: [FacilityStatus]) throws -> [ProgramStatus] {
+    package func programs(_ pov: PointOfView, facilities: [FacilityStatus]) throws -> [ProgramStatus] {
         if pov.publishedBy != nil { return Replay.programs(try knownEvents(pov), asOf: pov.asOf) }
         let sql = """
             SELECT p.subject, p.name, p.sponsor, p.amount_value, p.amount_currency, p.amount_qualifier, p.horizon,
@@ -246,12 +246,12 @@ extension ReadModels {
     /// D, the first is the original promise and the last the current one; the
     /// milestone's actual date is the first lifecycle event that reached it
     /// (known, on or before D). ``Rules/target(actual:dueLatest:originalLatest:asOf:)`` runs here.
-    public func targets(_ pov: PointOfView) throws -> [TargetStatus] {
+    package func targets(_ pov: PointOfView) throws -> [TargetStatus] {
         try collect { body in try forEachTarget(pov) { try body($0.status) } }
     }
 
     /// ``targets(_:)`` one at a time, by subject then milestone, their texts as bytes.
-    public func forEachTarget(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (TargetRow) throws -> Void) throws {
+    package func forEachTarget(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (TargetRow) throws -> Void) throws {
         if pov.publishedBy != nil {
             for t in Replay.targets(try knownEvents(pov), asOf: pov.asOf) where subjects.contains(t.subject) { try TargetRow.with(t, body) }
             return
@@ -288,7 +288,7 @@ extension ReadModels {
     }
 
     /// `timeline`: the dated events (as known) on or before D, in date order.
-    public func timeline(_ pov: PointOfView, subject: String? = nil) throws -> [EventLine] {
+    package func timeline(_ pov: PointOfView, subject: String? = nil) throws -> [EventLine] {
         if pov.publishedBy != nil {
             return try lines(Replay.timeline(try knownEvents(pov), asOf: pov.asOf, subject: subject))
         }
@@ -331,7 +331,7 @@ extension ReadModels {
     /// `events`: every event known (corrections applied, retracted ones left
     /// out) and every correction and retraction, dated on or before D, in
     /// record order. A filter given several values keeps any of them.
-    public func events(_ pov: PointOfView, subjects: [String] = [], types: [String] = [],
+    package func events(_ pov: PointOfView, subjects: [String] = [], types: [String] = [],
                        since: CalendarDate? = nil, until: CalendarDate? = nil) throws -> [EventLine] {
         if let publishedBy = pov.publishedBy {
             let records = try replayRecords(upTo: pov.knownSeq)
@@ -378,17 +378,17 @@ extension ReadModels {
     }
 
     /// One record as `log` lists it.
-    public struct LogEntry: Sendable {
-        public var seq: Int
-        public var recordedAt: String
-        public var type: String
-        public var subject: String?
-        public var id: String
-        public var summary: String?
+    package struct LogEntry: Sendable {
+        package var seq: Int
+        package var recordedAt: String
+        package var type: String
+        package var subject: String?
+        package var id: String
+        package var summary: String?
     }
 
     /// `log`: the records appended between two times (both inclusive), newest first unless asked.
-    public func log(since: Timestamp?, until: Timestamp?, limit: Int?, newestFirst: Bool) throws -> [LogEntry] {
+    package func log(since: Timestamp?, until: Timestamp?, limit: Int?, newestFirst: Bool) throws -> [LogEntry] {
         var sql = "SELECT seq, recorded_at, type, subject, id, json_extract(event, '$.summary') FROM records WHERE 1"
         var args: [any DatabaseValueConvertible] = []
         if let since {
@@ -410,25 +410,25 @@ extension ReadModels {
     }
 
     /// Every subject (program or facility) the ledger has announced.
-    public func subjects() throws -> [String] {
+    package func subjects() throws -> [String] {
         try db.read { db in
             try String.fetchAll(db, sql: "SELECT subject FROM records WHERE type IN ('program.announced', 'facility.announced') ORDER BY subject")
         }
     }
 
     /// `show`: one event's record, its effective content now, its corrections.
-    public struct EventDetail: Sendable {
-        public var seq: Int
-        public var recordedAt: String
-        public var sha256: String
-        public var recorded: JSONValue
+    package struct EventDetail: Sendable {
+        package var seq: Int
+        package var recordedAt: String
+        package var sha256: String
+        package var recorded: JSONValue
         /// Its content with every correction applied; nil when retracted.
-        public var current: JSONValue?
-        public var corrections: [(seq: Int, id: String, recordedAt: String, event: JSONValue)]
-        public var retraction: (seq: Int, id: String, recordedAt: String, event: JSONValue)?
+        package var current: JSONValue?
+        package var corrections: [(seq: Int, id: String, recordedAt: String, event: JSONValue)]
+        package var retraction: (seq: Int, id: String, recordedAt: String, event: JSONValue)?
     }
 
-    public func event(id: String) throws -> EventDetail? {
+    package func event(id: String) throws -> EventDetail? {
         try db.read { db in
             guard let r = try Row.fetchOne(db, sql: "SELECT seq, recorded_at, sha256, event FROM records WHERE id = ?", arguments: [id])
             else { return nil }
@@ -455,7 +455,7 @@ extension ReadModels {
 /// outside any transaction (a batch makes one or more per event), and subject
 /// answers are memoised for the batch.
 extension ReadModels: ReferenceState {
-    public func entry(id: String) throws -> ReferenceEntry? {
+    package func entry(id: String) throws -> ReferenceEntry? {
         try db.inDatabase { db in
             guard let r = try Row.fetchOne(try db.cachedStatement(sql: """
                 SELECT r.type, r.subject, r.content, r.retracted_by, v.date, v.precision, r.date, r.precision
@@ -470,7 +470,7 @@ extension ReadModels: ReferenceState {
         }
     }
 
-    public func entries(ids: [String]) throws -> [String: ReferenceEntry] {
+    package func entries(ids: [String]) throws -> [String: ReferenceEntry] {
         var out: [String: ReferenceEntry] = [:]
         for start in stride(from: 0, to: ids.count, by: 500) {
             let part = Array(ids[start..<min(ids.count, start + 500)])
@@ -491,7 +491,7 @@ extension ReadModels: ReferenceState {
         return out
     }
 
-    public func subjectKind(_ subject: String) throws -> SubjectKind? {
+    package func subjectKind(_ subject: String) throws -> SubjectKind? {
         if let known = lookups.withLock({ $0.kinds[subject] }) { return known }
         let kind = try db.inDatabase { db in
             try String.fetchOne(try db.cachedStatement(sql: """
@@ -502,7 +502,7 @@ extension ReadModels: ReferenceState {
         return kind
     }
 
-    public func hasTarget(subject: String, milestone: String) throws -> Bool {
+    package func hasTarget(subject: String, milestone: String) throws -> Bool {
         let key = subject + "\u{0}" + milestone
         if let known = lookups.withLock({ $0.targets[key] }) { return known }
         let found = try db.inDatabase { db in

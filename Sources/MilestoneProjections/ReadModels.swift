@@ -12,27 +12,27 @@ import MilestoneModel
 /// Any reading command brings them up to date with ``catchUp(_:upTo:rebuild:progress:)``,
 /// incrementally from the stored head, after checking that the ledger still
 /// holds that head. Deleting the file loses nothing.
-public final class ReadModels {
-    public let path: String
-    public let db: DatabaseQueue
+package final class ReadModels {
+    package let path: String
+    package let db: DatabaseQueue
     let lookups = Protected(Lookups())
     /// Subjects per row of summaries as this connection writes them (``SubjectSummary/groupSize``;
     /// tests set fewer, so that a few dozen subjects fill several rows).
-    public var summaryGroup = SubjectSummary.groupSize
+    package var summaryGroup = SubjectSummary.groupSize
 
     /// Where the read models of `ledger` live by default.
-    public static func path(forLedger ledger: String) -> String {
+    package static func path(forLedger ledger: String) -> String {
         (ledger.hasSuffix(".jsonl") ? String(ledger.dropLast(6)) : ledger) + ".sqlite"
     }
 
-    public init(path: String) throws {
+    package init(path: String) throws {
         self.path = path
         db = try ReadModels.open(path, readOnly: false)
     }
 
     /// Another connection to the same read models, for reading only (on
     /// another thread); they must be up to date already.
-    public init(readerOf other: ReadModels) throws {
+    package init(readerOf other: ReadModels) throws {
         path = other.path
         db = try ReadModels.open(path, readOnly: true)
     }
@@ -70,7 +70,7 @@ public final class ReadModels {
     /// file) is emptied and built again from the ledger by the next catch-up,
     /// in one transaction, rather than migrated. Raise it whenever the layout
     /// changes, even only a blob's.
-    public static let schemaVersion = 11
+    package static let schemaVersion = 11
 
     /// Marks a read-model file in its header (SQLite's `application_id`): "MLST".
     static let applicationID: Int32 = 0x4D4C_5354
@@ -97,9 +97,9 @@ public final class ReadModels {
     }
 
     /// The stored head: the last record the read models have projected.
-    public typealias Head = ChainHead
+    package typealias Head = ChainHead
 
-    public func head() throws -> Head? {
+    package func head() throws -> Head? {
         try db.read { db in try ReadModels.readHead(db) }
     }
 
@@ -113,13 +113,13 @@ public final class ReadModels {
 
     // MARK: - Catch-up
 
-    public struct CatchUp: Sendable {
-        public var projected: Int
-        public var head: Head?
+    package struct CatchUp: Sendable {
+        package var projected: Int
+        package var head: Head?
         /// The ledger file's identity, when the records it holds up to the
         /// catch-up's size are known to be the ones verified (nil: it changed
         /// while being checked; the next command checks it again).
-        public var checkedIdentity: String? = nil
+        package var checkedIdentity: String? = nil
     }
 
     /// Projects the records between the stored head and `size`.
@@ -131,7 +131,7 @@ public final class ReadModels {
     /// event's form); one transaction per batch of records, so a crash leaves
     /// usable read models that the next command continues.
     @discardableResult
-    public func catchUp(_ ledger: LedgerFile, upTo size: Int, rebuild: Bool = false,
+    package func catchUp(_ ledger: LedgerFile, upTo size: Int, rebuild: Bool = false,
                         batch: Int = 20_000, bulkLoadAbove: Int = ReadModels.bulkLoadBytes,
                         progress: ((Int, Int) -> Void)? = nil) throws -> CatchUp {
         lookups.withLock { $0 = Lookups() }
@@ -217,7 +217,7 @@ public final class ReadModels {
     /// writer that appended onto what it had checked, under the lock, says so
     /// here after its append.
     @discardableResult
-    public func markChecked(_ ledger: LedgerFile, identity: String? = nil, size: Int? = nil) throws -> Bool {
+    package func markChecked(_ ledger: LedgerFile, identity: String? = nil, size: Int? = nil) throws -> Bool {
         let now = try ledger.identity()
         let length = try ledger.size()
         // A file that changed between the check and now is checked again next time.
@@ -250,7 +250,7 @@ public final class ReadModels {
 
     /// Above this many bytes to project into empty read models, the secondary
     /// indexes are built after the load rather than during it.
-    public static let bulkLoadBytes = 32 << 20
+    package static let bulkLoadBytes = 32 << 20
 
     /// Drops the secondary indexes of `records` and `event_versions`, keeping
     /// their definitions in `pending_indexes` (in the same transaction, so a

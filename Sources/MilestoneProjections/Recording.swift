@@ -15,14 +15,14 @@ import MilestoneLedger
 ///     let recording = try Recording(ledger: "ai.jsonl", readModels: "ai.sqlite", wait: 10)
 ///     recording.batch.add(event)
 ///     let outcomes = try recording.commit()
-public final class Recording {
-    public let batch: AppendBatch
+package final class Recording {
+    package let batch: AppendBatch
     let models: ReadModels?
     /// The ledger file's identity as the catch-up checked it (nil: it changed while being checked).
     var checked: String?
 
     /// `readModels`: their path when they are to be used (they exist, or were asked for).
-    public init(ledger path: String, readModels: String?, rebuild: Bool = false, wait: Double) throws {
+    package init(ledger path: String, readModels: String?, rebuild: Bool = false, wait: Double) throws {
         guard let readModels else {
             models = nil
             batch = try AppendBatch(ledger: path, wait: wait)
@@ -40,7 +40,7 @@ public final class Recording {
     }
 
     /// Appends the batch (all or nothing), if the ledger is still the one checked.
-    public func commit() throws -> [RecordOutcome] {
+    package func commit() throws -> [RecordOutcome] {
         if let models {
             guard let checked, try batch.ledgerFile.identity() == checked else {
                 throw LedgerError.stale(path: batch.ledgerFile.path, reason: "the ledger changed while this batch was being checked; nothing was written. Run `milestones verify`, then record again")

@@ -7,7 +7,7 @@ import MilestoneModel
 extension ReadModels {
     /// Writes the state as of `pov` into a new SQLite file: facilities,
     /// programs, targets, timeline, and meta (the point of view and the head).
-    public func replay(to path: String, _ pov: PointOfView, overwrite: Bool) throws {
+    package func replay(to path: String, _ pov: PointOfView, overwrite: Bool) throws {
         if FileManager.default.fileExists(atPath: path) {
             guard overwrite else { throw LedgerError.exists(path: path) }
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }

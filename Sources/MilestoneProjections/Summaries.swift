@@ -37,7 +37,7 @@ import MilestoneModel
 /// - `targets` by milestone, in byte order: the milestone (UInt32 length,
 ///   UTF-8), its version count (UInt32), then each version in (date, event
 ///   seq) order: date, due earliest, due latest (Int32 days), from, to.
-public enum SubjectSummary {
+package enum SubjectSummary {
     /// The name that marks the summaries for a rebuild in `pending_indexes`.
     static let marker = "subject_summaries"
     static let tables = Part.all.map(\.table)
@@ -50,7 +50,7 @@ public enum SubjectSummary {
     /// twice as many before it cuts it again. At 64, a scan of 80,000
     /// subjects steps SQLite 1,250 times, and a catch-up that touches one
     /// subject rewrites about 25 KB.
-    public static let groupSize = 64
+    package static let groupSize = 64
 
     /// Whether versions of events of this type go into summaries.
     static func covers(_ type: EventType) -> Bool {
@@ -223,7 +223,7 @@ public enum SubjectSummary {
     }
 
     /// From this many summaries, `status` and `targets` scan two halves at once.
-    public static let parallelFrom = 2_000
+    package static let parallelFrom = 2_000
 
     /// The first subject of the row where the second half of the summaries starts.
     static func split(_ db: Database) throws -> String? {
@@ -642,17 +642,17 @@ public enum SubjectSummary {
 /// The rows of summaries whose first subject is from `from` (inclusive) to
 /// `before` (exclusive; nil: to the end), in byte order: the subjects of
 /// those rows.
-public struct SubjectRange: Sendable {
-    public var from: String
-    public var before: String?
-    public static let all = SubjectRange(from: "", before: nil)
-    public init(from: String, before: String?) {
+package struct SubjectRange: Sendable {
+    package var from: String
+    package var before: String?
+    package static let all = SubjectRange(from: "", before: nil)
+    package init(from: String, before: String?) {
         self.from = from
         self.before = before
     }
 
     /// Whether `subject` falls in the range (byte order, as the rows are keyed).
-    public func contains(_ subject: String) -> Bool {
+    package func contains(_ subject: String) -> Bool {
         !subject.utf8.lexicographicallyPrecedes(from.utf8) && (before.map { subject.utf8.lexicographicallyPrecedes($0.utf8) } ?? true)
     }
 }
@@ -664,7 +664,7 @@ extension ReadModels {
     /// half (or over all), `rest` on another thread, through a connection of
     /// its own, over the second half, and its result is returned (nil when
     /// there was one part only). The caller puts the two together in order.
-    public func inHalves<T>(_ pov: PointOfView, minimum: Int = SubjectSummary.parallelFrom,
+    package func inHalves<T>(_ pov: PointOfView, minimum: Int = SubjectSummary.parallelFrom,
                             first: (ReadModels, SubjectRange) throws -> Void,
                             rest: @escaping (ReadModels, SubjectRange) throws -> T) throws -> T? {
         let parts = pov.publishedBy != nil ? [.all] : try halves(minimum: minimum)
@@ -681,7 +681,7 @@ extension ReadModels {
     /// The subjects cut into two halves (one range when there are fewer than
     /// `minimum`, or one row of them), for scanning them in parallel: at the
     /// stored split, else (another minimum) at the middle row.
-    public func halves(minimum: Int = SubjectSummary.parallelFrom) throws -> [SubjectRange] {
+    package func halves(minimum: Int = SubjectSummary.parallelFrom) throws -> [SubjectRange] {
         let middle = try db.read { db -> String? in
             if minimum >= SubjectSummary.parallelFrom, let split = try SubjectSummary.split(db) { return split }
             guard let row = try Row.fetchOne(db, sql: "SELECT COUNT(*), TOTAL(subjects) FROM subject_status") else { return nil }

@@ -4,8 +4,8 @@ import MilestoneLedger
 import MilestoneModel
 
 /// `milestones`: the root of the command tree (docs/cli.md).
-public struct Milestones: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct Milestones: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "milestones",
         abstract: "An event-sourced, tamper-evident ledger of industrial megaproject milestones.",
         discussion: """
@@ -45,12 +45,12 @@ public struct Milestones: ParsableCommand {
     )
 
     /// The release's semantic version: the one place it is written (`--version` prints it).
-    public static let version = "0.9.0"
+    package static let version = "0.9.0"
 
-    public init() {}
+    package init() {}
 
     /// Runs the command line; the executable's `main`.
-    public static func runMain() {
+    package static func runMain() {
         FileSystemCalls.installFaultFromEnvironment()
         ignoreFileSizeSignal()
         // A subcommand's own arguments, parsed by that command alone: building

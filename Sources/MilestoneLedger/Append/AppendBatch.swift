@@ -9,20 +9,20 @@ import MilestoneModel
 import MilestoneSupport
 
 /// Input rejected (exit 65): one line a problem, each naming its place.
-public struct InputError: Error, Sendable, CustomStringConvertible {
-    public var problems: [String]
-    public init(problems: [String]) { self.problems = problems }
-    public var description: String { problems.joined(separator: "\n") }
+package struct InputError: Error, Sendable, CustomStringConvertible {
+    package var problems: [String]
+    package init(problems: [String]) { self.problems = problems }
+    package var description: String { problems.joined(separator: "\n") }
 }
 
 /// What `record` did with one input event.
-public struct RecordOutcome: Sendable, Equatable {
-    public enum Status: String, Sendable { case appended, alreadyRecorded = "already_recorded" }
+package struct RecordOutcome: Sendable, Equatable {
+    package enum Status: String, Sendable { case appended, alreadyRecorded = "already_recorded" }
     /// The input line (nil for an event given by options).
-    public var line: Int?
-    public var id: String
-    public var seq: Int?
-    public var status: Status
+    package var line: Int?
+    package var id: String
+    package var seq: Int?
+    package var status: Status
 }
 
 /// An input event prepared on its own (in parallel with others): validated,
@@ -88,16 +88,16 @@ final class Preparer: @unchecked Sendable {
 ///     try batch.add(from: try InputFile.open("events.jsonl"))
 ///     let outcomes = try batch.commit()
 /// Its stored properties are `@exclusivity(unchecked)`: one owner uses them at a time, by construction, and the dynamic checks cost per record (bench/README.md).
-public final class AppendBatch {
+package final class AppendBatch {
     /// At most this many problems are listed for one rejected batch.
-    public static let maxProblems = 50
+    package static let maxProblems = 50
 
     let file: LedgerFile
     let startLength: Int
     @exclusivity(unchecked) var index: ReferenceIndex
     /// The ledger's head: its `seq` counts the records added so far; its
     /// hash is the new last record's once ``commit()`` has written them.
-    @exclusivity(unchecked) public private(set) var head: ChainHead
+    @exclusivity(unchecked) package private(set) var head: ChainHead
     let recordedAtText: [UInt8]
     /// The new records' events, whose lines are made as ``commit()`` writes
     /// them (their hashes chain, and nothing is written until every event passed).
@@ -116,33 +116,33 @@ public final class AppendBatch {
     @exclusivity(unchecked) var hasher = SHA256()
     /// What was done with each input event, in order: the first
     /// ``outcomeLimit`` of them (the rest are counted).
-    @exclusivity(unchecked) public private(set) var outcomes: [RecordOutcome] = []
+    @exclusivity(unchecked) package private(set) var outcomes: [RecordOutcome] = []
     /// How many outcomes ``outcomes`` keeps (all by default): a caller that
     /// shows only a few keeps a large batch's memory from growing with it.
-    public var outcomeLimit = Int.max
+    package var outcomeLimit = Int.max
     /// The events appended and those already recorded (all of them, kept in ``outcomes`` or not).
-    public private(set) var appendedCount = 0
-    public private(set) var alreadyRecordedCount = 0
-    public private(set) var problems: [String] = []
+    package private(set) var appendedCount = 0
+    package private(set) var alreadyRecordedCount = 0
+    package private(set) var problems: [String] = []
     /// Problems beyond ``maxProblems``, counted but not listed.
-    public private(set) var moreProblems = 0
+    package private(set) var moreProblems = 0
     /// Where the events come from, for messages: a file name or `record`.
-    public private(set) var source = "record"
+    package private(set) var source = "record"
 
     /// Where a batch learns the ledger's head and what is recorded: from the
     /// locked ledger and its length. The default verifies the whole ledger
     /// (a torn tail or any other damage blocks appends); read models can
     /// answer instead, without rescanning the log.
-    public typealias StateSource = (_ ledger: LedgerFile, _ length: Int) throws -> (head: ChainHead, known: any ReferenceState)
+    package typealias StateSource = (_ ledger: LedgerFile, _ length: Int) throws -> (head: ChainHead, known: any ReferenceState)
 
-    public static func verifiedState(_ file: LedgerFile, _ length: Int) throws -> (head: ChainHead, known: any ReferenceState) {
+    package static func verifiedState(_ file: LedgerFile, _ length: Int) throws -> (head: ChainHead, known: any ReferenceState) {
         let state = try LedgerReader.verify(file, upTo: length, rememberContent: true)
         return (state.head, state.index)
     }
 
     /// Opens and locks the ledger (waiting up to `wait` seconds), then learns
     /// its head and contents from `state`.
-    public init(ledger path: String, wait: Double, now: Timestamp = LedgerClock.now(),
+    package init(ledger path: String, wait: Double, now: Timestamp = LedgerClock.now(),
                 state: StateSource = AppendBatch.verifiedState) throws {
         file = try LedgerFile.open(path, writable: true)
         try file.lock(exclusive: true, wait: wait)
@@ -160,13 +160,13 @@ public final class AppendBatch {
 
     /// Told the input's bytes read so far and its size, chunk by chunk (a
     /// terminal's progress line; not called for input of unknown size).
-    public var progress: ((Int, Int) -> Void)?
+    package var progress: ((Int, Int) -> Void)?
 
     /// The ledger being appended to (locked until the batch is released).
-    public var ledgerFile: LedgerFile { file }
+    package var ledgerFile: LedgerFile { file }
 
     /// The ledger's length before this batch.
-    public var ledgerLength: Int { startLength }
+    package var ledgerLength: Int { startLength }
 
     deinit { file.unlock() }
 
@@ -178,13 +178,13 @@ public final class AppendBatch {
     }
 
     /// Validates one event built in memory (e.g. from options) and adds it.
-    public func add(_ value: JSONValue) {
+    package func add(_ value: JSONValue) {
         add(value, line: nil)
     }
 
     /// Validates one event built in memory from line `line` of the input
     /// named `source` (a CSV file's row, say) and adds it: problems name that line.
-    public func add(_ value: JSONValue, line: Int?, source name: String? = nil) {
+    package func add(_ value: JSONValue, line: Int?, source name: String? = nil) {
         if let name { source = name }
         let preparer = Preparer()
         do {
@@ -197,7 +197,7 @@ public final class AppendBatch {
     }
 
     /// Notes a problem found by the caller before an event could be built (e.g. a CSV cell).
-    public func reject(line: Int?, source name: String? = nil, _ problem: String) {
+    package func reject(line: Int?, source name: String? = nil, _ problem: String) {
         if let name { source = name }
         reject("\(place(line)): \(problem)")
     }
@@ -205,7 +205,7 @@ public final class AppendBatch {
     /// Reads every line of `input` (in chunks: memory holds the index of ids
     /// and a few chunks, neither the input nor the new records), prepares
     /// the events on every core, and adds them in order.
-    public func add(from input: InputFile) throws {
+    package func add(from input: InputFile) throws {
         source = input.name
         if let size = input.size {
             if outcomeLimit == .max { outcomes.reserveCapacity(outcomes.count + size / 256) }
@@ -399,7 +399,7 @@ public final class AppendBatch {
 
     /// Appends the batch durably, or throws ``InputError`` (nothing written)
     /// if any event was rejected.
-    public func commit() throws -> [RecordOutcome] {
+    package func commit() throws -> [RecordOutcome] {
         func spoolFailed() -> LedgerError? {
             spool.failure.map { LedgerError.io(path: spool.name, operation: $0.operation, errno: $0.errno) }
         }

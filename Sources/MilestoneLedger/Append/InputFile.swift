@@ -11,9 +11,9 @@ import MilestoneSupport
 /// A JSON Lines input (a file, or stdin for `-`), read in chunks of whole
 /// lines with bounded memory: a line longer than the limit is reported, not
 /// buffered.
-public struct InputFile {
-    public let fd: Int32
-    public let name: String
+package struct InputFile {
+    package let fd: Int32
+    package let name: String
 
     /// The size of a regular file (nil for a pipe).
     var size: Int? {
@@ -22,14 +22,14 @@ public struct InputFile {
         return Int(st.st_size)
     }
 
-    public struct Line: Sendable {
+    package struct Line: Sendable {
         var start: Int
         var length: Int
         var number: Int
         var tooLong: Bool
     }
 
-    public static func open(_ path: String) throws -> InputFile {
+    package static func open(_ path: String) throws -> InputFile {
         if path == "-" { return InputFile(fd: 0, name: "<stdin>") }
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {

@@ -2,9 +2,9 @@
 /// `— <key name> <base64(key id ‖ signature)>` (U+2014 and a space).
 public struct SignedNote: Sendable, Equatable {
     public struct Signature: Sendable, Equatable {
-        public var name: String
-        public var keyID: UInt32
-        public var signature: [UInt8]
+        package var name: String
+        package var keyID: UInt32
+        package var signature: [UInt8]
     }
 
     /// The signed text, ending with LF.
@@ -103,7 +103,7 @@ public enum Cosignature {
 
 extension SignedNote {
     /// Adds a cosignature/v1 by the witness `key` at `time` (POSIX seconds).
-    public mutating func cosign(with key: SignerKey, time: UInt64) throws {
+    package mutating func cosign(with key: SignerKey, time: UInt64) throws {
         guard key.algorithm == .cosignatureV1 else {
             throw KeyError.wrongKind("\(key.name) is a log key; cosign needs a witness key (keygen --witness)")
         }
@@ -115,7 +115,7 @@ extension SignedNote {
 
     /// The time of a valid cosignature/v1 by `witness`, or nil when it did not
     /// cosign (or its cosignature does not verify).
-    public func cosignatureTime(by witness: VerifierKey) -> UInt64? {
+    package func cosignatureTime(by witness: VerifierKey) -> UInt64? {
         guard witness.algorithm == .cosignatureV1 else { return nil }
         for s in signatures where s.name == witness.name && s.keyID == witness.keyID && s.signature.count == 72 {
             let time = s.signature.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
@@ -130,7 +130,7 @@ extension SignedNote {
 
     /// Checks that at least `quorum` of `witnesses` (distinct keys) cosigned the body.
     /// `quorum`: how many of them must have cosigned (nil: all of them, counted once each).
-    public func verifyQuorum(witnesses: [VerifierKey], quorum: Int?) throws(NoteError) {
+    package func verifyQuorum(witnesses: [VerifierKey], quorum: Int?) throws(NoteError) {
         // A witness is its public key: two names for one key are one witness, and count once.
         var seen = Set<[UInt8]>()
         var good: [String] = []

@@ -4,9 +4,9 @@ import Glibc
 internal import COpenSSL
 
 /// Ed25519 through the system OpenSSL (raw keys, EVP_DigestSign/Verify).
-public enum Ed25519 {
+package enum Ed25519 {
     /// A new 32-byte private key (seed) from OpenSSL's CSPRNG.
-    public static func generateSeed() throws -> [UInt8] {
+    package static func generateSeed() throws -> [UInt8] {
         var seed = [UInt8](repeating: 0, count: 32)
         guard RAND_bytes(&seed, 32) == 1 else { throw CryptoError.last("RAND_bytes") }
         return seed
@@ -20,7 +20,7 @@ public enum Ed25519 {
         return key
     }
 
-    public static func publicKey(seed: [UInt8]) throws -> [UInt8] {
+    package static func publicKey(seed: [UInt8]) throws -> [UInt8] {
         let key = try privateKey(seed)
         defer { EVP_PKEY_free(key) }
         var out = [UInt8](repeating: 0, count: 32)
@@ -31,7 +31,7 @@ public enum Ed25519 {
         return out
     }
 
-    public static func sign(_ message: [UInt8], seed: [UInt8]) throws -> [UInt8] {
+    package static func sign(_ message: [UInt8], seed: [UInt8]) throws -> [UInt8] {
         let key = try privateKey(seed)
         defer { EVP_PKEY_free(key) }
         guard let ctx = EVP_MD_CTX_new() else { throw CryptoError.last("EVP_MD_CTX_new") }
@@ -46,7 +46,7 @@ public enum Ed25519 {
     }
 
     /// Whether `signature` is a valid Ed25519 signature of `message` by `publicKey`.
-    public static func verify(signature: [UInt8], message: [UInt8], publicKey: [UInt8]) -> Bool {
+    package static func verify(signature: [UInt8], message: [UInt8], publicKey: [UInt8]) -> Bool {
         guard signature.count == 64, publicKey.count == 32,
               let key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, publicKey, 32)
         else {
@@ -192,7 +192,7 @@ public struct SignerKey: Sendable {
 /// or '+'. Printable as Go's unicode.IsPrint has it: letters, marks, numbers,
 /// punctuation and symbols; so no control (C0, DEL, C1), format, private-use
 /// or unassigned code point, and no whitespace or separator of any kind.
-public func isValidKeyName(_ name: String) -> Bool {
+package func isValidKeyName(_ name: String) -> Bool {
     !name.isEmpty && !name.unicodeScalars.contains { s in
         if s == "+" || s.properties.isWhitespace { return true }
         switch s.properties.generalCategory {
@@ -259,7 +259,7 @@ func readText(_ path: String) throws -> String {
 }
 
 /// A whole small file (keys, checkpoints, proofs: at most 16 MiB).
-public func readBytes(_ path: String) throws -> [UInt8] {
+package func readBytes(_ path: String) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
         if errno == ENOENT { throw LedgerError.missing(path: path) }
@@ -282,7 +282,7 @@ public func readBytes(_ path: String) throws -> [UInt8] {
 }
 
 /// Writes a small file whole (replacing it), durably.
-public func writeFile(_ path: String, _ text: String) throws {
+package func writeFile(_ path: String, _ text: String) throws {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw LedgerError.io(path: path, operation: "create", errno: errno) }
     defer { close(fd) }

@@ -14,13 +14,13 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
     }
 
     /// Calls `body` with the 32 bytes.
-    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+    package func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         var words = (w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)
         return withUnsafeBytes(of: &words) { body($0) }
     }
 
     /// Reads 32 bytes.
-    public init(raw: UnsafeRawBufferPointer) {
+    package init(raw: UnsafeRawBufferPointer) {
         precondition(raw.count >= 32)
         w0 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         w1 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
@@ -39,7 +39,7 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
 
     /// Parses 64 lowercase hex digits, eight at a time (SWAR: each 8-byte
     /// word is range-checked and converted without a table or a branch per digit).
-    public init?(hex: UnsafeRawBufferPointer) {
+    package init?(hex: UnsafeRawBufferPointer) {
         guard hex.count == 64 else { return nil }
         func word(_ at: Int) -> UInt64 { UInt64(littleEndian: hex.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
         let (a, b, c, d) = (Digest.hexWord(word(0)), Digest.hexWord(word(8)), Digest.hexWord(word(16)), Digest.hexWord(word(24)))
@@ -87,7 +87,7 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
 
     public var hex: String { String(decoding: hexBytes, as: UTF8.self) }
 
-    public var hexBytes: [UInt8] {
+    package var hexBytes: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(64)
         appendHex(to: &out)
@@ -95,7 +95,7 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
     }
 
     /// Appends the 64 lowercase hex digits (no intermediate array).
-    public func appendHex(to out: inout [UInt8]) {
+    package func appendHex(to out: inout [UInt8]) {
         withUnsafeTemporaryAllocation(byteCount: 64, alignment: 8) { buf in
             writeHex(to: buf.baseAddress!)
             out.append(contentsOf: UnsafeRawBufferPointer(buf))
@@ -104,7 +104,7 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
 
     /// Writes the 64 lowercase hex digits at `out`, eight at a time.
     @inline(__always)
-    public func writeHex(to out: UnsafeMutableRawPointer) {
+    package func writeHex(to out: UnsafeMutableRawPointer) {
         func put(_ w: UInt64, _ at: Int) {
             out.storeBytes(of: Digest.hex8(UInt32(truncatingIfNeeded: w >> 32)).bigEndian, toByteOffset: at, as: UInt64.self)
             out.storeBytes(of: Digest.hex8(UInt32(truncatingIfNeeded: w)).bigEndian, toByteOffset: at + 8, as: UInt64.self)
@@ -128,19 +128,19 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
         return v &+ 0x3030_3030_3030_3030 &+ letters &* 39
     }
 
-    public var base64: String { Base64.encode(bytes) }
+    package var base64: String { Base64.encode(bytes) }
 
     /// The first 8 bytes as an integer (a compact content fingerprint).
-    public var prefix64: UInt64 { w0 }
+    package var prefix64: UInt64 { w0 }
 
     public var description: String { hex }
 }
 
 /// Why the system OpenSSL failed: the function and OpenSSL's own error text.
-public struct CryptoError: Error, CustomStringConvertible, Sendable {
-    public var function: String
-    public var detail: String
-    public var description: String { "openssl: \(function) failed\(detail.isEmpty ? "" : ": " + detail)" }
+package struct CryptoError: Error, CustomStringConvertible, Sendable {
+    package var function: String
+    package var detail: String
+    package var description: String { "openssl: \(function) failed\(detail.isEmpty ? "" : ": " + detail)" }
 
     static func last(_ function: String) -> CryptoError {
         let code = ERR_get_error()
@@ -168,10 +168,10 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable {
 /// Every return code is checked: they fail only on a null context, and a
 /// failure stops the process (``checked(_:_:)``) rather than let a wrong
 /// digest into a ledger or a verdict.
-public struct SHA256: ~Copyable {
+package struct SHA256: ~Copyable {
     private let ctx: UnsafeMutablePointer<SHA256_CTX>
 
-    public init() {
+    package init() {
         ctx = .allocate(capacity: 1)
         SHA256.checked(SHA256_Init(ctx), "SHA256_Init")
     }
@@ -184,35 +184,35 @@ public struct SHA256: ~Copyable {
 
     deinit { ctx.deallocate() }
 
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
         SHA256.checked(SHA256_Update(ctx, bytes.baseAddress, bytes.count), "SHA256_Update")
     }
 
-    public mutating func update(_ bytes: [UInt8]) {
+    package mutating func update(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { update($0) }
     }
 
-    public mutating func update(_ byte: UInt8) {
+    package mutating func update(_ byte: UInt8) {
         withUnsafeBytes(of: byte) { update($0) }
     }
 
     /// Returns the digest of everything added since the last `finalize`, and
     /// starts over.
-    public mutating func finalize() -> Digest {
+    package mutating func finalize() -> Digest {
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         withUnsafeMutableBytes(of: &words) { SHA256.checked(SHA256_Final($0.baseAddress!.assumingMemoryBound(to: UInt8.self), ctx), "SHA256_Final") }
         SHA256.checked(SHA256_Init(ctx), "SHA256_Init")
         return Digest(w0: words.0.bigEndian, w1: words.1.bigEndian, w2: words.2.bigEndian, w3: words.3.bigEndian)
     }
 
-    public static func hash(_ bytes: [UInt8]) -> Digest {
+    package static func hash(_ bytes: [UInt8]) -> Digest {
         var h = SHA256()
         h.update(bytes)
         return h.finalize()
     }
 
-    public static func hash(_ bytes: UnsafeRawBufferPointer) -> Digest {
+    package static func hash(_ bytes: UnsafeRawBufferPointer) -> Digest {
         var h = SHA256()
         h.update(bytes)
         return h.finalize()
@@ -220,10 +220,10 @@ public struct SHA256: ~Copyable {
 }
 
 /// Standard base64 with padding (RFC 4648 §4), as checkpoints and proofs use.
-public enum Base64 {
+package enum Base64 {
     static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
-    public static func encode(_ bytes: [UInt8]) -> String {
+    package static func encode(_ bytes: [UInt8]) -> String {
         var out = [UInt8]()
         out.reserveCapacity((bytes.count + 2) / 3 * 4)
         var i = 0
@@ -246,7 +246,7 @@ public enum Base64 {
     /// Strict decoding: standard alphabet, padding required, no whitespace,
     /// and the unused bits of the last group zero (so every value has exactly
     /// one encoding, and a changed character never decodes to the same bytes).
-    public static func decode(_ text: String) -> [UInt8]? {
+    package static func decode(_ text: String) -> [UInt8]? {
         let u = Array(text.utf8)
         guard u.count % 4 == 0 else { return nil }
         var out = [UInt8]()

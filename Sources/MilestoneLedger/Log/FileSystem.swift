@@ -9,14 +9,14 @@ import Darwin
 /// The syscalls that change a ledger file, in one place, so tests can inject
 /// failures (a short write, EIO from fsync, EFBIG, ENOSPC) without a real
 /// broken disk.
-public struct FileSystemCalls: Sendable {
-    public var write: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
-    public var fsync: @Sendable (Int32) -> Int32
+package struct FileSystemCalls: Sendable {
+    package var write: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
+    package var fsync: @Sendable (Int32) -> Int32
     /// The syncs a long append makes while it writes (``Flusher``).
-    public var flush: @Sendable (Int32) -> Int32
-    public var ftruncate: @Sendable (Int32, Int) -> Int32
+    package var flush: @Sendable (Int32) -> Int32
+    package var ftruncate: @Sendable (Int32, Int) -> Int32
 
-    public init(write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int,
+    package init(write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int,
                 fsync: @escaping @Sendable (Int32) -> Int32,
                 flush: @escaping @Sendable (Int32) -> Int32,
                 ftruncate: @escaping @Sendable (Int32, Int) -> Int32) {
@@ -26,7 +26,7 @@ public struct FileSystemCalls: Sendable {
         self.ftruncate = ftruncate
     }
 
-    public static let system = FileSystemCalls(
+    package static let system = FileSystemCalls(
         write: { fd, p, n in Glibc.write(fd, p, n) },
         fsync: { fd in Glibc.fsync(fd) },
         flush: { fd in Glibc.fdatasync(fd) },
@@ -35,7 +35,7 @@ public struct FileSystemCalls: Sendable {
 
     /// The calls in use. Only tests and the fault-injection hook change it,
     /// before any ledger is opened.
-    nonisolated(unsafe) public static var current = FileSystemCalls.system
+    nonisolated(unsafe) package static var current = FileSystemCalls.system
 
     /// Installs a fault named by the `MILESTONES_FAULT` environment variable,
     /// for end-to-end tests of the error paths: `write` (EIO on the first
@@ -43,7 +43,7 @@ public struct FileSystemCalls: Sendable {
     /// syncs a long append makes while it writes), `short-write` (the
     /// first write stops halfway, then EIO), `second-write` (EIO on the
     /// second write). Not for production use.
-    public static func installFaultFromEnvironment() {
+    package static func installFaultFromEnvironment() {
         guard let spec = getenv("MILESTONES_FAULT").map({ String(cString: $0) }) else { return }
         var calls = FileSystemCalls.system
         switch spec {

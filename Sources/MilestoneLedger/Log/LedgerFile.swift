@@ -45,7 +45,7 @@ public final class LedgerFile {
     /// written and synced to a temporary file that is then linked into place,
     /// so the ledger either appears whole or not at all, and an existing file
     /// is never replaced.
-    public static func create(_ path: String, bytes: [UInt8]) throws(LedgerError) {
+    package static func create(_ path: String, bytes: [UInt8]) throws(LedgerError) {
         let dir = directory(of: path)
         let tmp = dir + "/.\(basename(of: path)).init-\(getpid())"
         let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -105,7 +105,7 @@ public final class LedgerFile {
     /// The length of the ledger's complete appends, read under a shared lock:
     /// an append only ever adds after it, so everything before it can be read
     /// without the lock.
-    public func settledSize(wait: Double = 10) throws(LedgerError) -> Int {
+    package func settledSize(wait: Double = 10) throws(LedgerError) -> Int {
         try lock(exclusive: false, wait: wait)
         defer { unlock() }
         return try size()
@@ -115,7 +115,7 @@ public final class LedgerFile {
     /// starts, if it is the record a derived file (the read models, the tree
     /// cache) saw there: its hash holds, is `sha256`, and its seq is `seq`.
     /// Nil when the ledger no longer holds it: rewritten or truncated.
-    public func start(ofRecord seq: Int, sha256: Digest, endingAt length: Int) throws -> Int? {
+    package func start(ofRecord seq: Int, sha256: Digest, endingAt length: Int) throws -> Int? {
         try line(endingAt: length)?.withUnsafeBytes { line -> Int? in
             var hasher = SHA256()
             guard let h = RecordLine.hashes(of: line, hasher: &hasher), h.claimed == h.computed, h.claimed == sha256,
@@ -160,14 +160,14 @@ public final class LedgerFile {
     }
 
     /// Appends of at least this many bytes are synced as they are written.
-    public static let flushMinimum = 8 << 20
+    package static let flushMinimum = 8 << 20
     /// A long append is made and written in pieces of about this many bytes.
-    public static let pieceSize = 8 << 20
+    package static let pieceSize = 8 << 20
 
     /// Appends whole lines at byte `length` (the current end) and makes them
     /// durable before returning. On any failure the file is cut back to
     /// `length`, so nothing half-written remains, and the error is thrown.
-    public func append(_ bytes: [UInt8], at length: Int) throws(LedgerError) {
+    package func append(_ bytes: [UInt8], at length: Int) throws(LedgerError) {
         // One piece, so `fill` is asked once.
         try append(at: length, total: bytes.count, longestLine: bytes.count, piece: 0) { room in
             bytes.withUnsafeBytes { room.copyMemory(from: $0) }
@@ -188,7 +188,7 @@ public final class LedgerFile {
     /// overlaps with making the lines. (Writing whole pages past the page
     /// cache, `O_DIRECT`, saved the copy but still left the disk all of it
     /// to take at the end; measurements are in bench/README.md.)
-    public func append(at length: Int, total: Int, longestLine: Int,
+    package func append(at length: Int, total: Int, longestLine: Int,
                        piece: Int = LedgerFile.pieceSize, flushFrom: Int = LedgerFile.flushMinimum,
                        fill: (UnsafeMutableRawBufferPointer) -> Int) throws(LedgerError) {
         guard total > 0 else { return }
@@ -262,7 +262,7 @@ public final class LedgerFile {
     }
 
     /// Cuts the file to `length` bytes, durably.
-    public func truncate(to length: Int) throws(LedgerError) {
+    package func truncate(to length: Int) throws(LedgerError) {
         guard FileSystemCalls.current.ftruncate(fd, length) == 0 else { throw .io(path: path, operation: "truncate", errno: errno) }
         guard FileSystemCalls.current.fsync(fd) == 0 else { throw .io(path: path, operation: "fsync", errno: errno) }
     }
@@ -304,7 +304,7 @@ public final class LedgerFile {
     /// Where the first line that starts at or after `position` starts (the
     /// byte after the first LF at or after `position - 1`), or nil when none
     /// does before `limit` within one maximal line's reach.
-    public func lineStart(atOrAfter position: Int, limit: Int) throws -> Int? {
+    package func lineStart(atOrAfter position: Int, limit: Int) throws -> Int? {
         guard position > 0 else { return 0 }
         let bytes = try read(at: position - 1, count: min(limit - position + 1, LedgerReader.maxLineLength + 1))
         guard let lf = bytes.firstIndex(of: 0x0A) else { return nil }
@@ -313,17 +313,17 @@ public final class LedgerFile {
     }
 
     /// One line of a chunk read by ``forEachChunk(upTo:_:progress:)``.
-    public struct LineSpan: Sendable {
-        public enum Kind: Sendable { case complete, tooLong, unterminated }
-        public var kind: Kind
+    package struct LineSpan: Sendable {
+        package enum Kind: Sendable { case complete, tooLong, unterminated }
+        package var kind: Kind
         /// Where the line starts in the chunk (complete lines only).
-        public var start: Int
+        package var start: Int
         /// Its length without the LF.
-        public var length: Int
+        package var length: Int
         /// Its byte offset in the file.
-        public var offset: Int
+        package var offset: Int
         /// Nothing follows this line's LF.
-        public var isFinal: Bool
+        package var isFinal: Bool
     }
 
     /// Reads the first `length` bytes in chunks of whole lines and calls
@@ -334,7 +334,7 @@ public final class LedgerFile {
     ///
     /// With `readAhead`, the next chunk is read (on another thread, into a
     /// second buffer) while `body` works on this one.
-    public func forEachChunk(
+    package func forEachChunk(
         from start0: Int = 0,
         upTo length: Int,
         chunkSize chunk: Int = 8 << 20,

@@ -10,8 +10,8 @@ import MilestoneModel
 /// The clock that stamps `recorded_at`: the system's, or the one fixed by the
 /// `MILESTONES_NOW` environment variable (`YYYY-MM-DDTHH:MM:SSZ`), which
 /// tests use to make ledgers reproducible.
-public enum LedgerClock {
-    public static func now() -> Timestamp {
+package enum LedgerClock {
+    package static func now() -> Timestamp {
         if let fixed = getenv("MILESTONES_NOW").flatMap({ Timestamp(String(cString: $0)) }) { return fixed }
         return Timestamp(seconds: Int64(time(nil)))
     }
@@ -21,7 +21,7 @@ public enum LedgerClock {
 public enum LedgerInit {
     /// Writes record 1, `ledger.created`, into a new file at `path`.
     @discardableResult
-    public static func create(path: String, name: String, now: Timestamp = LedgerClock.now()) throws -> Digest {
+    package static func create(path: String, name: String, now: Timestamp = LedgerClock.now()) throws -> Digest {
         var o = JSONObject()
         o["type"] = .string(EventType.ledgerCreated.rawValue)
         o["name"] = .string(name)
@@ -46,19 +46,19 @@ public enum LedgerInit {
 /// 20 hex digits of the SHA-256 of the normalised event's canonical JSON.
 /// Derived from the content, so retrying an id-less event (or batch) after a
 /// crash finds the same id and is a no-op instead of a duplicate.
-public enum EventIDs {
-    public static func derived(for object: JSONObject) -> String {
+package enum EventIDs {
+    package static func derived(for object: JSONObject) -> String {
         var o = object
         o["id"] = nil
         return derived(fromCanonical: JSONWriter.bytes(.object(o)))
     }
 
     /// The id for the canonical bytes of a normalised event without id.
-    public static func derived(fromCanonical bytes: [UInt8]) -> String {
+    package static func derived(fromCanonical bytes: [UInt8]) -> String {
         bytes.withUnsafeBytes(derived(fromCanonical:))
     }
 
-    public static func derived(fromCanonical bytes: UnsafeRawBufferPointer) -> String {
+    package static func derived(fromCanonical bytes: UnsafeRawBufferPointer) -> String {
         "ev-" + String(SHA256.hash(bytes).hex.prefix(20))
     }
 }

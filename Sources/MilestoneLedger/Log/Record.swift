@@ -8,11 +8,11 @@ import MilestoneModel
 public struct ChainHead: Sendable, Equatable {
     public var seq: Int
     public var sha256: Digest
-    public var recordedAt: Timestamp
+    package var recordedAt: Timestamp
     /// The byte length of the ledger up to and including this record's LF.
     public var length: Int
 
-    public init(seq: Int, sha256: Digest, recordedAt: Timestamp, length: Int) {
+    package init(seq: Int, sha256: Digest, recordedAt: Timestamp, length: Int) {
         self.seq = seq
         self.sha256 = sha256
         self.recordedAt = recordedAt
@@ -24,7 +24,7 @@ public struct ChainHead: Sendable, Equatable {
 }
 
 /// One line of the ledger (docs/ledger-format.md, "Records").
-public enum RecordLine {
+package enum RecordLine {
     /// The fixed text between a record's values.
     enum Pieces {
         // StaticString: no reference counting on the hot path.
@@ -36,16 +36,16 @@ public enum RecordLine {
     }
 
     /// A record's members, in canonical order.
-    public static let members: StaticTable<StaticString> = ["event", "prev", "recorded_at", "seq", "sha256"]
+    package static let members: StaticTable<StaticString> = ["event", "prev", "recorded_at", "seq", "sha256"]
 
     /// `,"sha256":"` + 64 hex + `"}`: the fixed tail every record line ends with.
-    public static let shaTailLength = 77
+    package static let shaTailLength = 77
 
     /// Appends the record line (with its LF) for `event` (its canonical
     /// bytes) after `prev`, stamped `recordedAt` (the 20-character UTC form,
     /// as bytes: a batch formats its time once), and returns its hash.
     @discardableResult
-    public static func append(event: [UInt8], seq: Int, prev: Digest, recordedAt: [UInt8],
+    package static func append(event: [UInt8], seq: Int, prev: Digest, recordedAt: [UInt8],
                               to out: inout [UInt8], hasher: inout SHA256) -> Digest {
         let start = out.count
         let n = length(event: event.count, seq: seq)
@@ -59,10 +59,10 @@ public enum RecordLine {
 
     /// The longest record line `record` writes, without its LF: a tlog-tiles
     /// entry bundle gives each line a big-endian uint16 length.
-    public static let maxLength = 65_535
+    package static let maxLength = 65_535
 
     /// The length of a record line (with its LF) for an event of `event` bytes.
-    public static func length(event: Int, seq: Int) -> Int {
+    package static func length(event: Int, seq: Int) -> Int {
         Pieces.eventKey.utf8CodeUnitCount + event + Pieces.prevKey.utf8CodeUnitCount + 64
             + Pieces.recordedAtKey.utf8CodeUnitCount + 20 + 1 + Pieces.seqKey.utf8CodeUnitCount + digits(seq) + shaTailLength + 1
     }
@@ -82,7 +82,7 @@ public enum RecordLine {
     /// sorts last, the line is those bytes with `,"sha256":"…"` inserted
     /// before the closing brace.
     @discardableResult
-    public static func write(event: UnsafeRawBufferPointer, seq: Int, prev: Digest, recordedAt: UnsafeRawBufferPointer,
+    package static func write(event: UnsafeRawBufferPointer, seq: Int, prev: Digest, recordedAt: UnsafeRawBufferPointer,
                              into out: UnsafeMutableRawPointer, hasher: inout SHA256) -> Digest {
         precondition(recordedAt.count == 20 && seq >= 1)
         var p = out
@@ -123,14 +123,14 @@ public enum RecordLine {
 
     /// The fixed-shape tail of a record line, read from its end without a
     /// JSON parser (docs/ledger-format.md): `,"prev":"…","recorded_at":"…","seq":N,"sha256":"…"}`.
-    public struct Tail: Sendable, Equatable {
-        public var prev: Digest
-        public var recordedAt: Timestamp
-        public var seq: Int
-        public var sha256: Digest
+    package struct Tail: Sendable, Equatable {
+        package var prev: Digest
+        package var recordedAt: Timestamp
+        package var seq: Int
+        package var sha256: Digest
     }
 
-    public static func tail(of line: UnsafeRawBufferPointer) -> Tail? {
+    package static func tail(of line: UnsafeRawBufferPointer) -> Tail? {
         guard let at = locateTail(line),
               let sha = Digest(hex: UnsafeRawBufferPointer(rebasing: line[at.sha..<(at.sha + 64)])),
               let prev = Digest(hex: UnsafeRawBufferPointer(rebasing: line[at.prev..<(at.prev + 64)])),
@@ -199,7 +199,7 @@ public enum RecordLine {
 
     /// The first 8 bytes of the SHA-256 of an event's canonical bytes, for
     /// telling an idempotent retry from a clash (kept in the read models too).
-    public static func contentDigest(_ bytes: UnsafeRawBufferPointer, hasher: inout SHA256) -> UInt64 {
+    package static func contentDigest(_ bytes: UnsafeRawBufferPointer, hasher: inout SHA256) -> UInt64 {
         hasher.update(bytes)
         return hasher.finalize().prefix64 | 1
     }
@@ -207,7 +207,7 @@ public enum RecordLine {
     /// Recomputes the hash of a line (without its LF) from the line alone,
     /// or `nil` when the line does not end in the fixed `sha256` tail.
     /// Returns (claimed, computed).
-    public static func hashes(of line: UnsafeRawBufferPointer, hasher: inout SHA256) -> (claimed: Digest, computed: Digest)? {
+    package static func hashes(of line: UnsafeRawBufferPointer, hasher: inout SHA256) -> (claimed: Digest, computed: Digest)? {
         let n = line.count
         guard n > shaTailLength + 1 else { return nil }
         let tailStart = n - shaTailLength

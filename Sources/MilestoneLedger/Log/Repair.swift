@@ -11,10 +11,10 @@ import MilestoneModel
 public enum LedgerRepair {
     public struct Result: Sendable {
         /// Bytes removed (0 when there was no torn tail).
-        public var removedBytes: Int
-        public var records: Int
+        package var removedBytes: Int
+        package var records: Int
         /// Whether the last record lacked only its LF, which was written back.
-        public var restoredNewline = false
+        package var restoredNewline = false
     }
 
     /// Mends a torn tail and nothing else; refuses any other damage. A last

@@ -5,9 +5,9 @@ import CanonicalJSON
 
 /// Following a published ledger (`mirror`) and vouching for it as a witness
 /// (`cosign`): docs/ledger-format.md, "Publishing" and "Cosignatures".
-public enum Follower {
+package enum Follower {
     /// A fetched checkpoint, its log signature checked (and the witnesses', when asked).
-    public static func fetchCheckpoint(_ source: any LogSource, key: VerifierKey, witnesses: [VerifierKey] = [],
+    package static func fetchCheckpoint(_ source: any LogSource, key: VerifierKey, witnesses: [VerifierKey] = [],
                                        quorum: Int? = nil) throws -> (note: SignedNote, checkpoint: Checkpoint) {
         guard let bytes = try source.fetch("checkpoint") else {
             throw TlogError("\(source.describe("checkpoint")): no checkpoint there; is it a folder or URL that `milestones publish` wrote?", exitCode: 66)
@@ -24,26 +24,26 @@ public enum Follower {
     }
 
     /// A mismatch between what is published and what is known: exit 1, evidence kept.
-    public struct FollowError: Error, CustomStringConvertible {
-        public var reason: String
-        public var fetched: String
-        public var description: String { reason }
+    package struct FollowError: Error, CustomStringConvertible {
+        package var reason: String
+        package var fetched: String
+        package var description: String { reason }
     }
 
-    public struct Mirrored: Sendable {
-        public var from: Int
-        public var to: Int
-        public var origin: String
+    package struct Mirrored: Sendable {
+        package var from: Int
+        package var to: Int
+        package var origin: String
     }
 
     /// Where mirror keeps the checkpoint the local copy was last checked against.
-    public static func checkpointPath(forLedger ledger: String) -> String {
+    package static func checkpointPath(forLedger ledger: String) -> String {
         (ledger.hasSuffix(".jsonl") ? String(ledger.dropLast(6)) : ledger) + ".mirror-checkpoint"
     }
 
     /// Brings the local ledger up to the published one, or throws
     /// ``FollowError`` (the local ledger untouched).
-    public static func mirror(_ source: any LogSource, ledger path: String, key: VerifierKey,
+    package static func mirror(_ source: any LogSource, ledger path: String, key: VerifierKey,
                               witnesses: [VerifierKey], quorum: Int?) throws -> Mirrored {
         let (note, cp) = try fetchCheckpoint(source, key: key, witnesses: witnesses, quorum: quorum)
         func mismatch(_ why: String) -> FollowError { FollowError(reason: why, fetched: note.text) }
@@ -175,7 +175,7 @@ public enum Follower {
     /// earlier one) and returns its path: the checkpoint the local copy
     /// matched (the last one mirrored, when there is one, and the local
     /// state's unsigned body) and the fetched one.
-    public static func keepEvidence(_ e: FollowError, ledger path: String, source: String, suffix: String = "mirror-evidence") throws -> String {
+    package static func keepEvidence(_ e: FollowError, ledger path: String, source: String, suffix: String = "mirror-evidence") throws -> String {
         let stem = path.hasSuffix(".jsonl") ? String(path.dropLast(6)) : path
         var localState: JSONValue = .null
         if let size = fileSize(path), size > 0, let local = try? ProvableLedger(path: path), let root = try? local.tree.root() {
@@ -204,16 +204,16 @@ public enum Follower {
 
     // MARK: - Witness
 
-    public struct Cosigned {
-        public var note: SignedNote
-        public var checkpoint: Checkpoint
-        public var previous: Int?
+    package struct Cosigned {
+        package var note: SignedNote
+        package var checkpoint: Checkpoint
+        package var previous: Int?
     }
 
     /// The witness role: the published checkpoint, checked against the last
     /// one cosigned for its origin (in `state`), cosigned at `time`. On a fork
     /// or rollback, ``FollowError`` and nothing written.
-    public static func cosign(_ source: any LogSource, logKey: VerifierKey, witness: SignerKey, state statePath: String,
+    package static func cosign(_ source: any LogSource, logKey: VerifierKey, witness: SignerKey, state statePath: String,
                               out: String, time: UInt64) throws -> Cosigned {
         var note: SignedNote
         let cp: Checkpoint
@@ -272,7 +272,7 @@ public enum Follower {
     }
 
     /// Keeps the evidence of a witness's refusal beside the state file.
-    public static func keepWitnessEvidence(_ e: FollowError, state: String, source: String) throws -> String {
+    package static func keepWitnessEvidence(_ e: FollowError, state: String, source: String) throws -> String {
         var kept: JSONValue = .null
         if let bytes = try? readIfPresent(state), let v = try? JSONReader.parse(bytes), let logs = v.objectValue?["logs"]?.objectValue,
            let cp = try? Checkpoint(parsing: (try? SignedNote(parsing: Array(e.fetched.utf8)))?.body ?? ""),

@@ -6,12 +6,12 @@ import Glibc
 /// "Publishing"). Tiles of height 8: the tile at level L, index N holds up to
 /// 256 hashes of tree level 8·L; entry bundles hold up to 256 record lines,
 /// each after its big-endian uint16 length.
-public enum Tiles {
-    public static let height = 8
-    public static let width = 256
+package enum Tiles {
+    package static let height = 8
+    package static let width = 256
 
     /// N in the tlog-tiles path form: groups of three digits, all but the last prefixed with `x`.
-    public static func indexPath(_ n: Int) -> String {
+    package static func indexPath(_ n: Int) -> String {
         var groups: [String] = []
         var rest = n
         repeat {
@@ -26,17 +26,17 @@ public enum Tiles {
     static func suffix(_ width: Int) -> String { width == Tiles.width ? "" : ".p/\(width)" }
 
     /// `tile/<L>/<N>[.p/<W>]`.
-    public static func tilePath(level: Int, index: Int, width: Int) -> String {
+    package static func tilePath(level: Int, index: Int, width: Int) -> String {
         "tile/\(level)/\(indexPath(index))\(suffix(width))"
     }
 
     /// `tile/entries/<N>[.p/<W>]`.
-    public static func entriesPath(index: Int, width: Int) -> String {
+    package static func entriesPath(index: Int, width: Int) -> String {
         "tile/entries/\(indexPath(index))\(suffix(width))"
     }
 
     /// The tiles of level `level` in the tree of `size` leaves: (index, width), full ones then the partial one.
-    public static func tiles(level: Int, size: Int) -> [(index: Int, width: Int)] {
+    package static func tiles(level: Int, size: Int) -> [(index: Int, width: Int)] {
         let count = size >> (height * level)
         var out = (0..<(count / width)).map { (index: $0, width: width) }
         if count % width != 0 { out.append((count / width, count % width)) }
@@ -44,13 +44,13 @@ public enum Tiles {
     }
 
     /// The levels that have tiles in a tree of `size` leaves.
-    public static func levels(size: Int) -> Range<Int> {
+    package static func levels(size: Int) -> Range<Int> {
         var l = 0
         while size >> (height * l) > 0 { l += 1 }
         return 0..<l
     }
 
-    public static func bundle(_ lines: [[UInt8]]) -> [UInt8] {
+    package static func bundle(_ lines: [[UInt8]]) -> [UInt8] {
         var out: [UInt8] = []
         for l in lines {
             precondition(l.count <= RecordLine.maxLength)
@@ -60,7 +60,7 @@ public enum Tiles {
     }
 
     /// The entries of a bundle that must hold exactly `count`.
-    public static func entries(ofBundle b: [UInt8], count: Int) -> [[UInt8]]? {
+    package static func entries(ofBundle b: [UInt8], count: Int) -> [[UInt8]]? {
         var out: [[UInt8]] = []
         var i = 0
         while i < b.count {
@@ -75,30 +75,30 @@ public enum Tiles {
 }
 
 /// A publishing or following problem: one line naming it and the remedy, and the exit code.
-public struct TlogError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public var exitCode: Int32
-    public init(_ message: String, exitCode: Int32) {
+package struct TlogError: Error, CustomStringConvertible, Sendable {
+    package var message: String
+    package var exitCode: Int32
+    package init(_ message: String, exitCode: Int32) {
         self.message = message
         self.exitCode = exitCode
     }
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// Writes the ledger under a folder as tlog-tiles, incrementally.
-public enum Publisher {
-    public struct Result: Sendable {
-        public var size: Int
+package enum Publisher {
+    package struct Result: Sendable {
+        package var size: Int
         /// Tiles and bundles written, and full ones already there (and checked equal).
-        public var written: Int
-        public var kept: Int
+        package var written: Int
+        package var kept: Int
     }
 
     /// Writes every tile and bundle of the ledger's tree (full ones only when
     /// missing, and checked against the ledger when present), then, last,
     /// the checkpoint signed with `keys`. `beforeCheckpoint` runs in between
     /// (tests stop the process there).
-    public static func publish(_ ledger: ProvableLedger, to dir: String, keys: [SignerKey],
+    package static func publish(_ ledger: ProvableLedger, to dir: String, keys: [SignerKey],
                                progress: ((Int, Int) -> Void)? = nil, beforeCheckpoint: () -> Void = {}) throws -> Result {
         let size = ledger.size
         try makeDirectories(dir)
@@ -166,32 +166,32 @@ public enum Publisher {
 }
 
 /// Where a published log is read from: a folder, or (in the CLI) an http(s) URL.
-public protocol LogSource {
+package protocol LogSource {
     /// The file at `path` (relative, e.g. `checkpoint`), or nil when it does not exist.
     func fetch(_ path: String) throws -> [UInt8]?
     /// The file at `path`, for messages.
     func describe(_ path: String) -> String
 }
 
-public struct FolderSource: LogSource {
-    public let folder: String
-    public init(_ folder: String) { self.folder = folder }
-    public func fetch(_ path: String) throws -> [UInt8]? { try readIfPresent(folder + "/" + path) }
-    public func describe(_ path: String) -> String { folder + "/" + path }
+package struct FolderSource: LogSource {
+    package let folder: String
+    package init(_ folder: String) { self.folder = folder }
+    package func fetch(_ path: String) throws -> [UInt8]? { try readIfPresent(folder + "/" + path) }
+    package func describe(_ path: String) -> String { folder + "/" + path }
 }
 
 /// The hashes of a published tree of `size` leaves, read from its tiles on demand.
-public final class RemoteTree: SubtreeHashes {
+package final class RemoteTree: SubtreeHashes {
     let source: any LogSource
-    public let size: Int
+    package let size: Int
     var cache: [String: [Digest]] = [:]
 
-    public init(source: any LogSource, size: Int) {
+    package init(source: any LogSource, size: Int) {
         self.source = source
         self.size = size
     }
 
-    public func perfect(level k: Int, index i: Int) throws -> Digest {
+    package func perfect(level k: Int, index i: Int) throws -> Digest {
         let (l, r) = (k / Tiles.height, k % Tiles.height)
         let first = i << r
         let (t, pos) = (first / Tiles.width, first % Tiles.width)
@@ -220,7 +220,7 @@ public final class RemoteTree: SubtreeHashes {
     }
 
     /// The record lines `from ..< to` (0-based), from the entry bundles.
-    public func entries(_ from: Int, _ to: Int) throws -> [[UInt8]] {
+    package func entries(_ from: Int, _ to: Int) throws -> [[UInt8]] {
         var out: [[UInt8]] = []
         try forEachBundle(from, to) { out += $0 }
         return out
@@ -228,7 +228,7 @@ public final class RemoteTree: SubtreeHashes {
 
     /// The record lines `from ..< to` (0-based), a bundle's worth at a time,
     /// so that a long log is never held in memory whole.
-    public func forEachBundle(_ from: Int, _ to: Int, _ body: ([[UInt8]]) throws -> Void) throws {
+    package func forEachBundle(_ from: Int, _ to: Int, _ body: ([[UInt8]]) throws -> Void) throws {
         guard from < to else { return }
         for k in (from / Tiles.width)...((to - 1) / Tiles.width) {
             let w = (k + 1) * Tiles.width <= size ? Tiles.width : size % Tiles.width
@@ -280,7 +280,7 @@ func makeDirectories(_ path: String) throws {
 
 /// Writes a file whole through a temporary file, fsync and rename, then syncs
 /// its folder: a reader sees the old file or the new, never a part.
-public func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
+package func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
     let parent = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     if !parent.isEmpty { try makeDirectories(parent) }
     let tmp = "\(path).tmp-\(getpid())"

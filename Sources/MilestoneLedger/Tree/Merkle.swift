@@ -8,7 +8,7 @@ public enum Merkle {
     /// SHA-256 of the empty string: the root of the empty tree.
     public static let emptyRoot = SHA256.hash([UInt8]())
 
-    public static func leafHash(_ leaf: UnsafeRawBufferPointer, hasher: inout SHA256) -> Digest {
+    package static func leafHash(_ leaf: UnsafeRawBufferPointer, hasher: inout SHA256) -> Digest {
         hasher.update(0x00)
         hasher.update(leaf)
         return hasher.finalize()
@@ -19,7 +19,7 @@ public enum Merkle {
         return leaf.withUnsafeBytes { leafHash($0, hasher: &h) }
     }
 
-    public static func nodeHash(_ left: Digest, _ right: Digest, hasher: inout SHA256) -> Digest {
+    package static func nodeHash(_ left: Digest, _ right: Digest, hasher: inout SHA256) -> Digest {
         hasher.update(0x01)
         left.withBytes { hasher.update($0) }
         right.withBytes { hasher.update($0) }
@@ -62,7 +62,7 @@ public enum Merkle {
 
     /// MTH(D[a:b]) from the stored perfect subtrees: every left subtree in
     /// RFC 9162's recursion is perfect and aligned, so O(log n) reads.
-    public static func subtreeHash(_ a: Int, _ b: Int, _ tree: some SubtreeHashes) throws -> Digest {
+    package static func subtreeHash(_ a: Int, _ b: Int, _ tree: some SubtreeHashes) throws -> Digest {
         let n = b - a
         if n == 0 { return emptyRoot }
         if n & (n - 1) == 0, a % n == 0 {
@@ -72,12 +72,12 @@ public enum Merkle {
         return nodeHash(try subtreeHash(a, a + k, tree), try subtreeHash(a + k, b, tree))
     }
 
-    public static func root(size: Int, _ tree: some SubtreeHashes) throws -> Digest {
+    package static func root(size: Int, _ tree: some SubtreeHashes) throws -> Digest {
         try subtreeHash(0, size, tree)
     }
 
     /// PATH(m, D[0:n]): the inclusion proof of leaf m (0-based) in the tree of n leaves.
-    public static func inclusionProof(leaf m: Int, size n: Int, _ tree: some SubtreeHashes) throws -> [Digest] {
+    package static func inclusionProof(leaf m: Int, size n: Int, _ tree: some SubtreeHashes) throws -> [Digest] {
         precondition(m >= 0 && m < n)
         var proof: [Digest] = []
         func path(_ m: Int, _ a: Int, _ b: Int) throws {
@@ -97,7 +97,7 @@ public enum Merkle {
     }
 
     /// PROOF(m, D[0:n]): the consistency proof between the trees of m and n leaves.
-    public static func consistencyProof(from m: Int, to n: Int, _ tree: some SubtreeHashes) throws -> [Digest] {
+    package static func consistencyProof(from m: Int, to n: Int, _ tree: some SubtreeHashes) throws -> [Digest] {
         precondition(m >= 1 && m <= n)
         var proof: [Digest] = []
         func subproof(_ m: Int, _ a: Int, _ b: Int, _ complete: Bool) throws {
@@ -187,23 +187,23 @@ public enum Merkle {
 
 /// Where perfect subtree hashes come from: level k, index i is the hash of
 /// leaves [i·2^k, (i+1)·2^k).
-public protocol SubtreeHashes {
+package protocol SubtreeHashes {
     func perfect(level: Int, index: Int) throws -> Digest
 }
 
 /// All leaf hashes in memory (tests, small trees).
-public struct InMemoryTree: SubtreeHashes {
-    public var levels: [[Digest]] = [[]]
+package struct InMemoryTree: SubtreeHashes {
+    package var levels: [[Digest]] = [[]]
 
-    public init() {}
+    package init() {}
 
-    public init(leaves: [[UInt8]]) {
+    package init(leaves: [[UInt8]]) {
         for l in leaves { append(Merkle.leafHash(l)) }
     }
 
-    public var size: Int { levels[0].count }
+    package var size: Int { levels[0].count }
 
-    public mutating func append(_ leafHash: Digest) {
+    package mutating func append(_ leafHash: Digest) {
         levels[0].append(leafHash)
         var level = 0
         while levels[level].count % 2 == 0 {
@@ -215,5 +215,5 @@ public struct InMemoryTree: SubtreeHashes {
         }
     }
 
-    public func perfect(level: Int, index: Int) throws -> Digest { levels[level][index] }
+    package func perfect(level: Int, index: Int) throws -> Digest { levels[level][index] }
 }

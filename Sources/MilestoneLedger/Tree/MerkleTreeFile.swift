@@ -20,15 +20,15 @@ import MilestoneSupport
 /// Appending leaves only appends to the file. The tree is a cache: deleting
 /// it loses nothing, and it is checked against the ledger (the last leaf's
 /// record must still be there, with the same hash) before every use.
-public final class MerkleTreeFile: SubtreeHashes {
-    public let path: String
+package final class MerkleTreeFile: SubtreeHashes {
+    package let path: String
     let fd: Int32
     let ledger: LedgerFile
-    public private(set) var leaves = 0
+    package private(set) var leaves = 0
     /// The ledger's byte length covered by the leaves.
-    public private(set) var ledgerLength = 0
+    package private(set) var ledgerLength = 0
     /// The sha256 of the last record covered.
-    public private(set) var lastRecord = Digest.zero
+    package private(set) var lastRecord = Digest.zero
     /// The right edge of the tree (perfect subtrees not yet combined), by level, highest first.
     private var edge: [(level: Int, hash: Digest)] = []
 
@@ -39,7 +39,7 @@ public final class MerkleTreeFile: SubtreeHashes {
     static let blockSize = 1 << blockLevel
 
     /// Where the tree of `ledger` lives.
-    public static func path(forLedger ledger: String) -> String {
+    package static func path(forLedger ledger: String) -> String {
         (ledger.hasSuffix(".jsonl") ? String(ledger.dropLast(6)) : ledger) + ".tree"
     }
 
@@ -77,7 +77,7 @@ public final class MerkleTreeFile: SubtreeHashes {
     }
 
     /// Where record `seq` (1-based) is in the ledger: its offset and length (without LF).
-    public func recordRange(seq: Int) throws -> Range<Int> {
+    package func recordRange(seq: Int) throws -> Range<Int> {
         guard seq >= 1, seq <= leaves else {
             throw LedgerError.io(path: path, operation: "read (no record \(seq))", errno: EINVAL)
         }
@@ -95,7 +95,7 @@ public final class MerkleTreeFile: SubtreeHashes {
         return raw.map { Int(UInt64(littleEndian: $0)) }
     }
 
-    public func perfect(level: Int, index: Int) throws -> Digest {
+    package func perfect(level: Int, index: Int) throws -> Digest {
         guard (index + 1) << level <= leaves else {
             throw LedgerError.io(path: path, operation: "read (no such subtree)", errno: EINVAL)
         }
@@ -130,7 +130,7 @@ public final class MerkleTreeFile: SubtreeHashes {
     }
 
     /// The root of the first `size` leaves.
-    public func root(size: Int? = nil) throws -> Digest { try Merkle.root(size: size ?? leaves, self) }
+    package func root(size: Int? = nil) throws -> Digest { try Merkle.root(size: size ?? leaves, self) }
 
     // MARK: Opening and catching up
 
@@ -140,7 +140,7 @@ public final class MerkleTreeFile: SubtreeHashes {
     /// A tree whose last leaf's record is gone or changed means the ledger was
     /// rewritten: that is reported (exit 1), never papered over; `rebuild`
     /// starts the tree anew on request.
-    public static func open(ledger: LedgerFile, upTo size: Int, rebuild: Bool = false) throws -> MerkleTreeFile {
+    package static func open(ledger: LedgerFile, upTo size: Int, rebuild: Bool = false) throws -> MerkleTreeFile {
         let path = MerkleTreeFile.path(forLedger: ledger.path)
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LedgerError.io(path: path, operation: "open", errno: errno) }

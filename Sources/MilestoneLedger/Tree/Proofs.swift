@@ -9,7 +9,7 @@ public struct InclusionProof: Sendable, Equatable {
     public var hashes: [Digest]
 
     /// The JSON of docs/cli.md: `{"kind":"inclusion","seq":n,"size":m,"root":b64,"hashes":[b64,…]}`.
-    public var json: JSONValue {
+    package var json: JSONValue {
         ["kind": "inclusion", "seq": .int(Int64(seq)), "size": .int(Int64(size)), "root": .string(root.base64),
          "hashes": .array(hashes.map { .string($0.base64) })]
     }
@@ -22,7 +22,7 @@ public struct InclusionProof: Sendable, Equatable {
     }
 
     /// Reads the JSON strictly: exactly these members, integers, 32-byte base64 hashes.
-    public init(json: JSONValue) throws(ProofError) {
+    package init(json: JSONValue) throws(ProofError) {
         let o = try ProofError.members(json, ["hashes", "kind", "root", "seq", "size"], kind: "inclusion")
         seq = try ProofError.positive(o["seq"]!, "seq")
         size = try ProofError.positive(o["size"]!, "size")
@@ -44,7 +44,7 @@ public struct ConsistencyProof: Sendable, Equatable {
     public var root: Digest
     public var hashes: [Digest]
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         ["kind": "consistency", "from_size": .int(Int64(fromSize)), "size": .int(Int64(size)),
          "from_root": .string(fromRoot.base64), "root": .string(root.base64), "hashes": .array(hashes.map { .string($0.base64) })]
     }
@@ -57,7 +57,7 @@ public struct ConsistencyProof: Sendable, Equatable {
         self.hashes = hashes
     }
 
-    public init(json: JSONValue) throws(ProofError) {
+    package init(json: JSONValue) throws(ProofError) {
         let o = try ProofError.members(json, ["from_root", "from_size", "hashes", "kind", "root", "size"], kind: "consistency")
         fromSize = try ProofError.positive(o["from_size"]!, "from_size")
         size = try ProofError.positive(o["size"]!, "size")
@@ -129,7 +129,7 @@ public enum CheckpointVerdict: Sendable, Equatable {
 /// A ledger with its Merkle tree caught up: checkpoints and proofs.
 public final class ProvableLedger {
     public let file: LedgerFile
-    public let tree: MerkleTreeFile
+    package let tree: MerkleTreeFile
     /// The ledger's `name` (checkpoint origin).
     public let origin: String
 
@@ -229,12 +229,12 @@ public struct ProofBundle: Sendable {
         self.checkpoint = checkpoint
     }
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         ["kind": "milestones-proof-bundle", "record": .string(String(decoding: record, as: UTF8.self)),
          "proof": proof.json, "checkpoint": .string(checkpoint.text)]
     }
 
-    public init(json: JSONValue) throws {
+    package init(json: JSONValue) throws {
         guard case .object(let o) = json, o.keys == ["checkpoint", "kind", "proof", "record"],
               o["kind"] == "milestones-proof-bundle", let r = o["record"]?.stringValue, let c = o["checkpoint"]?.stringValue
         else { throw ProofError("not a proof bundle: expected the members checkpoint, kind, proof, record") }

@@ -13,7 +13,7 @@ public struct VerifyFailure: Error, Equatable, Sendable, CustomStringConvertible
     /// The damage is a torn tail that `repair --torn-tail` can remove.
     public var isTornTail: Bool
 
-    public init(seq: Int?, line: Int, offset: Int, reason: String, isTornTail: Bool) {
+    package init(seq: Int?, line: Int, offset: Int, reason: String, isTornTail: Bool) {
         self.seq = seq
         self.line = line
         self.offset = offset
@@ -22,26 +22,26 @@ public struct VerifyFailure: Error, Equatable, Sendable, CustomStringConvertible
     }
 
     /// The last line, `length` bytes from byte `offset`, has no LF: a torn tail.
-    public static func unterminated(line: Int, offset: Int, length: Int) -> VerifyFailure {
+    package static func unterminated(line: Int, offset: Int, length: Int) -> VerifyFailure {
         VerifyFailure(seq: nil, line: line, offset: offset,
                       reason: "torn tail: \(length) bytes from byte \(offset) without a final LF; `milestones repair --torn-tail` mends it",
                       isTornTail: true)
     }
 
     /// The last line (`length` bytes without its LF) fails its hash: a torn tail.
-    public static func lastLineFailsHash(line: Int, offset: Int, length: Int) -> VerifyFailure {
+    package static func lastLineFailsHash(line: Int, offset: Int, length: Int) -> VerifyFailure {
         VerifyFailure(seq: nil, line: line, offset: offset,
                       reason: "torn tail: the last line fails its hash (\(length + 1) bytes from byte \(offset)); `milestones repair --torn-tail` removes it",
                       isTornTail: true)
     }
 
     /// A line longer than any record may be.
-    public static func tooLong(line: Int, offset: Int) -> VerifyFailure {
+    package static func tooLong(line: Int, offset: Int) -> VerifyFailure {
         VerifyFailure(seq: nil, line: line, offset: offset, reason: "line longer than \(LedgerReader.maxLineLength) bytes", isTornTail: false)
     }
 
     /// A file without record 1.
-    public static let emptyLedger = VerifyFailure(seq: nil, line: 1, offset: 0,
+    package static let emptyLedger = VerifyFailure(seq: nil, line: 1, offset: 0,
                                                   reason: "empty file: a ledger holds at least record 1 (ledger.created)", isTornTail: false)
 
     public var description: String {
@@ -56,7 +56,7 @@ public struct VerifiedLedger {
     public var head: ChainHead
     /// The ledger's `name` from `ledger.created` (the checkpoint origin).
     public var origin: String
-    public var index: ReferenceIndex
+    package var index: ReferenceIndex
     public var records: Int { head.seq }
 }
 
@@ -65,8 +65,8 @@ public struct VerifiedLedger {
 /// Plain values only, so that a million of them pass from the workers to the
 /// in-order checks without allocating or counting references; the rare
 /// rest comes beside it as a ``LineNote``.
-public struct InspectedLine: Sendable, BitwiseCopyable {
-    public struct Record: Sendable, BitwiseCopyable {
+package struct InspectedLine: Sendable, BitwiseCopyable {
+    package struct Record: Sendable, BitwiseCopyable {
         var seq: Int
         var prev: Digest
         var sha256: Digest
@@ -89,7 +89,7 @@ public struct InspectedLine: Sendable, BitwiseCopyable {
 }
 
 /// What inspecting a line found besides its plain record.
-public enum LineNote: Sendable {
+package enum LineNote: Sendable {
     case failure(VerifyFailure)
     /// An announcement's subject: the one name the in-order checks keep.
     case newSubject(String)
@@ -100,32 +100,32 @@ public enum LineNote: Sendable {
 /// (``Inspector/inspect(line:offset:isFinal:lineNumber:into:)``: canonical form, hash,
 /// event form), then accepted in order (``accept(_:note:in:)``: chain, seq, time, ids
 /// and references).
-public struct RecordVerifier: ~Copyable {
-    public private(set) var head = ChainHead.genesis
-    public private(set) var index: ReferenceIndex
-    public private(set) var origin: String?
+package struct RecordVerifier: ~Copyable {
+    package private(set) var head = ChainHead.genesis
+    package private(set) var index: ReferenceIndex
+    package private(set) var origin: String?
     private var lineNumber = 0
     /// Lines accepted or reported so far.
-    public var linesSeen: Int { lineNumber }
+    package var linesSeen: Int { lineNumber }
     /// Remember event contents so that an idempotent retry can be told from a clash.
     private let rememberContent: Bool
 
-    public init(rememberContent: Bool = false) {
+    package init(rememberContent: Bool = false) {
         self.rememberContent = rememberContent
         index = ReferenceIndex()
     }
 
     /// How many more records fit before the id table grows.
-    public var room: Int { index.idRoom }
+    package var room: Int { index.idRoom }
 
     /// Makes room for about this many records in all (those accepted
     /// included), in one step; nothing when there is room already.
-    public mutating func reserve(records: Int) {
+    package mutating func reserve(records: Int) {
         index.reserve(events: max(0, records - index.eventCount), contents: rememberContent)
     }
 
     /// What a worker needs to inspect lines: its own hasher and tape.
-    public final class Inspector {
+    package final class Inspector {
         @exclusivity(unchecked) var hasher = SHA256()
         let tape = JSONTape()
         let rememberContent: Bool
@@ -137,7 +137,7 @@ public struct RecordVerifier: ~Copyable {
         /// Checks what a line (without its LF, at byte `offset`) can show alone.
         /// `isFinal`: nothing follows this line's LF (so a hash failure is a torn tail).
         /// Writes what it finds into `slot`; returns the line's note, if any.
-        public func inspect(line: UnsafeRawBufferPointer, offset: Int, isFinal: Bool, lineNumber lineNo: Int,
+        package func inspect(line: UnsafeRawBufferPointer, offset: Int, isFinal: Bool, lineNumber lineNo: Int,
                             into slot: UnsafeMutablePointer<InspectedLine>) -> LineNote? {
             func fail(_ reason: String, seq: Int? = nil, torn: Bool = false) -> LineNote? {
                 (slot.pointee.line, slot.pointee.offset, slot.pointee.length, slot.pointee.failed) = (lineNo, offset, line.count, true)
@@ -223,12 +223,12 @@ public struct RecordVerifier: ~Copyable {
         }
     }
 
-    public func makeInspector() -> Inspector { Inspector(rememberContent: rememberContent) }
+    package func makeInspector() -> Inspector { Inspector(rememberContent: rememberContent) }
 
     /// The checks that depend on the records before: 2 (prev), 3, 4 (order), 5, 6 (ids, references).
     /// `note` is what inspecting the line left beside it; the line is read
     /// again from `file` for the names an error message quotes.
-    public mutating func accept(_ line: UnsafePointer<InspectedLine>, note: LineNote?, in file: LedgerFile) throws(VerifyFailure) {
+    package mutating func accept(_ line: UnsafePointer<InspectedLine>, note: LineNote?, in file: LedgerFile) throws(VerifyFailure) {
         // Read in place: a copy of the whole line (about 200 bytes) per record shows in profiles.
         let inspected = (line: line.pointee.line, offset: line.pointee.offset, length: line.pointee.length)
         lineNumber = inspected.line
@@ -271,7 +271,7 @@ public struct RecordVerifier: ~Copyable {
 
     /// Brings what these lines' checks will look up into the cache
     /// (``ReferenceIndex/warm(_:facts:)``).
-    public func warm(_ lines: UnsafeBufferPointer<InspectedLine>) {
+    package func warm(_ lines: UnsafeBufferPointer<InspectedLine>) {
         index.warm(lines.count) { k in
             let line = lines.baseAddress! + k
             return line.pointee.failed ? nil : line.pointee.record.facts
@@ -279,19 +279,19 @@ public struct RecordVerifier: ~Copyable {
     }
 
     /// A line too long to be a record.
-    public mutating func lineTooLong(offset: Int) -> VerifyFailure {
+    package mutating func lineTooLong(offset: Int) -> VerifyFailure {
         lineNumber += 1
         return .tooLong(line: lineNumber, offset: offset)
     }
 
     /// A line at the end of the file with no LF.
-    public mutating func unterminated(offset: Int, length: Int) -> VerifyFailure {
+    package mutating func unterminated(offset: Int, length: Int) -> VerifyFailure {
         lineNumber += 1
         return .unterminated(line: lineNumber, offset: offset, length: length)
     }
 
     /// The result once every line has passed.
-    public func finish() throws(VerifyFailure) -> VerifiedLedger {
+    package func finish() throws(VerifyFailure) -> VerifiedLedger {
         guard head.seq > 0, let origin else {
             throw VerifyFailure.emptyLedger
         }

@@ -123,7 +123,7 @@ extension EventForm {
     /// depth 1 in a record line), and where its subject's bytes are; nil
     /// when the event is not plain (see above) or not valid. `tape` is used
     /// for a correction's `changes` only.
-    public static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape) -> (facts: EventFacts, subject: Range<Int>)? {
+    package static func plainFacts(_ text: UnsafeRawBufferPointer, tape: JSONTape) -> (facts: EventFacts, subject: Range<Int>)? {
         plainFacts(text, tape: tape, trusted: false)
     }
 

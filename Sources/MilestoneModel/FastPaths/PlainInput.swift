@@ -29,7 +29,7 @@ extension EventForm {
     /// valid. `scratch` holds the small objects while the members are read;
     /// `tape` reads a correction's `changes`. An event without an `id` is
     /// given `deriveID` of its bytes without one, as the full path does.
-    public static func plainInput(_ line: UnsafeRawBufferPointer, appendingNormalizedTo out: inout ByteBuffer,
+    package static func plainInput(_ line: UnsafeRawBufferPointer, appendingNormalizedTo out: inout ByteBuffer,
                                   scratch: inout ByteBuffer, tape: JSONTape,
                                   deriveID: (UnsafeRawBufferPointer) -> String) -> Event? {
         guard let base = line.baseAddress else { return nil }
