@@ -24,12 +24,15 @@ let package = Package(
         // Domain-free machinery (package access): memory that grows in place, the fingerprint
         // table, SipHash, the pipeline and thread helpers. It knows no event, record or ledger.
         .target(name: "MilestoneSupport"),
+        // SHA-256, Ed25519 and base64 through the system OpenSSL: the one target that imports it,
+        // and checks every return code.
+        .target(name: "MilestoneCrypto", dependencies: ["COpenSSL"]),
         // RFC 8785 canonical JSON, restricted as docs/ledger-format.md says: value, reader, writer.
         .target(name: "CanonicalJSON"),
         // Event types, validation and the domain rules (phase, target state) as pure functions.
         .target(name: "MilestoneModel", dependencies: ["CanonicalJSON", "MilestoneSupport"]),
         // Records, hash chain, the log file, verify, Merkle proofs, checkpoints, keys.
-        .target(name: "MilestoneLedger", dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneSupport", "COpenSSL"]),
+        .target(name: "MilestoneLedger", dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneSupport", "MilestoneCrypto"]),
         // SQLite read models (GRDB), catch-up, time-travel queries.
         .target(
             name: "MilestoneProjections",

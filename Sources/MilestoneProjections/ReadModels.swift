@@ -1,4 +1,5 @@
 import CanonicalJSON
+import MilestoneCrypto
 import Foundation
 import GRDB
 import GRDBSQLite

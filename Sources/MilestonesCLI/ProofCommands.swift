@@ -1,4 +1,5 @@
 import ArgumentParser
+import MilestoneCrypto
 import CanonicalJSON
 import MilestoneLedger
 import MilestoneModel

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MilestoneCrypto
 import GRDB
 import CanonicalJSON
 import MilestoneLedger

@@ -115,7 +115,7 @@ extension SignedNote {
 
     /// The time of a valid cosignature/v1 by `witness`, or nil when it did not
     /// cosign (or its cosignature does not verify).
-    package func cosignatureTime(by witness: VerifierKey) -> UInt64? {
+    public func cosignatureTime(by witness: VerifierKey) -> UInt64? {
         guard witness.algorithm == .cosignatureV1 else { return nil }
         for s in signatures where s.name == witness.name && s.keyID == witness.keyID && s.signature.count == 72 {
             let time = s.signature.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
@@ -130,7 +130,7 @@ extension SignedNote {
 
     /// Checks that at least `quorum` of `witnesses` (distinct keys) cosigned the body.
     /// `quorum`: how many of them must have cosigned (nil: all of them, counted once each).
-    package func verifyQuorum(witnesses: [VerifierKey], quorum: Int?) throws(NoteError) {
+    public func verifyQuorum(witnesses: [VerifierKey], quorum: Int?) throws(NoteError) {
         // A witness is its public key: two names for one key are one witness, and count once.
         var seen = Set<[UInt8]>()
         var good: [String] = []

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import MilestoneCrypto
 #endif
 import CanonicalJSON
 

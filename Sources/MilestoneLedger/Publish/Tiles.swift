@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import MilestoneCrypto
 #endif
 
 /// C2SP tlog-tiles: the ledger as static files (docs/ledger-format.md,

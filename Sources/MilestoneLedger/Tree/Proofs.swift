@@ -1,4 +1,5 @@
 import CanonicalJSON
+import MilestoneCrypto
 import MilestoneModel
 
 /// An RFC 9162 inclusion proof of record `seq` in the tree of the first `size` records.

@@ -1,4 +1,5 @@
 import CanonicalJSON
+import MilestoneCrypto
 import MilestoneModel
 
 /// The first thing wrong with a ledger (docs/ledger-format.md, "What verify checks").

@@ -14,13 +14,13 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
     }
 
     /// Calls `body` with the 32 bytes.
-    package func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         var words = (w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)
         return withUnsafeBytes(of: &words) { body($0) }
     }
 
     /// Reads 32 bytes.
-    package init(raw: UnsafeRawBufferPointer) {
+    public init(raw: UnsafeRawBufferPointer) {
         precondition(raw.count >= 32)
         w0 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         w1 = UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
@@ -39,7 +39,7 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
 
     /// Parses 64 lowercase hex digits, eight at a time (SWAR: each 8-byte
     /// word is range-checked and converted without a table or a branch per digit).
-    package init?(hex: UnsafeRawBufferPointer) {
+    public init?(hex: UnsafeRawBufferPointer) {
         guard hex.count == 64 else { return nil }
         func word(_ at: Int) -> UInt64 { UInt64(littleEndian: hex.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
         let (a, b, c, d) = (Digest.hexWord(word(0)), Digest.hexWord(word(8)), Digest.hexWord(word(16)), Digest.hexWord(word(24)))
@@ -87,7 +87,7 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
 
     public var hex: String { String(decoding: hexBytes, as: UTF8.self) }
 
-    package var hexBytes: [UInt8] {
+    public var hexBytes: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(64)
         appendHex(to: &out)
@@ -95,7 +95,7 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
     }
 
     /// Appends the 64 lowercase hex digits (no intermediate array).
-    package func appendHex(to out: inout [UInt8]) {
+    public func appendHex(to out: inout [UInt8]) {
         withUnsafeTemporaryAllocation(byteCount: 64, alignment: 8) { buf in
             writeHex(to: buf.baseAddress!)
             out.append(contentsOf: UnsafeRawBufferPointer(buf))
@@ -104,7 +104,7 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
 
     /// Writes the 64 lowercase hex digits at `out`, eight at a time.
     @inline(__always)
-    package func writeHex(to out: UnsafeMutableRawPointer) {
+    public func writeHex(to out: UnsafeMutableRawPointer) {
         func put(_ w: UInt64, _ at: Int) {
             out.storeBytes(of: Digest.hex8(UInt32(truncatingIfNeeded: w >> 32)).bigEndian, toByteOffset: at, as: UInt64.self)
             out.storeBytes(of: Digest.hex8(UInt32(truncatingIfNeeded: w)).bigEndian, toByteOffset: at + 8, as: UInt64.self)
@@ -128,10 +128,10 @@ public struct Digest: Hashable, Sendable, BitwiseCopyable, CustomStringConvertib
         return v &+ 0x3030_3030_3030_3030 &+ letters &* 39
     }
 
-    package var base64: String { Base64.encode(bytes) }
+    public var base64: String { Base64.encode(bytes) }
 
     /// The first 8 bytes as an integer (a compact content fingerprint).
-    package var prefix64: UInt64 { w0 }
+    public var prefix64: UInt64 { w0 }
 
     public var description: String { hex }
 }
@@ -168,10 +168,10 @@ package struct CryptoError: Error, CustomStringConvertible, Sendable {
 /// Every return code is checked: they fail only on a null context, and a
 /// failure stops the process (``checked(_:_:)``) rather than let a wrong
 /// digest into a ledger or a verdict.
-package struct SHA256: ~Copyable {
+public struct SHA256: ~Copyable {
     private let ctx: UnsafeMutablePointer<SHA256_CTX>
 
-    package init() {
+    public init() {
         ctx = .allocate(capacity: 1)
         SHA256.checked(SHA256_Init(ctx), "SHA256_Init")
     }
@@ -184,35 +184,35 @@ package struct SHA256: ~Copyable {
 
     deinit { ctx.deallocate() }
 
-    package mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
         SHA256.checked(SHA256_Update(ctx, bytes.baseAddress, bytes.count), "SHA256_Update")
     }
 
-    package mutating func update(_ bytes: [UInt8]) {
+    public mutating func update(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { update($0) }
     }
 
-    package mutating func update(_ byte: UInt8) {
+    public mutating func update(_ byte: UInt8) {
         withUnsafeBytes(of: byte) { update($0) }
     }
 
     /// Returns the digest of everything added since the last `finalize`, and
     /// starts over.
-    package mutating func finalize() -> Digest {
+    public mutating func finalize() -> Digest {
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         withUnsafeMutableBytes(of: &words) { SHA256.checked(SHA256_Final($0.baseAddress!.assumingMemoryBound(to: UInt8.self), ctx), "SHA256_Final") }
         SHA256.checked(SHA256_Init(ctx), "SHA256_Init")
         return Digest(w0: words.0.bigEndian, w1: words.1.bigEndian, w2: words.2.bigEndian, w3: words.3.bigEndian)
     }
 
-    package static func hash(_ bytes: [UInt8]) -> Digest {
+    public static func hash(_ bytes: [UInt8]) -> Digest {
         var h = SHA256()
         h.update(bytes)
         return h.finalize()
     }
 
-    package static func hash(_ bytes: UnsafeRawBufferPointer) -> Digest {
+    public static func hash(_ bytes: UnsafeRawBufferPointer) -> Digest {
         var h = SHA256()
         h.update(bytes)
         return h.finalize()
