@@ -4,10 +4,10 @@ import GRDB
 import MilestoneLedger
 import MilestoneModel
 
-extension ReadModels {
+extension ReadModelStore {
     /// Writes the state as of `pov` into a new SQLite file: facilities,
     /// programs, targets, timeline, and meta (the point of view and the head).
-    public func replay(to path: String, _ pov: PointOfView, overwrite: Bool) throws {
+    package func replay(to path: String, _ pov: PointOfView, overwrite: Bool) throws {
         if FileManager.default.fileExists(atPath: path) {
             guard overwrite else { throw LedgerError.exists(path: path) }
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -35,9 +35,7 @@ extension ReadModels {
                                        date TEXT NOT NULL, precision TEXT NOT NULL, subject TEXT, summary TEXT, event TEXT NOT NULL);
                 CREATE TABLE sources (seq INTEGER NOT NULL, publisher TEXT NOT NULL, url TEXT, published TEXT, title TEXT);
                 """)
-            let knownAt = try self.db.read { d in
-                try String.fetchOne(d, sql: "SELECT recorded_at FROM records WHERE seq = ?", arguments: [pov.knownSeq])
-            }
+            let knownAt = try self.recordedAt(seqs: [pov.knownSeq])[pov.knownSeq]
             try db.execute(sql: "INSERT INTO meta VALUES (?, ?, ?, ?, ?)",
                            arguments: [pov.asOf.description, pov.knownSeq, knownAt, head?.seq, head?.sha256.hex])
             // Each facility's location, from its announcement as known in this view.
