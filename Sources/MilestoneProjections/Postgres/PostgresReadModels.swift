@@ -122,6 +122,10 @@ public final class PostgresReadModels {
             let from = head?.seq ?? 0
             guard let localHead, localHead.seq > from else { return ReadModels.CatchUp(projected: 0, head: head, checkedIdentity: local.checkedIdentity) }
             try working.db.read { db in try copyChanges(from: db, after: from) }
+            // Tests stop here to cut the connection with the rows copied and not committed.
+            if let pause = ProcessInfo.processInfo.environment["MILESTONES_TEST_PAUSE_IN_CATCHUP"].flatMap(Double.init) {
+                Thread.sleep(forTimeInterval: pause)
+            }
             try session.query("""
                 UPDATE meta SET head_seq = $1, head_sha256 = $2, head_length = $3, head_recorded_at = $4,
                                 checked_identity = $5, checked_length = $6, updated_at = now() WHERE id = 1

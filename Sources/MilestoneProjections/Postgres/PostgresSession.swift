@@ -69,7 +69,12 @@ final class PostgresSession {
     @discardableResult
     func query(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws -> [PostgresRow] {
         do {
-            return try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait().rows
+            // A connection the server ended while idle (a restart, an administrator) leaves a query
+            // sent afterwards waiting for ever: the connection's close fails it instead.
+            let promise = connection.eventLoop.makePromise(of: [PostgresRow].self)
+            connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).map(\.rows).cascade(to: promise)
+            connection.closeFuture.whenComplete { _ in promise.fail(ConnectionLost()) }
+            return try promise.futureResult.wait()
         } catch {
             throw PostgresSession.describe(error, location: location, connecting: false)
         }
@@ -98,6 +103,7 @@ final class PostgresSession {
     func copy(into table: String, columns: [String], _ produce: ((inout ByteBuffer) throws -> Void) throws -> Void) throws {
         let pipe = CopyPipe()
         let connection = self.connection, logger = self.logger
+        connection.closeFuture.whenComplete { _ in pipe.finished(ConnectionLost()) }
         Task.detached {
             do {
                 try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
@@ -114,7 +120,7 @@ final class PostgresSession {
             try produce { chunk in
                 let data = chunk
                 chunk.clear()
-                try PostgresSession.blocking { try await writer.write(data) }
+                try PostgresSession.blocking(until: connection.closeFuture) { try await writer.write(data) }
             }
             pipe.produced(nil)
         } catch {
@@ -128,9 +134,10 @@ final class PostgresSession {
         }
     }
 
-    /// Runs async work and waits for it on this (non-async) thread.
-    static func blocking<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
+    /// Runs async work and waits for it on this (non-async) thread, or until `closed` completes (the connection's end).
+    static func blocking<T: Sendable>(until closed: EventLoopFuture<Void>, _ work: @escaping @Sendable () async throws -> T) throws -> T {
         let box = ResultBox<T>()
+        closed.whenComplete { _ in box.set(.failure(ConnectionLost())) }
         Task.detached {
             box.set(await Result { try await work() })
         }
@@ -141,6 +148,9 @@ final class PostgresSession {
     static func describe(_ error: Error, location: PostgresLocation, connecting: Bool) -> ReadModelsServiceError {
         if let e = error as? ReadModelsServiceError { return e }
         let server = "\(location)"
+        if error is ConnectionLost {
+            return ReadModelsServiceError(message: "\(server): the connection to the server was lost; nothing of this command was applied; run it again when the server is up", exitCode: 69)
+        }
         if let e = error as? PSQLError {
             let state = e.serverInfo?[.sqlState] ?? ""
             let message = e.serverInfo?[.message] ?? ""
@@ -183,16 +193,24 @@ final class PostgresSession {
     }
 }
 
+/// The connection closed under a query.
+struct ConnectionLost: Error {}
+
 /// A result handed from a task to a waiting thread.
 final class ResultBox<T>: @unchecked Sendable {
     private var result: Result<T, Error>?
-    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSCondition()
+    /// The first result counts.
     func set(_ r: Result<T, Error>) {
-        result = r
-        done.signal()
+        lock.lock()
+        if result == nil { result = r }
+        lock.broadcast()
+        lock.unlock()
     }
     func wait() -> Result<T, Error> {
-        done.wait()
+        lock.lock()
+        defer { lock.unlock() }
+        while result == nil { lock.wait() }
         return result!
     }
 }
@@ -253,9 +271,10 @@ final class CopyPipe: @unchecked Sendable {
         }
     }
 
+    /// The first outcome counts.
     func finished(_ error: Error?) {
         lock.lock()
-        outcome = .some(error)
+        if outcome == nil { outcome = .some(error) }
         lock.broadcast()
         lock.unlock()
     }
