@@ -9,7 +9,7 @@ SCRATCH ?= $(shell mktemp -d /tmp/milestones-run.XXXXXX 2>/dev/null || echo /tmp
 # postgresql: the tests run the PostgreSQL read models against a throw-away server (scripts/with-postgres.sh).
 APT_PACKAGES := libssl-dev libsqlite3-dev sqlite3 openssl python3 chromium golang-go golang-golang-x-mod-dev curl postgresql
 
-.PHONY: deps build release run test bench bench-quick bench-10m soak fuzz clean lint man install
+.PHONY: deps build release run test bench bench-postgres bench-quick bench-10m soak fuzz clean lint man install
 
 ## deps: install the system packages the build and tests need (only those missing)
 deps:
@@ -41,9 +41,16 @@ test: deps
 	$(SWIFT) build
 	bash scripts/with-postgres.sh $(SWIFT) test
 
-## bench: 10k, 100k and 1M-event ledgers; figures as ratios against baselines measured in the same run
+## bench: 10k, 100k and 1M-event ledgers; figures as ratios against baselines measured in the same run;
+## then the PostgreSQL read models (bench-postgres)
 bench: release
 	@bash bench/run.sh "$(BIN_RELEASE)" 10000 100000 1000000
+	@$(MAKE) --no-print-directory bench-postgres
+
+## bench-postgres: the PostgreSQL read models at 100k and 1M events beside a throw-away server: first
+## projection against psql's own load, status under 16 readers against SQLite's. Writes bench/results/postgres-DATE.md
+bench-postgres: release
+	@bash scripts/with-postgres.sh python3 bench/postgres.py "$(BIN_RELEASE)" 100000 1000000
 
 bench-quick: release
 	@bash bench/run.sh "$(BIN_RELEASE)" 100000

@@ -215,7 +215,8 @@ struct PostgresTests {
         let pg = try TestPostgres.database()
         let dir = TempDir()
         let ledger = fixtureLedger(in: dir)
-        // The catch-up pauses inside its transaction, rows copied; meanwhile its backend is ended, as a restart would.
+        // The catch-up pauses inside its transaction, rows copied; meanwhile its backend is ended, as a restart
+        // would (only a backend idle in a transaction for a second: the pause, not a moment between two statements).
         let database = String(pg.split(separator: "/").last!)
         let base = TestPostgres.base! + "/postgres"
         nonisolated(unsafe) var killed = ""
@@ -224,6 +225,7 @@ struct PostgresTests {
                 Thread.sleep(forTimeInterval: 0.1)
                 let r = TestPostgres.psql(base, """
                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND state = 'idle in transaction'
+                      AND state_change < now() - interval '1 second'
                     """)
                 if r.stdout.contains("t") { killed = r.stdout; return }
             }

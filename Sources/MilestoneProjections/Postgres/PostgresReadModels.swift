@@ -105,6 +105,12 @@ public final class PostgresReadModels {
         try ensureLayout()
         let local = try working.catchUp(ledger, upTo: size, rebuild: rebuild, progress: progress)
         let localHead = try working.head()
+        // Up to date already (the usual case for a reader): the stored head checked, no lock taken.
+        let current = try PostgresReadModels.head(of: session.query("SELECT head_seq, head_sha256, head_length, head_recorded_at FROM meta WHERE id = 1"))
+        if !rebuild, let current, let localHead, current.seq >= localHead.seq {
+            try checkHead(current, ledger: ledger, size: size, working: working)
+            return ReadModels.CatchUp(projected: 0, head: current, checkedIdentity: local.checkedIdentity)
+        }
         return try session.transaction {
             try session.query("SELECT pg_advisory_xact_lock(\(PostgresReadModels.lockKey))")
             var head = try PostgresReadModels.head(of: session.query("SELECT head_seq, head_sha256, head_length, head_recorded_at FROM meta WHERE id = 1"))
@@ -112,13 +118,7 @@ public final class PostgresReadModels {
                 try session.query("TRUNCATE records, event_versions, organizations, version_roles, subject_status, subject_targets")
                 head = nil
             }
-            if let head {
-                do {
-                    try working.check(head, against: ledger, size: size)
-                } catch let LedgerError.stale(_, reason) {
-                    throw LedgerError.stale(path: name, reason: reason.replacingOccurrences(of: "these read models", with: "the read models in PostgreSQL"))
-                }
-            }
+            if let head { try checkHead(head, ledger: ledger, size: size, working: working) }
             let from = head?.seq ?? 0
             guard let localHead, localHead.seq > from else { return ReadModels.CatchUp(projected: 0, head: head, checkedIdentity: local.checkedIdentity) }
             try working.db.read { db in try copyChanges(from: db, after: from) }
@@ -132,6 +132,15 @@ public final class PostgresReadModels {
                 """, PostgresReadModels.binds(localHead.seq, localHead.sha256.hex, localHead.length, localHead.recordedAt.description,
                                               local.checkedIdentity, size))
             return ReadModels.CatchUp(projected: localHead.seq - from, head: localHead, checkedIdentity: local.checkedIdentity)
+        }
+    }
+
+    /// The ledger must still hold PostgreSQL's head record with its hash (exit 1 if not, as for SQLite).
+    func checkHead(_ head: ChainHead, ledger: LedgerFile, size: Int, working: ReadModels) throws {
+        do {
+            try working.check(head, against: ledger, size: size)
+        } catch let LedgerError.stale(_, reason) {
+            throw LedgerError.stale(path: name, reason: reason.replacingOccurrences(of: "these read models", with: "the read models in PostgreSQL"))
         }
     }
 
