@@ -19,19 +19,20 @@ struct ReadSide: ParsableArguments {
         if readOnly && rebuild { throw ValidationError("--read-only and --rebuild: a read-only command writes nothing; drop one") }
     }
 
-    var where_: ReadModelsLocation {
+    /// Where the read models are: `--db`, else `MILESTONES_DB`, else the SQLite file beside the ledger.
+    var modelsLocation: ReadModelsLocation {
         get throws { try ReadModelsLocation(db: db, ledger: location.path) }
     }
 
     /// The SQLite file (the working copy, for PostgreSQL) beside the ledger or named.
-    var dbPath: String { (try? where_.workingPath(ledger: location.path)) ?? ReadModels.path(forLedger: location.path) }
+    var dbPath: String { (try? modelsLocation.workingPath(ledger: location.path)) ?? ReadModels.path(forLedger: location.path) }
 
     /// Opens the read models and catches them up with the ledger (progress on
     /// a terminal); read-only, says on stderr which record they reflect.
     func open() throws -> any ReadModelStore {
         if wide { wideTables = true }
         var progress: ProgressLine?
-        let opened = try openReadModels(ledger: location.path, at: try where_, rebuild: rebuild, readOnly: readOnly) { size in
+        let opened = try openReadModels(ledger: location.path, at: try modelsLocation, rebuild: rebuild, readOnly: readOnly) { size in
             guard isTerminal(2), size > 8 << 20 else { return nil }
             let p = ProgressLine(label: "catching up")
             progress = p

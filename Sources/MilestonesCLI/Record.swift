@@ -157,7 +157,7 @@ struct Record: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if read.readOnly { throw UsageProblem(message: "record --read-only: recording writes the ledger; drop --read-only") }
-            let models = try read.where_
+            let models = try read.modelsLocation
             var postgres: PostgresLocation?
             if case .postgres(let pg) = models { postgres = pg }
             let useModels = read.db != nil || postgres != nil || read.rebuild || FileManager.default.fileExists(atPath: read.dbPath)
