@@ -101,7 +101,7 @@ def percentile(values, p):
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def concurrent(cmd):
+def under_readers(cmd):
     """Latencies of `readers` processes each running `cmd` `queries` times in a row, all at once."""
     def reader(_):
         return [run(cmd)[0] for _ in range(queries)]
@@ -155,9 +155,9 @@ DROP TABLE raw;
     answer_sqlite = run(status)[1]
     answer_pg = run(status + ["--db", url])[1]
     assert answer_sqlite == answer_pg, "PostgreSQL and SQLite disagree on status"
-    lite = concurrent(status)
-    pg = concurrent(status + ["--db", url])
-    pg_ro = concurrent(status + ["--db", url, "--read-only"])
+    lite = under_readers(status)
+    pg = under_readers(status + ["--db", url])
+    pg_ro = under_readers(status + ["--db", url, "--read-only"])
     rows.append(dict(n=n, size=size, records=records, baseline=b, whole=w, copy=c,
                      lite=(statistics.median(lite), percentile(lite, 99)), pg=(statistics.median(pg), percentile(pg, 99)),
                      pg_ro=(statistics.median(pg_ro), percentile(pg_ro, 99)), status_bytes=len(answer_pg)))
