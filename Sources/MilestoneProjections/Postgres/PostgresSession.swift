@@ -80,11 +80,6 @@ final class PostgresSession {
         }
     }
 
-    /// Runs one statement, handing over each row as it comes.
-    func forEachRow(_ sql: String, _ binds: PostgresBindings = PostgresBindings(), _ body: (PostgresRow) throws -> Void) throws {
-        for row in try query(sql, binds) { try body(row) }
-    }
-
     /// Runs `body` in one transaction: committed if it returns, rolled back if it throws.
     func transaction<T>(readOnly: Bool = false, _ body: () throws -> T) throws -> T {
         try query(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
