@@ -6,9 +6,10 @@ SCRATCH ?= $(shell mktemp -d /tmp/milestones-run.XXXXXX 2>/dev/null || echo /tmp
 # chromium: the report's test renders it in a real headless browser. golang-go and
 # golang-golang-x-mod-dev: Go's sumdb/note and sumdb/tlog check the published tiles.
 # curl: mirror and cosign fetch a published log over http(s) with it.
-APT_PACKAGES := libssl-dev libsqlite3-dev sqlite3 openssl python3 chromium golang-go golang-golang-x-mod-dev curl
+# postgresql: the tests run the PostgreSQL read models against a throw-away server (scripts/with-postgres.sh).
+APT_PACKAGES := libssl-dev libsqlite3-dev sqlite3 openssl python3 chromium golang-go golang-golang-x-mod-dev curl postgresql
 
-.PHONY: deps build release run test bench bench-quick bench-10m soak fuzz clean lint man install
+.PHONY: deps build release run test bench bench-postgres bench-quick bench-10m soak fuzz clean lint man install
 
 ## deps: install the system packages the build and tests need (only those missing)
 deps:
@@ -34,14 +35,22 @@ release: deps
 run: release
 	@bash scripts/run-demo.sh "$(BIN_RELEASE)" "$(SCRATCH)"
 
-## test: the whole suite (unit, end-to-end, independent Python checks)
+## test: the whole suite (unit, end-to-end, independent Python checks), beside a throw-away
+## PostgreSQL server that it starts and stops (the PostgreSQL tests fail, not skip, without it)
 test: deps
 	$(SWIFT) build
-	$(SWIFT) test
+	bash scripts/with-postgres.sh $(SWIFT) test
 
-## bench: 10k, 100k and 1M-event ledgers; figures as ratios against baselines measured in the same run
+## bench: 10k, 100k and 1M-event ledgers; figures as ratios against baselines measured in the same run;
+## then the PostgreSQL read models (bench-postgres)
 bench: release
 	@bash bench/run.sh "$(BIN_RELEASE)" 10000 100000 1000000
+	@$(MAKE) --no-print-directory bench-postgres
+
+## bench-postgres: the PostgreSQL read models at 100k and 1M events beside a throw-away server: first
+## projection against psql's own load, status under 16 readers against SQLite's. Writes bench/results/postgres-DATE.md
+bench-postgres: release
+	@bash scripts/with-postgres.sh python3 bench/postgres.py "$(BIN_RELEASE)" 100000 1000000
 
 bench-quick: release
 	@bash bench/run.sh "$(BIN_RELEASE)" 100000

@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // CSV input (record --file events.csv): a spreadsheet's export, parsed by a maintained package.
         .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
+        // PostgreSQL read models (--db postgresql://…): the driver only, no ORM.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Headers and inline shims for the system OpenSSL (libssl-dev).
@@ -33,13 +35,14 @@ let package = Package(
         .target(name: "MilestoneModel", dependencies: ["CanonicalJSON", "MilestoneSupport"]),
         // Records, hash chain, the log file, verify, Merkle proofs, checkpoints, keys.
         .target(name: "MilestoneLedger", dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneSupport", "MilestoneCrypto"]),
-        // SQLite read models (GRDB), catch-up, time-travel queries.
+        // Read models in SQLite (GRDB) or PostgreSQL (PostgresNIO), catch-up, time-travel queries.
         .target(
             name: "MilestoneProjections",
             dependencies: [
                 "CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneSupport", .product(name: "GRDB", package: "GRDB.swift"),
                 // The system SQLite's C API, which GRDB wraps: for binding catch-up rows directly.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         // The command tree, output formats, exit codes.

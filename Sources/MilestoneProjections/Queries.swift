@@ -130,13 +130,6 @@ extension ReadModels {
         }
     }
 
-    /// What `each` hands over, in a list.
-    func collect<T>(_ each: ((T) throws -> Void) throws -> Void) rethrows -> [T] {
-        var out: [T] = []
-        try each { out.append($0) }
-        return out
-    }
-
     /// SQL for "this version is the one known at :s".
     static func known(_ v: String = "") -> String {
         let p = v.isEmpty ? "" : v + "."
@@ -149,44 +142,6 @@ extension ReadModels {
 
     static func args(_ pov: PointOfView) -> StatementArguments {
         ["s": pov.knownSeq, "d": pov.asOf.description]
-    }
-
-    /// `status`: every facility that appears as of D, with its phase and since when.
-    ///
-    /// One scan of the subject summaries: each subject's lifecycle and control
-    /// versions known at the point of view and dated on or before D go through
-    /// ``Rules/PhaseInputs`` (the rule, in the model layer); its names come
-    /// from the announcement version known then.
-    package func facilities(_ pov: PointOfView) throws -> [FacilityStatus] {
-        try collect { body in try forEachFacility(pov) { try body($0.status) } }
-    }
-
-    /// ``facilities(_:)`` one at a time, in subject order, their texts as bytes.
-    package func forEachFacility(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (FacilityRow) throws -> Void) throws {
-        if pov.publishedBy != nil {
-            for f in Replay.facilities(try knownEvents(pov), asOf: pov.asOf) where subjects.contains(f.subject) { try FacilityRow.with(f, body) }
-            return
-        }
-        try db.read { db in
-            let s = pov.knownSeq
-            try SubjectSummary.scan(db, subjects, with: .announced) { subject, summary in
-                var inputs = Rules.PhaseInputs()
-                summary.forEachLifecycle { type, date, precision, seq, from, to in
-                    if date <= pov.asOf, from <= s, to > s { inputs.add(type, date: date, precision: precision, seq: seq) }
-                }
-                guard let (phase, since, precision) = inputs.phase else { return }
-                let (name, kind, op, program) = summary.announcement(knownAt: s)
-                try body(FacilityRow(subject: subject, name: name, kind: kind, operatorName: op, program: program, phase: phase,
-                                     phaseDate: since, phasePrecision: precision))
-            }
-        }
-    }
-
-    /// The events known in `pov`, replayed in memory from the records
-    /// (``Replay/known(_:upTo:publishedBy:)``): what the publication clock
-    /// needs, since a correction may count before the corrections recorded ahead of it.
-    package func knownEvents(_ pov: PointOfView) throws -> [KnownEvent] {
-        Replay.known(try replayRecords(upTo: pov.knownSeq), upTo: pov.knownSeq, publishedBy: pov.publishedBy)
     }
 
     /// Every record up to `seq`, for an in-memory replay.
@@ -204,9 +159,8 @@ extension ReadModels {
         }
     }
 
-    /// `status`: every program announced on or before D, with its totals.
-    package func programs(_ pov: PointOfView, facilities: [FacilityStatus]) throws -> [ProgramStatus] {
-        if pov.publishedBy != nil { return Replay.programs(try knownEvents(pov), asOf: pov.asOf) }
+    /// `status`'s programs announced on or before D, with the latest investment committed (SQLite's rows).
+    package func programRows(_ pov: PointOfView) throws -> [ProgramRow] {
         let sql = """
             SELECT p.subject, p.name, p.sponsor, p.amount_value, p.amount_currency, p.amount_qualifier, p.horizon,
                    (SELECT i.amount_value || ' ' || i.amount_currency || ' ' || i.amount_qualifier FROM event_versions i
@@ -216,16 +170,12 @@ extension ReadModels {
             WHERE p.type = 'program.announced' AND p.date <= :d AND \(ReadModels.known("p"))
             ORDER BY p.subject
             """
-        var counts: [String: [FacilityPhase: Int]] = [:]
-        for f in facilities { if let p = f.program { counts[p, default: [:]][f.phase, default: 0] += 1 } }
         return try db.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: ReadModels.args(pov)).map { row in
-                let announced = ReadModels.amount(row[3], row[4], row[5])
-                let latest = (row[7] as String?)?.split(separator: " ").map(String.init)
-                let committed = latest.flatMap { l in ReadModels.amount(Int64(l[0]), l[1], l[2]) } ?? announced
-                let subject: String = row[0]
-                return ProgramStatus(subject: subject, name: row[1], sponsor: row[2], announced: announced, committed: committed,
-                                     horizon: (row[6] as String?).flatMap(CalendarDate.init), facilities: counts[subject] ?? [:])
+            try Row.fetchAll(db, sql: sql, arguments: ReadModels.args(pov)).map { row -> ProgramRow in
+                let subject: String = row[0], name: String? = row[1], sponsor: String? = row[2], value: Int64? = row[3]
+                let currency: String? = row[4], qualifier: String? = row[5], horizon: String? = row[6], committed: String? = row[7]
+                return ProgramRow(subject: subject, name: name, sponsor: sponsor, amountValue: value, amountCurrency: currency,
+                                  amountQualifier: qualifier, horizon: horizon, committed: committed)
             }
         }
     }
@@ -239,59 +189,8 @@ extension ReadModels {
         return o
     }
 
-    /// `targets`: every (subject, milestone) with a target dated on or before D.
-    ///
-    /// One scan of the subject summaries. A subject's target versions come by
-    /// milestone, then by date and seq: of those known and dated on or before
-    /// D, the first is the original promise and the last the current one; the
-    /// milestone's actual date is the first lifecycle event that reached it
-    /// (known, on or before D). ``Rules/target(actual:dueLatest:originalLatest:asOf:)`` runs here.
-    package func targets(_ pov: PointOfView) throws -> [TargetStatus] {
-        try collect { body in try forEachTarget(pov) { try body($0.status) } }
-    }
-
-    /// ``targets(_:)`` one at a time, by subject then milestone, their texts as bytes.
-    package func forEachTarget(_ pov: PointOfView, subjects: SubjectRange = .all, _ body: (TargetRow) throws -> Void) throws {
-        if pov.publishedBy != nil {
-            for t in Replay.targets(try knownEvents(pov), asOf: pov.asOf) where subjects.contains(t.subject) { try TargetRow.with(t, body) }
-            return
-        }
-        try db.read { db in
-            let s = pov.knownSeq
-            // When each milestone was first reached (reset for each subject).
-            var evidence = Rules.MilestoneEvidence()
-            try SubjectSummary.scan(db, subjects, with: .targets) { subject, summary in
-                evidence.reset()
-                summary.forEachLifecycle { type, date, precision, seq, from, to in
-                    if date <= pov.asOf, from <= s, to > s { evidence.add(type, date: date, precision: precision, seq: seq) }
-                }
-                try summary.forEachTarget { milestone, versions in
-                    var first: CalendarDate?
-                    var current: (earliest: CalendarDate, latest: CalendarDate)?
-                    var count = 0
-                    let valid = versions.forEach { date, earliest, latest, from, to in
-                        guard date <= pov.asOf, from <= s, to > s else { return }
-                        if first == nil { first = latest }
-                        current = (earliest, latest)
-                        count += 1
-                    }
-                    guard valid else { throw SubjectSummary.damaged(SubjectSummary.Part.targets.table, Array(subject), first: nil) }
-                    guard let current, let first else { return }
-                    let actual = EventType(utf8: milestone).flatMap(evidence.actual(of:))
-                    let rule = Rules.target(actual: actual, dueLatest: current.latest, originalLatest: first, asOf: pov.asOf)
-                    try body(TargetRow(subject: subject, milestone: milestone, dueEarliest: current.earliest, dueLatest: current.latest,
-                                       actual: actual, state: rule.state, slipDays: rule.slipDays,
-                                       slipFromOriginalDays: rule.slipFromOriginalDays, revisions: count - 1))
-                }
-            }
-        }
-    }
-
-    /// `timeline`: the dated events (as known) on or before D, in date order.
-    package func timeline(_ pov: PointOfView, subject: String? = nil) throws -> [EventLine] {
-        if pov.publishedBy != nil {
-            return try lines(Replay.timeline(try knownEvents(pov), asOf: pov.asOf, subject: subject))
-        }
+    /// `timeline`'s rows (SQLite): the dated events (as known) on or before D, in date order.
+    package func timelineLines(_ pov: PointOfView, subject: String?) throws -> [EventLine] {
         var sql = """
             SELECT v.event_seq, r.recorded_at, COALESCE(v.event, r.event) FROM event_versions v JOIN records r ON r.seq = v.event_seq
             WHERE v.date <= :d AND \(ReadModels.known("v"))
@@ -312,13 +211,7 @@ extension ReadModels {
         return EventLine(e, seq: row[0], recordedAt: row[1])
     }
 
-    /// Known events as lines, with their records' times.
-    func lines(_ events: [KnownEvent]) throws -> [EventLine] {
-        let times = try recordedAt(seqs: events.map(\.seq))
-        return events.map { EventLine($0.object, seq: $0.seq, recordedAt: times[$0.seq] ?? "") }
-    }
-
-    func recordedAt(seqs: [Int]) throws -> [Int: String] {
+    package func recordedAt(seqs: [Int]) throws -> [Int: String] {
         guard !seqs.isEmpty else { return [:] }
         return try db.read { db in
             var out: [Int: String] = [:]
@@ -328,24 +221,10 @@ extension ReadModels {
         }
     }
 
-    /// `events`: every event known (corrections applied, retracted ones left
-    /// out) and every correction and retraction, dated on or before D, in
-    /// record order. A filter given several values keeps any of them.
-    package func events(_ pov: PointOfView, subjects: [String] = [], types: [String] = [],
-                       since: CalendarDate? = nil, until: CalendarDate? = nil) throws -> [EventLine] {
-        if let publishedBy = pov.publishedBy {
-            let records = try replayRecords(upTo: pov.knownSeq)
-            var lines = try self.lines(Replay.known(records, upTo: pov.knownSeq, publishedBy: publishedBy))
-            for r in records where [EventType.eventCorrected.rawValue, EventType.eventRetracted.rawValue].contains(r.event["type"]?.stringValue)
-                && Rules.publicationDate(of: r.event, recordedAt: r.recordedAt) <= publishedBy {
-                lines.append(EventLine(r.event, seq: r.seq, recordedAt: r.recordedAt.description))
-            }
-            return lines.filter { l in
-                guard let d = CalendarDate(l.date), d <= pov.asOf else { return false }
-                return (subjects.isEmpty || subjects.contains(l.subject ?? "")) && (types.isEmpty || types.contains(l.type))
-                    && since.map { d >= $0 } ?? true && until.map { d <= $0 } ?? true
-            }.sorted { $0.seq < $1.seq }
-        }
+    /// `events`' rows (SQLite): every event known and every correction and
+    /// retraction, dated on or before D, in record order, filtered.
+    package func eventLines(_ pov: PointOfView, subjects: [String], types: [String],
+                            since: CalendarDate?, until: CalendarDate?) throws -> [EventLine] {
         var args = ReadModels.args(pov)
         func list(_ name: String, _ values: [String]) -> String {
             for (k, v) in values.enumerated() { args += ["\(name)\(k)": v] }

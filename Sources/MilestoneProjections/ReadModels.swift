@@ -31,6 +31,13 @@ package final class ReadModels {
         db = try ReadModels.open(path, readOnly: false)
     }
 
+    /// Read models as they are, for reading only (`--read-only`): never caught up, never written.
+    package init(readingOnly path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw LedgerError.missing(path: path) }
+        self.path = path
+        db = try ReadModels.open(path, readOnly: true)
+    }
+
     /// Another connection to the same read models, for reading only (on
     /// another thread); they must be up to date already.
     package init(readerOf other: ReadModels) throws {

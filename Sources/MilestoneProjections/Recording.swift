@@ -18,11 +18,16 @@ import MilestoneLedger
 package final class Recording {
     package let batch: AppendBatch
     let models: ReadModels?
+    /// PostgreSQL read models to catch up after the append (the SQLite ones are their working copy).
+    let postgres: PostgresReadModels?
     /// The ledger file's identity as the catch-up checked it (nil: it changed while being checked).
     var checked: String?
 
     /// `readModels`: their path when they are to be used (they exist, or were asked for).
-    package init(ledger path: String, readModels: String?, rebuild: Bool = false, wait: Double) throws {
+    package init(ledger path: String, readModels: String?, postgres: PostgresLocation? = nil, rebuild: Bool = false, wait: Double) throws {
+        // Connected first: an unreachable server stops the command before anything is appended.
+        let postgres = try postgres.map { try PostgresReadModels($0) }
+        self.postgres = postgres
         guard let readModels else {
             models = nil
             batch = try AppendBatch(ledger: path, wait: wait)
@@ -48,6 +53,14 @@ package final class Recording {
             let outcomes = try batch.commit()
             // Appended under the lock onto what the catch-up checked: still checked.
             try models.markChecked(batch.ledgerFile)
+            if let postgres {
+                do {
+                    try postgres.catchUp(batch.ledgerFile, upTo: try batch.ledgerFile.size(), working: models)
+                } catch let e as ReadModelsServiceError {
+                    let appended = outcomes.filter { $0.status == .appended }.count
+                    throw ReadModelsServiceError(message: "\(appended) event(s) appended to the ledger, but the PostgreSQL read models were not caught up: \(e.message); the next command catches them up", exitCode: e.exitCode)
+                }
+            }
             return outcomes
         }
         return try batch.commit()

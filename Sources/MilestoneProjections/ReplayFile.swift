@@ -4,7 +4,7 @@ import GRDB
 import MilestoneLedger
 import MilestoneModel
 
-extension ReadModels {
+extension ReadModelStore {
     /// Writes the state as of `pov` into a new SQLite file: facilities,
     /// programs, targets, timeline, and meta (the point of view and the head).
     package func replay(to path: String, _ pov: PointOfView, overwrite: Bool) throws {
@@ -35,9 +35,7 @@ extension ReadModels {
                                        date TEXT NOT NULL, precision TEXT NOT NULL, subject TEXT, summary TEXT, event TEXT NOT NULL);
                 CREATE TABLE sources (seq INTEGER NOT NULL, publisher TEXT NOT NULL, url TEXT, published TEXT, title TEXT);
                 """)
-            let knownAt = try self.db.read { d in
-                try String.fetchOne(d, sql: "SELECT recorded_at FROM records WHERE seq = ?", arguments: [pov.knownSeq])
-            }
+            let knownAt = try self.recordedAt(seqs: [pov.knownSeq])[pov.knownSeq]
             try db.execute(sql: "INSERT INTO meta VALUES (?, ?, ?, ?, ?)",
                            arguments: [pov.asOf.description, pov.knownSeq, knownAt, head?.seq, head?.sha256.hex])
             // Each facility's location, from its announcement as known in this view.

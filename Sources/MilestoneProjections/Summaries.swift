@@ -411,7 +411,7 @@ package enum SubjectSummary {
     static let lifecycleVersion = 18, targetVersion = 20
 
     /// What a query reads besides `lifecycle`: the column, and its table.
-    enum Part: String {
+    package enum Part: String {
         case announced, targets
         static let all: [Part] = [.announced, .targets]
         var table: String { self == .announced ? "subject_status" : "subject_targets" }
@@ -419,7 +419,7 @@ package enum SubjectSummary {
 
     /// One summary's `lifecycle` and one other column, read in place (the
     /// bytes belong to SQLite until its next step).
-    struct View {
+    package struct View {
         struct Blob {
             let base: UnsafeRawPointer
             let count: Int
@@ -585,16 +585,26 @@ package enum SubjectSummary {
     }
 
     /// Each entry of the row at `s` (columns `first`, `subjects`,
-    /// `summaries`): its subject and its two parts, their bounds checked (not
-    /// their contents). The row's first subject must be its key, and every
-    /// subject must come after the one before, `last` (the previous row's
-    /// last, on entry; this row's, on return).
+    /// `summaries`): see ``forEachEntry(key:subjects:row:table:after:_:)``.
     static func forEachEntry(_ s: RawStatement, table: String, after last: inout [UInt8]?,
                              _ body: (UnsafeBufferPointer<UInt8>, View.Blob, View.Blob) throws -> Void) throws {
-        let n = s.int(1)
         let count = Int(sqlite3_column_bytes(s.handle, 2))
         // An empty blob has no pointer; a row is never empty (it holds at least one subject).
-        guard n > 0, count > 0, let base = sqlite3_column_blob(s.handle, 2), let key = s.bytes(0) else { throw damaged(table, nil, row: s) }
+        guard count > 0, let base = sqlite3_column_blob(s.handle, 2), let key = s.bytes(0) else { throw damaged(table, nil, row: s) }
+        try forEachEntry(key: key, subjects: Int(s.int(1)), row: UnsafeRawBufferPointer(start: base, count: count), table: table,
+                         after: &last, body)
+    }
+
+    /// Each entry of a row of summaries (its key `first`, its count of
+    /// subjects, its bytes), whichever store read it: its subject and its two
+    /// parts, their bounds checked (not their contents). The row's first
+    /// subject must be its key, and every subject must come after the one
+    /// before, `last` (the previous row's last, on entry; this row's, on return).
+    static func forEachEntry(key: UnsafeBufferPointer<UInt8>, subjects n: Int, row bytes: UnsafeRawBufferPointer, table: String,
+                             after last: inout [UInt8]?,
+                             _ body: (UnsafeBufferPointer<UInt8>, View.Blob, View.Blob) throws -> Void) throws {
+        let count = bytes.count
+        guard n > 0, count > 0, let base = bytes.baseAddress else { throw damaged(table, nil, first: Array(key)) }
         let row = View.Blob(base: base, count: count)
         var at = 0
         /// The next length-led piece, if it lies within the row.
@@ -607,16 +617,30 @@ package enum SubjectSummary {
         }
         var previous: UnsafeBufferPointer<UInt8>?
         for k in 0..<n {
-            guard let name = piece() else { throw damaged(table, previous, row: s) }
+            guard let name = piece() else { throw damaged(table, previous.map(Array.init), first: Array(key)) }
             let subject = UnsafeBufferPointer(start: name.base.assumingMemoryBound(to: UInt8.self), count: name.count)
             let inOrder = k == 0 ? subject.elementsEqual(key) && (last.map { $0.lexicographicallyPrecedes(subject) } ?? true)
                                  : previous!.lexicographicallyPrecedes(subject)
-            guard inOrder, let lifecycle = piece(), let other = piece() else { throw damaged(table, subject, row: s) }
+            guard inOrder, let lifecycle = piece(), let other = piece() else { throw damaged(table, Array(subject), first: Array(key)) }
             try body(subject, lifecycle, other)
             previous = subject
         }
-        guard at == count else { throw damaged(table, previous, row: s) }
+        guard at == count else { throw damaged(table, previous.map(Array.init), first: Array(key)) }
         last = previous.map(Array.init)
+    }
+
+    /// One subject's entry as a row of its own holds it (``forEachEntry(key:subjects:row:table:after:_:)``
+    /// with one subject): the PostgreSQL store keeps a row per subject.
+    static func entryBytes(subject: UnsafeBufferPointer<UInt8>, lifecycle: View.Blob, other: View.Blob) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(12 + subject.count + lifecycle.count + other.count)
+        Builder.put(UInt32(subject.count), &out)
+        out.append(contentsOf: subject)
+        for b in [lifecycle, other] {
+            Builder.put(UInt32(b.count), &out)
+            out.append(contentsOf: UnsafeRawBufferPointer(start: b.base, count: b.count))
+        }
+        return out
     }
 
     /// The error for a damaged summary: named by its subject when that reads
@@ -658,26 +682,6 @@ package struct SubjectRange: Sendable {
 }
 
 extension ReadModels {
-    /// Scans the subjects' summaries in two halves at once, when there are
-    /// enough of them (`minimum`; the publication clock, which replays in
-    /// memory, is never split): `first` runs on this thread over the first
-    /// half (or over all), `rest` on another thread, through a connection of
-    /// its own, over the second half, and its result is returned (nil when
-    /// there was one part only). The caller puts the two together in order.
-    package func inHalves<T>(_ pov: PointOfView, minimum: Int = SubjectSummary.parallelFrom,
-                            first: (ReadModels, SubjectRange) throws -> Void,
-                            rest: @escaping (ReadModels, SubjectRange) throws -> T) throws -> T? {
-        let parts = pov.publishedBy != nil ? [.all] : try halves(minimum: minimum)
-        guard parts.count == 2 else {
-            try first(self, .all)
-            return nil
-        }
-        let reader = try ReadModels(readerOf: self)
-        let job = BackgroundJob { try rest(reader, parts[1]) }
-        try first(self, parts[0])
-        return try job.result()
-    }
-
     /// The subjects cut into two halves (one range when there are fewer than
     /// `minimum`, or one row of them), for scanning them in parallel: at the
     /// stored split, else (another minimum) at the middle row.

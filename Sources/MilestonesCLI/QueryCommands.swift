@@ -8,24 +8,41 @@ import MilestoneProjections
 /// Where the read models are, and bringing them up to date.
 struct ReadSide: ParsableArguments {
     @OptionGroup var location: LedgerLocation
-    @Option(help: ArgumentHelp("The read-model database (default: the ledger's path with .sqlite).", valueName: "path"))
+    @Option(help: ArgumentHelp("The read models: a SQLite file, or postgresql://USER@HOST[:PORT]/DB[?sslmode=…] (default: $MILESTONES_DB, else the ledger's path with .sqlite).", valueName: "path|url"))
     var db: String?
     @Flag(help: "Rebuild the read models from the ledger (after a deliberate rewrite).") var rebuild = false
+    @Flag(name: .customLong("read-only"), help: "Answer from the read models as they are (a replica): no catch-up, no ledger needed, nothing written; stderr says which seq they reflect.")
+    var readOnly = false
     @Flag(help: "Tables: never cut a column, on a terminal too.") var wide = false
 
-    var dbPath: String { db ?? ReadModels.path(forLedger: location.path) }
+    func validate() throws {
+        if readOnly && rebuild { throw ValidationError("--read-only and --rebuild: a read-only command writes nothing; drop one") }
+    }
 
-    /// Opens the read models and catches them up with the ledger (progress on a terminal).
-    func open() throws -> ReadModels {
+    /// Where the read models are: `--db`, else `MILESTONES_DB`, else the SQLite file beside the ledger.
+    var modelsLocation: ReadModelsLocation {
+        get throws { try ReadModelsLocation(db: db, ledger: location.path) }
+    }
+
+    /// The SQLite file (the working copy, for PostgreSQL) beside the ledger or named.
+    var dbPath: String { (try? modelsLocation.workingPath(ledger: location.path)) ?? ReadModels.path(forLedger: location.path) }
+
+    /// Opens the read models and catches them up with the ledger (progress on
+    /// a terminal); read-only, says on stderr which record they reflect.
+    func open() throws -> any ReadModelStore {
         if wide { wideTables = true }
-        let file = try LedgerFile.open(location.path, writable: false)
-        let size = try file.settledSize()
-        guard size > 0 else { throw LedgerError.empty(path: location.path) }
-        let models = try ReadModels(path: dbPath)
-        let progress = isTerminal(2) && size > 8 << 20 ? ProgressLine(label: "catching up") : nil
-        try models.catchUp(file, upTo: size, rebuild: rebuild, progress: progress.map { p in { p.update($0, of: $1) } })
+        var progress: ProgressLine?
+        let opened = try openReadModels(ledger: location.path, at: try modelsLocation, rebuild: rebuild, readOnly: readOnly) { size in
+            guard isTerminal(2), size > 8 << 20 else { return nil }
+            let p = ProgressLine(label: "catching up")
+            progress = p
+            return { p.update($0, of: $1) }
+        }
         progress?.done()
-        return models
+        if let head = opened.readOnlyHead {
+            printError("milestones: read-only: answering from the read models as of seq \(head.seq) (sha256 \(head.sha256.hex), recorded \(head.recordedAt))")
+        }
+        return opened.store
     }
 }
 
@@ -58,7 +75,7 @@ struct TimeTravel: ParsableArguments {
     /// As of a partial date (2025-Q3) means as of its last day.
     var date: CalendarDate { asOf.flatMap(PartialDate.init)?.end ?? LedgerClock.now().date }
 
-    func pointOfView(_ models: ReadModels) throws -> PointOfView {
+    func pointOfView(_ models: any ReadModelStore) throws -> PointOfView {
         PointOfView(asOf: date, knownSeq: try models.knownSeq(at: knownAt.flatMap(knownTime)),
                     publishedBy: publishedBy.flatMap(CalendarDate.init))
     }
@@ -71,7 +88,7 @@ struct TimeTravel: ParsableArguments {
 
 /// Subjects named on the command line must be known to the ledger: an
 /// unknown one is a usage error naming the nearest known slug (exit 64).
-func checkSubjects(_ names: [String], in models: ReadModels) throws {
+func checkSubjects(_ names: [String], in models: any ReadModelStore) throws {
     guard !names.isEmpty else { return }
     let known = try models.subjects()
     for name in names where !known.contains(name) {
@@ -107,8 +124,8 @@ func nearest(_ word: String, among candidates: [String]) -> String? {
 /// the first half straight to stdout, the second into memory, written after
 /// it; the output is the same bytes as one scan's. `MILESTONES_PARALLEL_FROM`
 /// (for tests) sets another number of subjects.
-func streamRows(_ models: ReadModels, _ pov: PointOfView, columns: [String], format: QueryFormat,
-                _ scan: @escaping (ReadModels, SubjectRange, inout RowStream) throws -> Void) throws {
+func streamRows(_ models: any ReadModelStore, _ pov: PointOfView, columns: [String], format: QueryFormat,
+                _ scan: @escaping (any ReadModelStore, SubjectRange, inout RowStream) throws -> Void) throws {
     let minimum = getenv("MILESTONES_PARALLEL_FROM").flatMap { Int(String(cString: $0)) } ?? 2_000
     var first = RowStream(columns: columns, format: format)
     let second = try models.inHalves(pov, minimum: minimum, first: { models, range in try scan(models, range, &first) }, rest: { reader, range in

@@ -156,9 +156,13 @@ struct Record: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let useModels = read.db != nil || read.rebuild || FileManager.default.fileExists(atPath: read.dbPath)
-            let recording = try Recording(ledger: read.location.path, readModels: useModels ? read.dbPath : nil, rebuild: read.rebuild,
-                                          wait: waitOption.wait)
+            if read.readOnly { throw UsageProblem(message: "record --read-only: recording writes the ledger; drop --read-only") }
+            let models = try read.modelsLocation
+            var postgres: PostgresLocation?
+            if case .postgres(let pg) = models { postgres = pg }
+            let useModels = read.db != nil || postgres != nil || read.rebuild || FileManager.default.fileExists(atPath: read.dbPath)
+            let recording = try Recording(ledger: read.location.path, readModels: useModels ? read.dbPath : nil, postgres: postgres,
+                                          rebuild: read.rebuild, wait: waitOption.wait)
             let batch = recording.batch
             // Only JSON lists every event: a large batch keeps no more than it shows.
             batch.outcomeLimit = quiet ? 0 : format == .json ? .max : Record.shownOutcomes

@@ -4,6 +4,7 @@ import GRDB
 import CanonicalJSON
 import MilestoneLedger
 import MilestoneModel
+import MilestoneProjections
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -90,6 +91,9 @@ func reportingErrors(_ body: () throws -> Void) throws {
         printError("milestones: \(e)")
         throw ExitCode(74)
     } catch let e as TlogError {
+        printError("milestones: \(e.message)")
+        throw ExitCode(e.exitCode)
+    } catch let e as ReadModelsServiceError {
         printError("milestones: \(e.message)")
         throw ExitCode(e.exitCode)
     } catch let e as DatabaseError {

@@ -1,0 +1,289 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import MilestoneProjections
+
+/// The server the PostgreSQL tests use: `make test` starts a throw-away one
+/// (scripts/with-postgres.sh) and sets `MILESTONES_TEST_PG` to its URL
+/// (without a database: each test creates its own) and
+/// `MILESTONES_TEST_PG_REQUIRED=1`, so that a missing server fails them. A
+/// plain `swift test` without a server skips them, saying why.
+enum TestPostgres {
+    static let base = ProcessInfo.processInfo.environment["MILESTONES_TEST_PG"].flatMap { $0.isEmpty ? nil : $0 }
+    static let required = ProcessInfo.processInfo.environment["MILESTONES_TEST_PG_REQUIRED"] == "1"
+    static var enabled: Bool { base != nil || required }
+    static let reason: Comment = "no PostgreSQL server: `make test` starts one; or set MILESTONES_TEST_PG=postgresql://USER:PASSWORD@HOST:PORT"
+
+    struct Missing: Error, CustomStringConvertible {
+        var description: String { "MILESTONES_TEST_PG is not set but MILESTONES_TEST_PG_REQUIRED=1: the test server did not start" }
+    }
+
+    /// A new, empty database; its URL.
+    static func database() throws -> String {
+        guard let base else { throw Missing() }
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
+        let r = psql(base + "/postgres", "CREATE DATABASE \(name)")
+        guard r.code == 0 else { throw Failure(message: "CREATE DATABASE: \(r.stderr)") }
+        return base + "/" + name
+    }
+
+    /// Runs SQL through psql (one value per line, unaligned).
+    @discardableResult
+    static func psql(_ url: String, _ sql: String) -> Run {
+        run("/usr/bin/env", ["psql", url, "-XqAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
+    }
+
+    /// The URL with its password taken out, and that password.
+    static func split(_ url: String) -> (url: String, password: String) {
+        let rest = url.dropFirst("postgresql://".count)
+        let at = rest.lastIndex(of: "@")!
+        let credentials = rest[..<at]
+        let colon = credentials.firstIndex(of: ":")!
+        return ("postgresql://" + credentials[..<colon] + rest[at...], String(credentials[credentials.index(after: colon)...]))
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+}
+
+/// Every table of the read models in PostgreSQL, in key order, as text: two databases hold the same rows if these are equal.
+func postgresTables(_ url: String) -> String {
+    let tables = ["meta": "id", "records": "seq", "event_versions": "event_seq, from_seq", "organizations": "slug",
+                  "version_roles": "event_seq, from_seq, org, role", "subject_status": "subject", "subject_targets": "subject"]
+    return tables.keys.sorted().map { t -> String in
+        let columns = t == "meta" ? "schema_version, head_seq, head_sha256, head_length, head_recorded_at" : "*"
+        let r = TestPostgres.psql(url, "SELECT \(columns) FROM milestones.\(t) ORDER BY \(tables[t]!)")
+        return "== \(t)\n" + r.stdout + r.stderr
+    }.joined()
+}
+
+@Suite("read models on PostgreSQL", .enabled(if: TestPostgres.enabled, TestPostgres.reason))
+struct PostgresTests {
+    @Test("every query answers the same from PostgreSQL as from SQLite, for random ledgers caught up batch by batch, under the three clocks")
+    func sameAnswers() throws {
+        var rng = SplitMix64(seed: 25)
+        for seed in 1...2 {
+            let dir = TempDir()
+            let pg = try TestPostgres.database()
+            let ledger = dir.file("p.jsonl")
+            #expect(cli(["init", "--name", "example.org/p", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
+            let lines = generatedEvents(300, seed: seed).split(separator: "\n")
+            // Recorded in batches at several times; PostgreSQL caught up after each
+            // (incremental catch-ups: corrections and retractions of earlier records included).
+            for (k, part) in stride(from: 0, to: lines.count, by: 75).enumerated() {
+                let input = dir.write("b\(k).jsonl", lines[part..<min(part + 75, lines.count)].joined(separator: "\n") + "\n")
+                let r = cli(["record", "-q", "--ledger", ledger, "--file", input], env: ["MILESTONES_NOW": "202\(k)-06-01T00:00:00Z"])
+                #expect(r.code == 0, "\(r.stderr)")
+                let c = cli(["log", "--limit", "1", "--ledger", ledger, "--db", pg])
+                #expect(c.code == 0, "\(c.stderr)")
+            }
+            // A second database projected in one go holds the same rows as the one caught up batch by batch.
+            let fresh = try TestPostgres.database()
+            #expect(cli(["log", "--limit", "1", "--ledger", ledger, "--db", fresh, "--rebuild"]).code == 0)
+            let tables = postgresTables(pg)
+            #expect(tables == postgresTables(fresh))
+            #expect(tables.contains("event.corrected") && tables.contains("event.retracted"))
+            // SQLite answers from a file of its own, not the working copy PostgreSQL's catch-up used.
+            let sqlite = dir.file("other.sqlite")
+            let ids = try #require(parseJSON(cli(["events", "--format", "json", "--ledger", ledger, "--db", sqlite]).stdout) as? [[String: Any]])
+            let subjects = Array(Set(ids.compactMap { $0["subject"] as? String })).sorted()
+            #expect(subjects.count > 10)
+            var queries: [[String]] = [["log"], ["log", "--limit", "7", "--since", "2021-01-01"], ["show", ids[ids.count / 2]["id"] as! String]]
+            for _ in 0..<5 {
+                let asOf = "20\(Int.random(in: 15...27, using: &rng))-0\(Int.random(in: 1...9, using: &rng))-1\(Int.random(in: 0...9, using: &rng))"
+                let knownAt = "202\(Int.random(in: 0...3, using: &rng))-0\(Int.random(in: 1...9, using: &rng))-01"
+                let subject = subjects.randomElement(using: &rng)!
+                for clock in [["--as-of", asOf], ["--as-of", asOf, "--known-at", knownAt], ["--as-of", asOf, "--published-by", knownAt]] {
+                    queries += [["status"] + clock, ["status", "--programs"] + clock, ["targets"] + clock, ["timeline"] + clock,
+                                ["timeline", subject] + clock, ["events"] + clock, ["events", "--subject", subject] + clock]
+                }
+                queries += [["diff", "--from", knownAt, "--as-of", asOf], ["diff", "--from", knownAt, "--as-of", asOf, "--by", "published"]]
+            }
+            for q in queries {
+                let format = ["--format", "json"]
+                let a = cli(q + format + ["--ledger", ledger, "--db", sqlite])
+                let b = cli(q + format + ["--ledger", ledger, "--db", pg])
+                #expect(a.code == 0, "\(q): \(a.stderr)")
+                #expect(a.code == b.code && a.stdout == b.stdout && a.stderr == b.stderr, "\(q), seed \(seed): \(b.stderr)")
+                #expect(a.stdout.count > 2 || q[0] == "diff", "\(q) answered nothing")
+            }
+            // The same answer as a table too, and through MILESTONES_DB.
+            #expect(cli(["status", "--ledger", ledger, "--db", sqlite]).stdout == cli(["status", "--ledger", ledger], env: ["MILESTONES_DB": pg]).stdout)
+        }
+    }
+
+    @Test("concurrent catch-ups from several processes (each its own ledger copy and working file) apply each record once")
+    func concurrentCatchUps() throws {
+        let pg = try TestPostgres.database()
+        let dirs = (0..<6).map { _ in TempDir() }
+        let ledger = dirs[0].file("c.jsonl")
+        #expect(cli(["init", "--name", "example.org/c", "--ledger", ledger]).code == 0)
+        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dirs[0].write("e.jsonl", generatedEvents(1500, seed: 7))]).code == 0)
+        for d in dirs.dropFirst() { try FileManager.default.copyItem(atPath: ledger, toPath: d.file("c.jsonl")) }
+        nonisolated(unsafe) var results = [Run?](repeating: nil, count: dirs.count)
+        DispatchQueue.concurrentPerform(iterations: dirs.count) { i in
+            results[i] = cli(["status", "--format", "json", "--ledger", dirs[i].file("c.jsonl"), "--db", pg])
+        }
+        let expected = cli(["status", "--format", "json", "--ledger", ledger, "--db", dirs[0].file("alone.sqlite")]).stdout
+        for r in results {
+            #expect(r?.code == 0, "\(r?.stderr ?? "")")
+            #expect(r?.stdout == expected)
+        }
+        let records = try String(contentsOfFile: ledger, encoding: .utf8).split(separator: "\n").count
+        #expect(TestPostgres.psql(pg, "SELECT count(*), count(DISTINCT seq), max(seq) FROM milestones.records").stdout
+            == "\(records)|\(records)|\(records)\n")
+        #expect(TestPostgres.psql(pg, "SELECT head_seq FROM milestones.meta").stdout == "\(records)\n")
+    }
+
+    @Test("--read-only answers from what is there, without the ledger, says which seq, and writes nothing")
+    func readOnly() throws {
+        let pg = try TestPostgres.database()
+        // Nothing there yet: an error with the remedy, and no tables made.
+        let empty = cli(["status", "--read-only", "--db", pg, "--ledger", "/nonexistent/x.jsonl"])
+        #expect(empty.code == 69 && empty.stderr.contains("without --read-only"), "\(empty.stderr)")
+        #expect(TestPostgres.psql(pg, "SELECT to_regnamespace('milestones') IS NULL").stdout == "t\n")
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let full = cli(["status", "--format", "json", "--ledger", ledger, "--db", pg])
+        #expect(full.code == 0)
+        let before = TestPostgres.psql(pg, "SELECT head_seq, updated_at FROM milestones.meta").stdout
+        // More records in the ledger: a read-only reader still answers as of the old head, and says so.
+        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("m.jsonl", milestoneLines(ids: "ro-", 0..<3))]).code == 0)
+        let r = cli(["status", "--format", "json", "--read-only", "--db", pg, "--ledger", "/nonexistent/x.jsonl"])
+        #expect(r.code == 0, "\(r.stderr)")
+        #expect(r.stdout == full.stdout)
+        #expect(r.stderr.contains("read-only: answering from the read models as of seq \(fixtureEventCount + 1) "), "\(r.stderr)")
+        #expect(TestPostgres.psql(pg, "SELECT head_seq, updated_at FROM milestones.meta").stdout == before)
+        #expect(cli(["status", "--read-only", "--rebuild", "--db", pg]).code == 64)
+        #expect(cli(["record", "--read-only", "--db", pg, "--ledger", ledger, "--file", dir.write("n.jsonl", milestoneLines(ids: "ro2-", 0..<1))]).code == 64)
+        // record with --db postgresql:// catches PostgreSQL up after appending.
+        let rec = cli(["record", "-q", "--db", pg, "--ledger", ledger, "--file", dir.write("p.jsonl", milestoneLines(ids: "ro3-", 0..<2))])
+        #expect(rec.code == 0, "\(rec.stderr)")
+        #expect(TestPostgres.psql(pg, "SELECT head_seq FROM milestones.meta").stdout == "\(fixtureEventCount + 6)\n")
+    }
+
+    @Test("unreachable server, wrong password, missing database, bad URL: one line with the remedy, the exit code, never the password")
+    func badConditions() throws {
+        let pg = try TestPostgres.database()
+        let (bare, password) = TestPostgres.split(pg)
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let port = Int(bare.split(separator: ":").last!.split(separator: "/").first!)!
+        let host = "postgresql://postgres:\(password)@127.0.0.1"
+        func check(_ url: String, env: [String: String] = [:], code: Int32, _ words: String) {
+            let r = cli(["status", "--ledger", ledger, "--db", url], env: env)
+            #expect(r.code == code, "\(url): \(r.stderr)")
+            #expect(r.stderr.contains(words), "\(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+            #expect(!r.stderr.contains(password) && !r.stderr.contains("hunter2"), "\(r.stderr)")
+            #expect(r.stdout.isEmpty)
+        }
+        let closed = { () -> Int in
+            let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
+            _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+            close(s)
+            return Int(UInt16(bigEndian: a.sin_port))
+        }()
+        check("\(host):\(closed)/x", code: 69, "cannot connect")
+        check("postgresql://postgres:hunter2@127.0.0.1:\(port)/x", code: 77, "authentication failed for user postgres")
+        check("\(host):\(port)/no_such_db", code: 69, "database no_such_db does not exist; create it")
+        check("postgresql://postgres:hunter2@[::1", code: 64, "not a PostgreSQL URL")
+        check(pg + "?sslmode=sometimes", code: 64, "sslmode=sometimes is not one of")
+        check(pg + "?sslmode=require", code: 69, "does not offer TLS")
+        // No password anywhere: the server asks for one.
+        check(bare, env: ["PGPASSFILE": "/nonexistent"], code: 77, "asks for a password")
+        // The password from PGPASSWORD, and from a password file (only when others cannot read it).
+        #expect(cli(["status", "--ledger", ledger, "--db", bare], env: ["PGPASSWORD": password]).code == 0)
+        let pgpass = dir.write("pgpass", "# comment\n127.0.0.1:\(port):other:postgres:wrong\n127.0.0.1:\(port):*:postgres:\(password)\n")
+        chmod(pgpass, 0o644)
+        #expect(cli(["status", "--ledger", ledger, "--db", bare], env: ["PGPASSFILE": pgpass]).code == 77)
+        chmod(pgpass, 0o600)
+        let viaFile = cli(["status", "--ledger", ledger, "--db", bare], env: ["PGPASSFILE": pgpass])
+        #expect(viaFile.code == 0, "\(viaFile.stderr)")
+        #expect(cli(["status", "--ledger", ledger, "--db", pg + "?sslmode=disable"]).code == 0)
+        #expect(cli(["status", "--ledger", ledger, "--db", pg + "?sslmode=prefer"]).code == 0)
+    }
+
+    @Test("a connection lost in the middle of a catch-up applies nothing; the next command catches up")
+    func connectionLostMidCatchUp() throws {
+        let pg = try TestPostgres.database()
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        // The catch-up pauses inside its transaction, rows copied; meanwhile its backend is ended, as a restart
+        // would (only a backend idle in a transaction for a second: the pause, not a moment between two statements).
+        let database = String(pg.split(separator: "/").last!)
+        let base = TestPostgres.base! + "/postgres"
+        nonisolated(unsafe) var killed = ""
+        let killer = Thread {
+            for _ in 0..<100 {
+                Thread.sleep(forTimeInterval: 0.1)
+                let r = TestPostgres.psql(base, """
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND state = 'idle in transaction'
+                      AND state_change < now() - interval '1 second'
+                    """)
+                if r.stdout.contains("t") { killed = r.stdout; return }
+            }
+        }
+        killer.start()
+        let r = cli(["status", "--ledger", ledger, "--db", pg], env: ["MILESTONES_TEST_PAUSE_IN_CATCHUP": "3"])
+        while !killer.isFinished { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(killed.contains("t"))
+        #expect(r.code == 69, "\(r.stderr)")
+        #expect(r.stderr.contains("nothing of this command was applied") || r.stderr.contains("connection to the server was lost"), "\(r.stderr)")
+        #expect(TestPostgres.psql(pg, "SELECT (SELECT count(*) FROM milestones.records), (SELECT head_seq FROM milestones.meta)").stdout == "0|0\n")
+        let again = cli(["status", "--ledger", ledger, "--db", pg])
+        #expect(again.code == 0, "\(again.stderr)")
+        #expect(TestPostgres.psql(pg, "SELECT count(*) FROM milestones.records").stdout == "\(fixtureEventCount + 1)\n")
+    }
+
+    @Test("a ledger rewritten under the PostgreSQL read models is refused (exit 1), nothing written; --rebuild starts over")
+    func changedLedger() throws {
+        let pg = try TestPostgres.database()
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        #expect(cli(["status", "--ledger", ledger, "--db", pg]).code == 0)
+        let before = postgresTables(pg)
+        // Another ledger of the same length under the same name: the working copy is gone too (another machine).
+        let other = TempDir()
+        let rewritten = other.file("ai.jsonl")
+        #expect(cli(["init", "--name", "example.org/other", "--ledger", rewritten]).code == 0)
+        #expect(cli(["record", "-q", "--ledger", rewritten, "--file", Paths.fixture("nvidia-ai-factories.jsonl")]).code == 0)
+        let r = cli(["status", "--ledger", rewritten, "--db", pg])
+        #expect(r.code == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("no longer holds record") && r.stderr.contains("--rebuild"), "\(r.stderr)")
+        #expect(postgresTables(pg) == before)
+        // The ledger changed under the working copy beside it: refused as for SQLite.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: ledger))
+        bytes[bytes.count - 40] = bytes[bytes.count - 40] == UInt8(ascii: "a") ? UInt8(ascii: "b") : UInt8(ascii: "a")
+        try bytes.write(to: URL(fileURLWithPath: ledger))
+        let tampered = cli(["status", "--ledger", ledger, "--db", pg])
+        #expect(tampered.code == 1, "\(tampered.stderr)")
+        #expect(postgresTables(pg) == before)
+        let rebuilt = cli(["status", "--ledger", rewritten, "--db", pg, "--rebuild"])
+        #expect(rebuilt.code == 0, "\(rebuilt.stderr)")
+        #expect(TestPostgres.psql(pg, "SELECT count(*) FROM milestones.records WHERE type = 'ledger.created' AND event LIKE '%example.org/other%'").stdout == "1\n")
+    }
+
+    @Test("PostgreSQL URLs: libpq's defaults and password file; the password never in the description")
+    func urls() throws {
+        let l = try PostgresLocation(url: "postgresql://ann:s%3Acret@db.example:6543/reads?sslmode=verify-full&sslrootcert=/ca.pem",
+                                     environment: [:])
+        #expect(l.user == "ann" && l.password == "s:cret" && l.host == "db.example" && l.port == 6543 && l.database == "reads")
+        #expect(l.sslMode == .verifyFull && l.sslRootCert == "/ca.pem")
+        #expect(l.description == "postgresql://ann@db.example:6543/reads")
+        let d = try PostgresLocation(url: "postgres://", environment: ["PGUSER": "bob", "PGHOST": "h", "PGPORT": "7000", "PGPASSWORD": "pw"])
+        #expect(d.user == "bob" && d.host == "h" && d.port == 7000 && d.database == "bob" && d.password == "pw" && d.sslMode == .prefer)
+        #expect(PostgresLocation.redacted("postgresql://u:topsecret@h/db") == "postgresql://u:***@h/db")
+        #expect(throws: ReadModelsServiceError.self) { try PostgresLocation(url: "postgresql://h/db?sslmode=maybe", environment: [:]) }
+        #expect(throws: ReadModelsServiceError.self) { try PostgresLocation(url: "postgresql://h/db?colour=red", environment: [:]) }
+        if case .sqlite(let p) = try ReadModelsLocation(db: nil, ledger: "x.jsonl", environment: [:]) { #expect(p == "x.sqlite") } else { Issue.record("not sqlite") }
+        if case .postgres = try ReadModelsLocation(db: nil, ledger: "x.jsonl", environment: ["MILESTONES_DB": "postgres://h/d"]) {} else { Issue.record("not postgres") }
+    }
+}
