@@ -35,8 +35,9 @@ package struct Milestones: ParsableCommand {
             by then). The contract: docs/events.md, docs/ledger-format.md, docs/cli.md.
 
             Exit codes: 0 ok, 1 not intact, 64 usage, 65 invalid input (nothing written),
-            66 no such ledger or input, 73 init on an existing file, 74 I/O error, 75
-            locked by another writer.
+            66 no such ledger or input, 69 PostgreSQL unreachable, 73 init on an existing
+            file, 74 I/O error, 75 locked by another writer, 77 PostgreSQL refused the
+            credentials.
             """,
         version: "milestones \(Milestones.version)",
         subcommands: [Init.self, Record.self, Verify.self, Repair.self, Status.self, Timeline.self, Targets.self, Events.self,

@@ -127,3 +127,12 @@ func loadVerifierKeys(_ paths: [String]) throws -> [VerifierKey] {
         }
     }
 }
+
+func readJSON(_ path: String) throws -> JSONValue {
+    try JSONReader.parse(try readBytes(path))
+}
+
+extension CalendarDate {
+    /// A date after every date a ledger can hold (year 9999's last day).
+    static let distantFuture = CalendarDate(year: 9999, month: 12, day: 31)!
+}
