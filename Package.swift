@@ -59,6 +59,8 @@ let package = Package(
         // Tests: one target per module, and one over the built binary as a user runs it.
         // TestSupport: the package root, fixtures, the binary, throwaway folders, `cli([...])`.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "MilestoneSupportTests", dependencies: ["MilestoneSupport", "TestSupport"]),
+        .testTarget(name: "MilestoneCryptoTests", dependencies: ["MilestoneCrypto", "TestSupport"]),
         .testTarget(name: "CanonicalJSONTests", dependencies: ["CanonicalJSON", "TestSupport"]),
         .testTarget(name: "MilestoneModelTests", dependencies: ["CanonicalJSON", "MilestoneSupport", "MilestoneModel", "TestSupport"]),
         .testTarget(
