@@ -167,7 +167,7 @@ today = datetime.date.today().isoformat()
 version = subprocess.run(["psql", f"{server}/postgres", "-XqAt", "-c", "SHOW server_version"], capture_output=True, text=True).stdout.strip()
 out = [f"# PostgreSQL read models, measured {today}", "",
        f"`scripts/with-postgres.sh python3 bench/postgres.py` (release binary; PostgreSQL {version} on 127.0.0.1, started by the script with",
-       "fsync off; the shared 2-core machine, other builds running: only the ratios mean much). Medians of "
+       "fsync off; the shared 2-core machine: only the ratios mean much). Medians of "
        f"{runs} runs, each from nothing, run alternately with the baseline; status under {readers} concurrent readers, {queries} queries each.",
        "", "| events | first projection ÷ psql's own load | its COPY part ÷ psql's load | status p50 ÷ SQLite's | status p99 ÷ SQLite's | read-only p50 ÷ SQLite's | read-only p99 ÷ SQLite's |",
        "|---|---|---|---|---|---|---|"]
