@@ -19,7 +19,6 @@ Baselines:
   (appending the same events to its SQLite store, and replaying them) and
   `pymerkle` 7.0.0 (appending the same leaves, proving inclusion).
 """
-import hashlib
 import json, os, pathlib, statistics, subprocess, sys, tempfile, time
 
 binary = os.path.abspath(sys.argv[1])
@@ -151,18 +150,7 @@ results["machine"] = {
     "sqlite": subprocess.run(["sqlite3", "--version"], capture_output=True, text=True).stdout.split()[0],
 }
 
-# --- events (seeded, cached outside the repo)
-def events_file(k):
-    """k seeded events (the first k of one stream: a smaller tier's are a prefix of a larger's)."""
-    # Named by the generator's own hash: a changed generator makes new files.
-    version = hashlib.sha256((root / "bench" / "generate.py").read_bytes()).hexdigest()[:8]
-    path = cache / f"events-{k}-{version}.jsonl"
-    if not path.exists():
-        log(f"generating {k} events into {path}")
-        with open(str(path) + ".tmp", "w") as f:
-            subprocess.run([sys.executable, str(root / "bench" / "generate.py"), str(k), "1"], stdout=f, check=True)
-        os.rename(str(path) + ".tmp", path)
-    return path
+from events import events_file  # noqa: E402 (bench/events.py: the cached, seeded events)
 
 
 events = events_file(n)

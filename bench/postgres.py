@@ -25,7 +25,6 @@ Writes bench/results/postgres-DATE.md (ratios first) and prints it.
 """
 import concurrent.futures
 import datetime
-import hashlib
 import os
 import pathlib
 import statistics
@@ -78,16 +77,7 @@ def psql(database, sql):
     return run(["psql", f"{server}/{database}", "-XqAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
 
 
-def events_file(k):
-    """As bench.py: the first k events of the seeded stream, named by the generator's hash."""
-    version = hashlib.sha256((root / "bench" / "generate.py").read_bytes()).hexdigest()[:8]
-    path = cache / f"events-{k}-{version}.jsonl"
-    if not path.exists():
-        log(f"generating {k} events into {path}")
-        with open(str(path) + ".tmp", "w") as f:
-            subprocess.run([sys.executable, str(root / "bench" / "generate.py"), str(k), "1"], stdout=f, check=True)
-        os.rename(str(path) + ".tmp", path)
-    return path
+from events import events_file  # noqa: E402 (bench/events.py: the cached, seeded events)
 
 
 def new_database(name):
