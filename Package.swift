@@ -23,6 +23,8 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // One SQLite setting that only C can make (sqlite3_config takes variable arguments).
+        .target(name: "CSQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
         // Domain-free machinery (package access): memory that grows in place, the fingerprint
         // table, SipHash, the pipeline and thread helpers. It knows no event, record or ledger.
         .target(name: "MilestoneSupport"),
@@ -39,7 +41,8 @@ let package = Package(
         .target(
             name: "MilestoneProjections",
             dependencies: [
-                "CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                "CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneSupport", "CSQLiteTuning",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 // The system SQLite's C API, which GRDB wraps: for binding catch-up rows directly.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

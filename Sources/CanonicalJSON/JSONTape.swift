@@ -699,6 +699,13 @@ package struct JSONView {
         return String(decoding: bytes(n.start, n.end), as: UTF8.self)
     }
 
+    /// The string's bytes where they are in the text, when it has no escapes
+    /// (nil otherwise, or if not a string): valid as long as that text.
+    package var unescapedUTF8: UnsafeBufferPointer<UInt8>? {
+        guard kind == .string, !node.flag else { return nil }
+        return bytes(node.start, node.end)
+    }
+
     /// Calls `body` with the string's decoded UTF-8 bytes; nil if not a string.
     package func withUTF8<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
         guard kind == .string else { return nil }

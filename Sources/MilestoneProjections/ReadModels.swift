@@ -2,9 +2,11 @@ import CanonicalJSON
 import MilestoneCrypto
 import Foundation
 import GRDB
+import CSQLiteTuning
 import GRDBSQLite
 import MilestoneLedger
 import MilestoneModel
+import MilestoneSupport
 
 /// The SQLite read models of a ledger (`X.jsonl` → `X.sqlite`): every record,
 /// every event's versions as corrections and retractions became known, and
@@ -45,7 +47,11 @@ package final class ReadModels {
         db = try ReadModels.open(path, readOnly: true)
     }
 
+    /// Made once, before SQLite's first use in the process (see CSQLiteTuning).
+    static let tuned: Void = { _ = milestones_sqlite_memstatus_off() }()
+
     static func open(_ path: String, readOnly: Bool) throws -> DatabaseQueue {
+        ReadModels.tuned
         var config = Configuration()
         config.readonly = readOnly
         // Several processes share the file: wait for each other rather than fail.
@@ -168,19 +174,20 @@ package final class ReadModels {
             bulk = true
         }
         defer { try? restoreIndexes() }
-        var pending: [(line: [UInt8], offset: Int, isFinal: Bool)] = []
+        // A batch's lines, one after another in one buffer (not an array each).
+        var pending = PendingLines()
         var projected = 0
         var failure: Error?
         func flush() throws {
             guard !pending.isEmpty else { return }
-            let lines = pending
-            pending.removeAll(keepingCapacity: true)
+            defer { pending.removeAll() }
             try db.write { db in
                 // Another process may have projected some of these lines since
                 // we read the head: continue from the head as it is now.
                 let current = try ReadModels.readHead(db)
                 var projector = try Projector(db: db, head: current)
-                for (line, offset, isFinal) in lines where offset >= (current?.length ?? 0) {
+                try pending.forEach { line, offset, isFinal in
+                    guard offset >= (current?.length ?? 0) else { return }
                     guard offset == (projector.head?.length ?? 0) else {
                         throw LedgerError.stale(path: path, reason: "the read models' head moved under this catch-up; run the command again")
                     }
@@ -191,7 +198,7 @@ package final class ReadModels {
                 head = projector.head
                 try projector.saveHead()
             }
-            projected += lines.count
+            projected += pending.count
         }
         try ledger.forEachChunk(from: start, upTo: size, { chunk, spans in
             guard failure == nil else { return }
@@ -202,7 +209,7 @@ package final class ReadModels {
                                                                             : .tooLong(line: line, offset: s.offset), path: ledger.path)
                     return
                 }
-                pending.append((Array(chunk[s.start..<(s.start + s.length)]), s.offset, s.isFinal))
+                pending.append(UnsafeRawBufferPointer(rebasing: chunk[s.start..<(s.start + s.length)]), offset: s.offset, isFinal: s.isFinal)
                 if pending.count >= batch {
                     do { try flush() } catch { failure = error; return }
                 }
@@ -282,6 +289,9 @@ package final class ReadModels {
     func restoreIndexes() throws {
         guard try db.read({ db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pending_indexes") ?? 0 }) > 0 else { return }
         try db.write { db in
+            // Each index's rows are sorted before it is built: on every core.
+            try db.execute(sql: "PRAGMA threads = \(min(4, max(1, activeProcessorCount())))")
+            defer { try? db.execute(sql: "PRAGMA threads = 0") }
             for index in try Row.fetchAll(db, sql: "SELECT name, sql FROM pending_indexes WHERE name <> ?", arguments: [SubjectSummary.marker]) {
                 try db.execute(sql: index[1] as String)
                 try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [index[0]])
@@ -309,6 +319,33 @@ package final class ReadModels {
     }
 }
 
+/// A batch of ledger lines waiting for their transaction: their bytes one
+/// after another in one buffer, and where each starts.
+struct PendingLines {
+    private var bytes: [UInt8] = []
+    private var lines: [(start: Int, count: Int, offset: Int, isFinal: Bool)] = []
+
+    var isEmpty: Bool { lines.isEmpty }
+    var count: Int { lines.count }
+
+    mutating func append(_ line: UnsafeRawBufferPointer, offset: Int, isFinal: Bool) {
+        lines.append((bytes.count, line.count, offset, isFinal))
+        bytes.append(contentsOf: line)
+    }
+
+    mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        lines.removeAll(keepingCapacity: true)
+    }
+
+    /// Each line (valid during the call), its offset in the ledger, and whether it is the ledger's last.
+    func forEach(_ body: (UnsafeBufferPointer<UInt8>, Int, Bool) throws -> Void) throws {
+        try bytes.withUnsafeBufferPointer { all in
+            for l in lines { try body(UnsafeBufferPointer(rebasing: all[l.start..<(l.start + l.count)]), l.offset, l.isFinal) }
+        }
+    }
+}
+
 /// Projects record lines into the tables, within one transaction.
 struct Projector: ~Copyable {
     let db: Database
@@ -317,19 +354,36 @@ struct Projector: ~Copyable {
     var hasher = SHA256()
     /// The subjects whose summaries this transaction changed.
     var touched: Set<String> = []
+    /// Prepared once per transaction (a statement cache's lookup hashes the whole SQL text).
+    let recordRow: RawStatement, versionRow: RawStatement, organizationRow: RawStatement, roleRow: RawStatement
 
     init(db: Database, head: ReadModels.Head?) throws {
+        let recordRow = RawStatement(try db.cachedStatement(sql: """
+            INSERT INTO records (seq, id, type, subject, date, precision, recorded_at, sha256, offset, length, content,
+                                 milestone, refers_to, event)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """))
+        let versionRow = RawStatement(try db.cachedStatement(sql: """
+            INSERT INTO event_versions (event_seq, from_seq, id, type, subject, date, precision, rank, name, kind, operator,
+                program, sponsor, milestone, due_earliest, due_latest, amount_value, amount_currency, amount_qualifier,
+                horizon, summary, event)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """))
+        let organizationRow = RawStatement(try db.cachedStatement(sql: "INSERT OR IGNORE INTO organizations (slug, name) VALUES (?, ?)"))
+        let roleRow = RawStatement(try db.cachedStatement(sql: "INSERT OR IGNORE INTO version_roles (event_seq, from_seq, org, role) VALUES (?, ?, ?, ?)"))
         self.db = db
         self.head = head
+        (self.recordRow, self.versionRow, self.organizationRow, self.roleRow) = (recordRow, versionRow, organizationRow, roleRow)
     }
 
-    mutating func project(line: [UInt8], offset: Int, isFinal: Bool, ledger: String) throws {
+    mutating func project(line: UnsafeBufferPointer<UInt8>, offset: Int, isFinal: Bool, ledger: String) throws {
         let seq = (head?.seq ?? 0) + 1
         func fail(_ reason: String) -> LedgerError {
             .notIntact(VerifyFailure(seq: seq, line: seq, offset: offset, reason: reason, isTornTail: false), path: ledger)
         }
+        let bytes = UnsafeRawBufferPointer(line)
         // The line's own hash, its link to the record before, its seq and time.
-        let (hashes, tail) = line.withUnsafeBytes { b in (RecordLine.hashes(of: b, hasher: &hasher), RecordLine.tail(of: b)) }
+        let (hashes, tail) = (RecordLine.hashes(of: bytes, hasher: &hasher), RecordLine.tail(of: bytes))
         guard let hashes, hashes.claimed == hashes.computed, let tail else {
             if isFinal {
                 throw LedgerError.notIntact(.lastLineFailsHash(line: seq, offset: offset, length: line.count), path: ledger)
@@ -340,7 +394,8 @@ struct Projector: ~Copyable {
             throw fail("the record does not follow the one before (seq, prev or recorded_at); run `milestones verify`")
         }
         do {
-            try tape.parse(line, mode: .canonical)
+            // The views read the line in place: it outlives every statement stepped below.
+            try tape.parse(bytes, mode: .canonical, copy: false)
         } catch {
             throw fail("not canonical JSON: \(error.message)")
         }
@@ -351,14 +406,10 @@ struct Projector: ~Copyable {
         } catch {
             throw fail("event: \(error)")
         }
-        let content = line.withUnsafeBytes { b in
-            RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: b[eventView.byteRange!]), hasher: &hasher)
-        }
-        let insert = RawStatement(try db.cachedStatement(sql: """
-            INSERT INTO records (seq, id, type, subject, date, precision, recorded_at, sha256, offset, length, content,
-                                 milestone, refers_to, event)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """))
+        let eventBytes = UnsafeBufferPointer(rebasing: line[eventView.byteRange!])
+        let content = RecordLine.contentDigest(UnsafeRawBufferPointer(eventBytes), hasher: &hasher)
+        let insert = recordRow
+        insert.clear()
         insert.bind(1, seq)
         insert.bind(2, facts.id)
         insert.bind(3, facts.type.rawValue)
@@ -373,7 +424,7 @@ struct Projector: ~Copyable {
         insert.bind(12, facts.milestone)
         insert.bind(13, facts.reference)
         // The line is canonical: the event's own bytes are its canonical JSON.
-        line.withUnsafeBufferPointer { insert.bind(14, bytes: UnsafeBufferPointer(rebasing: $0[eventView.byteRange!])) }
+        insert.bind(14, inPlace: eventBytes)
         try insert.run(db)
         switch facts.type {
         case .ledgerCreated:
@@ -411,61 +462,77 @@ struct Projector: ~Copyable {
         head = ReadModels.Head(seq: seq, sha256: hashes.claimed, recordedAt: tail.recordedAt, length: offset + line.count + 1)
     }
 
+    /// The event members that `event_versions` has a column for, in byte
+    /// order (the order of a canonical object's members), and where each goes.
+    static let versionColumns: StaticTable<(key: StaticString, column: VersionColumn)> = [
+        ("amount", .amount), ("date", .at(6)), ("due", .due), ("horizon", .at(20)), ("id", .at(3)), ("kind", .at(10)),
+        ("milestone", .at(14)), ("name", .at(9)), ("operator", .operator), ("partners", .partners), ("precision", .at(7)),
+        ("program", .at(12)), ("sponsor", .sponsor), ("subject", .at(5)), ("summary", .at(21)),
+    ]
+
+    enum VersionColumn {
+        /// A string member bound as it is to this parameter.
+        case at(Int32)
+        case amount, due, `operator`, partners, sponsor
+    }
+
     /// Inserts one version of an event, its fields read straight from its
     /// parsed JSON in one walk and bound by position; `stored` is the version's
     /// JSON when a correction made it (the record holds the others).
     func insertVersion(eventSeq: Int, from: Int, type: EventType, _ e: JSONView, stored: [UInt8]?) throws {
-        let insert = RawStatement(try db.cachedStatement(sql: """
-            INSERT INTO event_versions (event_seq, from_seq, id, type, subject, date, precision, rank, name, kind, operator,
-                program, sponsor, milestone, due_earliest, due_latest, amount_value, amount_currency, amount_qualifier,
-                horizon, summary, event)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """))
+        let insert = versionRow
+        insert.clear()
         insert.bind(1, eventSeq)
         insert.bind(2, from)
         insert.bind(4, type.rawValue)
         insert.bind(7, DatePrecision.day.rawValue)  // unless the event says otherwise (below)
         insert.bind(8, FacilityPhase(reachedBy: type)?.rank ?? 0)
-        var (sponsor, operatorName, partners): (String?, String?, [String]) = (nil, nil, [])
+        // Sponsor, operator, then partners: the first name seen for an organisation's slug is the one kept.
+        var (sponsor, operatorName, partners): (JSONView?, JSONView?, JSONView?) = (nil, nil, nil)
+        // The members and the columns, both in byte order, walked together
+        // (every event the projector reads is canonical: its keys are sorted).
+        let columns = Projector.versionColumns
+        var c = 0
         e.forEachMember { key, value in
-            if key.equals("id") { insert.bind(3, value) }
-            else if key.equals("subject") { insert.bind(5, value) }
-            else if key.equals("date") { insert.bind(6, value) }
-            else if key.equals("precision") { insert.bind(7, value) }
-            else if key.equals("name") { insert.bind(9, value) }
-            else if key.equals("kind") { insert.bind(10, value) }
-            else if key.equals("operator") {
-                insert.bind(11, value)
-                operatorName = value.string
-            } else if key.equals("program") { insert.bind(12, value) }
-            else if key.equals("sponsor") {
+            while c < columns.count, key.sortsAfter(columns[c].key) { c += 1 }
+            guard c < columns.count, key.equals(columns[c].key) else { return }
+            switch columns[c].column {
+            case .at(let i): insert.bind(i, value)
+            case .sponsor:
                 insert.bind(13, value)
-                sponsor = value.string
-            } else if key.equals("milestone") { insert.bind(14, value) }
-            else if key.equals("due") {
+                sponsor = value
+            case .operator:
+                insert.bind(11, value)
+                operatorName = value
+            case .due:
                 insert.bind(15, value["earliest"])
                 insert.bind(16, value["latest"])
-            } else if key.equals("amount") {
+            case .amount:
                 if let v = value["value"]?.int { insert.bind(17, Int(v)) }
                 insert.bind(18, value["currency"])
                 insert.bind(19, value["qualifier"])
-            } else if key.equals("horizon") { insert.bind(20, value) }
-            else if key.equals("summary") { insert.bind(21, value) }
-            else if key.equals("partners") {
-                value.forEachElement { _, p in if let s = p.string { partners.append(s) } }
+            case .partners: partners = value
             }
         }
         if let stored { stored.withUnsafeBufferPointer { insert.bind(22, bytes: $0) } }
         try insert.run(db)
-        // Sponsor, operator, then partners: the first name seen for an organisation's slug is the one kept.
-        let roles = [sponsor.map { ($0, "sponsor") }, operatorName.map { ($0, "operator") }].compactMap { $0 }
-            + partners.map { ($0, "partner") }
-        for (name, role) in roles {
+        func role(_ name: JSONView, _ role: StaticString) throws {
+            guard let name = name.string else { return }
             let slug = EventForm.slug(ofOrg: name)
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO organizations (slug, name) VALUES (?, ?)").execute(arguments: [slug, name])
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO version_roles (event_seq, from_seq, org, role) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [eventSeq, from, slug, role])
+            organizationRow.clear()
+            organizationRow.bind(1, slug)
+            organizationRow.bind(2, name)
+            try organizationRow.run(db)
+            roleRow.clear()
+            roleRow.bind(1, eventSeq)
+            roleRow.bind(2, from)
+            roleRow.bind(3, slug)
+            roleRow.bind(4, bytes: UnsafeBufferPointer(start: role.utf8Start, count: role.utf8CodeUnitCount))
+            try roleRow.run(db)
         }
+        if let sponsor { try role(sponsor, "sponsor") }
+        if let operatorName { try role(operatorName, "operator") }
+        try partners?.forEachElement { _, p in try role(p, "partner") }
     }
 
     func saveHead() throws {
@@ -494,7 +561,19 @@ struct RawStatement {
     static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
     static let empty: StaticString = ""
 
+    /// SQLite reads the bytes when the statement is stepped: they must outlive that.
+    static let inPlace: sqlite3_destructor_type? = nil
+
     func bind(_ i: Int32, _ v: Int) { sqlite3_bind_int64(handle, i, Int64(v)) }
+
+    /// Unbinds every parameter (NULL), for a statement kept and used again.
+    func clear() { sqlite3_clear_bindings(handle) }
+
+    /// Text bound without a copy: `bytes` must stay valid until the statement is stepped and reset.
+    func bind(_ i: Int32, inPlace bytes: UnsafeBufferPointer<UInt8>) {
+        let p = bytes.baseAddress.map(UnsafeRawPointer.init) ?? UnsafeRawPointer(RawStatement.empty.utf8Start)
+        sqlite3_bind_text(handle, i, p.assumingMemoryBound(to: CChar.self), Int32(bytes.count), RawStatement.inPlace)
+    }
 
     func bind(_ i: Int32, bytes: UnsafeBufferPointer<UInt8>) {
         // A nil pointer would bind NULL, not the empty string.
@@ -507,9 +586,14 @@ struct RawStatement {
         s.withUTF8 { bind(i, bytes: $0) }
     }
 
-    /// A string value's decoded text; anything else is left NULL.
+    /// A string value's decoded text; anything else is left NULL. Text
+    /// without escapes is bound in place, from the parsed line: the tape and
+    /// its text must outlive the step (each statement here is stepped before
+    /// the next line is parsed).
     func bind(_ i: Int32, _ v: JSONView?) {
-        _ = v?.withUTF8 { bind(i, bytes: $0) }
+        guard let v else { return }
+        if let raw = v.unescapedUTF8 { return bind(i, inPlace: raw) }
+        _ = v.withUTF8 { bind(i, bytes: $0) }
     }
 
     func run(_ db: Database) throws {
