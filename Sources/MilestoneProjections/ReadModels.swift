@@ -172,8 +172,19 @@ package final class ReadModels {
         if head == nil, size - start > bulkLoadAbove {
             try setIndexesAside()
             bulk = true
+            // Into a new file, a rollback journal holds next to nothing (new
+            // pages are not journalled), where the write-ahead log would hold
+            // every page once more, to be copied into the file after. Each
+            // batch is still one atomic transaction; a crash leaves a hot
+            // journal that SQLite rolls back on the next open. If another
+            // connection holds the file, the switch fails and WAL stays.
+            try? db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
         }
-        defer { try? restoreIndexes() }
+        defer {
+            try? restoreIndexes()
+            // Back to WAL (which every writing open also asks for), so that readers never wait for a writer.
+            if bulk { try? db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") } }
+        }
         // A batch's lines, one after another in one buffer (not an array each).
         var pending = PendingLines()
         var projected = 0

@@ -202,6 +202,10 @@ struct ReadModelTests {
         #expect(try dump(normal) == dump(bulk))
         #expect(try indexes(bulk) == indexes(normal))
         #expect(try indexes(normal).count >= 7)
+        // Loaded with a rollback journal, then back in WAL mode, as every other read-model file is.
+        for m in [normal, bulk] {
+            #expect(try m.db.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+        }
         // Interrupted: the indexes set aside, then the process gone.
         let interrupted = try ReadModels(path: dir.file("c.sqlite"))
         try interrupted.setIndexesAside()
