@@ -197,12 +197,12 @@ package final class ReadModels {
                 // we read the head: continue from the head as it is now.
                 let current = try ReadModels.readHead(db)
                 var projector = try Projector(db: db, head: current)
-                try pending.forEach { line, offset, isFinal in
+                try pending.forEachInspected { line, offset, isFinal, inspected, tape in
                     guard offset >= (current?.length ?? 0) else { return }
                     guard offset == (projector.head?.length ?? 0) else {
                         throw LedgerError.stale(path: path, reason: "the read models' head moved under this catch-up; run the command again")
                     }
-                    try projector.project(line: line, offset: offset, isFinal: isFinal, ledger: ledger.path)
+                    try projector.project(inspected, tape: tape, line: line, offset: offset, isFinal: isFinal, ledger: ledger.path)
                 }
                 // In bulk, the summaries are rebuilt at the end with the indexes.
                 if !bulk { try SubjectSummary.refresh(db, subjects: projector.touched, groupSize: summaryGroup) }
@@ -349,20 +349,88 @@ struct PendingLines {
         lines.removeAll(keepingCapacity: true)
     }
 
-    /// Each line (valid during the call), its offset in the ledger, and whether it is the ledger's last.
-    func forEach(_ body: (UnsafeBufferPointer<UInt8>, Int, Bool) throws -> Void) throws {
+    /// Lines inspected a window ahead of the one being written.
+    static let window = 256
+
+    /// Each line in order (valid during the call), its offset in the ledger,
+    /// whether it is the ledger's last, and what it says on its own
+    /// (``Projector/Inspected``, parsed into the tape passed with it). With
+    /// more than one core and enough lines, the lines are inspected on another
+    /// thread, a window ahead: while `body` writes one window's lines, the
+    /// next window's are hashed, parsed and validated. Each window has its
+    /// own tapes, handed back when `body` is done with them.
+    func forEachInspected(_ body: (UnsafeBufferPointer<UInt8>, Int, Bool, Projector.Inspected, JSONTape) throws -> Void) throws {
+        let n = lines.count, window = PendingLines.window
         try bytes.withUnsafeBufferPointer { all in
-            for l in lines { try body(UnsafeBufferPointer(rebasing: all[l.start..<(l.start + l.count)]), l.offset, l.isFinal) }
+            let spans = UncheckedSendable((all, lines))
+            @Sendable func line(_ k: Int) -> UnsafeBufferPointer<UInt8> {
+                let l = spans.value.1[k]
+                return UnsafeBufferPointer(rebasing: spans.value.0[l.start..<(l.start + l.count)])
+            }
+            guard n >= 2 * window, activeProcessorCount() > 1 else {
+                let tape = JSONTape()
+                var hasher = SHA256()
+                for k in 0..<n {
+                    try body(line(k), lines[k].offset, lines[k].isFinal, Projector.Inspected(line(k), into: tape, hasher: &hasher), tape)
+                }
+                return
+            }
+            // Two windows of slots: the producer fills one while `body` reads the other.
+            let slots = 2 * window
+            let tapes = UncheckedSendable((0..<slots).map { _ in JSONTape() })
+            let results = UncheckedSendable(UnsafeMutablePointer<Projector.Inspected?>.allocate(capacity: slots))
+            results.value.initialize(repeating: nil, count: slots)
+            defer {
+                results.value.deinitialize(count: slots)
+                results.value.deallocate()
+            }
+            let ready = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+            let free = (DispatchSemaphore(value: 1), DispatchSemaphore(value: 1))
+            let finished = DispatchSemaphore(value: 0)
+            let stop = UncheckedSendable(StopFlag())
+            let windows = (n + window - 1) / window
+            Thread.detachNewThread {
+                var hasher = SHA256()
+                for w in 0..<windows {
+                    (w % 2 == 0 ? free.0 : free.1).wait()
+                    // Set before the semaphore was signalled, so seen after it.
+                    if stop.value.stopped { break }
+                    for k in (w * window)..<min(n, (w + 1) * window) {
+                        let slot = k % slots
+                        results.value[slot] = Projector.Inspected(line(k), into: tapes.value[slot], hasher: &hasher)
+                    }
+                    (w % 2 == 0 ? ready.0 : ready.1).signal()
+                }
+                finished.signal()
+            }
+            defer {
+                // Normally the producer is done; after a failure it is told to stop, and waited for.
+                stop.value.stopped = true
+                free.0.signal()
+                free.1.signal()
+                finished.wait()
+            }
+            for w in 0..<windows {
+                (w % 2 == 0 ? ready.0 : ready.1).wait()
+                for k in (w * window)..<min(n, (w + 1) * window) {
+                    let slot = k % slots
+                    try body(line(k), lines[k].offset, lines[k].isFinal, results.value[slot]!, tapes.value[slot])
+                }
+                (w % 2 == 0 ? free.0 : free.1).signal()
+            }
         }
     }
+}
+
+/// Tells a producer thread to stop (read after a semaphore the writer signalled).
+final class StopFlag: @unchecked Sendable {
+    var stopped = false
 }
 
 /// Projects record lines into the tables, within one transaction.
 struct Projector: ~Copyable {
     let db: Database
     var head: ReadModels.Head?
-    let tape = JSONTape()
-    var hasher = SHA256()
     /// The subjects whose summaries this transaction changed.
     var touched: Set<String> = []
     /// Prepared once per transaction (a statement cache's lookup hashes the whole SQL text).
@@ -387,15 +455,57 @@ struct Projector: ~Copyable {
         (self.recordRow, self.versionRow, self.organizationRow, self.roleRow) = (recordRow, versionRow, organizationRow, roleRow)
     }
 
-    mutating func project(line: UnsafeBufferPointer<UInt8>, offset: Int, isFinal: Bool, ledger: String) throws {
+    /// What a line says on its own, found without the database (so on
+    /// another core while the lines before it are written): its hashes and
+    /// tail, and its event parsed into `tape` and validated, or why not.
+    struct Inspected {
+        enum Problem { case hash, notCanonical(String), noEvent, invalid(String) }
+        var hashes: (claimed: Digest, computed: Digest)?
+        var tail: RecordLine.Tail?
+        var problem: Problem?
+        var facts: Event?
+        var event: JSONView?
+        var content: UInt64 = 0
+
+        init(_ line: UnsafeBufferPointer<UInt8>, into tape: JSONTape, hasher: inout SHA256) {
+            let bytes = UnsafeRawBufferPointer(line)
+            (hashes, tail) = (RecordLine.hashes(of: bytes, hasher: &hasher), RecordLine.tail(of: bytes))
+            guard let hashes, hashes.claimed == hashes.computed, tail != nil else {
+                problem = .hash
+                return
+            }
+            do {
+                // The views read the line in place: it outlives every statement stepped with them.
+                try tape.parse(bytes, mode: .canonical, copy: false)
+            } catch {
+                problem = .notCanonical(error.message)
+                return
+            }
+            guard let event = tape.root["event"], event.kind == .object else {
+                problem = .noEvent
+                return
+            }
+            do {
+                facts = try EventForm.validate(event)
+            } catch {
+                problem = .invalid("\(error)")
+                return
+            }
+            self.event = event
+            content = RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: bytes[event.byteRange!]), hasher: &hasher)
+        }
+    }
+
+    /// Writes an inspected line (`tape` holds its parse), after checking
+    /// what needs the record before: its seq, its link and its time.
+    mutating func project(_ inspected: Inspected, tape: JSONTape, line: UnsafeBufferPointer<UInt8>, offset: Int, isFinal: Bool,
+                          ledger: String) throws {
         let seq = (head?.seq ?? 0) + 1
         func fail(_ reason: String) -> LedgerError {
             .notIntact(VerifyFailure(seq: seq, line: seq, offset: offset, reason: reason, isTornTail: false), path: ledger)
         }
-        let bytes = UnsafeRawBufferPointer(line)
         // The line's own hash, its link to the record before, its seq and time.
-        let (hashes, tail) = (RecordLine.hashes(of: bytes, hasher: &hasher), RecordLine.tail(of: bytes))
-        guard let hashes, hashes.claimed == hashes.computed, let tail else {
+        guard let hashes = inspected.hashes, let tail = inspected.tail, hashes.claimed == hashes.computed else {
             if isFinal {
                 throw LedgerError.notIntact(.lastLineFailsHash(line: seq, offset: offset, length: line.count), path: ledger)
             }
@@ -404,21 +514,15 @@ struct Projector: ~Copyable {
         guard tail.seq == seq, tail.prev == (head?.sha256 ?? .zero), tail.recordedAt >= (head?.recordedAt ?? Timestamp(seconds: .min)) else {
             throw fail("the record does not follow the one before (seq, prev or recorded_at); run `milestones verify`")
         }
-        do {
-            // The views read the line in place: it outlives every statement stepped below.
-            try tape.parse(bytes, mode: .canonical, copy: false)
-        } catch {
-            throw fail("not canonical JSON: \(error.message)")
+        switch inspected.problem {
+        case .hash: throw fail("the record fails its hash; run `milestones verify`")
+        case .notCanonical(let message): throw fail("not canonical JSON: \(message)")
+        case .noEvent: throw fail("no event")
+        case .invalid(let message): throw fail("event: \(message)")
+        case nil: break
         }
-        guard let eventView = tape.root["event"], eventView.kind == .object else { throw fail("no event") }
-        let facts: Event
-        do {
-            facts = try EventForm.validate(eventView)
-        } catch {
-            throw fail("event: \(error)")
-        }
+        let (facts, eventView, content) = (inspected.facts!, inspected.event!, inspected.content)
         let eventBytes = UnsafeBufferPointer(rebasing: line[eventView.byteRange!])
-        let content = RecordLine.contentDigest(UnsafeRawBufferPointer(eventBytes), hasher: &hasher)
         let insert = recordRow
         insert.clear()
         insert.bind(1, seq)

@@ -433,6 +433,62 @@ struct ReadModelTests {
         }
     }
 
+    @Test("lines inspected on another core, a window ahead, project the same tables as one line at a time")
+    func inspectedAhead() throws {
+        let dir = TempDir()
+        let ledger = dir.file("w.jsonl")
+        #expect(cli(["init", "--name", "example.org/w", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
+        // Enough lines for several windows, with corrections and retractions among them.
+        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("e.jsonl", generatedEvents(1_500, seed: 7))]).code == 0)
+        #expect(String(decoding: bytes(ledger), as: UTF8.self).contains(#""type":"event.corrected""#))
+        // Batches of 5 lines are inspected in line (below two windows); one batch of them all, ahead.
+        #expect(1_500 >= 4 * PendingLines.window)
+        let inline = try openModels(ledger, db: dir.file("a.sqlite"), batch: 5)
+        let ahead = try openModels(ledger, db: dir.file("b.sqlite"), batch: 20_000)
+        #expect(try dump(inline) == dump(ahead))
+        #expect(try dump(ahead).count > 3_000)
+    }
+
+    @Test("the inspecting thread hands over every line in order, and stops when the writer fails")
+    func inspectedAheadInOrder() throws {
+        let file = try LedgerFile.open(goldenLedger, writable: false)
+        var lines: [[UInt8]] = []
+        try file.forEachChunk(upTo: try file.size(), { chunk, spans in
+            for s in spans { lines.append(Array(chunk[s.start..<(s.start + s.length)])) }
+        })
+        var pending = PendingLines()
+        // The golden ledger's lines over and over: many windows; every 97th line damaged.
+        let n = 5 * PendingLines.window + 3
+        for k in 0..<n {
+            var line = lines[k % lines.count]
+            if k % 97 == 0 { line[line.count / 2] ^= 1 }
+            line.withUnsafeBytes { pending.append($0, offset: k, isFinal: k == n - 1) }
+        }
+        var seen: [Int] = []
+        try pending.forEachInspected { line, offset, _, inspected, tape in
+            seen.append(offset)
+            // The same as inspecting the line here and now.
+            var hasher = SHA256()
+            let here = Projector.Inspected(line, into: JSONTape(), hasher: &hasher)
+            #expect((inspected.problem == nil) == (here.problem == nil), "line \(offset)")
+            #expect(inspected.hashes?.computed == here.hashes?.computed && inspected.content == here.content)
+            #expect(inspected.facts == here.facts)
+            if inspected.problem == nil { #expect(inspected.event!.byteRange == here.event!.byteRange && tape.root["event"] != nil) }
+            #expect((offset % 97 == 0) == (inspected.problem != nil), "line \(offset)")
+        }
+        #expect(seen == Array(0..<n))
+        // A writer that fails part-way: the failure comes out, nothing hangs.
+        struct Stop: Error {}
+        var count = 0
+        #expect(throws: Stop.self) {
+            try pending.forEachInspected { _, _, _, _, _ in
+                count += 1
+                if count == PendingLines.window + 10 { throw Stop() }
+            }
+        }
+        #expect(count == PendingLines.window + 10)
+    }
+
     @Test("status and targets scanned in two halves on two threads print the same bytes as one scan")
     func parallelHalves() throws {
         let dir = TempDir()
