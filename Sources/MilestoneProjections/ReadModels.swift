@@ -278,15 +278,21 @@ package final class ReadModels {
     /// indexes are built after the load rather than during it.
     package static let bulkLoadBytes = 32 << 20
 
-    /// Drops the secondary indexes of `records` and `event_versions`, keeping
-    /// their definitions in `pending_indexes` (in the same transaction, so a
-    /// crash loses none: the next catch-up rebuilds them first), and marks the
-    /// subject summaries for a rebuild after them.
+    /// Indexes kept during a bulk load: their entries come in key order (a
+    /// ledger's times never go back) or seldom (corrections and retractions),
+    /// so keeping them costs less than scanning the whole table again to build them.
+    static let keptInBulk = ["records_recorded_at", "records_refers_to"]
+
+    /// Drops the secondary indexes of `records` and `event_versions` (but
+    /// ``keptInBulk``), keeping their definitions in `pending_indexes` (in the
+    /// same transaction, so a crash loses none: the next catch-up rebuilds
+    /// them first), and marks the subject summaries for a rebuild after them.
     func setIndexesAside() throws {
         try db.write { db in
+            let kept = ReadModels.keptInBulk.map { "'\($0)'" }.joined(separator: ", ")
             let indexes = try Row.fetchAll(db, sql: """
                 SELECT name, sql FROM sqlite_master
-                WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('records', 'event_versions')
+                WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('records', 'event_versions') AND name NOT IN (\(kept))
                 """)
             for index in indexes {
                 try db.execute(sql: "INSERT INTO pending_indexes (name, sql) VALUES (?, ?)", arguments: [index[0], index[1]])
@@ -385,7 +391,11 @@ struct PendingLines {
                 results.value.deallocate()
             }
             let ready = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
-            let free = (DispatchSemaphore(value: 1), DispatchSemaphore(value: 1))
+            // Made at 0 and signalled, not made at 1: libdispatch traps when a
+            // semaphore is freed below its initial value, as one may be after a failure.
+            let free = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+            free.0.signal()
+            free.1.signal()
             let finished = DispatchSemaphore(value: 0)
             let stop = UncheckedSendable(StopFlag())
             let windows = (n + window - 1) / window
