@@ -19,9 +19,9 @@ import Musl
 /// As the writing pass reads the file back, it gives back the pages it has
 /// read (a hole punched in the file: dirty pages dropped, never written to
 /// the disk), so the page cache holds the spool's unread part and the
-/// ledger's new lines, not both whole, and the ledger's writes take the
+/// ledger's new lines, not both whole, and the ledger's writes can take
 /// pages the spool has just freed: on the shared VM, fresh page-cache pages
-/// cost the kernel several times a recycled page
+/// cost the kernel several times a recently freed one
 /// (bench/results/batch-record-speed-2026-12-07.md).
 final class Spool {
     /// The buffer's size: far above the longest event (a record line is at most 65,535 bytes).
