@@ -15,6 +15,14 @@ import Musl
 /// removed at once where the file system has no `O_TMPFILE`), which the
 /// writing pass reads back through the same buffer. The file is never
 /// synced: it lives only as long as the batch.
+///
+/// As the writing pass reads the file back, it gives back the pages it has
+/// read (a hole punched in the file: dirty pages dropped, never written to
+/// the disk), so the page cache holds the spool's unread part and the
+/// ledger's new lines, not both whole, and the ledger's writes can take
+/// pages the spool has just freed: on the shared VM, fresh page-cache pages
+/// cost the kernel several times a recently freed one
+/// (bench/results/batch-record-speed-2026-12-07.md).
 final class Spool {
     /// The buffer's size: far above the longest event (a record line is at most 65,535 bytes).
     static let bufferSize = 4 << 20
@@ -45,6 +53,14 @@ final class Spool {
 
     /// The bytes spooled so far.
     var size: Int { written + used }
+
+    /// The bytes of the temporary file the file system holds (0 when there is
+    /// none): what the reader has not given back yet.
+    var allocatedBytes: Int {
+        var st = stat()
+        guard fd >= 0, fstat(fd, &st) == 0 else { return 0 }
+        return Int(st.st_blocks) * 512
+    }
 
     /// Adds one event's bytes (and an LF); returns where they start.
     @discardableResult
@@ -129,6 +145,10 @@ final class Spool {
         private var start = 0, end = 0
         /// The next byte of the file to read.
         private var next = 0
+        /// The file's bytes before this are given back (a page boundary).
+        private var released = 0
+        /// False once the file system refused to punch a hole.
+        private var canRelease = true
 
         init(_ spool: Spool) {
             self.spool = spool
@@ -168,6 +188,31 @@ final class Spool {
                 }
                 (end, next) = (end + n, next + n)
             }
+            release()
         }
+
+        /// Gives back the file's whole pages already read into the buffer:
+        /// nothing reads them again (the checking pass, which reads events
+        /// back for content digests, is over). A file system that cannot
+        /// punch holes keeps them until the file is closed, as before.
+        private func release() {
+            let upTo = next & ~(Reader.pageSize - 1)
+            guard canRelease, upTo > released, let fallocate = Reader.fallocate else { return }
+            // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE (Linux's values; the macros do not import).
+            if fallocate(spool.fd, 0x02 | 0x01, off_t(released), off_t(upTo - released)) == 0 {
+                released = upTo
+            } else {
+                canRelease = false
+            }
+        }
+
+        static let pageSize = max(4096, Int(sysconf(Int32(_SC_PAGESIZE))))
+
+        /// The C library's `fallocate`, which the Glibc module does not
+        /// import (a GNU extension); nil where it cannot be found.
+        static let fallocate: (@convention(c) (Int32, Int32, off_t, off_t) -> Int32)? = {
+            guard let f = dlsym(nil, "fallocate") else { return nil }  // RTLD_DEFAULT
+            return unsafeBitCast(f, to: (@convention(c) (Int32, Int32, off_t, off_t) -> Int32).self)
+        }()
     }
 }
