@@ -676,20 +676,6 @@ package enum SubjectSummary {
         last = previous.map(Array.init)
     }
 
-    /// One subject's entry as a row of its own holds it (``forEachEntry(key:subjects:row:table:after:_:)``
-    /// with one subject): the PostgreSQL store keeps a row per subject.
-    static func entryBytes(subject: UnsafeBufferPointer<UInt8>, lifecycle: View.Blob, other: View.Blob) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(12 + subject.count + lifecycle.count + other.count)
-        Builder.put(UInt32(subject.count), &out)
-        out.append(contentsOf: subject)
-        for b in [lifecycle, other] {
-            Builder.put(UInt32(b.count), &out)
-            out.append(contentsOf: UnsafeRawBufferPointer(start: b.base, count: b.count))
-        }
-        return out
-    }
-
     /// The error for a damaged summary: named by its subject when that reads
     /// as a slug, else by the row (`first`, column 0 of `row`).
     static func damaged(_ table: String, _ subject: UnsafeBufferPointer<UInt8>?, row: RawStatement) -> DatabaseError {
