@@ -19,9 +19,12 @@ package final class ReadModels {
     package let path: String
     package let db: DatabaseQueue
     let lookups = Protected(Lookups())
-    /// Subjects per row of summaries as this connection writes them (``SubjectSummary/groupSize``;
-    /// tests set fewer, so that a few dozen subjects fill several rows).
-    package var summaryGroup = SubjectSummary.groupSize
+    /// Subjects per row of summaries as this connection writes them, and a
+    /// PostgreSQL catch-up from it (``SubjectSummary/groupSize``; tests set
+    /// fewer, so that a few dozen subjects fill several rows, in-process or,
+    /// for the commands, with `MILESTONES_TEST_SUMMARY_GROUP`).
+    package var summaryGroup = ProcessInfo.processInfo.environment["MILESTONES_TEST_SUMMARY_GROUP"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
+        ?? SubjectSummary.groupSize
 
     /// Where the read models of `ledger` live by default.
     package static func path(forLedger ledger: String) -> String {

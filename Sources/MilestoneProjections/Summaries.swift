@@ -77,7 +77,7 @@ package enum SubjectSummary {
             try build(sources, db: db) { fresh.append($0) }
         }
         fresh.sort { $0.subject.lexicographicallyPrecedes($1.subject) }
-        let rows = try Rows(db)
+        let rows = Rows(db)
         var i = 0
         while i < fresh.count {
             let key = try rows.first(atOrBefore: fresh[i].subject) ?? rows.first()
@@ -99,18 +99,23 @@ package enum SubjectSummary {
                 entries.append(f)
             }
             entries += old[k...]
-            let cut = entries.count > 2 * groupSize ? groupSize : entries.count
-            for start in stride(from: 0, to: entries.count, by: cut) {
-                try rows.insert(entries[start..<min(entries.count, start + cut)])
-            }
+            for r in cut(entries.count, groupSize: groupSize) { try rows.insert(entries[r]) }
             i = j
         }
+    }
+
+    /// How a run of `count` consecutive entries is cut into rows: one row
+    /// while it holds at most twice `groupSize`, else rows of `groupSize`
+    /// (the last one the rest).
+    static func cut(_ count: Int, groupSize: Int) -> [Range<Int>] {
+        let size = count > 2 * groupSize ? groupSize : max(count, 1)
+        return stride(from: 0, to: count, by: size).map { $0..<min(count, $0 + size) }
     }
 
     /// Rebuilds every summary from `event_versions`, in rows of ``groupSize`` subjects.
     static func rebuildAll(_ db: Database, groupSize: Int = groupSize) throws {
         for t in tables { try db.execute(sql: "DELETE FROM \(t)") }
-        let rows = try Rows(db)
+        let rows = Rows(db)
         var group: [Entry] = []
         try build(try Sources(db, oneSubject: false), db: db) { entry in
             group.append(entry)
@@ -131,16 +136,86 @@ package enum SubjectSummary {
         var targets: [UInt8]
     }
 
+    /// A row's `summaries` in `part`'s table for `entries` (in subject
+    /// order, at least one): its `first` is the first entry's subject, its
+    /// `subjects` their count. Both stores write their rows with it.
+    static func row(_ entries: ArraySlice<Entry>, _ part: Part) -> [UInt8] {
+        var blob: [UInt8] = []
+        blob.reserveCapacity(entries.reduce(0) { $0 + 12 + $1.subject.count + $1.lifecycle.count
+                                                    + (part == .announced ? $1.announced.count : $1.targets.count) })
+        for e in entries {
+            for bytes in [e.subject, e.lifecycle, part == .announced ? e.announced : e.targets] {
+                Builder.put(UInt32(bytes.count), &blob)
+                blob += bytes
+            }
+        }
+        return blob
+    }
+
+    /// The entries of the rows that `select` steps through in each table
+    /// (columns `first`, `subjects`, `summaries`, in order of `first`; the
+    /// same rows in both, as both are cut into the same groups), with their
+    /// parts of both tables put together by subject. The statements are reset after.
+    static func entries(_ db: Database, _ select: (Part) throws -> RawStatement) throws -> [Entry] {
+        var out: [Entry] = []
+        for part in Part.all {
+            let s = try select(part)
+            defer { sqlite3_reset(s.handle) }
+            var k = 0
+            var last: [UInt8]?
+            while try s.step(db) {
+                try forEachEntry(s, table: part.table, after: &last) { subject, lifecycle, other in
+                    let (l, o) = (Array(UnsafeRawBufferPointer(start: lifecycle.base, count: lifecycle.count)),
+                                  Array(UnsafeRawBufferPointer(start: other.base, count: other.count)))
+                    if part == .announced {
+                        out.append(Entry(subject: Array(subject), lifecycle: l, announced: o, targets: []))
+                    } else {
+                        guard k < out.count, out[k].subject.elementsEqual(subject), out[k].lifecycle == l else {
+                            throw damaged(part.table, subject, row: s)
+                        }
+                        out[k].targets = o
+                    }
+                    k += 1
+                }
+            }
+            guard k == out.count else { throw damaged(part.table, out.count > k ? out[k].subject : nil, first: nil) }
+        }
+        return out
+    }
+
+    /// The entries of the subjects from `from` (nil: the first) to `before`
+    /// (exclusive; nil: to the last), from both tables, however their rows are cut.
+    static func entries(_ db: Database, from: [UInt8]?, before: [UInt8]?) throws -> [Entry] {
+        // The rows from the one `from` falls in (the first, if it is before them all).
+        let start = try from.flatMap { try Rows(db).first(atOrBefore: $0) } ?? []
+        let all = try entries(db) { part in
+            let s = try rowsStatement(db, part, bounded: before != nil)
+            start.withUnsafeBufferPointer { s.bind(1, bytes: $0) }
+            before?.withUnsafeBufferPointer { s.bind(2, bytes: $0) }
+            return s
+        }
+        // Bounds as a row's first subject: the first row may begin before `from`, the last end after `before`.
+        let lower = from.map { f in all.firstIndex { !$0.subject.lexicographicallyPrecedes(f) } ?? all.count } ?? 0
+        let upper = before.map { b in all.firstIndex { !$0.subject.lexicographicallyPrecedes(b) } ?? all.count } ?? all.count
+        return Array(all[lower..<max(lower, upper)])
+    }
+
+    /// The statement that steps through a table's rows whose first subject is
+    /// from parameter 1 (inclusive) to parameter 2 (exclusive, when `bounded`), in order.
+    static func rowsStatement(_ db: Database, _ part: Part, bounded: Bool) throws -> RawStatement {
+        // Both bounds as range constraints of the primary key (an `OR` would be tested row by row).
+        let columns = "first, subjects, summaries FROM \(part.table)"
+        return RawStatement(try db.cachedStatement(sql: bounded
+            ? "SELECT \(columns) WHERE first >= ? AND first < ? ORDER BY first"
+            : "SELECT \(columns) WHERE first >= ? ORDER BY first"))
+    }
+
     /// The rows of both tables, cut into the same groups.
     struct Rows {
         let db: Database
-        let insert: [RawStatement]
 
-        init(_ db: Database) throws {
+        init(_ db: Database) {
             self.db = db
-            insert = try Part.all.map { p in
-                RawStatement(try db.cachedStatement(sql: "INSERT INTO \(p.table) (first, subjects, summaries) VALUES (?, ?, ?)"))
-            }
         }
 
         func first(atOrBefore subject: [UInt8]) throws -> [UInt8]? {
@@ -164,29 +239,12 @@ package enum SubjectSummary {
 
         /// The entries of the row that starts at `first`, from both tables.
         func entries(first: [UInt8]) throws -> [Entry] {
-            var out: [Entry] = []
-            for part in Part.all {
+            let out = try SubjectSummary.entries(db) { part in
                 let s = RawStatement(try db.cachedStatement(sql: "SELECT first, subjects, summaries FROM \(part.table) WHERE first = ?"))
-                defer { sqlite3_reset(s.handle) }
                 first.withUnsafeBufferPointer { s.bind(1, bytes: $0) }
-                guard try s.step(db) else { throw SubjectSummary.damaged(part.table, nil, first: first) }
-                var k = 0
-                var last: [UInt8]?
-                try SubjectSummary.forEachEntry(s, table: part.table, after: &last) { subject, lifecycle, other in
-                    let (l, o) = (Array(UnsafeRawBufferPointer(start: lifecycle.base, count: lifecycle.count)),
-                                  Array(UnsafeRawBufferPointer(start: other.base, count: other.count)))
-                    if part == .announced {
-                        out.append(Entry(subject: Array(subject), lifecycle: l, announced: o, targets: []))
-                    } else {
-                        guard k < out.count, out[k].subject.elementsEqual(subject), out[k].lifecycle == l else {
-                            throw SubjectSummary.damaged(part.table, subject, row: s)
-                        }
-                        out[k].targets = o
-                    }
-                    k += 1
-                }
-                guard k == out.count else { throw SubjectSummary.damaged(part.table, nil, first: first) }
+                return s
             }
+            guard !out.isEmpty else { throw SubjectSummary.damaged(SubjectSummary.Part.announced.table, nil, first: first) }
             return out
         }
 
@@ -200,17 +258,9 @@ package enum SubjectSummary {
 
         /// One row in each table for `entries` (in subject order, at least one).
         func insert(_ entries: ArraySlice<Entry>) throws {
-            for (insert, part) in zip(insert, Part.all) {
-                var blob: [UInt8] = []
-                for e in entries {
-                    Builder.put(UInt32(e.subject.count), &blob)
-                    blob += e.subject
-                    let other = part == .announced ? e.announced : e.targets
-                    for bytes in [e.lifecycle, other] {
-                        Builder.put(UInt32(bytes.count), &blob)
-                        blob += bytes
-                    }
-                }
+            for part in Part.all {
+                let blob = SubjectSummary.row(entries, part)
+                let insert = RawStatement(try db.cachedStatement(sql: "INSERT INTO \(part.table) (first, subjects, summaries) VALUES (?, ?, ?)"))
                 sqlite3_reset(insert.handle)
                 entries.first!.subject.withUnsafeBufferPointer { insert.bind(1, bytes: $0) }
                 insert.bind(2, entries.count)
@@ -567,11 +617,8 @@ package enum SubjectSummary {
     /// subject of a row) to `range.before`, each summary checked against its
     /// layout before it is read.
     static func scan(_ db: Database, _ range: SubjectRange, with other: Part, _ body: (UnsafeBufferPointer<UInt8>, View) throws -> Void) throws {
-        // Both bounds as range constraints of the primary key (an `OR` would be tested row by row).
-        let columns = "first, subjects, summaries FROM \(other.table)"
-        let s = RawStatement(try db.cachedStatement(sql: range.before == nil
-            ? "SELECT \(columns) WHERE first >= ? ORDER BY first"
-            : "SELECT \(columns) WHERE first >= ? AND first < ? ORDER BY first"))
+        let s = try rowsStatement(db, other, bounded: range.before != nil)
+        defer { sqlite3_reset(s.handle) }
         s.bind(1, range.from)
         s.bind(2, range.before)
         var last: [UInt8]?
@@ -627,20 +674,6 @@ package enum SubjectSummary {
         }
         guard at == count else { throw damaged(table, previous.map(Array.init), first: Array(key)) }
         last = previous.map(Array.init)
-    }
-
-    /// One subject's entry as a row of its own holds it (``forEachEntry(key:subjects:row:table:after:_:)``
-    /// with one subject): the PostgreSQL store keeps a row per subject.
-    static func entryBytes(subject: UnsafeBufferPointer<UInt8>, lifecycle: View.Blob, other: View.Blob) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(12 + subject.count + lifecycle.count + other.count)
-        Builder.put(UInt32(subject.count), &out)
-        out.append(contentsOf: subject)
-        for b in [lifecycle, other] {
-            Builder.put(UInt32(b.count), &out)
-            out.append(contentsOf: UnsafeRawBufferPointer(start: b.base, count: b.count))
-        }
-        return out
     }
 
     /// The error for a damaged summary: named by its subject when that reads

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import TestSupport
+import MilestoneLedger
+import MilestoneModel
 @testable import MilestoneProjections
 
 /// The server the PostgreSQL tests use: `make test` starts a throw-away one
@@ -48,15 +50,54 @@ enum TestPostgres {
     }
 }
 
-/// Every table of the read models in PostgreSQL, in key order, as text: two databases hold the same rows if these are equal.
-func postgresTables(_ url: String) -> String {
-    let tables = ["meta": "id", "records": "seq", "event_versions": "event_seq, from_seq", "organizations": "slug",
-                  "version_roles": "event_seq, from_seq, org, role", "subject_status": "subject", "subject_targets": "subject"]
+/// Every table of the read models in PostgreSQL, in key order, as text: two databases hold the same rows if these are equal
+/// (without `summaries`, the rows of summaries left out: two databases may cut the same summaries into other rows).
+func postgresTables(_ url: String, summaries: Bool = true) -> String {
+    var tables = ["meta": "id", "records": "seq", "event_versions": "event_seq, from_seq", "organizations": "slug",
+                  "version_roles": "event_seq, from_seq, org, role"]
+    if summaries { tables.merge(["subject_status": "first", "subject_targets": "first"]) { a, _ in a } }
     return tables.keys.sorted().map { t -> String in
         let columns = t == "meta" ? "schema_version, head_seq, head_sha256, head_length, head_recorded_at" : "*"
         let r = TestPostgres.psql(url, "SELECT \(columns) FROM milestones.\(t) ORDER BY \(tables[t]!)")
         return "== \(t)\n" + r.stdout + r.stderr
     }.joined()
+}
+
+/// Every subject's summaries in both tables of the read models in PostgreSQL, in order, however they are cut into rows
+/// (as `summaryEntries` reads SQLite's), read through the store's own scan.
+func postgresSummaryEntries(_ url: String) throws -> [String] {
+    let store = try PostgresReadModels(try PostgresLocation(url: url, environment: [:]), readOnly: true)
+    return try summaryLines { part, body in try store.scanSummaries(.all, with: part, body) }
+}
+
+/// Every subject's summaries in both tables of SQLite read models, in order, however they are cut into rows.
+func sqliteSummaryEntries(_ models: ReadModels) throws -> [String] {
+    try summaryLines { part, body in try models.scanSummaries(.all, with: part, body) }
+}
+
+func summaryLines(_ scan: (SubjectSummary.Part, (UnsafeBufferPointer<UInt8>, SubjectSummary.View) throws -> Void) throws -> Void) throws -> [String] {
+    var out: [String] = []
+    for part in [SubjectSummary.Part.announced, .targets] {
+        try scan(part) { subject, view in
+            func hex(_ b: SubjectSummary.View.Blob) -> String {
+                UnsafeRawBufferPointer(start: b.base, count: b.count).map { String(format: "%02x", $0) }.joined()
+            }
+            out.append("\(part.table) \(String(decoding: subject, as: UTF8.self)) \(hex(view.lifecycle)) \(hex(view.other))")
+        }
+    }
+    return out
+}
+
+/// Generated events (bench/generate.py names facilities `fac-0-…`, `fac-1-…` in the order they appear) with every
+/// third facility renamed to sort before every subject named before it (`early-997-…` comes after `early-998-…`, and
+/// before any `fac-`): catch-ups then meet new subjects before the first row of summaries too, not only in the middle and after.
+func withEarlySubjects(_ events: String) -> String {
+    var (out, k) = (events, 2)
+    while k < 999, out.contains("\"fac-\(k)-") {
+        out = out.replacingOccurrences(of: "\"fac-\(k)-", with: "\"early-\(999 - k)-")
+        k += 3
+    }
+    return out
 }
 
 @Suite("read models on PostgreSQL", .enabled(if: TestPostgres.enabled, TestPostgres.reason))
@@ -69,25 +110,36 @@ struct PostgresTests {
             let pg = try TestPostgres.database()
             let ledger = dir.file("p.jsonl")
             #expect(cli(["init", "--name", "example.org/p", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
-            let lines = generatedEvents(300, seed: seed).split(separator: "\n")
-            // Recorded in batches at several times; PostgreSQL caught up after each
-            // (incremental catch-ups: corrections and retractions of earlier records included).
-            for (k, part) in stride(from: 0, to: lines.count, by: 75).enumerated() {
-                let input = dir.write("b\(k).jsonl", lines[part..<min(part + 75, lines.count)].joined(separator: "\n") + "\n")
-                let r = cli(["record", "-q", "--ledger", ledger, "--file", input], env: ["MILESTONES_NOW": "202\(k)-06-01T00:00:00Z"])
+            let lines = withEarlySubjects(generatedEvents(300, seed: seed)).split(separator: "\n")
+            // Rows of 3 subjects in both stores: the 25 or so subjects fill several rows, which a catch-up rewrites and cuts.
+            let group = ["MILESTONES_TEST_SUMMARY_GROUP": "3"]
+            // Recorded in batches of 1 to 75 events at several times; PostgreSQL caught up after each (incremental
+            // catch-ups: new subjects anywhere among the rows, one subject or many, corrections and retractions of earlier records).
+            var (start, k) = (0, 0)
+            while start < lines.count {
+                let end = min(lines.count, start + [1, 3, 10, 40, 75].randomElement(using: &rng)!)
+                let input = dir.write("b\(k).jsonl", lines[start..<end].joined(separator: "\n") + "\n")
+                let now = "20\(20 + k / 6)-\(String(format: "%02d", k % 6 * 2 + 1))-01T00:00:00Z"
+                let r = cli(["record", "-q", "--ledger", ledger, "--file", input], env: group.merging(["MILESTONES_NOW": now]) { a, _ in a })
                 #expect(r.code == 0, "\(r.stderr)")
-                let c = cli(["log", "--limit", "1", "--ledger", ledger, "--db", pg])
+                let c = cli(["log", "--limit", "1", "--ledger", ledger, "--db", pg], env: group)
                 #expect(c.code == 0, "\(c.stderr)")
+                (start, k) = (end, k + 1)
             }
-            // A second database projected in one go holds the same rows as the one caught up batch by batch.
+            #expect(Int(TestPostgres.psql(pg, "SELECT count(*) FROM milestones.subject_status").stdout.dropLast()) ?? 0 > 4)
+            // A second database projected in one go holds the same rows as the one caught up batch by batch,
+            // and the same summaries (perhaps cut into other rows).
             let fresh = try TestPostgres.database()
-            #expect(cli(["log", "--limit", "1", "--ledger", ledger, "--db", fresh, "--rebuild"]).code == 0)
-            let tables = postgresTables(pg)
-            #expect(tables == postgresTables(fresh))
+            #expect(cli(["log", "--limit", "1", "--ledger", ledger, "--db", fresh, "--rebuild"], env: group).code == 0)
+            let tables = postgresTables(pg, summaries: false)
+            #expect(tables == postgresTables(fresh, summaries: false))
+            let summaries = try postgresSummaryEntries(pg)
+            #expect(summaries == (try postgresSummaryEntries(fresh)))
+            #expect(summaries.count > 40)
             #expect(tables.contains("event.corrected") && tables.contains("event.retracted"))
             // SQLite answers from a file of its own, not the working copy PostgreSQL's catch-up used.
             let sqlite = dir.file("other.sqlite")
-            let ids = try #require(parseJSON(cli(["events", "--format", "json", "--ledger", ledger, "--db", sqlite]).stdout) as? [[String: Any]])
+            let ids = try #require(parseJSON(cli(["events", "--format", "json", "--ledger", ledger, "--db", sqlite], env: group).stdout) as? [[String: Any]])
             let subjects = Array(Set(ids.compactMap { $0["subject"] as? String })).sorted()
             #expect(subjects.count > 10)
             var queries: [[String]] = [["log"], ["log", "--limit", "7", "--since", "2021-01-01"], ["show", ids[ids.count / 2]["id"] as! String]]
@@ -103,8 +155,8 @@ struct PostgresTests {
             }
             for q in queries {
                 let format = ["--format", "json"]
-                let a = cli(q + format + ["--ledger", ledger, "--db", sqlite])
-                let b = cli(q + format + ["--ledger", ledger, "--db", pg])
+                let a = cli(q + format + ["--ledger", ledger, "--db", sqlite], env: group)
+                let b = cli(q + format + ["--ledger", ledger, "--db", pg], env: group)
                 #expect(a.code == 0, "\(q): \(a.stderr)")
                 #expect(a.code == b.code && a.stdout == b.stdout && a.stderr == b.stderr, "\(q), seed \(seed): \(b.stderr)")
                 #expect(a.stdout.count > 2 || q[0] == "diff", "\(q) answered nothing")
@@ -112,6 +164,61 @@ struct PostgresTests {
             // The same answer as a table too, and through MILESTONES_DB.
             #expect(cli(["status", "--ledger", ledger, "--db", sqlite]).stdout == cli(["status", "--ledger", ledger], env: ["MILESTONES_DB": pg]).stdout)
         }
+    }
+
+    @Test("after random incremental catch-ups, PostgreSQL holds each subject's summary once and as SQLite holds it, in rows of at most twice the group")
+    func summariesAfterCatchUps() throws {
+        var rng = SplitMix64(seed: 8)
+        // Where the subjects that catch-ups touched lay among PostgreSQL's rows before them.
+        var seen = Set<String>()
+        for (seed, group) in [(3, 2), (4, 3), (6, 5)] {
+            let dir = TempDir()
+            let ledger = dir.file("s.jsonl")
+            #expect(cli(["init", "--name", "example.org/s", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
+            #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("e.jsonl", withEarlySubjects(generatedEvents(400, seed: seed)))]).code == 0)
+            // The ledger's line ends: where a catch-up may stop.
+            let data = [UInt8](bytes(ledger))
+            let ends = data.indices.filter { data[$0] == 0x0A }.map { $0 + 1 }
+            let file = try LedgerFile.open(ledger, writable: false)
+            let working = try ReadModels(path: dir.file("s.sqlite"))
+            working.summaryGroup = group
+            let url = try TestPostgres.database()
+            let pg = try PostgresReadModels(try PostgresLocation(url: url, environment: [:]))
+            var (line, keys, known) = (0, [String](), Set<String>())
+            while line < ends.count {
+                line = min(ends.count, line + [1, 1, 2, 5, 20, 60].randomElement(using: &rng)!)
+                let before = try pg.head()?.seq ?? 0
+                try pg.catchUp(file, upTo: ends[line - 1], working: working)
+                let entries = try sqliteSummaryEntries(working)
+                #expect(try postgresSummaryEntries(url) == entries, "seed \(seed), line \(line)")
+                let subjects = Set(entries.map { String($0.split(separator: " ")[1]) })
+                let touched = TestPostgres.psql(url, "SELECT DISTINCT subject FROM milestones.records WHERE seq > \(before) AND subject IS NOT NULL")
+                    .stdout.split(separator: "\n").map(String.init)
+                for t in touched where before > 0 && subjects.contains(t) {
+                    let row = keys.lastIndex { !t.utf8.lexicographicallyPrecedes($0.utf8) }
+                    let place = keys.isEmpty ? "into no rows" : row == nil ? "before the first row"
+                        : row == keys.count - 1 ? "in the last row" : "in a row in the middle"
+                    seen.insert((known.contains(t) ? "known, " : "new, ") + place)
+                }
+                // Both tables cut into the same rows, none empty nor past twice the group.
+                let rows = TestPostgres.psql(url, """
+                    SELECT s.first, s.subjects, t.subjects FROM milestones.subject_status s
+                    FULL JOIN milestones.subject_targets t USING (first) ORDER BY first
+                    """).stdout.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false) }
+                #expect(rows.allSatisfy { $0.count == 3 && $0[1] == $0[2] && (1...2 * group).contains(Int($0[1]) ?? 0) }, "\(rows)")
+                #expect(rows.reduce(0) { $0 + (Int($1[1]) ?? 0) } == subjects.count)
+                keys = rows.map { String($0[0]) }
+                known = subjects
+                // And the same answers.
+                let pov = PointOfView(asOf: CalendarDate(days: CalendarDate("2015-01-01")!.days + Int32.random(in: 0..<4200, using: &rng)),
+                                      knownSeq: try working.head()!.seq)
+                #expect(try pg.facilities(pov) == working.facilities(pov))
+                #expect(try pg.targets(pov) == working.targets(pov))
+            }
+            #expect(keys.count >= 4, "seed \(seed): \(keys.count) rows")
+        }
+        #expect(seen.isSuperset(of: ["new, before the first row", "new, in a row in the middle", "new, in the last row",
+                                     "known, in a row in the middle", "known, in the last row"]), "\(seen)")
     }
 
     @Test("concurrent catch-ups from several processes (each its own ledger copy and working file) apply each record once")

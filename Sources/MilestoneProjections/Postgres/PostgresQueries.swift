@@ -26,25 +26,28 @@ extension PostgresReadModels: ReadModelStore {
         }
     }
 
+    /// The rows whose first subject is in `range`, as SQLite's scan reads
+    /// them (``SubjectSummary/scan(_:_:with:_:)``), decoded by the same code.
     package func scanSummaries(_ range: SubjectRange, with part: SubjectSummary.Part,
                                _ body: (UnsafeBufferPointer<UInt8>, SubjectSummary.View) throws -> Void) throws {
         let table = part.table
+        let columns = "first, subjects, summaries FROM \(table)"
         let rows = range.before == nil
-            ? try session.query("SELECT subject, summary FROM \(table) WHERE subject >= $1 ORDER BY subject", PostgresReadModels.binds(range.from))
-            : try session.query("SELECT subject, summary FROM \(table) WHERE subject >= $1 AND subject < $2 ORDER BY subject",
+            ? try session.query("SELECT \(columns) WHERE first >= $1 ORDER BY first", PostgresReadModels.binds(range.from))
+            : try session.query("SELECT \(columns) WHERE first >= $1 AND first < $2 ORDER BY first",
                                 PostgresReadModels.binds(range.from, range.before))
         var last: [UInt8]?
         for row in rows {
             let cells = row.makeRandomAccess()
-            guard let key = cells[0].bytes, let summary = cells[1].bytes else {
-                throw SubjectSummary.damaged(table, nil, first: nil)
+            guard let key = cells[0].bytes, let subjects = try? cells[1].decode(Int.self), let summaries = cells[2].bytes else {
+                throw SubjectSummary.damaged(table, nil, first: cells[0].bytes.map { Array($0.readableBytesView) })
             }
             try key.withUnsafeReadableBytes { k in
-                try summary.withUnsafeReadableBytes { s in
-                    try SubjectSummary.forEachEntry(key: k.bindMemory(to: UInt8.self), subjects: 1, row: s, table: table, after: &last) {
+                try summaries.withUnsafeReadableBytes { s in
+                    try SubjectSummary.forEachEntry(key: k.bindMemory(to: UInt8.self), subjects: subjects, row: s, table: table, after: &last) {
                         subject, lifecycle, other in
                         let view = SubjectSummary.View(lifecycle: lifecycle, other: other, part: part)
-                        guard view.isWellFormed else { throw SubjectSummary.damaged(table, Array(subject), first: nil) }
+                        guard view.isWellFormed else { throw SubjectSummary.damaged(table, Array(subject), first: Array(k.bindMemory(to: UInt8.self))) }
                         try body(subject, view)
                     }
                 }
@@ -177,7 +180,8 @@ extension PostgresReadModels: ReadModelStore {
         return detail
     }
 
-    /// One scan: PostgreSQL sends the rows while this process decodes them.
+    /// One scan, on this connection: two halves would take a second
+    /// connection (and its authentication) for each command.
     package func halves(minimum: Int) throws -> [SubjectRange] { [.all] }
 
     package func reader() throws -> any ReadModelStore { try PostgresReadModels(location, readOnly: true) }

@@ -121,7 +121,7 @@ package final class PostgresReadModels {
             if let head { try checkHead(head, ledger: ledger, size: size, working: working) }
             let from = head?.seq ?? 0
             guard let localHead, localHead.seq > from else { return ReadModels.CatchUp(projected: 0, head: head, checkedIdentity: local.checkedIdentity) }
-            try working.db.read { db in try copyChanges(from: db, after: from) }
+            try working.db.read { db in try copyChanges(from: db, after: from, groupSize: working.summaryGroup) }
             // Tests stop here to cut the connection with the rows copied and not committed.
             if let pause = ProcessInfo.processInfo.environment["MILESTONES_TEST_PAUSE_IN_CATCHUP"].flatMap(Double.init) {
                 Thread.sleep(forTimeInterval: pause)
@@ -156,7 +156,7 @@ package final class PostgresReadModels {
     /// models `db`: their records, new event versions and roles, the versions
     /// they closed and the records they corrected or retracted (updated), new
     /// organisations, and the summaries of the subjects they touched.
-    func copyChanges(from db: Database, after a: Int) throws {
+    func copyChanges(from db: Database, after a: Int, groupSize: Int) throws {
         let first = a == 0
         // The records that corrections and retractions after `a` name, projected before it.
         let named = "SELECT t.seq FROM records c JOIN records t ON t.id = c.refers_to WHERE c.seq > \(a) AND t.seq <= \(a)"
@@ -202,7 +202,7 @@ package final class PostgresReadModels {
                 UPDATE event_versions v SET to_seq = c.to_seq FROM closed_versions c WHERE v.event_seq = c.event_seq AND v.from_seq = c.from_seq
                 """)
         }
-        try copySummaries(db, after: a)
+        try copySummaries(db, after: a, groupSize: groupSize)
         if first {
             for index in PostgresReadModels.indexes { try session.query(index) }
             try session.query("ANALYZE records")
@@ -216,31 +216,83 @@ package final class PostgresReadModels {
                                  "operator", "program", "sponsor", "milestone", "due_earliest", "due_latest", "amount_value",
                                  "amount_currency", "amount_qualifier", "horizon", "summary", "event"]
 
-    /// The summaries of the subjects that records after `a` touched (all, from 0), one row per subject,
-    /// the bytes the SQLite rows hold for it.
-    func copySummaries(_ db: Database, after a: Int) throws {
-        var touched: Set<[UInt8]>?
-        if a > 0 {
-            let subjects = try String.fetchAll(db, sql: "SELECT DISTINCT subject FROM records WHERE seq > ? AND subject IS NOT NULL", arguments: [a])
-            for t in ["subject_status", "subject_targets"] {
-                try session.query("DELETE FROM \(t) WHERE subject = ANY($1)", PostgresReadModels.binds(subjects))
+    /// The rows of summaries the records after `a` changed, grouped as
+    /// SQLite groups them (``SubjectSummary``; the same row layout).
+    ///
+    /// From 0: SQLite's rows as they are. After `a` > 0, PostgreSQL's rows
+    /// may be cut otherwise than SQLite's (each store cuts its rows as its
+    /// own catch-ups went), so each store's keys are its own: the rows of
+    /// PostgreSQL that a subject of those records falls in (``rowsTouched(keys:subjects:)``)
+    /// are deleted and made again from SQLite's entries of the subjects
+    /// they spanned, new subjects among them, cut into rows of `groupSize`
+    /// as SQLite's catch-up cuts them. Every other subject is in a row not
+    /// touched: its summary is the same in both stores (no record after `a`
+    /// changed it).
+    func copySummaries(_ db: Database, after a: Int, groupSize: Int) throws {
+        let columns = ["first", "subjects", "summaries"]
+        if a == 0 {
+            for part in SubjectSummary.Part.all {
+                try copy(db, "SELECT first, subjects, summaries FROM \(part.table) ORDER BY first", into: part.table, columns)
             }
-            touched = Set(subjects.map { Array($0.utf8) })
+            return
         }
+        let subjects = try String.fetchAll(db, sql: "SELECT DISTINCT subject FROM records WHERE seq > ? AND subject IS NOT NULL", arguments: [a])
+        guard !subjects.isEmpty else { return }
+        let keys = try session.query("SELECT first FROM subject_status ORDER BY first").map { try Array($0.decode(String.self).utf8) }
+        let runs = PostgresReadModels.rowsTouched(keys: keys, subjects: subjects.map { Array($0.utf8) })
+        let gone = runs.flatMap { keys[$0] }.map { String(decoding: $0, as: UTF8.self) }
+        for part in SubjectSummary.Part.all where !gone.isEmpty {
+            try session.query("DELETE FROM \(part.table) WHERE first = ANY($1)", PostgresReadModels.binds(gone))
+        }
+        // Each table in turn: the rows of a run are cut from its entries, the same in both tables.
         for part in SubjectSummary.Part.all {
-            try session.copy(into: part.table, columns: ["subject", "summary"]) { emit in
+            try session.copy(into: part.table, columns: columns) { emit in
                 var out = CopyText()
-                try SubjectSummary.scan(db, .all, with: part) { subject, view in
-                    if let touched, !touched.contains(Array(subject)) { return }
-                    out.text(subject)
-                    out.tab()
-                    out.bytea(SubjectSummary.entryBytes(subject: subject, lifecycle: view.lifecycle, other: view.other))
-                    out.newline()
-                    if out.buffer.readableBytes >= CopyText.chunk { try emit(&out.buffer) }
+                for run in runs {
+                    let entries = try SubjectSummary.entries(db, from: run.lowerBound == 0 ? nil : keys[run.lowerBound],
+                                                             before: run.upperBound == keys.count ? nil : keys[run.upperBound])
+                    for r in SubjectSummary.cut(entries.count, groupSize: groupSize) {
+                        entries[r.lowerBound].subject.withUnsafeBufferPointer { out.text($0) }
+                        out.tab()
+                        out.int(Int64(r.count))
+                        out.tab()
+                        SubjectSummary.row(entries[r], part).withUnsafeBytes { out.bytea($0) }
+                        out.newline()
+                        if out.buffer.readableBytes >= CopyText.chunk { try emit(&out.buffer) }
+                    }
                 }
                 if out.buffer.readableBytes > 0 { try emit(&out.buffer) }
             }
         }
+    }
+
+    /// The rows (by index in `keys`, their first subjects in byte order)
+    /// that any of `subjects` falls in, as runs of consecutive rows: a
+    /// subject falls in the last row whose first subject is not after it, or
+    /// in the first row when it is before them all; a run from the first
+    /// row spans every subject before it, and one to the last row every
+    /// subject after it. No rows: one run, empty, that spans every subject.
+    static func rowsTouched(keys: [[UInt8]], subjects: [[UInt8]]) -> [Range<Int>] {
+        guard !keys.isEmpty else { return subjects.isEmpty ? [] : [0..<0] }
+        var touched = Set<Int>()
+        for s in subjects {
+            // The first row whose first subject is after s; s falls in the one before it.
+            var (low, high) = (0, keys.count)
+            while low < high {
+                let mid = (low + high) / 2
+                if s.lexicographicallyPrecedes(keys[mid]) { high = mid } else { low = mid + 1 }
+            }
+            touched.insert(max(low - 1, 0))
+        }
+        var runs: [Range<Int>] = []
+        for i in touched.sorted() {
+            if let last = runs.last, last.upperBound == i {
+                runs[runs.count - 1] = last.lowerBound..<(i + 1)
+            } else {
+                runs.append(i..<(i + 1))
+            }
+        }
+        return runs
     }
 
     /// COPY of a SQLite query's rows into `table` (text format: integers as
@@ -256,6 +308,7 @@ package final class PostgresReadModels {
                     switch sqlite3_column_type(s.handle, i) {
                     case SQLITE_NULL: out.null()
                     case SQLITE_INTEGER: out.int(s.int(i))
+                    case SQLITE_BLOB: out.bytea(UnsafeRawBufferPointer(start: sqlite3_column_blob(s.handle, i), count: Int(sqlite3_column_bytes(s.handle, i))))
                     default: out.text(s.bytes(i)!)
                     }
                 }
@@ -294,7 +347,7 @@ struct CopyText {
     }
 
     /// Bytes as bytea's hex form (`\x…`, its backslash escaped).
-    mutating func bytea(_ bytes: [UInt8]) {
+    mutating func bytea(_ bytes: UnsafeRawBufferPointer) {
         buffer.writeStaticString("\\\\x")
         let hex: StaticString = "0123456789abcdef"
         let digits = hex.utf8Start

@@ -1,11 +1,12 @@
 extension PostgresReadModels {
     /// The layout in PostgreSQL (docs/read-models.md, "PostgreSQL"): the
     /// SQLite layout's tables and views, in the schema `milestones`, with the
-    /// same rows; but one row of summaries per subject (SQLite groups them
-    /// to save steps). Raised with SQLite's (a blob's layout is shared) or
-    /// when this one changes; a database of another layout is emptied and
-    /// built again by the next catch-up, never migrated.
-    static var schemaVersion: Int { ReadModels.schemaVersion * 1000 + 1 }
+    /// same rows; the summaries in rows of the same layout as SQLite's
+    /// (``SubjectSummary``: `first`, `subjects`, `summaries`), though not
+    /// necessarily cut at the same subjects. Raised with SQLite's (a row's
+    /// layout is shared) or when this one changes; a database of another
+    /// layout is emptied and built again by the next catch-up, never migrated.
+    static var schemaVersion: Int { ReadModels.schemaVersion * 1000 + 2 }
 
     /// The advisory lock that catch-ups take in their transaction ("MLST").
     static let lockKey: Int64 = 0x4D4C_5354
@@ -73,8 +74,8 @@ extension PostgresReadModels {
             PRIMARY KEY (event_seq, from_seq, org, role)
         )
         """,
-        "CREATE TABLE subject_status (subject text COLLATE \"C\" PRIMARY KEY, summary bytea NOT NULL)",
-        "CREATE TABLE subject_targets (subject text COLLATE \"C\" PRIMARY KEY, summary bytea NOT NULL)",
+        "CREATE TABLE subject_status (first text COLLATE \"C\" PRIMARY KEY, subjects integer NOT NULL, summaries bytea NOT NULL)",
+        "CREATE TABLE subject_targets (first text COLLATE \"C\" PRIMARY KEY, subjects integer NOT NULL, summaries bytea NOT NULL)",
     ]
 
     /// Built after the tables, and again after a first projection's COPY (which loads without them).
