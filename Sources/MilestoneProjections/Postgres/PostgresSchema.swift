@@ -76,6 +76,9 @@ extension PostgresReadModels {
         """,
         "CREATE TABLE subject_status (first text COLLATE \"C\" PRIMARY KEY, subjects integer NOT NULL, summaries bytea NOT NULL)",
         "CREATE TABLE subject_targets (first text COLLATE \"C\" PRIMARY KEY, subjects integer NOT NULL, summaries bytea NOT NULL)",
+        // Out of line but not compressed: every `status` or `targets` reads a whole table, and would decompress it each time.
+        "ALTER TABLE subject_status ALTER COLUMN summaries SET STORAGE EXTERNAL",
+        "ALTER TABLE subject_targets ALTER COLUMN summaries SET STORAGE EXTERNAL",
     ]
 
     /// Built after the tables, and again after a first projection's COPY (which loads without them).
