@@ -15,6 +15,8 @@ enum TestPostgres {
     static let required = ProcessInfo.processInfo.environment["MILESTONES_TEST_PG_REQUIRED"] == "1"
     static var enabled: Bool { base != nil || required }
     static let reason: Comment = "no PostgreSQL server: `make test` starts one; or set MILESTONES_TEST_PG=postgresql://USER:PASSWORD@HOST:PORT"
+    /// The CA of the server's TLS certificate (scripts/with-postgres.sh makes both; the certificate names 127.0.0.1 only).
+    static let ca = ProcessInfo.processInfo.environment["MILESTONES_TEST_PG_CA"].flatMap { $0.isEmpty ? nil : $0 }
 
     struct Missing: Error, CustomStringConvertible {
         var description: String { "MILESTONES_TEST_PG is not set but MILESTONES_TEST_PG_REQUIRED=1: the test server did not start" }
@@ -303,7 +305,7 @@ struct PostgresTests {
         check("\(host):\(port)/no_such_db", code: 69, "database no_such_db does not exist; create it")
         check("postgresql://postgres:hunter2@[::1", code: 64, "not a PostgreSQL URL")
         check(pg + "?sslmode=sometimes", code: 64, "sslmode=sometimes is not one of")
-        check(pg + "?sslmode=require", code: 69, "does not offer TLS")
+        check("\(host):\(noTLSServer())/x?sslmode=require", code: 69, "does not offer TLS")
         // No password anywhere: the server asks for one.
         check(bare, env: ["PGPASSFILE": "/nonexistent"], code: 77, "asks for a password")
         // The password from PGPASSWORD, and from a password file (only when others cannot read it).
@@ -316,6 +318,49 @@ struct PostgresTests {
         #expect(viaFile.code == 0, "\(viaFile.stderr)")
         #expect(cli(["status", "--ledger", ledger, "--db", pg + "?sslmode=disable"]).code == 0)
         #expect(cli(["status", "--ledger", ledger, "--db", pg + "?sslmode=prefer"]).code == 0)
+    }
+
+    @Test("sslmode against a server that offers TLS: require encrypts, verify-ca checks the certificate's CA, verify-full also its host",
+          .enabled(if: TestPostgres.ca != nil || TestPostgres.required, "the server's CA: MILESTONES_TEST_PG_CA (make test sets it)"))
+    func tls() throws {
+        let ca = try #require(TestPostgres.ca, "MILESTONES_TEST_PG_CA is not set: scripts/with-postgres.sh sets it")
+        let pg = try TestPostgres.database()
+        let (bare, _) = TestPostgres.split(pg)
+        let (port, db) = (bare.split(separator: ":").last!.split(separator: "/")[0], bare.split(separator: "/").last!)
+        // A role that the server lets in over TLS only (scripts/with-postgres.sh's pg_hba.conf).
+        #expect(TestPostgres.psql(pg, """
+            DO $$ BEGIN CREATE ROLE tls_only LOGIN PASSWORD 'tls-only'; EXCEPTION WHEN duplicate_object THEN NULL; END $$
+            """).code == 0)
+        #expect(TestPostgres.psql(pg, "ALTER DATABASE \(db) OWNER TO tls_only").code == 0)
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        func status(_ host: String, _ query: String) -> Run {
+            cli(["status", "--ledger", ledger, "--db", "postgresql://tls_only:tls-only@\(host):\(port)/\(db)?\(query)"])
+        }
+        func refused(_ r: Run, _ words: String) {
+            #expect(r.code == 69 && r.stdout.isEmpty, "\(r.code): \(r.stderr)")
+            #expect(r.stderr.contains(words) && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        }
+        // Without TLS the server turns the role away (and says so: not a password problem); with it, every mode gets in.
+        let plain = status("127.0.0.1", "sslmode=disable")
+        #expect(plain.code == 77 && plain.stdout.isEmpty, "\(plain.stderr)")
+        #expect(plain.stderr.contains("the server refuses this connection") && plain.stderr.contains("no encryption"), "\(plain.stderr)")
+        let answers = cli(["status", "--ledger", ledger]).stdout
+        for query in ["sslmode=require", "sslmode=prefer", "sslmode=verify-ca&sslrootcert=\(ca)", "sslmode=verify-full&sslrootcert=\(ca)"] {
+            let r = status("127.0.0.1", query)
+            #expect(r.code == 0 && r.stdout == answers, "\(query): \(r.stderr)")
+        }
+        // The certificate names 127.0.0.1, not 127.0.0.2 (where the server listens too): verify-full refuses
+        // that address, verify-ca does not look at it. (localhost would pass: TLS here accepts a certificate
+        // that names the address connected to, as docs/read-models.md says.)
+        refused(status("127.0.0.2", "sslmode=verify-full&sslrootcert=\(ca)"), "TLS failed")
+        #expect(status("127.0.0.2", "sslmode=verify-ca&sslrootcert=\(ca)").code == 0)
+        // A certificate from another CA, or only the system's CAs to trust: refused.
+        let other = dir.file("other.crt")
+        #expect(run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+                                     "-keyout", dir.file("other.key"), "-out", other]).code == 0)
+        refused(status("127.0.0.1", "sslmode=verify-ca&sslrootcert=\(other)"), "TLS failed")
+        refused(status("127.0.0.1", "sslmode=verify-full"), "TLS failed")
     }
 
     @Test("a connection lost in the middle of a catch-up applies nothing; the next command catches up")
@@ -393,4 +438,28 @@ struct PostgresTests {
         if case .sqlite(let p) = try ReadModelsLocation(db: nil, ledger: "x.jsonl", environment: [:]) { #expect(p == "x.sqlite") } else { Issue.record("not sqlite") }
         if case .postgres = try ReadModelsLocation(db: nil, ledger: "x.jsonl", environment: ["MILESTONES_DB": "postgres://h/d"]) {} else { Issue.record("not postgres") }
     }
+}
+
+/// A server that answers a client's TLS request with "N", as a PostgreSQL server
+/// without TLS does, and hangs up: its port.
+func noTLSServer() -> Int {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+    listen(s, 8)
+    Thread.detachNewThread {
+        while true {
+            let c = accept(s, nil, nil)
+            guard c >= 0 else { return }
+            var request = [UInt8](repeating: 0, count: 8)
+            _ = read(c, &request, 8)
+            _ = write(c, "N", 1)
+            close(c)
+        }
+    }
+    return Int(UInt16(bigEndian: a.sin_port))
 }

@@ -150,6 +150,9 @@ final class PostgresSession {
             let state = e.serverInfo?[.sqlState] ?? ""
             let message = e.serverInfo?[.message] ?? ""
             switch state {
+            case "28000" where message.contains("pg_hba.conf"):
+                // Not the password: no rule of the server's pg_hba.conf admits this user, address, database or encryption.
+                return ReadModelsServiceError(message: "\(server): the server refuses this connection (\(message)); check sslmode, or ask its administrator (pg_hba.conf)", exitCode: 77)
             case "28P01", "28000":
                 return ReadModelsServiceError(message: "\(server): authentication failed for user \(location.user); check the password (in the URL, PGPASSWORD or ~/.pgpass)", exitCode: 77)
             case "3D000":
@@ -164,6 +167,10 @@ final class PostgresSession {
                 break
             default:
                 return ReadModelsServiceError(message: "\(server): \(message) (SQLSTATE \(state))", exitCode: 69)
+            }
+            // A certificate refused during the handshake comes as a connection error.
+            if let u = e.underlying, u is NIOSSLError || u is BoringSSLError || u is NIOSSLExtraError {
+                return ReadModelsServiceError(message: "\(server): TLS failed (\(u)); check sslmode and sslrootcert", exitCode: 69)
             }
             switch e.code {
             case .connectionError where connecting:
