@@ -209,6 +209,10 @@ package final class ReadModels {
                 }
                 // In bulk, the summaries are rebuilt at the end with the indexes.
                 if !bulk { try SubjectSummary.refresh(db, subjects: projector.touched, groupSize: summaryGroup) }
+                // Tests kill the process here: a bulk load's transaction in flight, its rollback journal hot.
+                if bulk, let pause = ProcessInfo.processInfo.environment["MILESTONES_TEST_PAUSE_IN_BULK_LOAD"].flatMap(Double.init) {
+                    Thread.sleep(forTimeInterval: pause)
+                }
                 head = projector.head
                 try projector.saveHead()
             }
@@ -278,8 +282,9 @@ package final class ReadModels {
     }
 
     /// Above this many bytes to project into empty read models, the secondary
-    /// indexes are built after the load rather than during it.
-    package static let bulkLoadBytes = 32 << 20
+    /// indexes are built after the load rather than during it. (Tests of the
+    /// command set fewer with `MILESTONES_TEST_BULK_LOAD_BYTES`.)
+    package static let bulkLoadBytes = ProcessInfo.processInfo.environment["MILESTONES_TEST_BULK_LOAD_BYTES"].flatMap(Int.init) ?? 32 << 20
 
     /// Indexes kept during a bulk load: their entries come in key order (a
     /// ledger's times never go back) or seldom (corrections and retractions),

@@ -450,6 +450,49 @@ struct ReadModelTests {
         #expect(try dump(ahead).count > 3_000)
     }
 
+    @Test("a first projection killed in its bulk load (a hot rollback journal) is finished by the next command, as if never killed")
+    func killedBulkLoad() throws {
+        let dir = TempDir()
+        let ledger = dir.file("k.jsonl")
+        #expect(cli(["init", "--name", "example.org/k", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
+        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("e.jsonl", generatedEvents(1_500, seed: 3))]).code == 0)
+        let (killed, clean) = (dir.file("killed.sqlite"), dir.file("clean.sqlite"))
+        // A bulk load (from 1 byte on), stopped with its first transaction in flight.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Paths.binary)
+        p.arguments = ["status", "--ledger", ledger, "--db", killed]
+        p.environment = ["MILESTONES_TEST_BULK_LOAD_BYTES": "1", "MILESTONES_TEST_PAUSE_IN_BULK_LOAD": "60"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let journal = killed + "-journal"
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: journal), waited < 600 {
+            usleep(50_000)
+            waited += 1
+        }
+        // The journal is there once the transaction has written; give it the rest of the batch.
+        usleep(500_000)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal)
+        #expect(FileManager.default.fileExists(atPath: journal), "no rollback journal: the load was not in one")
+        // The next command finishes it; its answers and tables are those of a projection never killed.
+        let again = cli(["status", "--ledger", ledger, "--db", killed], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
+        let fresh = cli(["status", "--ledger", ledger, "--db", clean], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
+        #expect(again.code == 0 && fresh.code == 0, "\(again.stderr) \(fresh.stderr)")
+        #expect(again.stdout == fresh.stdout && again.stdout.count > 1_000)
+        // Opened for reading only: a writing open would set WAL mode itself.
+        let (a, b) = (try ReadModels(readingOnly: killed), try ReadModels(readingOnly: clean))
+        #expect(try dump(a) == dump(b))
+        for m in [a, b] {
+            #expect(try m.db.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+            #expect(try m.db.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") } == "ok")
+            #expect(try m.db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pending_indexes") } == 0)
+        }
+        #expect(!FileManager.default.fileExists(atPath: journal))
+    }
+
     @Test("the inspecting thread hands over every line in order, and stops when the writer fails")
     func inspectedAheadInOrder() throws {
         let file = try LedgerFile.open(goldenLedger, writable: false)
