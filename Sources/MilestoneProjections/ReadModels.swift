@@ -557,7 +557,7 @@ struct Projector: ~Copyable {
         insert.bind(12, facts.milestone)
         insert.bind(13, facts.reference)
         // The line is canonical: the event's own bytes are its canonical JSON.
-        insert.bind(14, inPlace: eventBytes)
+        insert.bind(14, bytes: eventBytes, inPlace: true)
         try insert.run(db)
         switch facts.type {
         case .ledgerCreated:
@@ -702,16 +702,14 @@ struct RawStatement {
     /// Unbinds every parameter (NULL), for a statement kept and used again.
     func clear() { sqlite3_clear_bindings(handle) }
 
-    /// Text bound without a copy: `bytes` must stay valid until the statement is stepped and reset.
-    func bind(_ i: Int32, inPlace bytes: UnsafeBufferPointer<UInt8>) {
-        let p = bytes.baseAddress.map(UnsafeRawPointer.init) ?? UnsafeRawPointer(RawStatement.empty.utf8Start)
-        sqlite3_bind_text(handle, i, p.assumingMemoryBound(to: CChar.self), Int32(bytes.count), RawStatement.inPlace)
-    }
 
-    func bind(_ i: Int32, bytes: UnsafeBufferPointer<UInt8>) {
+    /// Text, copied by SQLite; or, `inPlace`, not copied: then `bytes` must
+    /// stay valid until the statement is stepped and reset.
+    func bind(_ i: Int32, bytes: UnsafeBufferPointer<UInt8>, inPlace: Bool = false) {
         // A nil pointer would bind NULL, not the empty string.
         let p = bytes.baseAddress.map(UnsafeRawPointer.init) ?? UnsafeRawPointer(RawStatement.empty.utf8Start)
-        sqlite3_bind_text(handle, i, p.assumingMemoryBound(to: CChar.self), Int32(bytes.count), RawStatement.transient)
+        sqlite3_bind_text(handle, i, p.assumingMemoryBound(to: CChar.self), Int32(bytes.count),
+                          inPlace ? RawStatement.inPlace : RawStatement.transient)
     }
 
     func bind(_ i: Int32, _ s: String?) {
@@ -725,7 +723,7 @@ struct RawStatement {
     /// the next line is parsed).
     func bind(_ i: Int32, _ v: JSONView?) {
         guard let v else { return }
-        if let raw = v.unescapedUTF8 { return bind(i, inPlace: raw) }
+        if let raw = v.unescapedUTF8 { return bind(i, bytes: raw, inPlace: true) }
         _ = v.withUTF8 { bind(i, bytes: $0) }
     }
 

@@ -289,17 +289,7 @@ struct PostgresTests {
             #expect(!r.stderr.contains(password) && !r.stderr.contains("hunter2"), "\(r.stderr)")
             #expect(r.stdout.isEmpty)
         }
-        let closed = { () -> Int in
-            let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var a = sockaddr_in()
-            a.sin_family = sa_family_t(AF_INET)
-            a.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
-            _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
-            close(s)
-            return Int(UInt16(bigEndian: a.sin_port))
-        }()
+        let closed = freeLoopbackPort()
         check("\(host):\(closed)/x", code: 69, "cannot connect")
         check("postgresql://postgres:hunter2@127.0.0.1:\(port)/x", code: 77, "authentication failed for user postgres")
         check("\(host):\(port)/no_such_db", code: 69, "database no_such_db does not exist; create it")
@@ -443,13 +433,7 @@ struct PostgresTests {
 /// A server that answers a client's TLS request with "N", as a PostgreSQL server
 /// without TLS does, and hangs up: its port.
 func noTLSServer() -> Int {
-    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var a = sockaddr_in()
-    a.sin_family = sa_family_t(AF_INET)
-    a.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
-    _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+    let (s, port) = loopbackSocket()
     listen(s, 8)
     Thread.detachNewThread {
         while true {
@@ -461,5 +445,5 @@ func noTLSServer() -> Int {
             close(c)
         }
     }
-    return Int(UInt16(bigEndian: a.sin_port))
+    return port
 }

@@ -164,15 +164,7 @@ struct PublishTests {
         let log = PublishedLog(extra: 10)
         #expect(log.publish().code == 0)
         // A free port, then python3's http.server on it, stopped when the test ends.
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
-        let port = Int(UInt16(bigEndian: addr.sin_port))
-        close(s)
+        let port = freeLoopbackPort()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         server.arguments = ["python3", "-m", "http.server", "\(port)", "--bind", "127.0.0.1", "--directory", log.pub]
@@ -187,9 +179,7 @@ struct PublishTests {
         let url = "http://127.0.0.1:\(port)"
         var up = false
         for _ in 0..<100 where !up {
-            let c = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            up = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(c, $0, len) } } == 0
-            close(c)
+            up = acceptsConnections(loopbackPort: port)
             if !up { usleep(50_000) }
         }
         #expect(up, "the web server did not start")

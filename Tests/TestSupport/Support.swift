@@ -137,6 +137,38 @@ package func fixtureLedger(in dir: TempDir, name: String = "ai.jsonl") -> String
     return ledger
 }
 
+/// A TCP socket bound to a free port on 127.0.0.1 (not listening yet): the socket and its port.
+/// Close it to hand the port to a server that another process starts, or listen on it.
+package func loopbackSocket() -> (socket: Int32, port: Int) {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+    return (s, Int(UInt16(bigEndian: a.sin_port)))
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1 at `port`.
+package func acceptsConnections(loopbackPort port: Int) -> Bool {
+    let c = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(c) }
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_addr.s_addr = inet_addr("127.0.0.1")
+    a.sin_port = in_port_t(UInt16(port).bigEndian)
+    let len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    return withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(c, $0, len) } } == 0
+}
+
+/// A port on 127.0.0.1 that nothing listens on (free when this returns).
+package func freeLoopbackPort() -> Int {
+    let (s, port) = loopbackSocket()
+    close(s)
+    return port
+}
+
 package func bytes(_ path: String) -> Data { (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data() }
 
 package func parseJSON(_ text: String) -> Any? {
