@@ -80,7 +80,8 @@ let package = Package(
         .testTarget(name: "MilestonesCLITests", dependencies: ["CanonicalJSON", "MilestoneModel", "MilestonesCLI", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneProjections", "TestSupport", "milestones"]
+            dependencies: ["CanonicalJSON", "MilestoneModel", "MilestoneLedger", "MilestoneProjections", "TestSupport", "milestones",
+                           .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
     ],
     swiftLanguageModes: [.v6]

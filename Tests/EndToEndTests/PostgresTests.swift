@@ -4,6 +4,7 @@ import TestSupport
 import MilestoneLedger
 import MilestoneModel
 @testable import MilestoneProjections
+import PostgresNIO
 
 /// The server the PostgreSQL tests use: `make test` starts a throw-away one
 /// (scripts/with-postgres.sh) and sets `MILESTONES_TEST_PG` to its URL
@@ -411,6 +412,31 @@ struct PostgresTests {
         let rebuilt = cli(["status", "--ledger", rewritten, "--db", pg, "--rebuild"])
         #expect(rebuilt.code == 0, "\(rebuilt.stderr)")
         #expect(TestPostgres.psql(pg, "SELECT count(*) FROM milestones.records WHERE type = 'ledger.created' AND event LIKE '%example.org/other%'").stdout == "1\n")
+    }
+
+    @Test("a query's rows reach the reading thread in order, many more than wait at once; a reader that stops ends the query and the connection goes on")
+    func streamedRows() throws {
+        let session = try PostgresSession(PostgresLocation(url: try TestPostgres.database()))
+        var seen: [Int] = []
+        try session.forEachRow("SELECT g, repeat(chr(64 + g % 26), 20000) FROM generate_series(1, 400) g") { row in
+            let (n, text) = try row.decode((Int, String).self)
+            #expect(text.utf8.count == 20000 && text.utf8.first == UInt8(64 + n % 26))
+            seen.append(n)
+        }
+        #expect(seen == Array(1...400))
+        struct Enough: Error {}
+        var taken = 0
+        #expect(throws: Enough.self) {
+            try session.forEachRow("SELECT g FROM generate_series(1, 200000) g") { _ in
+                taken += 1
+                if taken == RowQueue.depth * 3 { throw Enough() }
+            }
+        }
+        #expect(taken == RowQueue.depth * 3)
+        #expect(try session.query("SELECT 42").first?.decode(Int.self) == 42)
+        // The server's error, after rows or before any, as one line; the connection goes on.
+        #expect(throws: ReadModelsServiceError.self) { try session.forEachRow("SELECT 1 / (g - 300) FROM generate_series(1, 400) g") { _ in } }
+        #expect(try session.query("SELECT 7").first?.decode(Int.self) == 7)
     }
 
     @Test("PostgreSQL URLs: libpq's defaults and password file; the password never in the description")

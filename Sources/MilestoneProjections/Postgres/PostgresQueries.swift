@@ -32,12 +32,12 @@ extension PostgresReadModels: ReadModelStore {
                                _ body: (UnsafeBufferPointer<UInt8>, SubjectSummary.View) throws -> Void) throws {
         let table = part.table
         let columns = "first, subjects, summaries FROM \(table)"
-        let rows = range.before == nil
-            ? try session.query("SELECT \(columns) WHERE first >= $1 ORDER BY first", PostgresReadModels.binds(range.from))
-            : try session.query("SELECT \(columns) WHERE first >= $1 AND first < $2 ORDER BY first",
-                                PostgresReadModels.binds(range.from, range.before))
+        let (sql, binds) = range.before == nil
+            ? ("SELECT \(columns) WHERE first >= $1 ORDER BY first", PostgresReadModels.binds(range.from))
+            : ("SELECT \(columns) WHERE first >= $1 AND first < $2 ORDER BY first", PostgresReadModels.binds(range.from, range.before))
         var last: [UInt8]?
-        for row in rows {
+        // Each row is worked on as it arrives (a table of summaries is megabytes).
+        try session.forEachRow(sql, binds) { row in
             let cells = row.makeRandomAccess()
             guard let key = cells[0].bytes, let subjects = try? cells[1].decode(Int.self), let summaries = cells[2].bytes else {
                 throw SubjectSummary.damaged(table, nil, first: cells[0].bytes.map { Array($0.readableBytesView) })

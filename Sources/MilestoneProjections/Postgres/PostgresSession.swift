@@ -80,6 +80,37 @@ final class PostgresSession {
         }
     }
 
+    /// Runs one statement and hands its rows to `body`, on this thread, as
+    /// they arrive: the rows are read while earlier ones are worked on, and
+    /// each row's memory is given back as soon as `body` is done with it, so
+    /// a large result is neither held whole nor copied into new pages. If
+    /// `body` throws, the rest of the rows are dropped and its error comes out.
+    /// While `body` runs, the connection's event loop may be waiting for this
+    /// thread to take more rows: `body` must not use this session.
+    func forEachRow(_ sql: String, _ binds: PostgresBindings = PostgresBindings(), _ body: (PostgresRow) throws -> Void) throws {
+        let queue = RowQueue()
+        connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) { row in try queue.push(row) }
+            .whenComplete { queue.finish($0.map { _ in }) }
+        connection.closeFuture.whenComplete { _ in queue.finish(.failure(ConnectionLost())) }
+        var batch: [PostgresRow] = []
+        var failure: Error?
+        while true {
+            if let end = queue.next(&batch) {
+                // After a failure of `body`, the query's end is the cancellation it asked for.
+                if let failure { throw failure }
+                if case .failure(let error) = end { throw PostgresSession.describe(error, location: location, connecting: false) }
+                return
+            }
+            for row in batch where failure == nil {
+                do { try body(row) } catch {
+                    failure = error
+                    queue.stop()
+                }
+            }
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+
     /// Runs `body` in one transaction: committed if it returns, rolled back if it throws.
     func transaction<T>(readOnly: Bool = false, _ body: () throws -> T) throws -> T {
         try query(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
@@ -220,6 +251,61 @@ final class ResultBox<T>: @unchecked Sendable {
 extension Result where Failure == Error {
     init(_ body: () async throws -> Success) async {
         do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
+
+/// The rows of a query, handed from the connection's event loop to the
+/// thread that reads them (``PostgresSession/forEachRow(_:_:_:)``).
+final class RowQueue: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var rows: [PostgresRow] = []
+    private var end: Result<Void, Error>?
+    private var stopped = false
+    /// Rows waiting at most; the event loop waits for the reader beyond it,
+    /// so the server waits too, and a row's memory is used again soon after
+    /// it is freed, while it is still in the cache, instead of new pages.
+    /// (Rows of summaries are ~20 KB; bench/results/postgres-*.md has the
+    /// figures behind the choice.)
+    static let depth = 16
+
+    /// On the event loop: one more row, after waiting while ``depth`` rows
+    /// are waiting. Throws once the reader has stopped, which ends the query.
+    func push(_ row: PostgresRow) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        while rows.count >= RowQueue.depth && !stopped { lock.wait() }
+        if stopped { throw CancellationError() }
+        rows.append(row)
+        if rows.count == 1 { lock.broadcast() }
+    }
+
+    /// The query ended (the first end counts).
+    func finish(_ result: Result<Void, Error>) {
+        lock.lock()
+        if end == nil { end = result }
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    /// The reader wants no more rows.
+    func stop() {
+        lock.lock()
+        stopped = true
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    /// Waits for rows or the end. Rows come first: they are swapped into
+    /// `batch` (empty on entry) and the result is nil; once every row has
+    /// been taken, the end.
+    func next(_ batch: inout [PostgresRow]) -> Result<Void, Error>? {
+        lock.lock()
+        defer { lock.unlock() }
+        while rows.isEmpty && end == nil { lock.wait() }
+        if rows.isEmpty { return end }
+        swap(&rows, &batch)
+        lock.broadcast()
+        return nil
     }
 }
 
