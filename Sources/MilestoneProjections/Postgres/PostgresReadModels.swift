@@ -205,8 +205,9 @@ package final class PostgresReadModels {
         try copySummaries(db, after: a, groupSize: groupSize)
         if first {
             for index in PostgresReadModels.indexes { try session.query(index) }
-            try session.query("ANALYZE records")
-            try session.query("ANALYZE event_versions")
+            // Every table, the summaries' too: the planner's guess for a table never analysed comes from
+            // its size on disk alone, and a wrong one can sort a whole table of summaries on disk.
+            try session.query("ANALYZE records, event_versions, organizations, version_roles, subject_status, subject_targets")
         }
     }
 
