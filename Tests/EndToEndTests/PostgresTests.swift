@@ -439,9 +439,20 @@ struct PostgresTests {
         }
         #expect(taken == RowQueue.depth * 3)
         #expect(try session.query("SELECT 42").first?.decode(Int.self) == 42)
-        // The server's error, after rows or before any, as one line; the connection goes on.
-        #expect(throws: ReadModelsServiceError.self) { try session.forEachRow("SELECT 1 / (g - 300) FROM generate_series(1, 400) g") { _ in } }
+        // The server's error after rows (about 6 MB of them, so they come in many reads before it), as one line; the connection goes on.
+        var before = 0
+        do {
+            try session.forEachRow("SELECT g, repeat('x', 20000), 1 / (g - 300) FROM generate_series(1, 400) g") { _ in before += 1 }
+            Issue.record("no error")
+        } catch let error as ReadModelsServiceError {
+            #expect(error.message.contains("division by zero") && !error.message.contains("\n"), "\(error.message)")
+        }
+        #expect(before > 0 && before < 300, "\(before) rows before the error")
         #expect(try session.query("SELECT 7").first?.decode(Int.self) == 7)
+        // No rows at all; a reader that fails on the first row.
+        try session.forEachRow("SELECT 1 WHERE false") { _ in Issue.record("a row") }
+        #expect(throws: Enough.self) { try session.forEachRow("SELECT g FROM generate_series(1, 3) g") { _ in throw Enough() } }
+        #expect(try session.query("SELECT 8").first?.decode(Int.self) == 8)
     }
 
     @Test("PostgreSQL URLs: libpq's defaults and password file; the password never in the description")

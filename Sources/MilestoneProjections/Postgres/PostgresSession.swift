@@ -84,9 +84,12 @@ final class PostgresSession {
     /// they arrive: the rows are read while earlier ones are worked on, and
     /// each row's memory is given back as soon as `body` is done with it, so
     /// a large result is neither held whole nor copied into new pages. If
-    /// `body` throws, the rest of the rows are dropped and its error comes out.
+    /// `body` throws, its error comes out at once; the driver still reads
+    /// the rest of the rows and drops them (it asks the server for no
+    /// cancellation), so this session's next statement waits for them.
     /// While `body` runs, the connection's event loop may be waiting for this
-    /// thread to take more rows: `body` must not use this session.
+    /// thread to take more rows, and event loops are shared between
+    /// connections: `body` must not wait for any PostgreSQL connection.
     func forEachRow(_ sql: String, _ binds: PostgresBindings = PostgresBindings(), _ body: (PostgresRow) throws -> Void) throws {
         let queue = RowQueue()
         connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) { row in try queue.push(row) }
