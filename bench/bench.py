@@ -150,7 +150,7 @@ results["machine"] = {
     "sqlite": subprocess.run(["sqlite3", "--version"], capture_output=True, text=True).stdout.split()[0],
 }
 
-from events import events_file  # noqa: E402 (bench/events.py: the cached, seeded events)
+from events import events_file, record_query_ledger  # noqa: E402 (bench/events.py: the cached, seeded events)
 
 
 events = events_file(n)
@@ -252,14 +252,7 @@ fig("record_batch_peak_rss_mib", statistics.median(record_peaks), "MiB", note=f"
 log("recording the query ledger in two batches (2025-06-01 and 2026-01-01)")
 for p in work.glob("l.*"):
     p.unlink()
-lines = open(events, "rb").readlines()
-cut = len(lines) * 3 // 4
-(work / "part1.jsonl").write_bytes(b"".join(lines[:cut]))
-(work / "part2.jsonl").write_bytes(b"".join(lines[cut:]))
-del lines
-run([binary, "init", "--name", "bench.example/ledger", "--ledger", str(ledger)], now="2025-01-01T00:00:00Z")
-run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(work / "part1.jsonl")], now="2025-06-01T00:00:00Z")
-run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(work / "part2.jsonl")], now="2026-01-01T00:00:00Z")
+record_query_ledger(run, binary, ledger, events, work)
 size = ledger.stat().st_size
 results["ledger_bytes"] = size
 

@@ -85,7 +85,7 @@ def psql(database, sql):
     return run(["psql", db_url(database), "-XqAt", "-v", "ON_ERROR_STOP=1", "-c", sql])
 
 
-from events import events_file  # noqa: E402 (bench/events.py: the cached, seeded events)
+from events import events_file, record_query_ledger  # noqa: E402 (bench/events.py: the cached, seeded events)
 
 
 def new_database(name):
@@ -113,16 +113,8 @@ for n in sizes:
     log(f"== {n} events")
     ledger = work / f"l{n}.jsonl"
     working = work / f"l{n}.sqlite"
-    # Recorded as bench.py records its query ledger: in two batches at two times, so that
-    # `--known-at 2025-12-31` falls inside it (the first three quarters known) and status has answers.
-    lines = open(events_file(n), "rb").readlines()
-    cut = len(lines) * 3 // 4
-    (work / "part1.jsonl").write_bytes(b"".join(lines[:cut]))
-    (work / "part2.jsonl").write_bytes(b"".join(lines[cut:]))
-    del lines
-    run([binary, "init", "--name", "bench.example/ledger", "--ledger", str(ledger)], now="2025-01-01T00:00:00Z")
-    run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(work / "part1.jsonl")], now="2025-06-01T00:00:00Z")
-    run([binary, "record", "--quiet", "--ledger", str(ledger), "--file", str(work / "part2.jsonl")], now="2026-01-01T00:00:00Z")
+    # The ledger bench.py's queries read (two batches at two times), so that status has answers.
+    record_query_ledger(run, binary, ledger, events_file(n), work)
     size = ledger.stat().st_size
     first = [binary, "events", "--ledger", str(ledger), "--type", "site.secured", "--since", "3000-01-01", "--format", "json"]
 
