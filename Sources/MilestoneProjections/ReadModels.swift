@@ -63,7 +63,7 @@ package final class ReadModels {
             // A large page cache keeps index maintenance in memory during a
             // long catch-up (the default 2 MB makes it go to disk for every row).
             if !readOnly { try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL") }
-            try db.execute(sql: "PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY")
+            try db.execute(sql: "PRAGMA cache_size = -\(ReadModels.cacheKiB); PRAGMA temp_store = MEMORY")
             // Reads map the file instead of copying its pages (status and targets scan tens of MB).
             try db.execute(sql: "PRAGMA mmap_size = 4294967296")
         }
@@ -310,17 +310,32 @@ package final class ReadModels {
         }
     }
 
+    /// The page cache of a connection that writes (KiB).
+    static let cacheKiB = 262_144
+    /// The page cache while the indexes set aside are built (KiB): the size
+    /// of each sorted run of their keys (see ``restoreIndexes()``).
+    static let sortRunKiB = 8_192
+
     /// Builds every index set aside, if any, then the summaries if marked.
     func restoreIndexes() throws {
         guard try db.read({ db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pending_indexes") ?? 0 }) > 0 else { return }
+        // Each index's rows are sorted before it is built, on every core. SQLite's
+        // sorter uses its worker threads only when its temporary files are files
+        // (with temp_store = MEMORY it keeps to one thread), and hands a sorted
+        // run to a worker each time its list in memory reaches the page cache's
+        // size: with a small cache, many runs are sorted on the other cores while
+        // this one reads the table, then merged. The runs go to temporary files
+        // (SQLITE_TMPDIR, TMPDIR or /var/tmp), about the size of the index keys (docs/read-models.md).
+        try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA temp_store = FILE") }
+        defer { try? db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA temp_store = MEMORY") } }
         try db.write { db in
-            // Each index's rows are sorted before it is built: on every core.
-            try db.execute(sql: "PRAGMA threads = \(min(4, max(1, activeProcessorCount())))")
-            defer { try? db.execute(sql: "PRAGMA threads = 0") }
+            try db.execute(sql: "PRAGMA threads = \(min(4, max(1, activeProcessorCount()))); PRAGMA cache_size = -\(ReadModels.sortRunKiB)")
+            defer { try? db.execute(sql: "PRAGMA threads = 0; PRAGMA cache_size = -\(ReadModels.cacheKiB)") }
             for index in try Row.fetchAll(db, sql: "SELECT name, sql FROM pending_indexes WHERE name <> ?", arguments: [SubjectSummary.marker]) {
                 try db.execute(sql: index[1] as String)
                 try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [index[0]])
             }
+            try db.execute(sql: "PRAGMA cache_size = -\(ReadModels.cacheKiB)")
             if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM pending_indexes WHERE name = ?)", arguments: [SubjectSummary.marker]) == true {
                 try SubjectSummary.rebuildAll(db, groupSize: summaryGroup)
                 try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [SubjectSummary.marker])

@@ -203,8 +203,12 @@ struct ReadModelTests {
         #expect(try indexes(bulk) == indexes(normal))
         #expect(try indexes(normal).count >= 7)
         // Loaded with a rollback journal, then back in WAL mode, as every other read-model file is.
+        // The index builds' settings (temporary files, a small cache, sorting threads) do not outlive them.
         for m in [normal, bulk] {
             #expect(try m.db.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+            #expect(try m.db.read { db in try Int.fetchOne(db, sql: "PRAGMA temp_store") } == 2)
+            #expect(try m.db.read { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") } == -ReadModels.cacheKiB)
+            #expect(try m.db.read { db in try Int.fetchOne(db, sql: "PRAGMA threads") } == 0)
         }
         // Interrupted: the indexes set aside, then the process gone.
         let interrupted = try ReadModels(path: dir.file("c.sqlite"))
