@@ -60,6 +60,10 @@ package final class ReadModels {
         // Several processes share the file: wait for each other rather than fail.
         config.busyMode = .timeout(30)
         config.prepareDatabase { db in
+            // A new file's page size (an existing file keeps its own): fewer, larger pages
+            // make a large first projection faster, and no query slower
+            // (bench/results/first-projection-2026-12-07.md).
+            if !readOnly { try db.execute(sql: "PRAGMA page_size = \(ReadModels.pageSize)") }
             // A large page cache keeps index maintenance in memory during a
             // long catch-up (the default 2 MB makes it go to disk for every row).
             if !readOnly { try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL") }
@@ -310,6 +314,8 @@ package final class ReadModels {
         }
     }
 
+    /// The page size of a new read-model file (bytes).
+    static let pageSize = 8_192
     /// The page cache of a connection that writes (KiB).
     static let cacheKiB = 262_144
     /// The page cache while the indexes set aside are built (KiB): the size

@@ -209,6 +209,7 @@ struct ReadModelTests {
             #expect(try m.db.read { db in try Int.fetchOne(db, sql: "PRAGMA temp_store") } == 2)
             #expect(try m.db.read { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") } == -ReadModels.cacheKiB)
             #expect(try m.db.read { db in try Int.fetchOne(db, sql: "PRAGMA threads") } == 0)
+            #expect(try m.db.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == ReadModels.pageSize)
         }
         // Interrupted: the indexes set aside, then the process gone.
         let interrupted = try ReadModels(path: dir.file("c.sqlite"))
