@@ -160,7 +160,24 @@ package final class ReadModels {
         // whose identity is not the one last checked is verified whole first.
         let identity = try ledger.identity()
         let recheck = try db.read { db in try String.fetchOne(db, sql: "SELECT checked_identity FROM meta WHERE id = 1") } != identity
-        if recheck { _ = try LedgerReader.verify(ledger, upTo: size) }
+        // A first projection of a large ledger verifies it alongside, not
+        // before: on a thread of its own at idle priority, it takes the time
+        // that the thread writing the rows leaves the other cores. It must pass
+        // before the indexes are built; if it fails, nothing projected is kept.
+        var verification: Verification?
+        if recheck {
+            if size > bulkLoadAbove, try rebuild || head() == nil {
+                verification = Verification(ledger, upTo: size)
+            } else {
+                _ = try LedgerReader.verify(ledger, upTo: size)
+            }
+        }
+        /// The verification's failure, if any, once the rows projected are gone.
+        func verified() throws {
+            guard let failure = verification?.wait() else { return }
+            try? db.write { db in try ReadModels.clear(db) }
+            throw failure
+        }
         if rebuild { try db.write { db in try ReadModels.clear(db) } }
         try restoreIndexes()  // after a first projection that did not finish
         var head = try self.head()
@@ -168,6 +185,7 @@ package final class ReadModels {
         if let h = head { try check(h, against: ledger, size: size) }
         let start = head?.length ?? 0
         guard start < size else {
+            try verified()
             try ensureSplit()
             let checked = recheck ? try markChecked(ledger, identity: identity, size: size) : true
             return CatchUp(projected: 0, head: head, checkedIdentity: checked ? identity : nil)
@@ -199,6 +217,7 @@ package final class ReadModels {
         func flush() throws {
             guard !pending.isEmpty else { return }
             defer { pending.removeAll() }
+            if let failure = verification?.failure { throw failure }
             try db.write { db in
                 // Another process may have projected some of these lines since
                 // we read the head: continue from the head as it is now.
@@ -238,10 +257,12 @@ package final class ReadModels {
             }
         }, progress: progress.map { p in { p($0, size) } })
         if let failure {
+            try verified()  // its failure first: the first record that fails
             try? flush()
             throw failure
         }
         try flush()
+        try verified()
         try restoreIndexes()
         try ensureSplit(projectedFrom: startSeq, to: head?.seq ?? 0)
         let checked = recheck ? try markChecked(ledger, identity: identity, size: size) : true
@@ -362,6 +383,36 @@ package final class ReadModels {
             try db.execute(sql: "DELETE FROM \(table)")
         }
         try db.execute(sql: "UPDATE meta SET head_seq = 0, head_sha256 = NULL, head_length = 0, head_recorded_at = NULL, summary_split = NULL WHERE id = 1")
+    }
+}
+
+/// A whole ledger verified on a thread of its own, at idle priority (it runs
+/// only on a core nothing else wants), while the caller goes on.
+final class Verification: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let outcome = Protected<Error?>(nil)
+
+    init(_ ledger: LedgerFile, upTo size: Int) {
+        let file = UncheckedSendable(ledger)
+        Thread.detachNewThread { [self] in
+            runAtIdlePriority()
+            do {
+                _ = try LedgerReader.verify(file.value, upTo: size, onThisThread: true)
+            } catch {
+                outcome.withLock { $0 = error }
+            }
+            done.signal()
+        }
+    }
+
+    /// Its failure so far, without waiting.
+    var failure: Error? { outcome.withLock { $0 } }
+
+    /// Waits for the end; its failure, if any.
+    func wait() -> Error? {
+        done.wait()
+        done.signal()  // for any later wait
+        return failure
     }
 }
 

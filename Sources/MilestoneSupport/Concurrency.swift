@@ -18,7 +18,14 @@ package func activeProcessorCount() -> Int {
 /// One step of a two-stage pipeline: the `slices` tasks of `prepare` for
 /// this chunk and, as one more task, `acceptPrevious` (the in-order stage for
 /// the chunk before) share the cores; returns what the in-order stage returned.
-package func pipelineStep<R: Sendable>(slices: Int, acceptPrevious: (@Sendable () -> R?)?, prepare: @Sendable (Int) -> Void) -> R? {
+/// `serial`: each task in turn on the calling thread, none on another.
+package func pipelineStep<R: Sendable>(slices: Int, serial: Bool = false, acceptPrevious: (@Sendable () -> R?)?,
+                                       prepare: @Sendable (Int) -> Void) -> R? {
+    if serial {
+        let result = acceptPrevious?() ?? nil
+        for slice in 0..<slices { prepare(slice) }
+        return result
+    }
     var result: R?
     withUnsafeMutablePointer(to: &result) { slot in
         let out = UncheckedSendable(slot)
@@ -36,4 +43,15 @@ package func concurrentPerform(_ n: Int, _ body: @Sendable (Int) -> Void) {
     } else {
         DispatchQueue.concurrentPerform(iterations: n, execute: body)
     }
+}
+
+/// Puts the calling thread in Linux's idle scheduling class (`SCHED_IDLE`):
+/// it runs only on a core that nothing else wants, so work done alongside a
+/// busy thread does not slow it.
+package func runAtIdlePriority() {
+    #if os(Linux)
+    var parameters = sched_param()
+    let idle: Int32 = 5  // SCHED_IDLE (<linux/sched.h>), which Glibc's module does not export
+    _ = sched_setscheduler(0, idle, &parameters)  // 0: the calling thread
+    #endif
 }

@@ -221,6 +221,41 @@ struct ReadModelTests {
         #expect(try dump(reopened) == dump(normal))
     }
 
+    @Test("a first projection verifies the ledger alongside: a ledger that fails keeps nothing, and its first bad record is named")
+    func verifiedAlongside() throws {
+        let dir = TempDir()
+        let ledger = dir.file("v.jsonl")
+        #expect(cli(["init", "--name", "example.org/v", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
+        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("e.jsonl", generatedEvents(600, seed: 5))]).code == 0)
+        // One more record, chained and well formed, about a subject never announced:
+        // only the verification sees it (the projection writes it like any other).
+        let data = bytes(ledger)
+        let last = try #require(parseJSON(String(decoding: data.split(separator: 0x0A).last!, as: UTF8.self)) as? [String: Any])
+        let event = Array(#"{"date":"2026-01-01","id":"forged-1","milestone":"x","precision":"day","sources":[{"publisher":"x"}],"subject":"nowhere-plant","type":"production.milestone"}"#.utf8)
+        var line: [UInt8] = []
+        var hasher = SHA256()
+        RecordLine.append(event: event, seq: (last["seq"] as! Int) + 1, prev: Digest(hex: last["sha256"] as! String)!,
+                          recordedAt: Array((last["recorded_at"] as! String).utf8), to: &line, hasher: &hasher)
+        try (data + Data(line)).write(to: URL(fileURLWithPath: ledger))
+        let bad = last["seq"] as! Int + 1
+        let models = try ReadModels(path: dir.file("v.sqlite"))
+        let file = try LedgerFile.open(ledger, writable: false)
+        #expect {
+            try models.catchUp(file, upTo: try file.size(), batch: 50, bulkLoadAbove: 0)
+        } throws: { error in
+            "\(error)".contains("seq \(bad)") && "\(error)".contains("nowhere-plant")
+        }
+        // Every batch before it was written, then taken out again.
+        for table in ["records", "event_versions", "version_roles"] + SubjectSummary.tables {
+            #expect(try models.db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") } == 0, "\(table)")
+        }
+        #expect(try models.head() == nil)
+        // The command says the same, with nothing on stdout, and keeps nothing either.
+        let r = cli(["status", "--ledger", ledger, "--db", dir.file("w.sqlite")], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
+        #expect(r.code == 1 && r.stdout.isEmpty && r.stderr.contains("seq \(bad)"), "\(r.stderr)")
+        #expect(try ReadModels(path: dir.file("w.sqlite")).db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM records") } == 0)
+    }
+
     @Test("a ledger rewritten under existing read models is detected, not silently rebuilt")
     func rewritten() throws {
         let dir = TempDir()

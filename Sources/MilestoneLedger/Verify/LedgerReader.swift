@@ -15,7 +15,8 @@ public enum LedgerReader {
 
     /// Checks every record of the ledger (the six checks of docs/ledger-format.md),
     /// streaming; throws ``LedgerError/notIntact(_:path:)`` with the first failure.
-    public static func verify(_ file: LedgerFile, upTo length: Int? = nil, rememberContent: Bool = false,
+    /// `onThisThread`: all of the work on the calling thread (else on every core).
+    public static func verify(_ file: LedgerFile, upTo length: Int? = nil, rememberContent: Bool = false, onThisThread: Bool = false,
                               progress: ((Int, Int) -> Void)? = nil) throws -> VerifiedLedger {
         let size: Int
         if let length {
@@ -27,7 +28,7 @@ public enum LedgerReader {
         // Lines are inspected on every core (hash, canonical form, event form)
         // and accepted in order (chain, ids, references) on one, pipelined:
         // while one chunk's lines are accepted, the next chunk's are inspected.
-        let workers = size > 1 << 20 ? max(1, min(8, activeProcessorCount())) : 1
+        let workers = size > 1 << 20 && !onThisThread ? max(1, min(8, activeProcessorCount())) : 1
         // Slices of each chunk, each with its own inspector (a tape and a hasher).
         let slices = workers == 1 ? 1 : workers * 32
         let inspectors = UncheckedSendable((0..<slices).map { _ in verifier.makeInspector() })
@@ -89,7 +90,7 @@ public enum LedgerReader {
                     let failure = notes.withUnsafeMutableBufferPointer { noted in
                         let slots = UncheckedSendable((out, noted))
                         let input = UncheckedSendable(chunk)
-                        return pipelineStep(slices: slices, acceptPrevious: acceptWaiting) { slice in
+                        return pipelineStep(slices: slices, serial: onThisThread, acceptPrevious: acceptWaiting) { slice in
                             let (lo, hi) = (slice * per, min(spans.count, slice * per + per))
                             guard lo < hi else { return }
                             for i in lo..<hi where spans[i].kind == .complete {
