@@ -525,6 +525,8 @@ struct Projector: ~Copyable {
     var touched: Set<String> = []
     /// Prepared once per transaction (a statement cache's lookup hashes the whole SQL text).
     let recordRow: RawStatement, versionRow: RawStatement, organizationRow: RawStatement, roleRow: RawStatement
+    /// A correction's or retraction's: its target's current version, then what changes.
+    let currentVersion: RawStatement, closeVersion: RawStatement, countCorrection: RawStatement, markRetracted: RawStatement
 
     init(db: Database, head: ReadModels.Head?) throws {
         let recordRow = RawStatement(try db.cachedStatement(sql: """
@@ -540,6 +542,14 @@ struct Projector: ~Copyable {
             """))
         let organizationRow = RawStatement(try db.cachedStatement(sql: "INSERT OR IGNORE INTO organizations (slug, name) VALUES (?, ?)"))
         let roleRow = RawStatement(try db.cachedStatement(sql: "INSERT OR IGNORE INTO version_roles (event_seq, from_seq, org, role) VALUES (?, ?, ?, ?)"))
+        let currentVersion = RawStatement(try db.cachedStatement(sql: """
+            SELECT v.event_seq, r.type, COALESCE(v.event, r.event) FROM event_versions v JOIN records r ON r.seq = v.event_seq
+            WHERE r.id = ? AND v.to_seq IS NULL
+            """))
+        let closeVersion = RawStatement(try db.cachedStatement(sql: "UPDATE event_versions SET to_seq = ? WHERE event_seq = ? AND to_seq IS NULL"))
+        let countCorrection = RawStatement(try db.cachedStatement(sql: "UPDATE records SET corrections = corrections + 1 WHERE seq = ?"))
+        let markRetracted = RawStatement(try db.cachedStatement(sql: "UPDATE records SET retracted_by = ? WHERE seq = ?"))
+        (self.currentVersion, self.closeVersion, self.countCorrection, self.markRetracted) = (currentVersion, closeVersion, countCorrection, markRetracted)
         self.db = db
         self.head = head
         (self.recordRow, self.versionRow, self.organizationRow, self.roleRow) = (recordRow, versionRow, organizationRow, roleRow)
@@ -635,18 +645,22 @@ struct Projector: ~Copyable {
         case .ledgerCreated:
             break
         case .eventCorrected, .eventRetracted:
-            guard let ref = facts.reference,
-                  let target = try Row.fetchOne(try db.cachedStatement(sql: """
-                      SELECT v.event_seq, v.from_seq, COALESCE(v.event, r.event), r.type FROM event_versions v JOIN records r ON r.seq = v.event_seq
-                      WHERE r.id = ? AND v.to_seq IS NULL
-                      """), arguments: [ref])
+            // The target's current version: its seq, type and event (read only for a correction).
+            currentVersion.clear()
+            currentVersion.bind(1, facts.reference)
+            let found = try currentVersion.first(db) { row -> (seq: Int, type: EventType?, event: [UInt8])? in
+                (row.int(0), EventType(rawValue: row.text(1)), facts.type == .eventCorrected ? Array(row.bytes(2)) : [])
+            }
+            guard let target = found ?? nil, let targetType = target.type
             else { throw fail("\(facts.type == .eventCorrected ? "corrects" : "retracts") names no current event; run `milestones verify`") }
-            let targetSeq: Int = target[0]
-            let targetType = EventType(rawValue: target[3] as String)!
+            let targetSeq = target.seq
             if SubjectSummary.covers(targetType), let s = facts.subject { touched.insert(s) }
-            try db.cachedStatement(sql: "UPDATE event_versions SET to_seq = ? WHERE event_seq = ? AND to_seq IS NULL").execute(arguments: [seq, targetSeq])
+            closeVersion.clear()
+            closeVersion.bind(1, seq)
+            closeVersion.bind(2, targetSeq)
+            try closeVersion.run(db)
             if facts.type == .eventCorrected {
-                let before = try JSONReader.parse(target[2] as String).objectValue!
+                let before = try JSONReader.parse(target.event).objectValue!
                 let after = JSONWriter.bytes(.object(EventForm.apply(facts.changes!, to: before)))
                 let corrected = JSONTape()
                 do {
@@ -656,9 +670,14 @@ struct Projector: ~Copyable {
                 }
                 try insertVersion(eventSeq: targetSeq, from: seq, type: targetType, corrected.root,
                                   stored: after)
-                try db.cachedStatement(sql: "UPDATE records SET corrections = corrections + 1 WHERE seq = ?").execute(arguments: [targetSeq])
+                countCorrection.clear()
+                countCorrection.bind(1, targetSeq)
+                try countCorrection.run(db)
             } else {
-                try db.cachedStatement(sql: "UPDATE records SET retracted_by = ? WHERE seq = ?").execute(arguments: [seq, targetSeq])
+                markRetracted.clear()
+                markRetracted.bind(1, seq)
+                markRetracted.bind(2, targetSeq)
+                try markRetracted.run(db)
             }
         default:
             try insertVersion(eventSeq: seq, from: seq, type: facts.type, eventView, stored: nil)
@@ -805,5 +824,29 @@ struct RawStatement {
         guard rc == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
         }
+    }
+
+    /// Steps a query to its first row and reads it with `body` (whose
+    /// views of the row are valid only during the call); nil without a row.
+    func first<T>(_ db: Database, _ body: (Columns) throws -> T) throws -> T? {
+        let rc = sqlite3_step(handle)
+        defer { sqlite3_reset(handle) }
+        switch rc {
+        case SQLITE_ROW: return try body(Columns(handle: handle))
+        case SQLITE_DONE: return nil
+        default: throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+        }
+    }
+
+    /// The current row's columns, by index from 0.
+    struct Columns {
+        let handle: SQLiteStatement
+        func int(_ i: Int32) -> Int { Int(sqlite3_column_int64(handle, i)) }
+        /// The text's bytes (empty for NULL), valid until the statement moves on.
+        func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8> {
+            guard let p = sqlite3_column_text(handle, i) else { return UnsafeBufferPointer(start: nil, count: 0) }
+            return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, i)))
+        }
+        func text(_ i: Int32) -> String { String(decoding: bytes(i), as: UTF8.self) }
     }
 }

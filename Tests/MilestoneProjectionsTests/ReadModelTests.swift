@@ -221,6 +221,52 @@ struct ReadModelTests {
         #expect(try dump(reopened) == dump(normal))
     }
 
+    @Test("each record's corrections, retraction and versions are those its ledger's lines name, in bulk or not")
+    func correctionColumns() throws {
+        let dir = TempDir()
+        let ledger = dir.file("c.jsonl")
+        #expect(cli(["init", "--name", "example.org/c", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
+        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("e.jsonl", generatedEvents(1_500, seed: 11))]).code == 0)
+        // What the lines say, read with Foundation's JSON: how many corrections name each id, which seq retracts
+        // it, and the seqs that make its versions (its own, then each correction's).
+        var corrections: [String: Int] = [:], retractedBy: [String: Int] = [:], versions: [String: [Int]] = [:]
+        var seqOf: [String: Int] = [:]
+        for line in String(decoding: bytes(ledger), as: UTF8.self).split(separator: "\n") {
+            let record = try #require(parseJSON(String(line)) as? [String: Any])
+            let (seq, event) = (record["seq"] as! Int, record["event"] as! [String: Any])
+            let id = event["id"] as! String
+            seqOf[id] = seq
+            if let target = event["corrects"] as? String {
+                corrections[target, default: 0] += 1
+                versions[target, default: []].append(seq)
+            } else if let target = event["retracts"] as? String {
+                retractedBy[target] = seq
+            } else if event["type"] as? String != "ledger.created" {
+                versions[id] = [seq]
+            }
+        }
+        #expect(corrections.count > 20 && retractedBy.count > 5)
+        let file = try LedgerFile.open(ledger, writable: false)
+        for bulk in [false, true] {
+            let models = try ReadModels(path: dir.file("c\(bulk).sqlite"))
+            try models.catchUp(file, upTo: try file.size(), batch: 50, bulkLoadAbove: bulk ? 0 : .max)
+            try models.db.read { db in
+                for row in try Row.fetchAll(db, sql: "SELECT id, corrections, retracted_by FROM records WHERE seq > 1") {
+                    let id: String = row[0]
+                    #expect(row[1] as Int == corrections[id, default: 0], "\(id)")
+                    #expect(row[2] as Int? == retractedBy[id], "\(id)")
+                }
+                for (id, froms) in versions {
+                    let stored = try Row.fetchAll(db, sql: "SELECT from_seq, to_seq FROM event_versions WHERE event_seq = ? ORDER BY from_seq",
+                                                  arguments: [seqOf[id]!]).map { ($0[0] as Int, $0[1] as Int?) }
+                    // Each version holds until the next; the last until a retraction, or still.
+                    let expected = froms.enumerated().map { k, from in (from, k + 1 < froms.count ? froms[k + 1] : retractedBy[id]) }
+                    #expect(stored.map(\.0) == expected.map(\.0) && stored.map(\.1) == expected.map(\.1), "\(id)")
+                }
+            }
+        }
+    }
+
     @Test("a first projection verifies the ledger alongside: a ledger that fails keeps nothing, and its first bad record is named")
     func verifiedAlongside() throws {
         let dir = TempDir()
