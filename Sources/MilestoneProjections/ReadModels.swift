@@ -157,7 +157,8 @@ package final class ReadModels {
                         progress: ((Int, Int) -> Void)? = nil) throws -> CatchUp {
         lookups.withLock { $0 = Lookups() }
         // The read models never answer for a changed ledger (docs/cli.md): a file
-        // whose identity is not the one last checked is verified whole first.
+        // whose identity is not the one last checked is verified whole before
+        // this returns (first, or alongside a first projection's bulk load).
         let identity = try ledger.identity()
         let recheck = try db.read { db in try String.fetchOne(db, sql: "SELECT checked_identity FROM meta WHERE id = 1") } != identity
         // A first projection of a large ledger verifies it alongside, not
@@ -172,6 +173,8 @@ package final class ReadModels {
                 _ = try LedgerReader.verify(ledger, upTo: size)
             }
         }
+        // Whatever ends the catch-up, the verification has ended before it returns.
+        defer { _ = verification?.wait() }
         /// The verification's failure, if any, once the rows projected are gone.
         func verified() throws {
             guard let failure = verification?.wait() else { return }

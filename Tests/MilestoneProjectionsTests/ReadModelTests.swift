@@ -224,9 +224,7 @@ struct ReadModelTests {
     @Test("each record's corrections, retraction and versions are those its ledger's lines name, in bulk or not")
     func correctionColumns() throws {
         let dir = TempDir()
-        let ledger = dir.file("c.jsonl")
-        #expect(cli(["init", "--name", "example.org/c", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
-        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("e.jsonl", generatedEvents(1_500, seed: 11))]).code == 0)
+        let ledger = generatedLedger(in: dir, "c.jsonl", events: 1_500, seed: 11)
         // What the lines say, read with Foundation's JSON: how many corrections name each id, which seq retracts
         // it, and the seqs that make its versions (its own, then each correction's).
         var corrections: [String: Int] = [:], retractedBy: [String: Int] = [:], versions: [String: [Int]] = [:]
@@ -270,9 +268,7 @@ struct ReadModelTests {
     @Test("a first projection verifies the ledger alongside: a ledger that fails keeps nothing, and its first bad record is named")
     func verifiedAlongside() throws {
         let dir = TempDir()
-        let ledger = dir.file("v.jsonl")
-        #expect(cli(["init", "--name", "example.org/v", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
-        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("e.jsonl", generatedEvents(600, seed: 5))]).code == 0)
+        let ledger = generatedLedger(in: dir, "v.jsonl", events: 600, seed: 5)
         // One more record, chained and well formed, about a subject never announced:
         // only the verification sees it (the projection writes it like any other).
         let data = bytes(ledger)
@@ -523,10 +519,8 @@ struct ReadModelTests {
     @Test("lines inspected on another core, a window ahead, project the same tables as one line at a time")
     func inspectedAhead() throws {
         let dir = TempDir()
-        let ledger = dir.file("w.jsonl")
-        #expect(cli(["init", "--name", "example.org/w", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
         // Enough lines for several windows, with corrections and retractions among them.
-        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("e.jsonl", generatedEvents(1_500, seed: 7))]).code == 0)
+        let ledger = generatedLedger(in: dir, "w.jsonl", events: 1_500, seed: 7)
         #expect(String(decoding: bytes(ledger), as: UTF8.self).contains(#""type":"event.corrected""#))
         // Batches of 5 lines are inspected in line (below two windows); one batch of them all, ahead.
         #expect(1_500 >= 4 * PendingLines.window)
@@ -539,9 +533,7 @@ struct ReadModelTests {
     @Test("a first projection killed in its bulk load (a hot rollback journal) is finished by the next command, as if never killed")
     func killedBulkLoad() throws {
         let dir = TempDir()
-        let ledger = dir.file("k.jsonl")
-        #expect(cli(["init", "--name", "example.org/k", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"]).code == 0)
-        #expect(cli(["record", "-q", "--ledger", ledger, "--file", dir.write("e.jsonl", generatedEvents(1_500, seed: 3))]).code == 0)
+        let ledger = generatedLedger(in: dir, "k.jsonl", events: 1_500, seed: 3)
         let (killed, clean) = (dir.file("killed.sqlite"), dir.file("clean.sqlite"))
         // A bulk load (from 1 byte on), stopped with its first transaction in flight.
         let p = Process()

@@ -119,6 +119,17 @@ package func generatedEvents(_ n: Int, seed: Int) -> String {
     return gen.stdout
 }
 
+/// A new ledger in `dir` (`name`, made on 2015-01-01) holding `n` generated
+/// events (``generatedEvents(_:seed:)``) recorded in one batch: its path.
+package func generatedLedger(in dir: TempDir, _ name: String, events n: Int, seed: Int) -> String {
+    let ledger = dir.file(name)
+    let made = cli(["init", "--name", "example.org/\(name.prefix { $0 != "." })", "--ledger", ledger], env: ["MILESTONES_NOW": "2015-01-01T00:00:00Z"])
+    precondition(made.code == 0, made.stderr)
+    let recorded = cli(["record", "-q", "--ledger", ledger, "--file", dir.write("\(name).events", generatedEvents(n, seed: seed))])
+    precondition(recorded.code == 0, recorded.stderr)
+    return ledger
+}
+
 /// How many events the bundled fixture holds (its ledger has one record more: `ledger.created`).
 package let fixtureEventCount = String(decoding: bytes(Paths.fixture("nvidia-ai-factories.jsonl")), as: UTF8.self)
     .split(separator: "\n").filter { !$0.isEmpty }.count
