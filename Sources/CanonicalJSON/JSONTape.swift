@@ -882,6 +882,42 @@ package struct JSONView {
 }
 
 extension JSONView {
+    /// This object with `patch`'s members put in, as canonical JSON: each
+    /// replaces the member of its name or is added, and a null one removes
+    /// it (a merge patch, RFC 7386, at the top level only). Both objects'
+    /// members are in key order on their tapes, so one merge of the two
+    /// lists makes the result's order. False (nothing written) unless both are objects.
+    package func mergingTopLevel(_ patch: JSONView, into out: inout ByteBuffer) -> Bool {
+        guard kind == .object, patch.kind == .object else { return false }
+        out.append(UInt8(ascii: "{"))
+        var first = true
+        func put(_ key: JSONView, _ value: JSONView) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            key.appendCanonical(to: &out)
+            out.append(UInt8(ascii: ":"))
+            value.appendCanonical(to: &out)
+        }
+        var (i, j) = (index + 1, patch.index + 1)
+        var (left, right) = (count, patch.count)
+        while left > 0 || right > 0 {
+            // <0: this object's member comes first; >0: the patch's; 0: the patch's replaces it.
+            let order = left == 0 ? 1 : right == 0 ? -1
+                : (at(i).withUTF8 { patch.at(j).compare(bytes: $0).map { -$0 } } ?? nil) ?? 0
+            if order < 0 {
+                put(at(i), at(i + 1))
+                (i, left) = (Int(nodes[i + 1].next), left - 1)
+            } else {
+                let value = patch.at(j + 1)
+                if value.kind != .null { put(patch.at(j), value) }
+                if order == 0 { (i, left) = (Int(nodes[i + 1].next), left - 1) }
+                (j, right) = (Int(patch.nodes[j + 1].next), right - 1)
+            }
+        }
+        out.append(UInt8(ascii: "}"))
+        return true
+    }
+
     /// Appends the canonical bytes of this value (members sorted, minimal
     /// escapes). An object's members are in key order on the tape already
     /// (``JSONTape/sortMembers(_:)``).

@@ -59,6 +59,9 @@ public enum EventType: String, CaseIterable, Sendable, Codable, BitwiseCopyable 
         "target.revised", "event.corrected", "event.retracted",
     ]
 
+    /// The name, as static text (its `rawValue` without making a String).
+    package var name: StaticString { EventType.names[ordinal] }
+
     /// The type whose name is these UTF-8 bytes (no String is made).
     ///
     /// The one name it can be is found by a hash of its length, first byte and
@@ -137,6 +140,8 @@ public enum DatePrecision: String, CaseIterable, Sendable, Codable, BitwiseCopya
     }
     public static let byOrdinal: StaticTable<DatePrecision> = [.day, .month, .quarter, .year]
     static let names: StaticTable<StaticString> = ["day", "month", "quarter", "year"]
+    /// The name, as static text (its `rawValue` without making a String).
+    package var name: StaticString { DatePrecision.names[ordinal] }
 
     /// Whether `date` is the first day of its period, as docs/events.md requires.
     public func admits(_ date: CalendarDate) -> Bool {

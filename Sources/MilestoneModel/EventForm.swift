@@ -498,6 +498,12 @@ package enum EventForm {
         return o
     }
 
+    /// The same on parsed canonical JSON (a merge patch at the top level):
+    /// appends the corrected event's canonical JSON to `out`; false if either is not an object.
+    package static func apply(_ changes: JSONView, to event: JSONView, into out: inout ByteBuffer) -> Bool {
+        event.mergingTopLevel(changes, into: &out)
+    }
+
     // MARK: - Values
 
     static func check(_ v: JSONView, _ kind: Kind, path: @autoclosure () -> String) throws(EventError) {

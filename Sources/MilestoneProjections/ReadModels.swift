@@ -225,7 +225,7 @@ package final class ReadModels {
                 // Another process may have projected some of these lines since
                 // we read the head: continue from the head as it is now.
                 let current = try ReadModels.readHead(db)
-                var projector = try Projector(db: db, head: current)
+                var projector = try Projector(db: db, head: current, tracksSubjects: !bulk)
                 try pending.forEachInspected { line, offset, isFinal, inspected, tape in
                     guard offset >= (current?.length ?? 0) else { return }
                     guard offset == (projector.head?.length ?? 0) else {
@@ -524,14 +524,23 @@ final class StopFlag: @unchecked Sendable {
 struct Projector: ~Copyable {
     let db: Database
     var head: ReadModels.Head?
-    /// The subjects whose summaries this transaction changed.
+    /// The subjects whose summaries this transaction changed (kept only
+    /// when `tracksSubjects`: a bulk load rebuilds every summary at its end).
     var touched: Set<String> = []
+    let tracksSubjects: Bool
+    /// The slug of each organisation name seen in this transaction (whose
+    /// row is then in `organizations`): a slug takes thousands of
+    /// instructions, and a ledger names few organisations many times.
+    var slugs: [String: String] = [:]
     /// Prepared once per transaction (a statement cache's lookup hashes the whole SQL text).
     let recordRow: RawStatement, versionRow: RawStatement, organizationRow: RawStatement, roleRow: RawStatement
     /// A correction's or retraction's: its target's current version, then what changes.
     let currentVersion: RawStatement, closeVersion: RawStatement, countCorrection: RawStatement, markRetracted: RawStatement
+    /// A correction's target event, and the corrected event, parsed (tapes reused).
+    let before = JSONTape(), corrected = JSONTape()
 
-    init(db: Database, head: ReadModels.Head?) throws {
+    init(db: Database, head: ReadModels.Head?, tracksSubjects: Bool = true) throws {
+        self.tracksSubjects = tracksSubjects
         let recordRow = RawStatement(try db.cachedStatement(sql: """
             INSERT INTO records (seq, id, type, subject, date, precision, recorded_at, sha256, offset, length, content,
                                  milestone, refers_to, event)
@@ -569,6 +578,10 @@ struct Projector: ~Copyable {
         var facts: Event?
         var event: JSONView?
         var content: UInt64 = 0
+        /// Where the rows' values are in the parsed line, found here so
+        /// that the thread writing the rows only binds them.
+        var values = ColumnValues()
+        var recordedAt: JSONView?, sha256: JSONView?
 
         init(_ line: UnsafeBufferPointer<UInt8>, into tape: JSONTape, hasher: inout SHA256) {
             let bytes = UnsafeRawBufferPointer(line)
@@ -595,6 +608,8 @@ struct Projector: ~Copyable {
                 return
             }
             self.event = event
+            values = ColumnValues(event)
+            (recordedAt, sha256) = (tape.root["recorded_at"], tape.root.lastMember(named: "sha256"))
             content = RecordLine.contentDigest(UnsafeRawBufferPointer(rebasing: bytes[event.byteRange!]), hasher: &hasher)
         }
     }
@@ -624,23 +639,26 @@ struct Projector: ~Copyable {
         case .invalid(let message): throw fail("event: \(message)")
         case nil: break
         }
-        let (facts, eventView, content) = (inspected.facts!, inspected.event!, inspected.content)
+        // The event's facts, not the event (whose names a copy would count references to).
+        let (facts, eventView, content) = (inspected.facts!.facts, inspected.event!, inspected.content)
         let eventBytes = UnsafeBufferPointer(rebasing: line[eventView.byteRange!])
         let insert = recordRow
         insert.clear()
         insert.bind(1, seq)
-        insert.bind(2, facts.id)
-        insert.bind(3, facts.type.rawValue)
-        insert.bind(4, facts.subject)
-        insert.bind(5, eventView["date"])
-        insert.bind(6, facts.precision.rawValue)
-        insert.bind(7, tape.root["recorded_at"])
-        insert.bind(8, tape.root["sha256"])
+        let values = inspected.values
+        insert.bind(2, values.version[ColumnValues.id])
+        insert.bind(3, facts.type.name)
+        insert.bind(4, values.version[ColumnValues.subject])
+        insert.bind(5, values.version[ColumnValues.date])
+        insert.bind(6, facts.precision.name)
+        insert.bind(7, inspected.recordedAt)
+        insert.bind(8, inspected.sha256)
         insert.bind(9, offset)
         insert.bind(10, line.count)
         insert.bind(11, Int(Int64(bitPattern: content)))
-        insert.bind(12, facts.milestone)
-        insert.bind(13, facts.reference)
+        // A target's milestone (validated: one of the names).
+        insert.bind(12, facts.type.isTarget ? values.version[ColumnValues.milestone] : nil)
+        insert.bind(13, values.reference)
         // The line is canonical: the event's own bytes are its canonical JSON.
         insert.bind(14, bytes: eventBytes, inPlace: true)
         try insert.run(db)
@@ -650,29 +668,36 @@ struct Projector: ~Copyable {
         case .eventCorrected, .eventRetracted:
             // The target's current version: its seq, type and event (read only for a correction).
             currentVersion.clear()
-            currentVersion.bind(1, facts.reference)
+            currentVersion.bind(1, values.reference)
             let found = try currentVersion.first(db) { row -> (seq: Int, type: EventType?, event: [UInt8])? in
                 (row.int(0), EventType(rawValue: row.text(1)), facts.type == .eventCorrected ? Array(row.bytes(2)) : [])
             }
             guard let target = found ?? nil, let targetType = target.type
             else { throw fail("\(facts.type == .eventCorrected ? "corrects" : "retracts") names no current event; run `milestones verify`") }
             let targetSeq = target.seq
-            if SubjectSummary.covers(targetType), let s = facts.subject { touched.insert(s) }
+            if tracksSubjects, SubjectSummary.covers(targetType), let s = inspected.facts!.subject { touched.insert(s) }
             closeVersion.clear()
             closeVersion.bind(1, seq)
             closeVersion.bind(2, targetSeq)
             try closeVersion.run(db)
             if facts.type == .eventCorrected {
-                let before = try JSONReader.parse(target.event).objectValue!
-                let after = JSONWriter.bytes(.object(EventForm.apply(facts.changes!, to: before)))
-                let corrected = JSONTape()
+                // The target's canonical JSON, corrected without a tree of values.
+                var merged = ByteBuffer(capacity: target.event.count + eventBytes.count)
+                let unread = target.event.withUnsafeBytes { text -> JSONError? in
+                    do throws(JSONError) { try before.parse(text, mode: .canonical) } catch { return error }
+                    return nil
+                }
+                if let unread { throw fail("the corrected event is not canonical JSON: \(unread.message)") }
+                guard let changes = eventView["changes"], EventForm.apply(changes, to: before.root, into: &merged) else {
+                    throw fail("the corrected event or the changes are not objects")
+                }
+                let after = Array(merged.bytes(from: 0).assumingMemoryBound(to: UInt8.self))
                 do {
                     try corrected.parse(after)
                 } catch {
                     throw fail("the corrected event is not JSON: \(error.message)")
                 }
-                try insertVersion(eventSeq: targetSeq, from: seq, type: targetType, corrected.root,
-                                  stored: after)
+                try insertVersion(eventSeq: targetSeq, from: seq, type: targetType, ColumnValues(corrected.root), stored: after)
                 countCorrection.clear()
                 countCorrection.bind(1, targetSeq)
                 try countCorrection.run(db)
@@ -683,83 +708,126 @@ struct Projector: ~Copyable {
                 try markRetracted.run(db)
             }
         default:
-            try insertVersion(eventSeq: seq, from: seq, type: facts.type, eventView, stored: nil)
-            if SubjectSummary.covers(facts.type), let s = facts.subject { touched.insert(s) }
+            try insertVersion(eventSeq: seq, from: seq, type: facts.type, values, stored: nil)
+            if tracksSubjects, SubjectSummary.covers(facts.type), let s = inspected.facts!.subject { touched.insert(s) }
         }
         head = ReadModels.Head(seq: seq, sha256: hashes.claimed, recordedAt: tail.recordedAt, length: offset + line.count + 1)
     }
 
-    /// The event members that `event_versions` has a column for, in byte
-    /// order (the order of a canonical object's members), and where each goes.
-    static let versionColumns: StaticTable<(key: StaticString, column: VersionColumn)> = [
-        ("amount", .amount), ("date", .at(6)), ("due", .due), ("horizon", .at(20)), ("id", .at(3)), ("kind", .at(10)),
-        ("milestone", .at(14)), ("name", .at(9)), ("operator", .operator), ("partners", .partners), ("precision", .at(7)),
-        ("program", .at(12)), ("sponsor", .sponsor), ("subject", .at(5)), ("summary", .at(21)),
+    /// The event members that a row has a column for, in byte order (the
+    /// order of a canonical object's members), and where each goes.
+    static let eventColumns: StaticTable<(key: StaticString, column: EventColumn)> = [
+        ("amount", .amount), ("corrects", .reference), ("date", .at(6)), ("due", .due), ("horizon", .at(20)), ("id", .at(3)),
+        ("kind", .at(10)), ("milestone", .at(14)), ("name", .at(9)), ("operator", .operator), ("partners", .partners),
+        ("precision", .at(7)), ("program", .at(12)), ("retracts", .reference), ("sponsor", .sponsor), ("subject", .at(5)),
+        ("summary", .at(21)),
     ]
 
-    enum VersionColumn {
-        /// A string member bound as it is to this parameter.
-        case at(Int32)
-        case amount, due, `operator`, partners, sponsor
+    enum EventColumn {
+        /// A string member bound as it is to this parameter of ``versionRow``.
+        case at(Int)
+        case amount, due, `operator`, partners, sponsor, reference
     }
 
-    /// Inserts one version of an event, its fields read straight from its
-    /// parsed JSON in one walk and bound by position; `stored` is the version's
-    /// JSON when a correction made it (the record holds the others).
-    func insertVersion(eventSeq: Int, from: Int, type: EventType, _ e: JSONView, stored: [UInt8]?) throws {
+    /// An event's values where its parsed line holds them: by the parameter
+    /// of ``versionRow`` that takes each, and the few others a row needs.
+    /// Found in one walk of the event's members, on the thread that parses
+    /// the line; views are plain values (no references to count).
+    struct ColumnValues {
+        /// Index: the parameter − 1. The amount's `value` (an integer) is at
+        /// ``amountValue``. Nil: the event has no such member (NULL).
+        var version = InlineArray<22, JSONView?>(repeating: nil)
+        var sponsor: JSONView?, operatorName: JSONView?, partners: JSONView?
+        /// What `corrects` or `retracts` names.
+        var reference: JSONView?
+
+        static let id = 2, subject = 4, date = 5, precision = 6, milestone = 13, amountValue = 16
+
+        init() {}
+
+        /// The members and the columns, both in byte order, walked together
+        /// (every event the projector reads is canonical: its keys are sorted).
+        init(_ e: JSONView) {
+            var version = InlineArray<22, JSONView?>(repeating: nil)
+            var (sponsor, operatorName, partners, reference): (JSONView?, JSONView?, JSONView?, JSONView?) = (nil, nil, nil, nil)
+            let columns = Projector.eventColumns
+            var c = 0
+            e.forEachMember { key, value in
+                while c < columns.count, key.sortsAfter(columns[c].key) { c += 1 }
+                guard c < columns.count, key.equals(columns[c].key) else { return }
+                switch columns[c].column {
+                case .at(let i): version[i - 1] = value
+                case .sponsor:
+                    version[12] = value
+                    sponsor = value
+                case .operator:
+                    version[10] = value
+                    operatorName = value
+                case .due:
+                    version[14] = value["earliest"]
+                    version[15] = value["latest"]
+                case .amount:
+                    version[ColumnValues.amountValue] = value["value"]
+                    version[17] = value["currency"]
+                    version[18] = value["qualifier"]
+                case .partners: partners = value
+                case .reference: reference = value
+                }
+            }
+            self.version = version
+            (self.sponsor, self.operatorName, self.partners, self.reference) = (sponsor, operatorName, partners, reference)
+        }
+    }
+
+    /// Inserts one version of an event, its values found before (``ColumnValues``)
+    /// and bound by position; `stored` is the version's JSON when a correction
+    /// made it (the record holds the others).
+    mutating func insertVersion(eventSeq: Int, from: Int, type: EventType, _ values: ColumnValues, stored: [UInt8]?) throws {
         let insert = versionRow
         insert.clear()
         insert.bind(1, eventSeq)
         insert.bind(2, from)
-        insert.bind(4, type.rawValue)
-        insert.bind(7, DatePrecision.day.rawValue)  // unless the event says otherwise (below)
+        insert.bind(4, type.name)
+        insert.bind(7, DatePrecision.day.name)  // unless the event says otherwise (below)
         insert.bind(8, FacilityPhase(reachedBy: type)?.rank ?? 0)
-        // Sponsor, operator, then partners: the first name seen for an organisation's slug is the one kept.
-        var (sponsor, operatorName, partners): (JSONView?, JSONView?, JSONView?) = (nil, nil, nil)
-        // The members and the columns, both in byte order, walked together
-        // (every event the projector reads is canonical: its keys are sorted).
-        let columns = Projector.versionColumns
-        var c = 0
-        e.forEachMember { key, value in
-            while c < columns.count, key.sortsAfter(columns[c].key) { c += 1 }
-            guard c < columns.count, key.equals(columns[c].key) else { return }
-            switch columns[c].column {
-            case .at(let i): insert.bind(i, value)
-            case .sponsor:
-                insert.bind(13, value)
-                sponsor = value
-            case .operator:
-                insert.bind(11, value)
-                operatorName = value
-            case .due:
-                insert.bind(15, value["earliest"])
-                insert.bind(16, value["latest"])
-            case .amount:
-                if let v = value["value"]?.int { insert.bind(17, Int(v)) }
-                insert.bind(18, value["currency"])
-                insert.bind(19, value["qualifier"])
-            case .partners: partners = value
+        // Read in place: indexing the inline array one by one copied it whole each time.
+        let version = values.version.span
+        for p in 0..<version.count {
+            guard let v = version[p] else { continue }
+            if p == ColumnValues.amountValue {
+                if let n = v.int { insert.bind(Int32(p + 1), Int(n)) }
+            } else {
+                insert.bind(Int32(p + 1), v)
             }
         }
         if let stored { stored.withUnsafeBufferPointer { insert.bind(22, bytes: $0) } }
         try insert.run(db)
-        func role(_ name: JSONView, _ role: StaticString) throws {
-            guard let name = name.string else { return }
-            let slug = EventForm.slug(ofOrg: name)
+        // Sponsor, operator, then partners: the first name seen for an organisation's slug is the one kept.
+        if let sponsor = values.sponsor { try role(sponsor, "sponsor", eventSeq: eventSeq, from: from) }
+        if let operatorName = values.operatorName { try role(operatorName, "operator", eventSeq: eventSeq, from: from) }
+        try values.partners?.forEachElement { _, p in try role(p, "partner", eventSeq: eventSeq, from: from) }
+    }
+
+    /// An organisation's role in a version (and its row in `organizations`, unless this transaction made it).
+    private mutating func role(_ name: JSONView, _ role: StaticString, eventSeq: Int, from: Int) throws {
+        guard let name = name.string else { return }
+        let slug: String
+        if let known = slugs[name] {
+            slug = known
+        } else {
+            slug = EventForm.slug(ofOrg: name)
+            slugs[name] = slug
             organizationRow.clear()
             organizationRow.bind(1, slug)
             organizationRow.bind(2, name)
             try organizationRow.run(db)
-            roleRow.clear()
-            roleRow.bind(1, eventSeq)
-            roleRow.bind(2, from)
-            roleRow.bind(3, slug)
-            roleRow.bind(4, bytes: UnsafeBufferPointer(start: role.utf8Start, count: role.utf8CodeUnitCount))
-            try roleRow.run(db)
         }
-        if let sponsor { try role(sponsor, "sponsor") }
-        if let operatorName { try role(operatorName, "operator") }
-        try partners?.forEachElement { _, p in try role(p, "partner") }
+        roleRow.clear()
+        roleRow.bind(1, eventSeq)
+        roleRow.bind(2, from)
+        roleRow.bind(3, slug)
+        roleRow.bind(4, role)
+        try roleRow.run(db)
     }
 
     func saveHead() throws {
@@ -804,6 +872,11 @@ struct RawStatement {
         let p = bytes.baseAddress.map(UnsafeRawPointer.init) ?? UnsafeRawPointer(RawStatement.empty.utf8Start)
         sqlite3_bind_text(handle, i, p.assumingMemoryBound(to: CChar.self), Int32(bytes.count),
                           inPlace ? RawStatement.inPlace : RawStatement.transient)
+    }
+
+    /// Static text, bound in place (it lives as long as the program).
+    func bind(_ i: Int32, _ s: StaticString) {
+        bind(i, bytes: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount), inPlace: true)
     }
 
     func bind(_ i: Int32, _ s: String?) {

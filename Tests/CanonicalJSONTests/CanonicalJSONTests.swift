@@ -118,6 +118,37 @@ func code(_ c: JSONError.Code) -> String { "\(c)" }
         }
     }
 
+    @Test("a top-level merge patch of canonical texts writes what the value model writes: replaced, added, and null-removed members, keys escaped or not")
+    func mergeTopLevel() throws {
+        var rng = SplitMix64(seed: 0x3E76E)
+        let (a, b) = (JSONTape(), JSONTape())
+        for _ in 0..<2000 {
+            var object = JSONObject(), patch = JSONObject()
+            var keys: [String] = []
+            for _ in 0..<Int.random(in: 0...7, using: &rng) {
+                let k = randomString(&rng)
+                keys.append(k)
+                object[k] = randomValue(&rng, depth: 1)
+            }
+            for _ in 0..<Int.random(in: 0...5, using: &rng) {
+                // Half the patch's keys are the object's (to replace or remove), half new.
+                let k = !keys.isEmpty && Bool.random(using: &rng) ? keys.randomElement(using: &rng)! : randomString(&rng)
+                patch[k] = Int.random(in: 0...3, using: &rng) == 0 ? .null : randomValue(&rng, depth: 1)
+            }
+            var expected = object
+            for m in patch.members { expected[m.key] = m.value == .null ? nil : m.value }
+            try a.parse(JSONWriter.bytes(.object(object)), mode: .canonical)
+            try b.parse(JSONWriter.bytes(.object(patch)), mode: .canonical)
+            var out = ByteBuffer(capacity: 16)
+            #expect(a.root.mergingTopLevel(b.root, into: &out))
+            let merged = Array(out.bytes(from: 0).assumingMemoryBound(to: UInt8.self))
+            #expect(merged == JSONWriter.bytes(.object(expected)), "\(JSONWriter.bytes(.object(object))) + \(JSONWriter.bytes(.object(patch)))")
+        }
+        try a.parse(Array("[1]".utf8))
+        var out = ByteBuffer(capacity: 16)
+        #expect(!a.root.mergingTopLevel(b.root, into: &out) && out.count == 0)
+    }
+
     @Test func objectKeepsMembersSortedAndUnique() {
         var o = JSONObject()
         o["b"] = 1
