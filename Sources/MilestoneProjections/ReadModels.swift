@@ -71,6 +71,9 @@ package final class ReadModels {
             // Reads map the file instead of copying its pages (status and targets scan tens of MB).
             try db.execute(sql: "PRAGMA mmap_size = 4294967296")
         }
+        // A writing open waits for a catch-up running elsewhere (its open switches the file to WAL).
+        let lock = readOnly ? nil : try CatchUpLock(path)
+        defer { lock?.release() }
         do {
             let db = try DatabaseQueue(path: path, configuration: config)
             if !readOnly, try db.read({ db in try Int.fetchOne(db, sql: "PRAGMA user_version") }) != schemaVersion {
@@ -91,7 +94,7 @@ package final class ReadModels {
     /// file) is emptied and built again from the ledger by the next catch-up,
     /// in one transaction, rather than migrated. Raise it whenever the layout
     /// changes, even only a blob's.
-    package static let schemaVersion = 11
+    package static let schemaVersion = 12
 
     /// Marks a read-model file in its header (SQLite's `application_id`): "MLST".
     static let applicationID: Int32 = 0x4D4C_5354
@@ -156,6 +159,11 @@ package final class ReadModels {
                         batch: Int = 20_000, bulkLoadAbove: Int = ReadModels.bulkLoadBytes,
                         progress: ((Int, Int) -> Void)? = nil) throws -> CatchUp {
         lookups.withLock { $0 = Lookups() }
+        // One catch-up at a time, across processes: the others wait, then find
+        // (most of) the work done.
+        let lock = try CatchUpLock(path)
+        defer { lock.release() }
+        try forgetUnfinishedUnsyncedLoad()
         // The read models never answer for a changed ledger (docs/cli.md): a file
         // whose identity is not the one last checked is verified whole before
         // this returns (first, or alongside a first projection's bulk load).
@@ -207,6 +215,18 @@ package final class ReadModels {
             // journal that SQLite rolls back on the next open. If another
             // connection holds the file, the switch fails and WAL stays.
             try? db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+            // Nor is the file synced at each batch (the syncs took a fifth of a first
+            // projection's time): a mark, synced, says so first, and is cleared in the
+            // last transaction, which syncs the whole file (``restoreIndexes()``). A
+            // mark found by the next catch-up (which waits for this one's lock) means
+            // the load never finished: its rows are not trusted
+            // (``forgetUnfinishedUnsyncedLoad()``). Only in the rollback journal, whose
+            // commits sync the file itself (no other process's open switches it back
+            // to WAL meanwhile: writing opens wait for the lock too).
+            if try db.read({ db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }) == "delete" {
+                try db.write { db in try db.execute(sql: "UPDATE meta SET unsynced_load = 1 WHERE id = 1") }
+                try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = OFF") }
+            }
         }
         defer {
             try? restoreIndexes()
@@ -346,9 +366,12 @@ package final class ReadModels {
     /// of each sorted run of their keys (see ``restoreIndexes()``).
     static let sortRunKiB = 8_192
 
-    /// Builds every index set aside, if any, then the summaries if marked.
+    /// Builds every index set aside, if any, then the summaries if marked, and
+    /// clears the mark of a load written without syncing: in one transaction,
+    /// whose commit (in a rollback journal) syncs the whole file first.
     func restoreIndexes() throws {
         guard try db.read({ db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pending_indexes") ?? 0 }) > 0 else { return }
+        try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         // Each index's rows are sorted before it is built, on every core. SQLite's
         // sorter uses its worker threads only when its temporary files are files
         // (with temp_store = MEMORY it keeps to one thread), and hands a sorted
@@ -370,6 +393,20 @@ package final class ReadModels {
                 try SubjectSummary.rebuildAll(db, groupSize: summaryGroup)
                 try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [SubjectSummary.marker])
             }
+            try db.execute(sql: "UPDATE meta SET unsynced_load = 0 WHERE id = 1")
+        }
+    }
+
+    /// Rows of a first projection written without syncing whose load never
+    /// finished (the process was killed, or the machine went down) may be
+    /// lost or torn on the disk: they are deleted (the indexes set aside stay
+    /// pending, to be built again), and the projection starts again from the
+    /// first record. Called under the catch-up lock: no load is running.
+    func forgetUnfinishedUnsyncedLoad() throws {
+        guard try db.read({ db in try Int.fetchOne(db, sql: "SELECT unsynced_load FROM meta WHERE id = 1") }) == 1 else { return }
+        try db.write { db in
+            try ReadModels.clear(db)
+            try db.execute(sql: "UPDATE meta SET unsynced_load = 0, checked_identity = NULL, checked_length = 0 WHERE id = 1")
         }
     }
 
@@ -386,6 +423,33 @@ package final class ReadModels {
             try db.execute(sql: "DELETE FROM \(table)")
         }
         try db.execute(sql: "UPDATE meta SET head_seq = 0, head_sha256 = NULL, head_length = 0, head_recorded_at = NULL, summary_split = NULL WHERE id = 1")
+    }
+}
+
+/// The lock that makes catch-ups (and writing opens) of one read-model file
+/// take turns across processes: an exclusive `flock` on `X.sqlite-lock`
+/// beside it, released when the process ends, however it ends. Not on the
+/// file itself: closing any descriptor of a file drops every `fcntl` lock
+/// the process holds on it, SQLite's included.
+final class CatchUpLock {
+    private let fd: Int32
+
+    init(_ database: String) throws {
+        let path = database + "-lock"
+        fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LedgerError.io(path: path, operation: "open to lock", errno: errno) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let e = errno
+                close(fd)
+                throw LedgerError.io(path: path, operation: "flock", errno: e)
+            }
+        }
+    }
+
+    func release() {
+        flock(fd, LOCK_UN)
+        close(fd)
     }
 }
 

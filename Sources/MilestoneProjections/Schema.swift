@@ -24,7 +24,8 @@ extension ReadModels {
             head_recorded_at TEXT,
             summary_split TEXT,                        -- where status and targets cut the summaries for two threads
             checked_identity TEXT,                     -- the ledger file's identity when it was last verified whole
-            checked_length INTEGER NOT NULL DEFAULT 0  -- and its length then
+            checked_length INTEGER NOT NULL DEFAULT 0, -- and its length then
+            unsynced_load INTEGER NOT NULL DEFAULT 0   -- 1 while a first projection writes without syncing
         );
         INSERT INTO meta (id, schema_version) VALUES (1, 1);
 

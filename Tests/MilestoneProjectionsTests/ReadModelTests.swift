@@ -530,32 +530,42 @@ struct ReadModelTests {
         #expect(try dump(ahead).count > 3_000)
     }
 
-    @Test("a first projection killed in its bulk load (a hot rollback journal) is finished by the next command, as if never killed")
-    func killedBulkLoad() throws {
-        let dir = TempDir()
-        let ledger = generatedLedger(in: dir, "k.jsonl", events: 1_500, seed: 3)
-        let (killed, clean) = (dir.file("killed.sqlite"), dir.file("clean.sqlite"))
-        // A bulk load (from 1 byte on), stopped with its first transaction in flight.
+    /// Starts a bulk first projection of `ledger` into `db`, paused `pause` seconds with its first transaction in flight.
+    func startBulkLoad(_ ledger: String, db: String, pause: Int) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Paths.binary)
-        p.arguments = ["status", "--ledger", ledger, "--db", killed]
-        p.environment = ["MILESTONES_TEST_BULK_LOAD_BYTES": "1", "MILESTONES_TEST_PAUSE_IN_BULK_LOAD": "60"]
+        p.arguments = ["status", "--ledger", ledger, "--db", db]
+        p.environment = ["MILESTONES_TEST_BULK_LOAD_BYTES": "1", "MILESTONES_TEST_PAUSE_IN_BULK_LOAD": "\(pause)"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        let journal = killed + "-journal"
         var waited = 0
-        while !FileManager.default.fileExists(atPath: journal), waited < 600 {
+        while !FileManager.default.fileExists(atPath: db + "-journal"), waited < 600 {
             usleep(50_000)
             waited += 1
         }
         // The journal is there once the transaction has written; give it the rest of the batch.
         usleep(500_000)
+        #expect(FileManager.default.fileExists(atPath: db + "-journal"), "no rollback journal: the load was not in one")
+        return p
+    }
+
+    /// Kills a bulk first projection with its first transaction in flight.
+    func killInBulkLoad(_ ledger: String, db: String) throws {
+        let p = try startBulkLoad(ledger, db: db, pause: 60)
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         #expect(p.terminationReason == .uncaughtSignal)
-        #expect(FileManager.default.fileExists(atPath: journal), "no rollback journal: the load was not in one")
-        // The next command finishes it; its answers and tables are those of a projection never killed.
+    }
+
+    @Test("a first projection killed in its bulk load (a hot rollback journal) is done again by the next command, as if never killed")
+    func killedBulkLoad() throws {
+        let dir = TempDir()
+        let ledger = generatedLedger(in: dir, "k.jsonl", events: 1_500, seed: 3)
+        let (killed, clean) = (dir.file("killed.sqlite"), dir.file("clean.sqlite"))
+        // A bulk load (from 1 byte on), stopped with its first transaction in flight.
+        try killInBulkLoad(ledger, db: killed)
+        // The next command does it again; its answers and tables are those of a projection never killed.
         let again = cli(["status", "--ledger", ledger, "--db", killed], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
         let fresh = cli(["status", "--ledger", ledger, "--db", clean], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
         #expect(again.code == 0 && fresh.code == 0, "\(again.stderr) \(fresh.stderr)")
@@ -567,8 +577,44 @@ struct ReadModelTests {
             #expect(try m.db.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
             #expect(try m.db.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") } == "ok")
             #expect(try m.db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pending_indexes") } == 0)
+            #expect(try m.db.read { db in try Int.fetchOne(db, sql: "SELECT unsynced_load FROM meta") } == 0)
         }
-        #expect(!FileManager.default.fileExists(atPath: journal))
+        #expect(!FileManager.default.fileExists(atPath: killed + "-journal"))
+    }
+
+    @Test("rows a bulk load wrote without syncing are not trusted once it died: the next command deletes them and projects again")
+    func unsyncedBulkLoad() throws {
+        let dir = TempDir()
+        let ledger = generatedLedger(in: dir, "u.jsonl", events: 1_500, seed: 5)
+        let (killed, clean) = (dir.file("killed.sqlite"), dir.file("clean.sqlite"))
+        try killInBulkLoad(ledger, db: killed)
+        // (Opening it to write rolls the killed transaction back.) The load had marked itself unsynced before its rows.
+        let models = try ReadModels(path: killed)
+        #expect(try models.db.read { db in try Int.fetchOne(db, sql: "SELECT unsynced_load FROM meta") } == 1)
+        // A row such as a machine that went down could leave from a write never synced.
+        try models.db.write { db in
+            try db.execute(sql: "INSERT INTO records (seq, id, type, date, precision, recorded_at, sha256, offset, length, content, event) VALUES (-1, 'x', 'ledger.created', '', 'day', '', '', 0, 0, 0, '{}')")
+        }
+        let again = cli(["status", "--ledger", ledger, "--db", killed], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
+        let fresh = cli(["status", "--ledger", ledger, "--db", clean], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
+        #expect(again.code == 0 && fresh.code == 0 && again.stdout == fresh.stdout && again.stdout.count > 1_000, "\(again.stderr)")
+        let (a, b) = (try ReadModels(readingOnly: killed), try ReadModels(readingOnly: clean))
+        #expect(try a.db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM records WHERE seq = -1") } == 0)
+        #expect(try dump(a) == dump(b))
+    }
+
+    @Test("a command started while another process's first projection runs waits for it, and does not take its rows for a dead load's")
+    func waitsForRunningLoad() throws {
+        let dir = TempDir()
+        let ledger = generatedLedger(in: dir, "w.jsonl", events: 1_500, seed: 6)
+        let (shared, clean) = (dir.file("shared.sqlite"), dir.file("clean.sqlite"))
+        let first = try startBulkLoad(ledger, db: shared, pause: 3)
+        let second = cli(["status", "--ledger", ledger, "--db", shared], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
+        first.waitUntilExit()
+        let fresh = cli(["status", "--ledger", ledger, "--db", clean], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
+        #expect(first.terminationStatus == 0 && second.code == 0 && fresh.code == 0, "\(second.stderr)")
+        #expect(second.stdout == fresh.stdout && second.stdout.count > 1_000)
+        #expect(try dump(try ReadModels(readingOnly: shared)) == dump(try ReadModels(readingOnly: clean)))
     }
 
     @Test("the inspecting thread hands over every line in order, and stops when the writer fails")
