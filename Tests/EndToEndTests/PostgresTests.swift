@@ -279,6 +279,23 @@ struct PostgresTests {
         #expect(TestPostgres.psql(pg, "SELECT head_seq FROM milestones.meta").stdout == "\(fixtureEventCount + 6)\n")
     }
 
+    @Test("read models of an older layout (a meta without today's columns): --read-only says so; a command with the ledger builds them again")
+    func olderLayout() throws {
+        let pg = try TestPostgres.database()
+        #expect(TestPostgres.psql(pg, """
+            CREATE SCHEMA milestones; CREATE TABLE milestones.meta (id integer PRIMARY KEY, schema_version integer NOT NULL);
+            INSERT INTO milestones.meta VALUES (1, 11002)
+            """).code == 0)
+        let ro = cli(["status", "--read-only", "--db", pg, "--ledger", "/nonexistent/x.jsonl"])
+        #expect(ro.code == 69 && ro.stderr.contains("another layout (version 11002)"), "\(ro.stderr)")
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let rebuilt = cli(["status", "--format", "json", "--ledger", ledger, "--db", pg])
+        let lite = cli(["status", "--format", "json", "--ledger", ledger])
+        #expect(rebuilt.code == 0 && lite.code == 0 && rebuilt.stdout == lite.stdout && rebuilt.stdout.count > 100, "\(rebuilt.stderr)")
+        #expect(TestPostgres.psql(pg, "SELECT schema_version FROM milestones.meta").stdout == "\(PostgresReadModels.schemaVersion)\n")
+    }
+
     @Test("unreachable server, wrong password, missing database, bad URL: one line with the remedy, the exit code, never the password")
     func badConditions() throws {
         let pg = try TestPostgres.database()

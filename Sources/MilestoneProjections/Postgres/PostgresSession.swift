@@ -21,13 +21,16 @@ final class PostgresSession {
         return l
     }()
 
-    init(_ location: PostgresLocation) throws {
+    /// `settings`: run-time parameters set for the whole session in the
+    /// connection's startup message (no statement, no round trip).
+    init(_ location: PostgresLocation, settings: [(String, String)] = []) throws {
         self.location = location
         logger = PostgresSession.quietLogger
         var config = PostgresConnection.Configuration(host: location.host, port: location.port, username: location.user,
                                                       password: location.password, database: location.database,
                                                       tls: try PostgresSession.tls(location))
         config.options.connectTimeout = .seconds(Int64(location.connectTimeout))
+        config.options.additionalStartupParameters = settings
         do {
             connection = try PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(), configuration: config,
                                                         id: 1, logger: logger).wait()
@@ -65,9 +68,26 @@ final class PostgresSession {
         }
     }
 
+    /// Runs one statement and returns its rows, or the SQLSTATE it failed
+    /// with if that is one of `states` (any other failure is thrown).
+    /// Outside a transaction only: a failed statement aborts the transaction it is in.
+    func query(_ sql: String, failingOnlyWith states: Set<String>) throws -> (rows: [PostgresRow], failed: String?) {
+        do {
+            return (try query(sql, wrappingErrors: false), nil)
+        } catch let e as PSQLError where states.contains(e.serverInfo?[.sqlState] ?? "") {
+            return ([], e.serverInfo?[.sqlState])
+        } catch {
+            throw PostgresSession.describe(error, location: location, connecting: false)
+        }
+    }
+
     /// Runs one statement and returns its rows.
     @discardableResult
     func query(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws -> [PostgresRow] {
+        try query(sql, binds, wrappingErrors: true)
+    }
+
+    private func query(_ sql: String, _ binds: PostgresBindings = PostgresBindings(), wrappingErrors: Bool) throws -> [PostgresRow] {
         do {
             // A connection the server ended while idle (a restart, an administrator) leaves a query
             // sent afterwards waiting for ever: the connection's close fails it instead.
@@ -76,7 +96,7 @@ final class PostgresSession {
             connection.closeFuture.whenComplete { _ in promise.fail(ConnectionLost()) }
             return try promise.futureResult.wait()
         } catch {
-            throw PostgresSession.describe(error, location: location, connecting: false)
+            throw wrappingErrors ? PostgresSession.describe(error, location: location, connecting: false) : error
         }
     }
 
