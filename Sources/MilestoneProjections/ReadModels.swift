@@ -66,14 +66,13 @@ package final class ReadModels {
             if !readOnly { try db.execute(sql: "PRAGMA page_size = \(ReadModels.pageSize)") }
             // A large page cache keeps index maintenance in memory during a
             // long catch-up (the default 2 MB makes it go to disk for every row).
-            if !readOnly { try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL") }
+            // (WAL mode is the file's own, set when it is made and after a bulk load:
+            // an open that set it would switch a file in the middle of one back.)
+            if !readOnly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
             try db.execute(sql: "PRAGMA cache_size = -\(ReadModels.cacheKiB); PRAGMA temp_store = MEMORY")
             // Reads map the file instead of copying its pages (status and targets scan tens of MB).
             try db.execute(sql: "PRAGMA mmap_size = 4294967296")
         }
-        // A writing open waits for a catch-up running elsewhere (its open switches the file to WAL).
-        let lock = readOnly ? nil : try CatchUpLock(path)
-        defer { lock?.release() }
         do {
             let db = try DatabaseQueue(path: path, configuration: config)
             if !readOnly, try db.read({ db in try Int.fetchOne(db, sql: "PRAGMA user_version") }) != schemaVersion {
@@ -82,6 +81,7 @@ package final class ReadModels {
                     throw LedgerError.io(path: path, operation: "open read models (the file holds other tables: it is not a milestones read-model file; name another --db)", errno: EEXIST)
                 }
                 try db.write { db in try ReadModels.create(db) }
+                try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
             }
             return db
         } catch let e as DatabaseError {
@@ -159,15 +159,25 @@ package final class ReadModels {
                         batch: Int = 20_000, bulkLoadAbove: Int = ReadModels.bulkLoadBytes,
                         progress: ((Int, Int) -> Void)? = nil) throws -> CatchUp {
         lookups.withLock { $0 = Lookups() }
-        // One catch-up at a time, across processes: the others wait, then find
-        // (most of) the work done.
-        let lock = try CatchUpLock(path)
-        defer { lock.release() }
-        try forgetUnfinishedUnsyncedLoad()
         // The read models never answer for a changed ledger (docs/cli.md): a file
         // whose identity is not the one last checked is verified whole before
         // this returns (first, or alongside a first projection's bulk load).
         let identity = try ledger.identity()
+        // Nothing to do, the usual case for a reader: no lock, so that readers never queue.
+        if !rebuild, let h = try upToDate(identity: identity, size: size) {
+            try check(h, against: ledger, size: size)
+            try ensureSplit()
+            return CatchUp(projected: 0, head: h, checkedIdentity: identity)
+        }
+        // Else one catch-up at a time, across processes: the others wait, then
+        // find (most of) the work done.
+        let lock = try CatchUpLock(path)
+        defer { lock.release() }
+        if try db.read({ db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }) != "wal" {
+            // (A bulk load killed before it set WAL mode back.)
+            try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        }
+        try forgetUnfinishedUnsyncedLoad()
         let recheck = try db.read { db in try String.fetchOne(db, sql: "SELECT checked_identity FROM meta WHERE id = 1") } != identity
         // A first projection of a large ledger verifies it alongside, not
         // before: on a thread of its own at idle priority, it takes the time
@@ -221,8 +231,8 @@ package final class ReadModels {
             // mark found by the next catch-up (which waits for this one's lock) means
             // the load never finished: its rows are not trusted
             // (``forgetUnfinishedUnsyncedLoad()``). Only in the rollback journal, whose
-            // commits sync the file itself (no other process's open switches it back
-            // to WAL meanwhile: writing opens wait for the lock too).
+            // commits sync the file itself (no other process switches it back to WAL
+            // meanwhile: opens leave the journal mode alone, and catch-ups wait for the lock).
             if try db.read({ db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }) == "delete" {
                 try db.write { db in try db.execute(sql: "UPDATE meta SET unsynced_load = 1 WHERE id = 1") }
                 try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = OFF") }
@@ -394,6 +404,19 @@ package final class ReadModels {
                 try db.execute(sql: "DELETE FROM pending_indexes WHERE name = ?", arguments: [SubjectSummary.marker])
             }
             try db.execute(sql: "UPDATE meta SET unsynced_load = 0 WHERE id = 1")
+        }
+    }
+
+    /// The head, if the read models hold the ledger's first `size` bytes as
+    /// checked (`identity`), in WAL mode, with no load unfinished or running.
+    func upToDate(identity: String, size: Int) throws -> Head? {
+        try db.read { db in
+            guard try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal",
+                  let row = try Row.fetchOne(db, sql: "SELECT checked_identity, unsynced_load, (SELECT COUNT(*) FROM pending_indexes) FROM meta WHERE id = 1"),
+                  row[0] as String? == identity, row[1] as Int == 0, row[2] as Int == 0,
+                  let head = try ReadModels.readHead(db), head.length >= size
+            else { return nil }
+            return head
         }
     }
 

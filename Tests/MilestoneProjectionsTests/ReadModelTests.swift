@@ -617,6 +617,45 @@ struct ReadModelTests {
         #expect(try dump(try ReadModels(readingOnly: shared)) == dump(try ReadModels(readingOnly: clean)))
     }
 
+    @Test("a command whose read models are up to date takes no lock (record included); one with records to project waits for the catch-up lock")
+    func readersTakeNoLock() throws {
+        let dir = TempDir()
+        let ledger = fixtureLedger(in: dir)
+        let db = dir.file("ai.sqlite")
+        #expect(cli(["status", "--ledger", ledger, "--db", db]).code == 0)
+        // Another process's catch-up, as far as the lock goes: this test holds it.
+        let fd = open(db + "-lock", O_RDWR)
+        #expect(fd >= 0 && flock(fd, LOCK_EX) == 0)
+        func start(_ args: [String]) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Paths.binary)
+            p.arguments = args
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        func exited(_ p: Process, within seconds: Double) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while p.isRunning, Date() < deadline { usleep(20_000) }
+            return !p.isRunning
+        }
+        let reader = try start(["status", "--ledger", ledger, "--db", db])
+        #expect(exited(reader, within: 30), "an up-to-date reader waited for the lock")
+        // record checks the batch against the read models (up to date: no lock), then appends.
+        let record = try start(["record", "-q", "--ledger", ledger, "--db", db,
+                                "--file", dir.write("n.jsonl", milestoneLines(ids: "lock-", 0..<1))])
+        #expect(exited(record, within: 30), "record waited for the lock with nothing to catch up")
+        #expect(reader.terminationStatus == 0 && record.terminationStatus == 0)
+        // The next reader has a record to project: it waits for the lock, and answers once it is free.
+        let waiting = try start(["status", "--ledger", ledger, "--db", db])
+        #expect(!exited(waiting, within: 1.5), "a catch-up with work did not wait for the lock")
+        flock(fd, LOCK_UN)
+        close(fd)
+        #expect(exited(waiting, within: 60) && waiting.terminationStatus == 0)
+        #expect(try ReadModels(readingOnly: db).head()?.seq == fixtureEventCount + 2)
+    }
+
     @Test("the inspecting thread hands over every line in order, and stops when the writer fails")
     func inspectedAheadInOrder() throws {
         let file = try LedgerFile.open(goldenLedger, writable: false)
