@@ -882,11 +882,10 @@ package struct JSONView {
 }
 
 extension JSONView {
-    /// This object with `patch`'s members put in, as canonical JSON: each
-    /// replaces the member of its name or is added, and a null one removes
-    /// it (a merge patch, RFC 7386, at the top level only). Both objects'
-    /// members are in key order on their tapes, so one merge of the two
-    /// lists makes the result's order. False (nothing written) unless both are objects.
+    /// ``JSONObject/mergingTopLevel(_:)`` on parsed text, written as
+    /// canonical JSON to `out`. Both objects' members are in key order on
+    /// their tapes, so one merge of the two lists makes the result's order.
+    /// False (nothing written) unless both are objects.
     package func mergingTopLevel(_ patch: JSONView, into out: inout ByteBuffer) -> Bool {
         guard kind == .object, patch.kind == .object else { return false }
         out.append(UInt8(ascii: "{"))

@@ -68,6 +68,16 @@ package struct JSONObject: Equatable, Hashable, Sendable {
 
     package init() { members = [] }
 
+    /// This object with `patch`'s members put in: each replaces the member
+    /// of its name or is added, and a null one removes it (a merge patch,
+    /// RFC 7386, at the top level only). ``JSONView/mergingTopLevel(_:into:)``
+    /// does the same on parsed canonical text; a test holds them together.
+    package func mergingTopLevel(_ patch: JSONObject) -> JSONObject {
+        var o = self
+        for m in patch.members { o[m.key] = m.value == .null ? nil : m.value }
+        return o
+    }
+
     /// Builds an object from members already in strictly ascending key order
     /// (the reader checks that before calling this).
     init(sortedUniqueMembers: [Member]) { members = sortedUniqueMembers }

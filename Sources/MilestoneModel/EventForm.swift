@@ -491,15 +491,14 @@ package enum EventForm {
         return (fits, problem)
     }
 
-    /// Applies a correction's `changes` to an event object (null removes).
+    /// Applies a correction's `changes` to an event object: a merge patch at
+    /// the top level (null removes; docs/events.md).
     package static func apply(_ changes: JSONObject, to object: JSONObject) -> JSONObject {
-        var o = object
-        for m in changes.members { o[m.key] = m.value == .null ? nil : m.value }
-        return o
+        object.mergingTopLevel(changes)
     }
 
-    /// The same on parsed canonical JSON (a merge patch at the top level):
-    /// appends the corrected event's canonical JSON to `out`; false if either is not an object.
+    /// The same on parsed canonical JSON: appends the corrected event's
+    /// canonical JSON to `out`; false if either is not an object.
     package static func apply(_ changes: JSONView, to event: JSONView, into out: inout ByteBuffer) -> Bool {
         event.mergingTopLevel(changes, into: &out)
     }

@@ -780,7 +780,7 @@ struct Projector: ~Copyable {
                 }
                 let after = Array(merged.bytes(from: 0).assumingMemoryBound(to: UInt8.self))
                 do {
-                    try corrected.parse(after)
+                    try corrected.parse(after, mode: .canonical)  // (merged from canonical texts: no sort)
                 } catch {
                     throw fail("the corrected event is not JSON: \(error.message)")
                 }

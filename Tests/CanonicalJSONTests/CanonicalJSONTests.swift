@@ -135,8 +135,7 @@ func code(_ c: JSONError.Code) -> String { "\(c)" }
                 let k = !keys.isEmpty && Bool.random(using: &rng) ? keys.randomElement(using: &rng)! : randomString(&rng)
                 patch[k] = Int.random(in: 0...3, using: &rng) == 0 ? .null : randomValue(&rng, depth: 1)
             }
-            var expected = object
-            for m in patch.members { expected[m.key] = m.value == .null ? nil : m.value }
+            let expected = object.mergingTopLevel(patch)
             try a.parse(JSONWriter.bytes(.object(object)), mode: .canonical)
             try b.parse(JSONWriter.bytes(.object(patch)), mode: .canonical)
             var out = ByteBuffer(capacity: 16)
@@ -144,6 +143,13 @@ func code(_ c: JSONError.Code) -> String { "\(c)" }
             let merged = Array(out.bytes(from: 0).assumingMemoryBound(to: UInt8.self))
             #expect(merged == JSONWriter.bytes(.object(expected)), "\(JSONWriter.bytes(.object(object))) + \(JSONWriter.bytes(.object(patch)))")
         }
+        // The rule itself, on one case: replaced, removed by null, added.
+        try a.parse(Array(#"{"a":1,"b":"x","d":[]}"#.utf8), mode: .canonical)
+        try b.parse(Array(#"{"a":2,"b":null,"c":null,"e":true}"#.utf8), mode: .canonical)
+        var one = ByteBuffer(capacity: 16)
+        #expect(a.root.mergingTopLevel(b.root, into: &one))
+        #expect(String(decoding: one.bytes(from: 0), as: UTF8.self) == #"{"a":2,"d":[],"e":true}"#)
+        #expect(JSONWriter.bytes(.object(a.root.value.objectValue!.mergingTopLevel(b.root.value.objectValue!))) == Array(#"{"a":2,"d":[],"e":true}"#.utf8))
         try a.parse(Array("[1]".utf8))
         var out = ByteBuffer(capacity: 16)
         #expect(!a.root.mergingTopLevel(b.root, into: &out) && out.count == 0)

@@ -550,6 +550,19 @@ struct ReadModelTests {
         return p
     }
 
+    /// `status` from `db` and from a new `clean` file answer the same, and the two files hold the same
+    /// rows; both opened for reading (a writing open would roll back a hot journal itself).
+    @discardableResult
+    func expectSameAsFresh(_ ledger: String, db: String, clean: String) throws -> (ReadModels, ReadModels) {
+        let bulk = ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"]
+        let (again, fresh) = (cli(["status", "--ledger", ledger, "--db", db], env: bulk), cli(["status", "--ledger", ledger, "--db", clean], env: bulk))
+        #expect(again.code == 0 && fresh.code == 0, "\(again.stderr) \(fresh.stderr)")
+        #expect(again.stdout == fresh.stdout && again.stdout.count > 1_000)
+        let (a, b) = (try ReadModels(readingOnly: db), try ReadModels(readingOnly: clean))
+        #expect(try dump(a) == dump(b))
+        return (a, b)
+    }
+
     /// Kills a bulk first projection with its first transaction in flight.
     func killInBulkLoad(_ ledger: String, db: String) throws {
         let p = try startBulkLoad(ledger, db: db, pause: 60)
@@ -566,13 +579,7 @@ struct ReadModelTests {
         // A bulk load (from 1 byte on), stopped with its first transaction in flight.
         try killInBulkLoad(ledger, db: killed)
         // The next command does it again; its answers and tables are those of a projection never killed.
-        let again = cli(["status", "--ledger", ledger, "--db", killed], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
-        let fresh = cli(["status", "--ledger", ledger, "--db", clean], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
-        #expect(again.code == 0 && fresh.code == 0, "\(again.stderr) \(fresh.stderr)")
-        #expect(again.stdout == fresh.stdout && again.stdout.count > 1_000)
-        // Opened for reading only: a writing open would set WAL mode itself.
-        let (a, b) = (try ReadModels(readingOnly: killed), try ReadModels(readingOnly: clean))
-        #expect(try dump(a) == dump(b))
+        let (a, b) = try expectSameAsFresh(ledger, db: killed, clean: clean)
         for m in [a, b] {
             #expect(try m.db.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
             #expect(try m.db.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") } == "ok")
@@ -595,12 +602,8 @@ struct ReadModelTests {
         try models.db.write { db in
             try db.execute(sql: "INSERT INTO records (seq, id, type, date, precision, recorded_at, sha256, offset, length, content, event) VALUES (-1, 'x', 'ledger.created', '', 'day', '', '', 0, 0, 0, '{}')")
         }
-        let again = cli(["status", "--ledger", ledger, "--db", killed], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
-        let fresh = cli(["status", "--ledger", ledger, "--db", clean], env: ["MILESTONES_TEST_BULK_LOAD_BYTES": "1"])
-        #expect(again.code == 0 && fresh.code == 0 && again.stdout == fresh.stdout && again.stdout.count > 1_000, "\(again.stderr)")
-        let (a, b) = (try ReadModels(readingOnly: killed), try ReadModels(readingOnly: clean))
+        let (a, _) = try expectSameAsFresh(ledger, db: killed, clean: clean)
         #expect(try a.db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM records WHERE seq = -1") } == 0)
-        #expect(try dump(a) == dump(b))
     }
 
     @Test("a command started while another process's first projection runs waits for it, and does not take its rows for a dead load's")
